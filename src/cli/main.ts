@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// The `trellis` command: istioctl's role, plus the server subcommands (control, proxy).
+import { Command } from 'commander';
+import { TRELLIS_VERSION } from '../common/version.js';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('trellis')
+    .description('Trellis service mesh: an Istio-compatible control plane and an Envoy-compatible proxy, speaking xDS v3.')
+    .version(TRELLIS_VERSION, '-v, --version', 'print the Trellis version');
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

@@ -1,0 +1,45 @@
+// The one registry of Trellis's coded errors: every error a user can see has a stable code here.
+
+/** Stable error codes, documented in docs/errors.md (a test keeps the two in sync). */
+export const ERROR_CODES = {
+  TRELLIS_CODEC_UNKNOWN_TYPE: 'a protobuf message or Any type URL that Trellis has no codec for',
+  TRELLIS_CODEC_MALFORMED: 'bytes that do not decode as the expected protobuf message',
+  TRELLIS_XDS_UNKNOWN_TYPE_URL: 'an xDS request for a resource type the server does not serve',
+  TRELLIS_XDS_NACK: 'an xDS update refused by the client, with the reason it gave',
+  TRELLIS_XDS_INVALID_RESOURCE: 'an xDS resource that failed validation on the client',
+  TRELLIS_XDS_STREAM_CLOSED: 'an xDS stream that ended before the operation completed',
+  TRELLIS_CONFIG_INVALID: 'configuration that failed validation (file, resource and field path in the message)',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Base class: every Trellis error carries a stable `code`. */
+export class TrellisError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+export class CodecError extends TrellisError {}
+
+export class XdsError extends TrellisError {}
+
+/** A resource the xDS client refused; `details` lists every problem, joined into the NACK's error_detail. */
+export class XdsValidationError extends TrellisError {
+  readonly details: readonly string[];
+  constructor(details: readonly string[]) {
+    super('TRELLIS_XDS_INVALID_RESOURCE', details.join('; '));
+    this.details = details;
+  }
+}
+
+export class ConfigError extends TrellisError {}
+
+/** A readable message for anything thrown, including non-Error values. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
