@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   TRELLIS_XDS_NACK: 'an xDS update refused by the client, with the reason it gave',
   TRELLIS_XDS_INVALID_RESOURCE: 'an xDS resource that failed validation on the client',
   TRELLIS_XDS_STREAM_CLOSED: 'an xDS stream that ended before the operation completed',
+  TRELLIS_XDS_INVALID_SNAPSHOT: 'resources given to the xDS server cache that cannot be served (empty or duplicate name, Any of another type)',
   TRELLIS_CONFIG_INVALID: 'configuration that failed validation (file, resource and field path in the message)',
 } as const;
 
