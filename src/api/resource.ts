@@ -16,6 +16,25 @@ export const KIND_GROUPS = {
 
 export type Kind = keyof typeof KIND_GROUPS;
 
+/** The API versions at which Istio serves each kind (`group/version` is what `apiVersion` holds). */
+export const KIND_VERSIONS: { readonly [K in Kind]: readonly string[] } = {
+  VirtualService: ['v1', 'v1beta1', 'v1alpha3'],
+  DestinationRule: ['v1', 'v1beta1', 'v1alpha3'],
+  Gateway: ['v1', 'v1beta1', 'v1alpha3'],
+  ServiceEntry: ['v1', 'v1beta1', 'v1alpha3'],
+  WorkloadEntry: ['v1', 'v1beta1', 'v1alpha3'],
+  Sidecar: ['v1', 'v1beta1', 'v1alpha3'],
+  PeerAuthentication: ['v1', 'v1beta1'],
+  RequestAuthentication: ['v1', 'v1beta1'],
+  AuthorizationPolicy: ['v1', 'v1beta1'],
+  Telemetry: ['v1', 'v1alpha1'],
+};
+
+/** True when `kind` is one of the Istio kinds Trellis accepts. */
+export function isKind(kind: unknown): kind is Kind {
+  return typeof kind === 'string' && Object.prototype.hasOwnProperty.call(KIND_GROUPS, kind);
+}
+
 export interface ObjectMeta {
   name: string;
   namespace: string;

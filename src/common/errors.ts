@@ -10,6 +10,8 @@ export const ERROR_CODES = {
   TRELLIS_XDS_STREAM_CLOSED: 'an xDS stream that ended before the operation completed',
   TRELLIS_XDS_INVALID_SNAPSHOT: 'resources given to the xDS server cache that cannot be served (empty or duplicate name, Any of another type)',
   TRELLIS_CONFIG_INVALID: 'configuration that failed validation (file, resource and field path in the message)',
+  TRELLIS_CONFIG_PARSE: 'a configuration file that could not be read or a YAML document that does not parse (file, document and line:column in the message)',
+  TRELLIS_CONFIG_UNSUPPORTED: 'a configuration document whose kind or apiVersion Trellis does not accept',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -38,6 +40,15 @@ export class XdsValidationError extends TrellisError {
 }
 
 export class ConfigError extends TrellisError {}
+
+/** A resource that failed validation; `details` lists every problem as `file: Kind ns/name: field.path: what was expected`. */
+export class ConfigValidationError extends ConfigError {
+  readonly details: readonly string[];
+  constructor(details: readonly string[]) {
+    super('TRELLIS_CONFIG_INVALID', details.join('; '));
+    this.details = details;
+  }
+}
 
 /** A readable message for anything thrown, including non-Error values. */
 export function describeError(err: unknown): string {
