@@ -148,8 +148,9 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
       }
       if (violation) reject(violation.message, grpc.status.INVALID_ARGUMENT);
     });
-    // The client half-closed: xDS streams are meant to stay open, so finish our side too.
-    call.on('end', () => end('client closed the stream'));
+    // The client half-closed: xDS streams are meant to stay open, so finish our side too. grpc-js also
+    // ends the readable side just before reporting a cancellation: wait a turn so the reason is right.
+    call.on('end', () => setImmediate(() => end(call.cancelled ? 'cancelled by the client' : 'client closed the stream')));
     call.on('cancelled', () => end('cancelled by the client'));
     call.on('error', (err: Error) => end(`stream error: ${err.message}`));
     call.on('close', () => end('call closed'));
