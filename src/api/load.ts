@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseAllDocuments } from 'yaml';
 import type { ErrorCode } from '../common/errors.js';
-import { fieldPath } from './problem.js';
+import { keyPath } from './problem.js';
 import { KIND_GROUPS, KIND_VERSIONS, isKind, type IstioResource, type Kind, type ObjectMeta } from './resource.js';
 import { describeValue, isObject, isSet } from './validation/checker.js';
 
@@ -133,7 +133,7 @@ function toResource(value: unknown, defaultNamespace: string): Conversion {
   for (const [field, map] of [['labels', labels], ['annotations', annotations]] as const) {
     if (!isSet(map)) continue;
     const problem = stringMapProblem(map);
-    if (problem) return invalid(fieldPath(`metadata.${field}`, problem.key ?? ''), problem.message, 'TRELLIS_CONFIG_INVALID', ref);
+    if (problem) return invalid(problem.key ? keyPath(`metadata.${field}`, problem.key) : `metadata.${field}`, problem.message, 'TRELLIS_CONFIG_INVALID', ref);
     meta[field] = map as Record<string, string>;
   }
   if (typeof resourceVersion === 'string') meta.resourceVersion = resourceVersion;

@@ -17,8 +17,13 @@ export function formatProblem(resource: Pick<IstioResource, 'kind' | 'metadata' 
   return parts.join(': ');
 }
 
-/** `path.key`, or `path["odd key"]` when the key is not a plain identifier (header names, label keys). */
-export function fieldPath(path: string, key: string): string {
+/** `path.field` for a field (or dotted field path) named in code, e.g. `fieldPath(p, 'port.number')`. */
+export function fieldPath(path: string, field: string): string {
+  return path ? `${path}.${field}` : field;
+}
+
+/** `path.key` for a map key the user wrote, or `path["odd.key"]` when it is not a plain identifier (headers, labels). */
+export function keyPath(path: string, key: string): string {
   if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(key)) return path ? `${path}.${key}` : key;
   return `${path}[${JSON.stringify(key)}]`;
 }

@@ -1,5 +1,5 @@
 // DestinationRule validation (traffic policy, load balancer, connection pool, outlier detection, TLS, subsets), after Istio's rules.
-import { fieldPath } from '../problem.js';
+import { fieldPath, keyPath } from '../problem.js';
 import {
   asBoolean,
   asDuration,
@@ -137,8 +137,8 @@ function checkLocalityLb(c: Checker, path: string, value: unknown): void {
     const to = asObject(c, fieldPath(p, 'to'), d.to);
     let total = 0;
     for (const [loc, w] of Object.entries(to ?? {})) {
-      checkLocality(c, fieldPath(fieldPath(p, 'to'), loc), loc);
-      const weight = asInteger(c, fieldPath(fieldPath(p, 'to'), loc), w, 1, 100);
+      checkLocality(c, keyPath(fieldPath(p, 'to'), loc), loc);
+      const weight = asInteger(c, keyPath(fieldPath(p, 'to'), loc), w, 1, 100);
       total += weight ?? 0;
     }
     if (to && total !== 100) c.report(fieldPath(p, 'to'), `total locality weight must be 100 (got ${total})`);

@@ -1,5 +1,5 @@
 // ServiceEntry and WorkloadEntry validation (hosts, resolution, ports, endpoints, addresses), after Istio's rules.
-import { fieldPath, indexPath } from '../problem.js';
+import { fieldPath, indexPath, keyPath } from '../problem.js';
 import { asEnum, asInteger, asObject, asString, asStringList, eachObject, isSet, type Checker, type Obj } from '../validation/checker.js';
 import { checkLabels, cidrProblem, fqdnProblem, isDns1123Label, isIpAddress } from '../validation/names.js';
 import { checkExportTo, checkHost, checkPort, checkPortNumber, checkWorkloadSelector } from './common-validation.js';
@@ -108,7 +108,7 @@ function checkWorkloadEntryFields(c: Checker, path: string, we: Obj, ctx: { reso
   }
   const ports = asObject(c, at('ports'), we.ports);
   for (const [name, number] of Object.entries(ports ?? {})) {
-    const p = fieldPath(at('ports'), name);
+    const p = keyPath(at('ports'), name);
     if (!isDns1123Label(name)) c.report(p, `invalid port name ${JSON.stringify(name)}`);
     if (ctx.portNames && !ctx.portNames.has(name)) c.report(p, `endpoint port ${JSON.stringify(name)} is not defined by the service entry`);
     checkPortNumber(c, p, number);

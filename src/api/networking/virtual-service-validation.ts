@@ -1,5 +1,5 @@
 // VirtualService validation, rule for rule after Istio's pkg/config/validation (virtualservice.go, validation.go).
-import { fieldPath, indexPath } from '../problem.js';
+import { fieldPath, indexPath, keyPath } from '../problem.js';
 import {
   asBoolean,
   asDuration,
@@ -161,7 +161,7 @@ function validateHTTPMatch(c: Checker, path: string, m: Obj): void {
     const map = asObject(c, at(k), m[k]);
     if (!map) continue;
     for (const [name, sm] of Object.entries(map)) {
-      const p = fieldPath(at(k), name);
+      const p = keyPath(at(k), name);
       if (k !== 'queryParams') checkHeaderName(c, p, name);
       if (k === 'withoutHeaders' && isSet(sm) && (sm as Obj).regex === '*') continue; // `*` means "present", not a regex
       if (!isSet(sm) && k === 'headers') {
@@ -225,19 +225,19 @@ function validateHeaders(c: Checker, path: string, value: unknown): void {
       const map = asObject(c, fieldPath(sp, op), ops[op]);
       if (!map) continue;
       for (const [name, v] of Object.entries(map)) {
-        const p = fieldPath(fieldPath(sp, op), name);
+        const p = keyPath(fieldPath(sp, op), name);
         // Envoy refuses to modify pseudo-headers and Host, except :authority on requests.
         const authority = side === 'request' && (name.toLowerCase() === ':authority' || name.toLowerCase() === 'host');
-        checkHeaderName(c, p, name, authority);
         if (!authority && (name.startsWith(':') || name.toLowerCase() === 'host')) c.report(p, `invalid header ${JSON.stringify(name)}: pseudo-headers and Host cannot be modified`);
+        else checkHeaderName(c, p, name, authority);
         asString(c, p, v ?? '');
       }
     }
     const remove = asStringList(c, fieldPath(sp, 'remove'), ops.remove) ?? [];
     remove.forEach((name, i) => {
       const p = indexPath(fieldPath(sp, 'remove'), i);
-      checkHeaderName(c, p, name);
       if (name.startsWith(':') || name.toLowerCase() === 'host') c.report(p, `invalid header ${JSON.stringify(name)}: pseudo-headers and Host cannot be removed`);
+      else checkHeaderName(c, p, name);
     });
   }
 }

@@ -1,5 +1,5 @@
 // Validation of PeerAuthentication, RequestAuthentication and AuthorizationPolicy, after Istio's rules (validation.go, security.go).
-import { fieldPath, indexPath } from '../problem.js';
+import { fieldPath, indexPath, keyPath } from '../problem.js';
 import {
   asBoolean,
   asDuration,
@@ -53,7 +53,7 @@ export function validatePeerAuthentication(c: Checker, spec: unknown): void {
     if (!hasSelector) c.report('spec.portLevelMtls', 'mesh/namespace peer authentication cannot have port level mTLS');
     if (Object.keys(ports).length === 0) c.report('spec.portLevelMtls', 'port level mTLS, if defined, must have at least one element');
     for (const [port, setting] of Object.entries(ports)) {
-      const p = fieldPath('spec.portLevelMtls', port);
+      const p = keyPath('spec.portLevelMtls', port);
       const n = Number(port);
       if (!/^[0-9]+$/.test(port) || n < 1 || n > 65535) c.report(p, `port ${JSON.stringify(port)} must be a number in the range 1..65535`);
       const s = asObject(c, p, setting, ['mode']);

@@ -1,5 +1,5 @@
 // Telemetry validation: structure, provider names, sampling percentage, modes and durations (Istio checks little more).
-import { fieldPath } from '../problem.js';
+import { fieldPath, keyPath } from '../problem.js';
 import { asBoolean, asDuration, asEnum, asNumber, asObject, asString, eachObject, type Checker } from '../validation/checker.js';
 import { checkSecuritySelector } from '../security/security-validation.js';
 import { WORKLOAD_MODES } from './telemetry.js';
@@ -20,7 +20,7 @@ export function validateTelemetry(c: Checker, spec: unknown): void {
     asBoolean(c, fieldPath(p, 'useRequestIdForTraceSampling'), tr.useRequestIdForTraceSampling);
     const tags = asObject(c, fieldPath(p, 'customTags'), tr.customTags);
     for (const [name, tag] of Object.entries(tags ?? {})) {
-      const tp = fieldPath(fieldPath(p, 'customTags'), name);
+      const tp = keyPath(fieldPath(p, 'customTags'), name);
       const o = asObject(c, tp, tag, ['literal', 'environment', 'header']);
       if (o && Object.keys(o).length !== 1) c.report(tp, 'custom tag needs exactly one of literal, environment, header');
     }
@@ -43,7 +43,7 @@ export function validateTelemetry(c: Checker, spec: unknown): void {
       asBoolean(c, fieldPath(op, 'disabled'), o.disabled);
       const tags = asObject(c, fieldPath(op, 'tagOverrides'), o.tagOverrides);
       for (const [name, tag] of Object.entries(tags ?? {})) {
-        const tp = fieldPath(fieldPath(op, 'tagOverrides'), name);
+        const tp = keyPath(fieldPath(op, 'tagOverrides'), name);
         const to = asObject(c, tp, tag, ['operation', 'value']);
         if (!to) continue;
         const operation = asEnum(c, fieldPath(tp, 'operation'), to.operation, ['UPSERT', 'REMOVE']);

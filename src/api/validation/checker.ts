@@ -1,6 +1,6 @@
 // Collects problems while walking untrusted YAML: type checks, unknown fields, enums and durations, each at its field path.
 import { parseDurationNanos } from '../duration.js';
-import { fieldPath, indexPath, type Problem } from '../problem.js';
+import { type Problem, indexPath, keyPath } from '../problem.js';
 
 export type Obj = Record<string, unknown>;
 
@@ -78,7 +78,7 @@ export function asObject(c: Checker, path: string, value: unknown, known?: reado
     for (const key of Object.keys(value)) {
       if (known.includes(key)) continue;
       const hint = closest(key, known);
-      c.report(fieldPath(path, key), `unknown field${hint ? ` (did you mean "${hint}"?)` : ''}`);
+      c.report(keyPath(path, key), `unknown field${hint ? ` (did you mean "${hint}"?)` : ''}`);
     }
   }
   return value;
@@ -192,7 +192,7 @@ export function asStringMap(c: Checker, path: string, value: unknown): Record<st
   if (!obj) return undefined;
   const out: Record<string, string> = {};
   for (const [key, v] of Object.entries(obj)) {
-    const s = asString(c, fieldPath(path, key), v ?? '');
+    const s = asString(c, keyPath(path, key), v ?? '');
     if (s !== undefined) out[key] = s;
   }
   return out;

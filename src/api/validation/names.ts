@@ -1,6 +1,6 @@
 // Istio's rules for names: DNS labels, hosts (FQDN, short, wildcard), IPs and CIDRs, label keys and values.
 import { isIP } from 'node:net';
-import { fieldPath } from '../problem.js';
+import { keyPath } from '../problem.js';
 import { asObject, asString, isSet, type Checker } from './checker.js';
 
 // Istio's labels.IsDNS1123Label accepts upper case too (hosts are case-insensitive); Kubernetes names do not.
@@ -84,16 +84,16 @@ export function checkLabels(c: Checker, path: string, value: unknown, isSelector
   if (!obj) return undefined;
   const out: Record<string, string> = {};
   for (const [key, raw] of Object.entries(obj)) {
-    const keyPath = fieldPath(path, key);
-    const v = asString(c, keyPath, isSet(raw) ? raw : '');
+    const at = keyPath(path, key);
+    const v = asString(c, at, isSet(raw) ? raw : '');
     if (v === undefined) continue;
     out[key] = v;
     if (isSelector && (key.includes('*') || v.includes('*'))) {
-      c.report(keyPath, `wildcard is not supported in selector: ${JSON.stringify(`${key}=${v}`)}`);
+      c.report(at, `wildcard is not supported in selector: ${JSON.stringify(`${key}=${v}`)}`);
       continue;
     }
-    if (!labelKeyValid(key)) c.report(keyPath, `invalid label key ${JSON.stringify(key)} (expected name or prefix/name, alphanumerics with - _ .)`);
-    if (v.length > 63 || !LABEL_VALUE.test(v)) c.report(keyPath, `invalid label value ${JSON.stringify(v)} (at most 63 alphanumerics with - _ .)`);
+    if (!labelKeyValid(key)) c.report(at, `invalid label key ${JSON.stringify(key)} (expected name or prefix/name, alphanumerics with - _ .)`);
+    if (v.length > 63 || !LABEL_VALUE.test(v)) c.report(at, `invalid label value ${JSON.stringify(v)} (at most 63 alphanumerics with - _ .)`);
   }
   return out;
 }
