@@ -65,7 +65,7 @@ export function validateServiceEntry(c: Checker, spec: unknown, namespace: strin
     case 'DNS_ROUND_ROBIN':
       if (endpoints.length === 0 && !hasSelector) {
         hosts.forEach((h, i) => {
-          if (h.startsWith('*')) c.report(indexPath('spec.hosts', i), `hosts must be FQDN if no endpoints are provided for resolution mode ${resolution}`);
+          if (h !== '*' && h.startsWith('*')) c.report(indexPath('spec.hosts', i), `hosts must be FQDN if no endpoints are provided for resolution mode ${resolution}`);
         });
       }
       if (resolution === 'DNS_ROUND_ROBIN' && endpoints.length > 1) c.report('spec.endpoints', 'DNS_ROUND_ROBIN allows at most one endpoint');
