@@ -58,8 +58,8 @@ function validateMetadata(c: Checker, resource: IstioResource): void {
   asStringMap(c, 'metadata.annotations', meta.annotations);
 }
 
-/** True when the resource has no problems; narrows it to its kind's typed spec. */
-export function isValidResource<K extends Kind>(resource: IstioResource<K>): resource is IstioResource<K> & TypedResource<K> {
+/** True when the resource has no problems; narrows it to its kind's typed spec (check `kind` to pick the kind). */
+export function isValidResource<K extends Kind>(resource: IstioResource<K>): resource is TypedResource<K> {
   return validateResource(resource).length === 0;
 }
 
