@@ -8,6 +8,7 @@
 //   its version changes, so a rejected version is never sent back in a loop.
 // - The first request of each type always gets a response, possibly empty: it tells the client (and
 //   Envoy's initialisation) that the server has seen the subscription.
+// - Nothing is answered while the source has no resources for the node yet (see ResourceSource.resources).
 // - A subscribed name that does not exist is reported once in removed_resources; it is reported again
 //   only after it existed in between, or when the client subscribes to it again.
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource } from '../ads-service.js';
@@ -79,6 +80,8 @@ export class DeltaStream extends AdsStream<DeltaDiscoveryRequest, DeltaDiscovery
     if (!state) return undefined;
     const { subscription, clientVersions, reportedAbsent } = state;
     const set = this.context.source.resources(this.nodeKey, typeUrl);
+    // Not ready: answer once the source has this node's resources (mustRespond stays set).
+    if (!set) return undefined;
     const resources: Resource[] = [];
     const removed: string[] = [];
     const candidates = subscription.wildcard ? set.resources.values() : [...subscription.names].flatMap((name) => set.resources.get(name) ?? []);

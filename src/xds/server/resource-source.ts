@@ -24,8 +24,13 @@ export type CancelWatch = () => void;
 export interface ResourceSource {
   /** Groups nodes that share configuration (default: the node id). */
   nodeKey(node: Node): string;
-  /** The current resources of `typeUrl` for `nodeKey`; an empty set when there are none. */
-  resources(nodeKey: string, typeUrl: string): ResourceSet;
+  /**
+   * The current resources of `typeUrl` for `nodeKey` (an empty set when there are none), or `undefined`
+   * while the source has nothing for this node yet. The server then waits instead of answering: an
+   * empty LDS/CDS answer would make a reconnecting proxy drop its whole config while a restarted
+   * control plane is still generating it.
+   */
+  resources(nodeKey: string, typeUrl: string): ResourceSet | undefined;
   /** Notifies `listener` after a resource set of `nodeKey` changes (never for an identical re-set). */
   watch(nodeKey: string, listener: ResourceChangeListener): CancelWatch;
 }

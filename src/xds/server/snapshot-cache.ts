@@ -2,7 +2,7 @@
 import { packAny, type Any } from '../codec.js';
 import type { Node } from '../ads-service.js';
 import { XdsError } from '../../common/errors.js';
-import { messageNameOf } from '../type-urls.js';
+import { messageNameOf, RESOURCE_TYPE_URLS } from '../type-urls.js';
 import type { CancelWatch, ResourceChangeListener, ResourceSet, ResourceSource, VersionedResource } from './resource-source.js';
 import { contentVersion, setVersion } from './resource-version.js';
 
@@ -39,6 +39,10 @@ export interface ResourceUpdate {
 const EMPTY_SET: ResourceSet = { version: setVersion([]), resources: new Map() };
 
 interface NodeEntry {
+  /** False until the first snapshot or resources are set for the key: streams wait rather than receive empty sets. */
+  ready: boolean;
+  /** Set by clearSnapshot: the key is forgotten once its last watcher goes. */
+  cleared: boolean;
   readonly types: Map<string, ResourceSet>;
   readonly listeners: Set<ResourceChangeListener>;
 }
@@ -55,8 +59,10 @@ export class SnapshotCache implements ResourceSource {
     return this.keyOf(node);
   }
 
-  resources(nodeKey: string, typeUrl: string): ResourceSet {
-    return this.entries.get(nodeKey)?.types.get(typeUrl) ?? EMPTY_SET;
+  resources(nodeKey: string, typeUrl: string): ResourceSet | undefined {
+    const entry = this.entries.get(nodeKey);
+    if (!entry?.ready) return undefined;
+    return entry.types.get(typeUrl) ?? EMPTY_SET;
   }
 
   watch(nodeKey: string, listener: ResourceChangeListener): CancelWatch {
@@ -84,19 +90,21 @@ export class SnapshotCache implements ResourceSource {
     // Build everything first so an invalid type leaves the previous snapshot untouched.
     const next = new Map<string, ResourceSet>();
     for (const [typeUrl, input] of Object.entries(snapshot)) next.set(typeUrl, buildSet(typeUrl, input));
+    const wasReady = this.markReady(entry);
     const changed: string[] = [];
     for (const typeUrl of new Set([...entry.types.keys(), ...next.keys()])) {
       const set = next.get(typeUrl) ?? EMPTY_SET;
-      if (this.replace(entry, typeUrl, set)) changed.push(typeUrl);
+      if (this.replace(entry, typeUrl, set) || !wasReady) changed.push(typeUrl);
     }
-    this.notify(nodeKey, entry, changed);
+    this.notify(nodeKey, entry, wasReady ? changed : withEveryType(changed));
   }
 
   /** Replaces the resources of one type of a node key. */
   setResources(nodeKey: string, typeUrl: string, resources: readonly ResourceInput[], version?: string): void {
     const entry = this.entry(nodeKey);
     const set = buildSet(typeUrl, version === undefined ? resources : { version, resources });
-    if (this.replace(entry, typeUrl, set)) this.notify(nodeKey, entry, [typeUrl]);
+    const wasReady = this.markReady(entry);
+    if (this.replace(entry, typeUrl, set) || !wasReady) this.notify(nodeKey, entry, wasReady ? [typeUrl] : withEveryType([typeUrl]));
   }
 
   /** Adds or replaces some resources of one type and removes others, keeping the rest. */
@@ -107,7 +115,8 @@ export class SnapshotCache implements ResourceSource {
     for (const name of update.remove ?? []) merged.delete(name);
     for (const resource of buildResources(typeUrl, update.upsert ?? []).values()) merged.set(resource.name, resource);
     const set: ResourceSet = { version: update.version ?? versionOf(merged), resources: merged };
-    if (this.replace(entry, typeUrl, set)) this.notify(nodeKey, entry, [typeUrl]);
+    const wasReady = this.markReady(entry);
+    if (this.replace(entry, typeUrl, set) || !wasReady) this.notify(nodeKey, entry, wasReady ? [typeUrl] : withEveryType([typeUrl]));
   }
 
   /** Forgets every resource of a node key; watching streams see every type become empty. */
@@ -116,14 +125,23 @@ export class SnapshotCache implements ResourceSource {
     if (!entry) return;
     const changed = [...entry.types.keys()].filter((typeUrl) => this.replace(entry, typeUrl, EMPTY_SET));
     entry.types.clear();
+    entry.cleared = true;
     this.notify(nodeKey, entry, changed);
     this.dropIfUnused(nodeKey, entry);
+  }
+
+  // Returns whether the entry was ready before; from now on its unset types read as empty.
+  private markReady(entry: NodeEntry): boolean {
+    const was = entry.ready;
+    entry.ready = true;
+    entry.cleared = false;
+    return was;
   }
 
   private entry(nodeKey: string): NodeEntry {
     let entry = this.entries.get(nodeKey);
     if (!entry) {
-      entry = { types: new Map(), listeners: new Set() };
+      entry = { ready: false, cleared: false, types: new Map(), listeners: new Set() };
       this.entries.set(nodeKey, entry);
     }
     return entry;
@@ -145,8 +163,15 @@ export class SnapshotCache implements ResourceSource {
   }
 
   private dropIfUnused(nodeKey: string, entry: NodeEntry): void {
-    if (entry.listeners.size === 0 && entry.types.size === 0 && this.entries.get(nodeKey) === entry) this.entries.delete(nodeKey);
+    // A ready entry is kept even when empty: "ready and empty" must not turn back into "not ready".
+    // A cleared key is forgotten with its last watcher, so a later stream waits for a new snapshot.
+    if (entry.listeners.size === 0 && (!entry.ready || entry.cleared) && this.entries.get(nodeKey) === entry) this.entries.delete(nodeKey);
   }
+}
+
+/** When a node key becomes ready every type may have become answerable, not only the ones that were set. */
+function withEveryType(typeUrls: readonly string[]): string[] {
+  return [...new Set([...typeUrls, ...RESOURCE_TYPE_URLS])];
 }
 
 function buildSet(typeUrl: string, input: TypeInput): ResourceSet {

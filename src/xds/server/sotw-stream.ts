@@ -13,6 +13,7 @@
 //   subscription (a reconnect) is not answered: the client already runs exactly this set. Named
 //   subscriptions always get a first response, since the client may have had other names before.
 // - Any subscription change is answered, even when the visible resources did not change.
+// - Nothing is answered while the source has no resources for the node yet (see ResourceSource.resources).
 import type { DiscoveryRequest, DiscoveryResponse } from '../ads-service.js';
 import { AdsStream } from './ads-stream.js';
 import type { VersionedResource } from './resource-source.js';
@@ -55,7 +56,7 @@ export class SotwStream extends AdsStream<DiscoveryRequest, DiscoveryResponse> {
     if (first) {
       const set = this.context.source.resources(this.nodeKey, typeUrl);
       const clientVersion = request.version_info ?? '';
-      if (clientVersion !== '' && clientVersion === set.version && state.subscription.wildcard) {
+      if (set && clientVersion !== '' && clientVersion === set.version && state.subscription.wildcard) {
         state.sent = versionsOf(state.subscription.visible(set));
         accounting.lastSentVersion = clientVersion;
         accounting.lastAckedVersion = clientVersion;
@@ -77,6 +78,8 @@ export class SotwStream extends AdsStream<DiscoveryRequest, DiscoveryResponse> {
     const state = this.types.get(typeUrl);
     if (!state) return undefined;
     const set = this.context.source.resources(this.nodeKey, typeUrl);
+    // Not ready: answer once the source has this node's resources (mustRespond stays set).
+    if (!set) return undefined;
     const visible = state.subscription.visible(set);
     if (!state.mustRespond && state.sent !== undefined && sameVersions(state.sent, visible)) return undefined;
     state.mustRespond = false;

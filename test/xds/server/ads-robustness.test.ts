@@ -64,6 +64,7 @@ test('a first request without node is refused with INVALID_ARGUMENT; so is a req
 test('an unknown type URL is recorded and warned once, gets no response, and the stream stays usable', async (t) => {
   const h = await startHarness();
   t.after(() => h.close());
+  h.cache.setSnapshot(NODE.id, {}); // ready, with nothing in it: the server answers with empty sets
   const unknown = 'type.googleapis.com/envoy.service.runtime.v3.Runtime';
   const stream = h.sotw();
   stream.send({ node: NODE, type_url: unknown, resource_names: ['rtds'] });
@@ -123,7 +124,7 @@ test('a client that never reads nor ACKs: writes stop at backpressure, and on re
   assert.ok(sent < updates, `writes are bounded by backpressure, not by the number of updates (sent ${sent} of ${updates})`);
 
   stream.call.resume();
-  const latest = h.cache.resources(NODE.id, CDS).version;
+  const latest = h.cache.resources(NODE.id, CDS)!.version;
   let last = '';
   for (let i = 0; i <= updates && last !== latest; i++) last = (await stream.next()).version_info ?? '';
   assert.equal(last, latest, 'the final response carries the latest version');
@@ -167,6 +168,7 @@ test('close() ends every stream with OK and cancels every watch; a client half-c
   const h = await startHarness();
   let closed = false;
   t.after(() => (closed ? undefined : h.close()));
+  h.cache.setSnapshot(NODE.id, {}); // ready, with nothing in it: the server answers with empty sets
   const sotw = h.sotw();
   const delta = h.delta();
   const halfClosing = h.sotw();

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DeltaDiscoveryResponse } from '../../../src/xds/ads-service.js';
-import { CDS, EDS, NODE, cluster, deltaBarrier, endpoints, startHarness } from './ads-harness.js';
+import { CDS, EDS, NODE, cluster, deltaBarrier, endpoints, eventually, startHarness } from './ads-harness.js';
 
 function names(response: DeltaDiscoveryResponse): string[] {
   return (response.resources ?? []).map((r) => r.name ?? '').sort();
@@ -17,9 +17,9 @@ test('delta: subscribing sends the resources with per-resource versions; a missi
   stream.send({ node: NODE, type_url: EDS, resource_names_subscribe: ['reviews', 'details'] });
   const first = await stream.next();
   assert.deepEqual(names(first), ['reviews']);
-  assert.equal(first.resources?.[0]?.version, h.cache.resources(NODE.id, EDS).resources.get('reviews')?.version);
+  assert.equal(first.resources?.[0]?.version, h.cache.resources(NODE.id, EDS)!.resources.get('reviews')?.version);
   assert.deepEqual(first.removed_resources, ['details']);
-  assert.equal(first.system_version_info, h.cache.resources(NODE.id, EDS).version);
+  assert.equal(first.system_version_info, h.cache.resources(NODE.id, EDS)!.version);
   assert.ok(first.nonce);
   stream.send({ type_url: EDS, response_nonce: first.nonce });
   await deltaBarrier(stream, 'ack');
@@ -89,7 +89,7 @@ test('delta: a reconnect that has everything still gets an (empty) first respons
   const h = await startHarness();
   t.after(() => h.close());
   h.cache.setResources(NODE.id, CDS, [cluster('a')]);
-  const version = h.cache.resources(NODE.id, CDS).resources.get('a')?.version ?? '';
+  const version = h.cache.resources(NODE.id, CDS)!.resources.get('a')?.version ?? '';
   const stream = h.delta();
   stream.send({ node: NODE, type_url: CDS, initial_resource_versions: { a: version } });
   const response = await stream.next();
@@ -155,4 +155,17 @@ test('delta: a NACK is recorded and the rejected resource is not resent; a stale
   assert.equal(cds?.lastNack?.nonce, bad.nonce);
   assert.equal(cds?.lastAckedVersion, first.system_version_info);
   assert.equal(cds?.sentCount, 2);
+});
+
+test('delta: a node the source has nothing for yet gets no answer until its config is set', async (t) => {
+  const h = await startHarness();
+  t.after(() => h.close());
+  const stream = h.delta();
+  stream.send({ node: NODE, type_url: CDS, initial_resource_versions: { a: 'old' } });
+  await eventually('subscription registered', () => h.server.streams()[0]?.types[CDS] !== undefined);
+  assert.equal(h.server.streams()[0]?.types[CDS]?.sentCount, 0);
+  h.cache.setResources(NODE.id, CDS, [cluster('b')]);
+  const first = await stream.next();
+  assert.deepEqual(first.resources?.map((r) => r.name), ['b']);
+  assert.deepEqual(first.removed_resources, ['a'], 'what the client had and the new config lacks is removed, once the config exists');
 });

@@ -13,7 +13,7 @@ test('an initial CDS request is answered with the whole set, a version and a non
   const response = await stream.next();
   assert.equal(response.type_url, CDS);
   assert.deepEqual(namesOf(response.resources), ['ratings', 'reviews']);
-  assert.equal(response.version_info, h.cache.resources(NODE.id, CDS).version);
+  assert.equal(response.version_info, h.cache.resources(NODE.id, CDS)!.version);
   assert.ok(response.nonce, 'a response carries a nonce');
 
   stream.send({ type_url: CDS, version_info: response.version_info, response_nonce: response.nonce });
@@ -34,6 +34,7 @@ test('an initial CDS request is answered with the whole set, a version and a non
 test('every response on a stream has a fresh nonce', async (t) => {
   const h = await startHarness();
   t.after(() => h.close());
+  h.cache.setSnapshot(NODE.id, {}); // ready, with nothing in it: the server answers with empty sets
   const stream = h.sotw();
   stream.send({ node: NODE, type_url: CDS });
   const nonces = new Set<string>();
@@ -237,6 +238,7 @@ test('setting identical content again pushes nothing', async (t) => {
 test('a burst of updates is coalesced into the latest state', async (t) => {
   const h = await startHarness();
   t.after(() => h.close());
+  h.cache.setSnapshot(NODE.id, {}); // ready, with nothing in it: the server answers with empty sets
   const stream = h.sotw();
   stream.send({ node: NODE, type_url: CDS });
   await stream.next();
@@ -284,4 +286,21 @@ test('ack and nack events are emitted for metrics', async (t) => {
   stream.cancel();
   await eventually('disconnect event', () => seen.includes('disconnect'));
   assert.deepEqual(seen, ['connect', 'sent 1', 'ack', 'sent 0', 'sent 1', 'nack bad', 'sent 0', 'disconnect']);
+});
+
+test('a node the source has nothing for yet gets no answer (not an empty LDS that would wipe its listeners) until its config is set', async (t) => {
+  const h = await startHarness();
+  t.after(() => h.close());
+  const stream = h.sotw();
+  // A proxy reconnecting to a control plane that has just restarted and not generated its config yet.
+  stream.send({ node: NODE, type_url: LDS, version_info: 'v-before-restart', resource_names: [] });
+  stream.send({ type_url: CDS, version_info: 'v-before-restart', resource_names: [] });
+  await eventually('both subscriptions registered', () => Object.keys(h.server.streams()[0]?.types ?? {}).length === 2);
+  assert.equal(h.server.streams()[0]?.types[LDS]?.sentCount, 0);
+  h.cache.setSnapshot(NODE.id, { [LDS]: [listener('0.0.0.0_9080', 9080)], [CDS]: [cluster('a')] });
+  const first = await stream.next();
+  const second = await stream.next();
+  const byType = new Map([first, second].map((r) => [r.type_url, r]));
+  assert.deepEqual(namesOf(byType.get(LDS)?.resources), ['0.0.0.0_9080'], 'the first LDS answer is the generated config');
+  assert.deepEqual(namesOf(byType.get(CDS)?.resources), ['a']);
 });
