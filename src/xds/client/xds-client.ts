@@ -112,6 +112,7 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
   private retryTimer: NodeJS.Timeout | undefined;
   private processing: Promise<void> = Promise.resolve();
   private lastDisconnect: XdsClientStatus['lastDisconnect'];
+  private consecutiveFailures = 0;
   private closed = false;
 
   constructor(options: XdsClientOptions) {
@@ -222,7 +223,7 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
       mode: this.mode,
       connected: this.stream?.connected ?? false,
       closed: this.closed,
-      reconnectAttempts: this.backoff.attempts,
+      reconnectAttempts: this.consecutiveFailures,
       lastDisconnect: this.lastDisconnect,
       types,
     };
@@ -291,6 +292,7 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
       this.markConnected(stream);
       // A response means the control plane works: the next failure starts from the base delay again (as Envoy).
       this.backoff.reset();
+      this.consecutiveFailures = 0;
       this.processing = this.processing.then(() => this.handleResponse(stream, response)).catch(() => undefined);
     });
     // A failed call emits 'error' then 'status'; the listener keeps the error from being thrown, 'status' does the work.
@@ -310,6 +312,7 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
     this.stream = undefined;
     if (this.closed) return;
     const retryInMs = this.backoff.next();
+    this.consecutiveFailures += 1;
     this.lastDisconnect = { code, details, retryInMs, time: new Date() };
     this.retryTimer = setTimeout(() => this.connect(), retryInMs);
     this.emit('disconnected', { code, details, retryInMs });
