@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   TRELLIS_XDS_NACK: 'an xDS update refused by the client, with the reason it gave',
   TRELLIS_XDS_INVALID_RESOURCE: 'an xDS resource that failed validation on the client',
   TRELLIS_XDS_STREAM_CLOSED: 'an xDS stream that ended before the operation completed',
+  TRELLIS_XDS_INVALID_SUBSCRIPTION: 'an xDS client subscription that cannot be expressed (a type URL with no registered resource type, or "*" given as a resource name)',
   TRELLIS_XDS_INVALID_SNAPSHOT: 'resources given to the xDS server cache that cannot be served (empty or duplicate name, Any of another type)',
   TRELLIS_CONFIG_INVALID: 'configuration that failed validation (file, resource and field path in the message)',
   TRELLIS_CONFIG_PARSE: 'a configuration file that could not be read or a YAML document that does not parse (file, document and line:column in the message)',

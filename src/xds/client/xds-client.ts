@@ -162,7 +162,7 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
       watched.wildcard = true;
     } else {
       for (const name of names) {
-        if (name === WILDCARD) throw new XdsError('TRELLIS_XDS_INVALID_RESOURCE', `"${WILDCARD}" is not a resource name; subscribe with WILDCARD instead`);
+        if (name === WILDCARD) throw new XdsError('TRELLIS_XDS_INVALID_SUBSCRIPTION', `"${WILDCARD}" is not a resource name; subscribe with WILDCARD instead`);
         if (!watched.names.has(name)) added.push(name);
         watched.names.add(name);
       }
@@ -247,7 +247,7 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
 
   private watchedType(typeUrl: string): WatchedType<unknown> {
     const watched = this.watched.get(typeUrl);
-    if (!watched) throw new XdsError('TRELLIS_XDS_UNKNOWN_TYPE_URL', `no resource type is registered for ${typeUrl}; register() one first`);
+    if (!watched) throw new XdsError('TRELLIS_XDS_INVALID_SUBSCRIPTION', `no resource type is registered for ${typeUrl}; register() one first`);
     return watched;
   }
 

@@ -238,8 +238,8 @@ test('a response for a type nobody watches is ignored, as Envoy does', async () 
 });
 
 test('subscribing to an unregistered type fails loudly', () => {
-  assert.throws(() => client.subscribe('type.googleapis.com/example.Unknown', ['a']), /no resource type is registered/);
-  assert.throws(() => client.subscribe(CLUSTER, ['*']), /WILDCARD/);
+  assert.throws(() => client.subscribe('type.googleapis.com/example.Unknown', ['a']), { code: 'TRELLIS_XDS_INVALID_SUBSCRIPTION', message: /no resource type is registered for type\.googleapis\.com\/example\.Unknown/ });
+  assert.throws(() => client.subscribe(CLUSTER, ['*']), { code: 'TRELLIS_XDS_INVALID_SUBSCRIPTION', message: /subscribe with WILDCARD/ });
 });
 
 test('a response with a resource repeated is NACKed for the repeat', async () => {
