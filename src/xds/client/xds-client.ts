@@ -10,7 +10,7 @@ import { XdsError, describeError } from '../../common/errors.js';
 import { TRELLIS_VERSION } from '../../common/version.js';
 import type { Node } from '../ads-service.js';
 import { RESOURCE_TYPE_URLS, shortName } from '../type-urls.js';
-import type { AdsProtocol, AdsRequest, AdsResponse } from './ads-protocol.js';
+import type { AdsProtocol, AdsRequest, AdsResponse, ProcessedResponse } from './ads-protocol.js';
 import { deltaProtocol } from './delta-protocol.js';
 import { WILDCARD, type ApplyHook, type ResourceUpdate, type Wildcard, type XdsResourceType } from './resource-type.js';
 import { BUILTIN_RESOURCE_TYPES } from './resource-types/index.js';
@@ -75,7 +75,7 @@ export interface XdsTypeStatus {
   readonly versionInfo: string;
   /** The nonce of the last response on the current stream. */
   readonly nonce: string;
-  /** Names held, with their version (Delta: per resource; SotW: the response's version_info). */
+  /** Names held, with their version (Delta: the resource's own; SotW: the version_info of the response that last changed it). */
   readonly resourceVersions: Readonly<Record<string, string>>;
   readonly lastAckTime: Date | undefined;
   readonly lastNack: NackRecord | undefined;
@@ -341,7 +341,17 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
 
   private async handleResponse(stream: ActiveStream, response: AdsResponse): Promise<void> {
     if (this.closed) return;
-    const processed = await this.protocol.processResponse(response, this.watched);
+    let processed: ProcessedResponse | undefined;
+    try {
+      processed = await this.protocol.processResponse(response, this.watched);
+    } catch (err) {
+      // Only a resource type's own code (a custom nameOf, say) can get here; refuse the response rather than stall the stream.
+      const watched = this.watched.get(response.type_url ?? '');
+      if (!watched) return;
+      const versionInfo = 'version_info' in response ? response.version_info ?? '' : 'system_version_info' in response ? response.system_version_info ?? '' : '';
+      const message = `${shortName(watched.typeUrl)} response: could not be processed: ${describeError(err)}`;
+      processed = { watched, nonce: response.nonce ?? '', versionInfo, outcome: { nackMessage: message, changed: [], removed: [] } };
+    }
     if (!processed) return;
     const { watched, nonce, versionInfo, outcome } = processed;
     const current = this.stream === stream;

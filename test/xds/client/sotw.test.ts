@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { XdsValidationError } from '../../../src/common/errors.js';
-import { WILDCARD, ClusterResourceType, clusterResourceType, listenerResourceType, clusterLoadAssignmentResourceType, type Cluster, type ResourceUpdate, type XdsClient } from '../../../src/xds/client/index.js';
+import { WILDCARD, ClusterResourceType, type XdsResourceType, clusterResourceType, listenerResourceType, clusterLoadAssignmentResourceType, type Cluster, type ResourceUpdate, type XdsClient } from '../../../src/xds/client/index.js';
 import { CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER } from '../../../src/xds/type-urls.js';
 import { FakeControlPlane } from '../../support/fake-control-plane.js';
 import { NODE, clientOf, cluster, listener, loadAssignment } from './fixtures.js';
@@ -249,4 +249,27 @@ test('a response with a resource repeated is NACKed for the repeat', async () =>
   const nack = await fake.nextSotwRequest();
   assert.match(nack.error_detail?.message ?? '', /CDS resource "reviews": appears more than once in the response \(resources\[1\]\)/);
   assert.deepEqual(client.resources(clusterResourceType).get('reviews')?.connect_timeout, { seconds: 1 }, 'the first copy is kept');
+});
+
+test('a resource type whose own code throws anything never crashes the client: the response is NACKed', async () => {
+  const brittle: XdsResourceType<object> = {
+    typeUrl: CLUSTER,
+    allResourcesRequiredInSotW: true,
+    nameOf: (any) => {
+      if ((any.value?.length ?? 0) > 40) throw new TypeError('cannot read properties of undefined');
+      return clusterResourceType.nameOf(any);
+    },
+    decode: () => {
+      throw new RangeError('not an XdsValidationError');
+    },
+  };
+  client.register(brittle);
+  client.subscribe(CLUSTER, WILDCARD);
+  await fake.nextSotwRequest();
+  fake.respond({ type_url: CLUSTER, version_info: 'v1', nonce: 'n1', resources: [cluster('reviews')] });
+  assert.equal((await fake.nextSotwRequest()).error_detail?.message, 'CDS resource "reviews": not an XdsValidationError');
+  fake.respond({ type_url: CLUSTER, version_info: 'v2', nonce: 'n2', resources: [cluster('a-cluster-name-long-enough-to-trip-nameOf')] });
+  const nack = await fake.nextSotwRequest();
+  assert.equal(nack.response_nonce, 'n2');
+  assert.equal(nack.error_detail?.message, 'CDS response: could not be processed: cannot read properties of undefined');
 });
