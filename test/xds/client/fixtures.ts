@@ -28,7 +28,7 @@ export function loadAssignment(clusterName: string, ...ports: number[]): Any {
   });
 }
 
-/** A client of the fake with tiny backoff, closed by the test's `after` hook through `clients`. */
+/** A client of the fake with tiny backoff so reconnects are quick; the test closes it. */
 export function clientOf(fake: FakeControlPlane, options: Partial<XdsClientOptions> = {}): XdsClient {
   return new XdsClient({ server: fake.address, node: NODE, backoff: { baseMs: 1, maxMs: 4 }, ...options });
 }
