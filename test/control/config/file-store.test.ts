@@ -73,6 +73,12 @@ test('live reload: an edited, an added and a deleted file each change the store,
     await waitFor('the directory removal', () => hostOf(store, 'c') === undefined);
     assert.deepEqual(batches.flat().filter((e) => e.type === 'delete').map((e) => e.name).sort(), ['b', 'c']);
     assert.deepEqual(store.list('VirtualService').map((r) => r.metadata.name), ['a']);
+
+    // The same directory path created again is watched again (its old watcher died with it).
+    await dir.write('sub/again.yaml', vsYaml('again', 'x'));
+    await waitFor('a file in the re-created directory', () => hostOf(store, 'again'));
+    await dir.write('sub/again-2.yaml', vsYaml('again-2', 'y'));
+    await waitFor('a later file in the re-created directory', () => hostOf(store, 'again-2'));
   });
 });
 
@@ -250,7 +256,7 @@ test('10,000 resources in one file load; changing one of them is one update even
   });
 });
 
-test('a missing directory fails start loudly; a directory that disappears later keeps serving and says so', async () => {
+test('a missing directory fails start loudly; a directory that disappears later keeps serving, says so, and is read again when it comes back', async () => {
   const dir = await TempDir.create();
   const missing = new FileConfigStore({ dir: dir.file('nope'), watch: false });
   await assert.rejects(missing.start(), (err: unknown) => err instanceof ConfigError && err.code === 'TRELLIS_CONFIG_PARSE' && /cannot read config directory/.test(err.message));
@@ -263,6 +269,12 @@ test('a missing directory fails start loudly; a directory that disappears later 
     await dir.remove('conf');
     await waitFor('the problem', () => store.problems().some((p) => /cannot read config directory/.test(p.message)));
     assert.equal(store.get('VirtualService', 'default', 'a')?.spec.hosts?.[0], 'a');
+    // Back again (a swap completed): read and watched as before.
+    await dir.write('conf/a.yaml', vsYaml('a', 'a-again'));
+    await waitFor('the directory to come back', () => store.get('VirtualService', 'default', 'a')?.spec.hosts?.[0] === 'a-again');
+    assert.deepEqual(store.problems(), []);
+    await dir.write('conf/b.yaml', vsYaml('b', 'b'));
+    await waitFor('a new file in it', () => store.get('VirtualService', 'default', 'b'));
   } finally {
     await store.close();
     await dir.dispose();

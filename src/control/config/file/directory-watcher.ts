@@ -1,5 +1,6 @@
 // Watches a directory tree with fs.watch and calls back once things settle (debounced), falling back to polling when watching fails.
 import { watch, type FSWatcher } from 'node:fs';
+import { basename } from 'node:path';
 
 export interface DirectoryWatcherOptions {
   /** Quiet period after the last event before `onSettled` runs; editors write, rename and chmod in quick bursts. */
@@ -25,6 +26,9 @@ export class DirectoryWatcher {
   private debounceTimer: NodeJS.Timeout | undefined;
   private firstEventAt: number | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** Directories whose watcher saw the directory itself removed or moved: the watcher is dead even if the path is back. */
+  private readonly stale = new Set<string>();
   private closed = false;
   private failed = false;
 
@@ -48,10 +52,22 @@ export class DirectoryWatcher {
         this.watchers.delete(dir);
       }
     }
+    let replaced = false;
     for (const dir of wanted) {
-      if (this.watchers.has(dir)) continue;
+      if (this.watchers.has(dir)) {
+        if (!this.stale.has(dir)) continue;
+        this.watchers.get(dir)!.close();
+        this.watchers.delete(dir);
+        replaced = true;
+      }
+      this.stale.delete(dir);
       try {
-        const watcher = watch(dir, { recursive: NATIVE_RECURSIVE, persistent: false }, () => this.changed());
+        const name = basename(dir);
+        const watcher = watch(dir, { recursive: NATIVE_RECURSIVE, persistent: false }, (event, filename) => {
+          // inotify reports the watched directory's own deletion or move as a rename of its own name (or of nothing).
+          if (event === 'rename' && (filename === null || filename === name)) this.stale.add(dir);
+          this.changed();
+        });
         watcher.on('error', () => {
           // Typically the directory was removed; forget it and let the next scan decide what is there.
           watcher.close();
@@ -69,6 +85,8 @@ export class DirectoryWatcher {
         return;
       }
     }
+    // Whatever happened in a re-created directory between the scan and its new watcher: one more look catches it.
+    if (replaced) this.changed();
   }
 
   /** Something changed: run `onSettled` after the quiet period (or the maximum delay). */
@@ -85,9 +103,20 @@ export class DirectoryWatcher {
     }, wait);
   }
 
+  /** Looks again after `delayMs` whatever happens meanwhile: for a root directory that is gone, so nothing watches it. */
+  retry(delayMs: number): void {
+    if (this.closed || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.changed();
+    }, delayMs);
+    this.retryTimer.unref();
+  }
+
   close(): void {
     this.closed = true;
     clearTimeout(this.debounceTimer);
+    clearTimeout(this.retryTimer);
     clearInterval(this.pollTimer);
     for (const watcher of this.watchers.values()) watcher.close();
     this.watchers.clear();

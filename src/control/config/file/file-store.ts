@@ -152,6 +152,7 @@ export class FileConfigStore implements ConfigStore {
         message: `cannot read config directory: ${err instanceof Error ? err.message : String(err)}`,
       }];
       this.currentProblems = problems;
+      this.watcher?.retry(this.options.debounceMs !== undefined ? Math.max(250, this.options.debounceMs * 5) : 1000);
       const result = { generation, events: [], problems, files: this.contributions.size };
       this.reloadListeners.emit(result);
       return result;
