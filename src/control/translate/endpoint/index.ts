@@ -1,0 +1,2 @@
+// EDS builders: ClusterLoadAssignments from service instances.
+export * from './load-assignment.js';
