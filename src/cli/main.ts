@@ -2,6 +2,9 @@
 // The `trellis` command: istioctl's role, plus the server subcommands (control, proxy).
 import { Command } from 'commander';
 import { TRELLIS_VERSION } from '../common/version.js';
+import { analyzeCommand } from './commands/analyze.js';
+import { proxyConfigCommand } from './commands/proxy-config.js';
+import { proxyStatusCommand } from './commands/proxy-status.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -9,6 +12,7 @@ export function buildProgram(): Command {
     .name('trellis')
     .description('Trellis service mesh: an Istio-compatible control plane and an Envoy-compatible proxy, speaking xDS v3.')
     .version(TRELLIS_VERSION, '-v, --version', 'print the Trellis version');
+  for (const command of [analyzeCommand(), proxyStatusCommand(), proxyConfigCommand()]) program.addCommand(command);
   return program;
 }
 

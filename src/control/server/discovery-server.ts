@@ -19,8 +19,13 @@ import { XdsCache } from './xds-cache.js';
 export interface PushContextView {
   /** Changes with every snapshot; shown in debug output. */
   readonly version: string;
-  /** Whether `request` changes anything `proxy` sees (by host, namespace, Sidecar scope); absent means "yes". */
-  affects?(proxy: Proxy, request: PushRequest): boolean;
+  /**
+   * Whether `request` changes anything `proxy` sees (by host, namespace, Sidecar scope); absent means "yes". `previous`
+   * is the snapshot the proxy was last pushed from, so a deleted or moved resource is recognised too.
+   */
+  affects?(proxy: Proxy, request: PushRequest, previous?: this): boolean;
+  /** The xDS types `request` makes stale for `proxy`; absent: every type for a full request, EDS for an endpoint-only one. */
+  pushTypes?(proxy: Proxy, request: PushRequest, previous?: this): Iterable<string>;
 }
 
 export interface ControlLogger {
@@ -35,11 +40,6 @@ export interface DiscoveryServerOptions<P extends PushContextView> {
   readonly buildPushContext: () => P;
   /** One generator per type URL served. */
   readonly generators: ReadonlyMap<string, XdsGenerator<P>>;
-  /**
-   * The types a (full) request touches for a proxy, when the push context can tell; default: every generator's type for
-   * a full request, EDS alone for an endpoint-only one.
-   */
-  readonly typesFor?: (push: P, proxy: Proxy, request: PushRequest) => readonly string[] | undefined;
   readonly debounce?: DebounceOptions;
   /** Concurrent proxy pushes (Istio PILOT_PUSH_THROTTLE, default 100). */
   readonly pushThrottle?: number;
@@ -56,10 +56,12 @@ export interface ConnectedProxy {
   readonly initialized: boolean;
 }
 
-interface ProxyEntry {
+interface ProxyEntry<P> {
   proxy: Proxy;
   streams: Set<string>;
   initialized: boolean;
+  /** The snapshot its last push was generated from. */
+  lastPush: P | undefined;
 }
 
 // ServiceEntry and WorkloadEntry reach pushes through the registry, which tells service changes from endpoint ones.
@@ -75,7 +77,7 @@ export class DiscoveryServer<P extends PushContextView> {
   private readonly debouncer: Debouncer;
   private readonly queue: PushQueue;
   private readonly xdsCache = new XdsCache();
-  private readonly proxies = new Map<string, ProxyEntry>();
+  private readonly proxies = new Map<string, ProxyEntry<P>>();
   // The node of a stream's first request, between the cache's nodeKey() and the 'connect' event (both synchronous).
   private readonly arrivingNodes = new Map<string, Node>();
   private readonly unsubscribe: Array<() => void> = [];
@@ -213,7 +215,7 @@ export class DiscoveryServer<P extends PushContextView> {
     let queued = 0;
     for (const entry of this.proxies.values()) {
       // A proxy without its first config yet (queued, or its generation failed) gets everything from the new snapshot.
-      if (entry.initialized && !this.affects(push, entry.proxy, request)) continue;
+      if (entry.initialized && !this.affects(push, entry, request)) continue;
       this.queue.enqueue(entry.proxy.id, request);
       queued++;
     }
@@ -224,21 +226,28 @@ export class DiscoveryServer<P extends PushContextView> {
     );
   }
 
-  private affects(push: P, proxy: Proxy, request: PushRequest): boolean {
+  private affects(push: P, entry: ProxyEntry<P>, request: PushRequest): boolean {
     if (!push.affects) return true;
     try {
-      return push.affects(proxy, request);
+      return push.affects(entry.proxy, request, entry.lastPush);
     } catch (err) {
-      this.logger.warn(`push context affects() failed for ${proxy.id}, pushing it anyway: ${describeError(err)}`);
+      this.logger.warn(`push context affects() failed for ${entry.proxy.id}, pushing it anyway: ${describeError(err)}`);
       return true;
     }
   }
 
-  private types(push: P, entry: ProxyEntry, request: PushRequest): readonly string[] {
+  private types(push: P, entry: ProxyEntry<P>, request: PushRequest): readonly string[] {
     const all = [...this.options.generators.keys()];
     if (!entry.initialized) return all;
-    const chosen = this.options.typesFor?.(push, entry.proxy, request);
-    if (chosen) return chosen.filter((t) => this.options.generators.has(t));
+    if (push.pushTypes) {
+      try {
+        const chosen = new Set(push.pushTypes(entry.proxy, request, entry.lastPush));
+        return all.filter((t) => chosen.has(t));
+      } catch (err) {
+        this.logger.warn(`push context pushTypes() failed for ${entry.proxy.id}, pushing every type: ${describeError(err)}`);
+        return all;
+      }
+    }
     return request.full ? all : all.filter((t) => t === CLUSTER_LOAD_ASSIGNMENT);
   }
 
@@ -276,6 +285,7 @@ export class DiscoveryServer<P extends PushContextView> {
       } else {
         for (const [typeUrl, resources] of generated) this.cache.setResources(id, typeUrl, resources);
       }
+      entry.lastPush = push;
     } catch (err) {
       this.metrics.generateErrors.inc({ type: 'snapshot' });
       this.logger.warn(`the generated config for ${id} cannot be served: ${describeError(err)}`);
@@ -306,7 +316,7 @@ export class DiscoveryServer<P extends PushContextView> {
       entry.proxy = proxy;
       return;
     }
-    entry = { proxy, streams: new Set([event.streamId]), initialized: false };
+    entry = { proxy, streams: new Set([event.streamId]), initialized: false, lastPush: undefined };
     this.proxies.set(proxy.id, entry);
     this.logger.info(`proxy ${proxy.id} connected (${event.mode}, ${event.peer}); generating its config`);
     this.queue.enqueue(proxy.id, { full: true, configsUpdated: [], reasons: ['proxy'], start: this.clock.now() });

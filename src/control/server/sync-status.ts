@@ -23,6 +23,10 @@ export interface ProxySyncStatus {
   readonly peer: string;
   readonly connectedAt: string;
   readonly controlPlaneVersion: string;
+  /** The control plane instance (istiod's pod name; here the host name). */
+  readonly controlPlane: string;
+  /** The proxy's ISTIO_VERSION metadata, when it sent one. */
+  readonly proxyVersion: string;
   /** By short name: CDS, LDS, EDS, RDS, SDS. */
   readonly types: Readonly<Record<string, TypeSyncStatus>>;
 }
@@ -38,7 +42,7 @@ export function syncState(status: TypeStatus | undefined): SyncState {
   return status.lastAckedVersion === status.lastSentVersion ? 'SYNCED' : 'STALE';
 }
 
-export function proxySyncStatus(stream: StreamStatus, controlPlaneVersion: string): ProxySyncStatus {
+export function proxySyncStatus(stream: StreamStatus, controlPlaneVersion: string, controlPlane: string): ProxySyncStatus {
   const types: Record<string, TypeSyncStatus> = {};
   for (const typeUrl of RESOURCE_TYPE_URLS) {
     const status = stream.types[typeUrl];
@@ -63,6 +67,8 @@ export function proxySyncStatus(stream: StreamStatus, controlPlaneVersion: strin
     peer: stream.peer,
     connectedAt: stream.connectedAt.toISOString(),
     controlPlaneVersion,
+    controlPlane,
+    proxyVersion: typeof stream.node.metadata['ISTIO_VERSION'] === 'string' ? stream.node.metadata['ISTIO_VERSION'] : '',
     types,
   };
 }

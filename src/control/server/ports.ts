@@ -1,0 +1,3 @@
+// The control plane's default listen addresses, on Istio's ports (15010 plaintext xDS, 15014 monitoring).
+export const DEFAULT_XDS_ADDRESS = '127.0.0.1:15010';
+export const DEFAULT_MONITORING_ADDRESS = '127.0.0.1:15014';
