@@ -1,0 +1,102 @@
+// Network and listener filters every listener builder shares: tcp_proxy, the HTTP connection manager (RDS over ADS or inline), inspectors.
+import { packAny } from '../../../xds/codec.js';
+import type { envoy } from '../../../xds/generated/types.js';
+import {
+  CORS_FILTER,
+  CORS_MESSAGE,
+  FAULT_FILTER,
+  FAULT_MESSAGE,
+  HTTP_CONNECTION_MANAGER,
+  HTTP_CONNECTION_MANAGER_MESSAGE,
+  HTTP_INSPECTOR,
+  HTTP_INSPECTOR_MESSAGE,
+  ORIGINAL_DST,
+  ORIGINAL_DST_MESSAGE,
+  ROUTER_FILTER,
+  ROUTER_MESSAGE,
+  TCP_PROXY,
+  TCP_PROXY_MESSAGE,
+  TLS_INSPECTOR,
+  TLS_INSPECTOR_MESSAGE,
+} from './envoy-filter-names.js';
+
+export type Address = envoy.config.core.v3.Address;
+export type Filter = envoy.config.listener.v3.Filter;
+export type ListenerFilter = envoy.config.listener.v3.ListenerFilter;
+export type HttpConnectionManager = envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
+export type HttpFilter = envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
+export type ConfigSource = envoy.config.core.v3.ConfigSource;
+type RouteConfiguration = envoy.config.route.v3.RouteConfiguration;
+
+export function socketAddress(address: string, port: number): Address {
+  return { socket_address: { address, port_value: port } };
+}
+
+/** RDS/SDS over the ADS stream, as Istio configures it (`initial_fetch_timeout: 0s`: wait for the resource forever). */
+export function adsConfigSource(): ConfigSource {
+  return { ads: {}, initial_fetch_timeout: { seconds: 0 }, resource_api_version: 'V3' };
+}
+
+/** A tcp_proxy network filter to one cluster; Istio uses the cluster name as stat_prefix. */
+export function tcpProxyFilter(cluster: string, statPrefix: string = cluster): Filter {
+  const config: envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy = { stat_prefix: statPrefix, cluster };
+  return { name: TCP_PROXY, typed_config: packAny(TCP_PROXY_MESSAGE, config) };
+}
+
+/**
+ * The HTTP filters of Istio's sidecar and gateway connection managers that Trellis generates: fault and CORS (both
+ * configured per route through typed_per_filter_config), then the router, which must be last.
+ */
+export function standardHttpFilters(): HttpFilter[] {
+  return [
+    { name: FAULT_FILTER, typed_config: packAny(FAULT_MESSAGE, {}) },
+    { name: CORS_FILTER, typed_config: packAny(CORS_MESSAGE, {}) },
+    { name: ROUTER_FILTER, typed_config: packAny(ROUTER_MESSAGE, {}) },
+  ];
+}
+
+export interface HttpConnectionManagerOptions {
+  statPrefix: string;
+  /** Route configuration fetched over RDS (ADS) by this name… */
+  rdsRouteName?: string;
+  /** …or given inline. */
+  routeConfig?: RouteConfiguration;
+  /** Gateways trust the peer address (`true`); sidecars do not (Istio: `use_remote_address: false`). */
+  useRemoteAddress: boolean;
+  /** Inbound sidecars and gateways set Istio's XFCC handling; outbound leaves Envoy's default. */
+  forwardClientCertDetails?: HttpConnectionManager['forward_client_cert_details'];
+}
+
+/** The HttpConnectionManager Istio builds (tracing and access logs left out), wrapped as a network filter. */
+export function httpConnectionManager(options: HttpConnectionManagerOptions): HttpConnectionManager {
+  const hcm: HttpConnectionManager = { stat_prefix: options.statPrefix };
+  if (options.rdsRouteName !== undefined) hcm.rds = { config_source: adsConfigSource(), route_config_name: options.rdsRouteName };
+  else if (options.routeConfig !== undefined) hcm.route_config = options.routeConfig;
+  hcm.http_filters = standardHttpFilters();
+  hcm.use_remote_address = { value: options.useRemoteAddress };
+  if (options.forwardClientCertDetails !== undefined) {
+    hcm.forward_client_cert_details = options.forwardClientCertDetails;
+    hcm.set_current_client_cert_details = { subject: { value: true }, dns: true, uri: true };
+  }
+  hcm.upgrade_configs = [{ upgrade_type: 'websocket' }];
+  hcm.stream_idle_timeout = { seconds: 0 };
+  hcm.normalize_path = { value: true };
+  hcm.path_with_escaped_slashes_action = 'KEEP_UNCHANGED';
+  return hcm;
+}
+
+export function httpConnectionManagerFilter(options: HttpConnectionManagerOptions): Filter {
+  return { name: HTTP_CONNECTION_MANAGER, typed_config: packAny(HTTP_CONNECTION_MANAGER_MESSAGE, httpConnectionManager(options)) };
+}
+
+export function tlsInspector(): ListenerFilter {
+  return { name: TLS_INSPECTOR, typed_config: packAny(TLS_INSPECTOR_MESSAGE, {}) };
+}
+
+export function httpInspector(): ListenerFilter {
+  return { name: HTTP_INSPECTOR, typed_config: packAny(HTTP_INSPECTOR_MESSAGE, {}) };
+}
+
+export function originalDst(): ListenerFilter {
+  return { name: ORIGINAL_DST, typed_config: packAny(ORIGINAL_DST_MESSAGE, {}) };
+}

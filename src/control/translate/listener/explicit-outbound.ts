@@ -1,0 +1,24 @@
+// The explicit-proxy outbound listener for local meshes: workloads send HTTP to it through HTTP_PROXY, nothing is captured.
+import type { Proxy } from '../../model/proxy.js';
+import { httpConnectionManagerFilter, socketAddress } from '../common/network-filters.js';
+import { EXPLICIT_OUTBOUND_ROUTE_NAME } from '../route/route-configuration.js';
+import type { Listener } from './listener-context.js';
+
+/**
+ * A bound HTTP listener on `address:port` whose connection manager asks RDS for `outbound_http` (every HTTP service's
+ * virtual hosts, see buildExplicitRouteConfiguration). Bound, unlike the captured listeners, since no iptables rule
+ * hands it connections.
+ */
+export function buildExplicitOutboundListener(_proxy: Proxy, address: string, port: number): Listener {
+  return {
+    name: EXPLICIT_OUTBOUND_ROUTE_NAME,
+    address: socketAddress(address, port),
+    filter_chains: [
+      {
+        name: EXPLICIT_OUTBOUND_ROUTE_NAME,
+        filters: [httpConnectionManagerFilter({ statPrefix: EXPLICIT_OUTBOUND_ROUTE_NAME, rdsRouteName: EXPLICIT_OUTBOUND_ROUTE_NAME, useRemoteAddress: false })],
+      },
+    ],
+    traffic_direction: 'OUTBOUND',
+  };
+}

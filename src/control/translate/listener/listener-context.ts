@@ -1,0 +1,23 @@
+// What sidecar listener builders read besides the proxy: mesh settings, the Sidecar's outbound policy, inline or RDS inbound routes.
+import type { envoy } from '../../../xds/generated/types.js';
+import type { MeshConfig } from '../../model/mesh-config.js';
+import type { Proxy } from '../../model/proxy.js';
+
+export type Listener = envoy.config.listener.v3.Listener;
+export type FilterChain = envoy.config.listener.v3.FilterChain;
+
+export interface ListenerBuildContext {
+  mesh: MeshConfig;
+  proxy?: Proxy;
+  /** A Sidecar resource's outboundTrafficPolicy, overriding the MeshConfig's. */
+  outboundTrafficPolicy?: MeshConfig['outboundTrafficPolicy'];
+  /** Inbound HTTP routes inline in the connection manager (Istio's choice, the default) or fetched by RDS as `inbound|<port>||`. */
+  inboundRoutes?: 'inline' | 'rds';
+}
+
+/** `0.0.0.0_9080`, `10.0.0.5_3306`: Istio's listener names. */
+export function listenerName(address: string, port: number): string {
+  return `${address}_${port}`;
+}
+
+export const WILDCARD_ADDRESS = '0.0.0.0';

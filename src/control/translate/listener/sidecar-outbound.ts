@@ -1,0 +1,145 @@
+// Sidecar outbound listeners: virtualOutbound on 15001 (original-destination handoff) and one unbound listener per service port.
+import { BLACKHOLE_CLUSTER, clusterName, OUTBOUND_CAPTURE_PORT, PASSTHROUGH_CLUSTER, VIRTUAL_OUTBOUND_LISTENER } from '../../model/cluster-name.js';
+import type { MeshConfig } from '../../model/mesh-config.js';
+import type { Service } from '../../model/service.js';
+import { httpConnectionManagerFilter, socketAddress, tcpProxyFilter } from '../common/network-filters.js';
+import { isHttpProtocol } from '../common/port-protocol.js';
+import { listenerName, WILDCARD_ADDRESS, type FilterChain, type Listener, type ListenerBuildContext } from './listener-context.js';
+
+type CidrRange = NonNullable<NonNullable<FilterChain['filter_chain_match']>['prefix_ranges']>[number];
+
+function outboundPolicy(context: ListenerBuildContext): MeshConfig['outboundTrafficPolicy'] {
+  return context.outboundTrafficPolicy ?? context.mesh.outboundTrafficPolicy;
+}
+
+/** PassthroughCluster under ALLOW_ANY, BlackHoleCluster under REGISTRY_ONLY. */
+function catchAllCluster(context: ListenerBuildContext): string {
+  return outboundPolicy(context) === 'ALLOW_ANY' ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
+}
+
+/**
+ * Istio's virtualOutbound: bound on 0.0.0.0:15001 where iptables redirects outbound traffic, use_original_dst hands each
+ * connection to the listener of its original destination; what no listener takes goes through the catch-all chain.
+ * Connections addressed to 15001 itself are black-holed so traffic cannot loop.
+ */
+export function buildVirtualOutboundListener(context: ListenerBuildContext): Listener {
+  return {
+    name: VIRTUAL_OUTBOUND_LISTENER,
+    address: socketAddress(WILDCARD_ADDRESS, OUTBOUND_CAPTURE_PORT),
+    use_original_dst: { value: true },
+    filter_chains: [
+      {
+        name: 'virtualOutbound-blackhole',
+        filter_chain_match: { destination_port: { value: OUTBOUND_CAPTURE_PORT } },
+        filters: [tcpProxyFilter(BLACKHOLE_CLUSTER)],
+      },
+      { name: 'virtualOutbound-catchall-tcp', filters: [tcpProxyFilter(catchAllCluster(context))] },
+    ],
+    traffic_direction: 'OUTBOUND',
+  };
+}
+
+/** `10.0.0.0/16` or `10.0.0.5` as a CidrRange; undefined for what is not an IP. */
+export function cidrRange(address: string): CidrRange | undefined {
+  const [ip = '', len] = address.split('/');
+  const v4 = /^\d{1,3}(\.\d{1,3}){3}$/.test(ip);
+  const v6 = !v4 && ip.includes(':');
+  if (!v4 && !v6) return undefined;
+  const prefix = len === undefined ? (v4 ? 32 : 128) : Number(len);
+  return { address_prefix: ip, prefix_len: { value: prefix } };
+}
+
+/** A service's single plain VIP (Istio binds the TCP listener to it), or undefined. */
+function singleVip(service: Service): string | undefined {
+  if (service.addresses.length !== 1) return undefined;
+  const address = service.addresses[0]!;
+  if (address.includes('/') || address === WILDCARD_ADDRESS || cidrRange(address) === undefined) return undefined;
+  return address;
+}
+
+interface PortListener {
+  listener: Listener;
+  /** A chain without filter_chain_match already exists: another one would be ambiguous (Envoy refuses it). */
+  hasCatchAllChain: boolean;
+}
+
+function unboundListener(address: string, port: number): Listener {
+  return {
+    name: listenerName(address, port),
+    address: socketAddress(address, port),
+    filter_chains: [],
+    traffic_direction: 'OUTBOUND',
+    // Not bound: virtualOutbound hands connections over by original destination, as in Istio.
+    bind_to_port: { value: false },
+  };
+}
+
+/**
+ * Istio's outbound listeners. HTTP ports: `0.0.0.0_<port>` with a connection manager asking RDS for `"<port>"`. TCP
+ * ports: `<vip>_<port>` when the service has one VIP, else a chain in `0.0.0.0_<port>` matching the service's
+ * addresses (prefix_ranges) — or matching everything when it has none (first such service wins a port, as Istio's
+ * conflict resolution keeps one). Wildcard listeners pass unmatched connections through (PassthroughFilterChain).
+ */
+export function buildOutboundListeners(services: readonly Service[], context: ListenerBuildContext): Listener[] {
+  const wildcard = new Map<number, PortListener>();
+  const byVip = new Map<string, Listener>();
+  const wildcardFor = (port: number): PortListener => {
+    let entry = wildcard.get(port);
+    if (!entry) {
+      entry = { listener: unboundListener(WILDCARD_ADDRESS, port), hasCatchAllChain: false };
+      wildcard.set(port, entry);
+    }
+    return entry;
+  };
+
+  // HTTP first: on a port shared by HTTP and address-less TCP services, HTTP keeps the port (Istio's precedence).
+  for (const service of services) {
+    for (const port of service.ports) {
+      if (!isHttpProtocol(port.protocol)) continue;
+      const entry = wildcardFor(port.number);
+      if (entry.hasCatchAllChain) continue;
+      entry.listener.filter_chains!.push({
+        name: listenerName(WILDCARD_ADDRESS, port.number),
+        filters: [
+          httpConnectionManagerFilter({
+            statPrefix: `outbound_${listenerName(WILDCARD_ADDRESS, port.number)}`,
+            rdsRouteName: String(port.number),
+            useRemoteAddress: false,
+          }),
+        ],
+      });
+      entry.hasCatchAllChain = true;
+    }
+  }
+  for (const service of services) {
+    for (const port of service.ports) {
+      if (isHttpProtocol(port.protocol)) continue;
+      const cluster = clusterName('outbound', port.number, '', service.hostname);
+      const vip = singleVip(service);
+      if (vip !== undefined) {
+        const name = listenerName(vip, port.number);
+        if (byVip.has(name)) continue;
+        const listener = unboundListener(vip, port.number);
+        listener.filter_chains!.push({ name: cluster, filters: [tcpProxyFilter(cluster)] });
+        byVip.set(name, listener);
+        continue;
+      }
+      const entry = wildcardFor(port.number);
+      const ranges = service.addresses.map(cidrRange).filter((r): r is CidrRange => r !== undefined && r.address_prefix !== WILDCARD_ADDRESS);
+      if (ranges.length > 0) {
+        entry.listener.filter_chains!.push({ name: cluster, filter_chain_match: { prefix_ranges: ranges }, filters: [tcpProxyFilter(cluster)] });
+      } else if (!entry.hasCatchAllChain) {
+        entry.listener.filter_chains!.push({ name: cluster, filters: [tcpProxyFilter(cluster)] });
+        entry.hasCatchAllChain = true;
+      }
+    }
+  }
+  const catchAll = catchAllCluster(context);
+  const out: Listener[] = [];
+  for (const { listener } of [...wildcard.values()].sort((a, b) => a.listener.address!.socket_address!.port_value! - b.listener.address!.socket_address!.port_value!)) {
+    listener.default_filter_chain = { name: 'PassthroughFilterChain', filters: [tcpProxyFilter(catchAll)] };
+    out.push(listener);
+  }
+  out.push(...[...byVip.values()].sort((a, b) => (a.name! < b.name! ? -1 : a.name! > b.name! ? 1 : 0)));
+  return out;
+}
