@@ -38,7 +38,7 @@ export const BLOCK_ALL_VIRTUAL_HOST = 'block_all';
 export const EXPLICIT_OUTBOUND_ROUTE_NAME = 'outbound_http';
 
 /** Istio raises Envoy's 4 KiB direct-response body limit to the 1 MiB its validation allows. */
-const MAX_DIRECT_RESPONSE_BODY_BYTES = 1024 * 1024;
+export const MAX_DIRECT_RESPONSE_BODY_BYTES = 1024 * 1024;
 
 /** Istio's buildCatchAllVirtualHost: `*` to PassthroughCluster (ALLOW_ANY) or a 502 (REGISTRY_ONLY). */
 export function buildCatchAllVirtualHost(policy: MeshConfig['outboundTrafficPolicy']): VirtualHost {
@@ -70,7 +70,7 @@ export function virtualServiceAppliesTo(vs: VirtualService, gateway: string): bo
 }
 
 /** Builds virtual hosts, dropping domains an earlier virtual host already serves (Envoy refuses duplicates). */
-class VirtualHostSet {
+export class VirtualHostSet {
   readonly hosts: VirtualHost[] = [];
   private readonly names = new Set<string>();
   private readonly domains = new Set<string>();
