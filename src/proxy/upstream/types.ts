@@ -1,0 +1,134 @@
+// The upstream side as the router sees it: clusters, hosts, load-balancer input and HTTP streams to a host.
+// The router depends on this file only (Envoy: router.h vs the cluster manager's implementation).
+import type { HttpHeaders } from '../http/headers.js';
+
+export type HostHealth = 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' | 'DEGRADED' | 'TIMEOUT' | 'UNKNOWN';
+
+export interface HostLocality {
+  readonly region: string;
+  readonly zone: string;
+  readonly subZone: string;
+}
+
+/** Live counters of one host, shown by the admin /clusters page. */
+export interface HostStats {
+  cxActive: number;
+  cxTotal: number;
+  cxConnectFail: number;
+  rqActive: number;
+  rqTotal: number;
+  rqError: number;
+  rqSuccess: number;
+  rqTimeout: number;
+}
+
+export interface UpstreamHost {
+  /** `ip:port` (or `[ipv6]:port`), also the access log's %UPSTREAM_HOST%. */
+  readonly addressText: string;
+  readonly address: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly priority: number;
+  readonly locality: HostLocality;
+  /** EDS health, combined with active health checking and outlier detection by the cluster. */
+  readonly health: HostHealth;
+  /** LbEndpoint metadata filter_metadata (e.g. `istio`, `envoy.transport_socket_match`), as plain JSON. */
+  readonly metadata: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly stats: HostStats;
+}
+
+/** What the router gives a load balancer to choose a host with. */
+export interface LoadBalancerContext {
+  /** The request hash from the route's hash_policy (RING_HASH / MAGLEV), if any. */
+  readonly hashKey?: bigint;
+  /** Hosts to avoid (retry_host_predicate previous_hosts) and how many times to re-pick. */
+  readonly avoidHosts?: ReadonlySet<UpstreamHost>;
+  readonly hostSelectionRetryMaxAttempts?: number;
+}
+
+/** Why an upstream request failed before or instead of a response; each maps to an Envoy response flag. */
+export type UpstreamFailure =
+  | 'overflow' // UO: circuit breaker (max_pending_requests / max_requests / max_connections)
+  | 'connect_failure' // UF
+  | 'connect_timeout' // UF
+  | 'remote_reset' // UR / UC: the upstream closed or reset the stream
+  | 'protocol_error' // UPE: malformed upstream response
+  | 'local_reset'; // LR: the proxy aborted it (timeout, downstream went away)
+
+/** Callbacks for one upstream request; exactly one of onEnd/onFailure ends it. */
+export interface UpstreamResponseHandler {
+  onHeaders(status: number, headers: HttpHeaders): void;
+  onData(chunk: Buffer): void;
+  onTrailers?(trailers: HttpHeaders): void;
+  onEnd(): void;
+  onFailure(failure: UpstreamFailure, detail: string): void;
+}
+
+/** The request side of one upstream stream: the router writes the request body through it. */
+export interface UpstreamRequest {
+  /** Returns false when the caller should wait for `onDrain` (back-pressure). */
+  write(chunk: Buffer): boolean;
+  end(trailers?: HttpHeaders): void;
+  /** Resets the stream (timeout, downstream reset); no callbacks follow. */
+  abort(): void;
+  onDrain(callback: () => void): void;
+}
+
+/** Circuit-breaker thresholds of one priority (Envoy defaults: 1024 connections/pending/requests, 3 retries). */
+export interface CircuitBreakerState {
+  readonly maxConnections: number;
+  readonly maxPendingRequests: number;
+  readonly maxRequests: number;
+  readonly maxRetries: number;
+  /** Current usage; the router checks `retries < maxRetries` before a retry and counts it. */
+  retriesActive: number;
+}
+
+/** Cluster counters with Envoy's names (cluster.<name>.upstream_rq_total, …), read by the admin stats. */
+export interface ClusterStats {
+  upstream_rq_total: number;
+  upstream_rq_active: number;
+  upstream_rq_pending_active: number;
+  upstream_rq_pending_overflow: number;
+  upstream_rq_timeout: number;
+  upstream_rq_retry: number;
+  upstream_rq_retry_success: number;
+  upstream_rq_retry_overflow: number;
+  upstream_rq_retry_limit_exceeded: number;
+  upstream_rq_rx_reset: number;
+  upstream_rq_tx_reset: number;
+  upstream_cx_total: number;
+  upstream_cx_active: number;
+  upstream_cx_connect_fail: number;
+  upstream_cx_connect_timeout: number;
+  upstream_cx_overflow: number;
+  upstream_cx_destroy: number;
+  upstream_rq_1xx: number;
+  upstream_rq_2xx: number;
+  upstream_rq_3xx: number;
+  upstream_rq_4xx: number;
+  upstream_rq_5xx: number;
+  membership_healthy: number;
+  membership_total: number;
+}
+
+export interface UpstreamCluster {
+  readonly name: string;
+  readonly stats: ClusterStats;
+  readonly circuitBreakers: CircuitBreakerState;
+  /** Picks a host for one attempt; undefined when there is no healthy host (→ 503 UH). */
+  chooseHost(context: LoadBalancerContext): UpstreamHost | undefined;
+  /**
+   * Starts an HTTP request to `host` over the cluster's pooled connections (HTTP/1.1 or HTTP/2 per the
+   * cluster's protocol options, TLS per its transport socket). Headers are in HttpHeaders shape with
+   * pseudo-headers; the pool applies max_requests / max_pending_requests and reports overflow via onFailure.
+   */
+  request(host: UpstreamHost, headers: HttpHeaders, handler: UpstreamResponseHandler): UpstreamRequest;
+  /** Reports the outcome of a request to a host for outlier detection (status or failure). */
+  reportResult?(host: UpstreamHost, result: number | UpstreamFailure): void;
+}
+
+/** Read-only lookup of the clusters currently applied; swapped atomically on config change. */
+export interface ClusterManager {
+  get(name: string): UpstreamCluster | undefined;
+}
