@@ -21,13 +21,13 @@ const DEFAULT_DNS_REFRESH_MS = 60_000;
 /**
  * A cluster with Istio's common settings: alt_stat_name `<name>;`, empty common_lb_config, DNS options, the inline
  * load_assignment of STATIC and DNS clusters (undefined when such a cluster has no endpoints: Istio drops it),
- * the upstream protocol of the port, `istio.services` metadata, and for outbound the default circuit breakers.
+ * the upstream protocol of the port, and `istio.services` metadata. Circuit breakers and connect timeout come with the
+ * traffic policy (an empty connection pool gives Istio's defaults).
  */
 export function buildCluster(
   name: string,
   type: DiscoveryType,
   endpoints: readonly LocalityLbEndpoints[],
-  direction: 'outbound' | 'inbound',
   port: ServicePort,
   services: readonly Service[],
   context: ClusterBuildContext,

@@ -33,7 +33,7 @@ export function buildInboundClusters(proxy: Proxy, instances: readonly ServiceIn
     const name = clusterName('inbound', port, '', '');
     const endpoints = [{ lb_endpoints: [{ endpoint: { address: buildAddress(INBOUND_LOCALHOST, port) } }] }];
     const services = group.filter((i) => i.servicePort.number === primary.servicePort.number).map(serviceOf);
-    const wrapper = buildCluster(name, 'STATIC', endpoints, 'inbound', primary.servicePort, services, context);
+    const wrapper = buildCluster(name, 'STATIC', endpoints, primary.servicePort, services, context);
     if (!wrapper) continue;
     applyTrafficPolicy(wrapper, { policy: undefined, port: primary.servicePort, direction: 'inbound', context });
     out.push(finishCluster(wrapper));

@@ -25,7 +25,7 @@ export function buildOutboundClusters(service: Service, rule: DestinationRule | 
     const type = discoveryType(service, instances, context);
     const { policy } = portLevelTrafficPolicy(spec?.trafficPolicy, port.number);
     const endpoints = isInline(type) ? buildLocalityLbEndpoints(inlineInstances(type, instances), { allowHostnames: true, mtlsEnabled: endpointsMtlsEnabled(policy) }) : [];
-    const wrapper = buildCluster(name, type, endpoints, 'outbound', port, [service], context);
+    const wrapper = buildCluster(name, type, endpoints, port, [service], context);
     if (!wrapper) continue;
 
     applyTrafficPolicy(wrapper, {
@@ -36,7 +36,7 @@ export function buildOutboundClusters(service: Service, rule: DestinationRule | 
       sni: clusterSni(port.number, '', service.hostname),
       serviceAccounts,
       meshExternal: service.location === 'MESH_EXTERNAL',
-      serviceMtlsMode: inferServiceMtlsMode(service, policy, instances, context),
+      serviceMtlsMode: inferServiceMtlsMode(service, spec?.trafficPolicy, instances, context),
       externalRegistry: service.source.registry === 'ServiceEntry',
       isDrWithSelector,
     });
@@ -74,7 +74,7 @@ function buildSubsetCluster(
   const endpoints = isInline(type)
     ? buildLocalityLbEndpoints(inlineInstances(type, instances), { allowHostnames: true, subsetLabels: subset.labels ?? {}, mtlsEnabled: endpointsMtlsEnabled(policy) })
     : [];
-  const wrapper = buildCluster(name, type, endpoints, 'outbound', port, [service], context);
+  const wrapper = buildCluster(name, type, endpoints, port, [service], context);
   if (!wrapper) return undefined;
   applyTrafficPolicy(wrapper, {
     policy,
