@@ -1,0 +1,67 @@
+// What the listener manager needs from the rest of the proxy, and what it exposes to main.ts and the admin API.
+import type { envoy } from '../../xds/generated/types.js';
+import type { ClusterManager } from '../upstream/types.js';
+import type { RouteTable } from '../router/route-table.js';
+import type { HttpFilterFactory } from '../http/filter.js';
+
+/** Route tables by name: RDS resources, looked up per request so an RDS update applies to new requests at once. */
+export interface RouteTableProvider {
+  get(name: string): RouteTable | undefined;
+}
+
+/** HTTP filter factories by Envoy name and by typed_config type URL (src/proxy/filters registers them). */
+export interface HttpFilterRegistry {
+  byName(name: string): HttpFilterFactory | undefined;
+  byTypeUrl(typeUrl: string): HttpFilterFactory | undefined;
+}
+
+/** Counters of one HttpConnectionManager, Envoy names under `http.<stat_prefix>.` (downstream_rq_total, downstream_rq_2xx, …). */
+export type HttpConnectionManagerStats = Record<string, number>;
+
+/** Counters of one listener, Envoy names under `listener.<address>.` (downstream_cx_total, downstream_cx_active, …). */
+export type ListenerStats = Record<string, number>;
+
+/** Everything a listener's filter chains are built with; stays valid across config swaps (lookups are live). */
+export interface ListenerContext {
+  readonly clusters: ClusterManager;
+  readonly routes: RouteTableProvider;
+  readonly httpFilters: HttpFilterRegistry;
+  /** Called once per finished HTTP stream (access logs); absent → nothing logged. */
+  readonly onHttpStreamComplete?: (info: import('../http/stream-info.js').StreamInfo) => void;
+  /** Node identity, for x-envoy headers and logs. */
+  readonly nodeId: string;
+}
+
+/** A Listener validated and compiled (filter chains, HCM and filters built); binding happens in apply(). */
+export interface CompiledListener {
+  readonly name: string;
+  readonly config: envoy.config.listener.v3.Listener;
+  /** Content version, so re-applying an identical listener changes nothing. */
+  readonly version: string;
+}
+
+export interface ListenerStatus {
+  readonly name: string;
+  /** `ip:port` actually bound (port 0 resolved), or undefined for bind_to_port: false. */
+  readonly boundAddress?: string;
+  readonly state: 'active' | 'draining';
+  readonly stats: ListenerStats;
+  readonly httpStats: Readonly<Record<string, HttpConnectionManagerStats>>;
+}
+
+export interface ListenerManager {
+  /**
+   * Compiles a Listener; throws XdsValidationError naming every unsupported or invalid field (the proxy NACKs).
+   * Pure with respect to sockets: nothing is bound.
+   */
+  compile(listener: envoy.config.listener.v3.Listener): CompiledListener;
+  /**
+   * Makes the active set equal `listeners` (LDS is state of the world): new ones bind, changed ones start a new
+   * socket and the old one drains (in-flight requests finish), missing ones drain and close.
+   */
+  apply(listeners: readonly CompiledListener[]): Promise<void>;
+  status(): readonly ListenerStatus[];
+  /** Stops accepting on every listener and lets in-flight requests finish (admin /drain_listeners, SIGTERM). */
+  drain(options?: { readonly graceMs?: number }): Promise<void>;
+  close(): Promise<void>;
+}
