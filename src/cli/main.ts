@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { TRELLIS_VERSION } from '../common/version.js';
 import { analyzeCommand } from './commands/analyze.js';
+import { controlCommand } from './commands/control.js';
 import { proxyConfigCommand } from './commands/proxy-config.js';
 import { proxyStatusCommand } from './commands/proxy-status.js';
 
@@ -12,7 +13,7 @@ export function buildProgram(): Command {
     .name('trellis')
     .description('Trellis service mesh: an Istio-compatible control plane and an Envoy-compatible proxy, speaking xDS v3.')
     .version(TRELLIS_VERSION, '-v, --version', 'print the Trellis version');
-  for (const command of [analyzeCommand(), proxyStatusCommand(), proxyConfigCommand()]) program.addCommand(command);
+  for (const command of [controlCommand(), analyzeCommand(), proxyStatusCommand(), proxyConfigCommand()]) program.addCommand(command);
   return program;
 }
 
