@@ -73,7 +73,8 @@ describe('sidecar listeners', () => {
       ['envoy.filters.http.cors', 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors'],
       ['envoy.filters.http.router', 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router'],
     ]);
-    assert.deepEqual(hcm.use_remote_address, { value: false });
+    // BoolValue false: the wrapper is present, its default value is not on the wire.
+    assert.deepEqual(hcm.use_remote_address, {});
     assert.equal(hcm.tracing, undefined);
     assert.equal(hcm.route_config, undefined);
     // A TCP service with addresses shares the port through its own prefix_ranges chain.
