@@ -419,3 +419,111 @@ function editDistance(a: string, b: string): number {
   }
   return previous[b.length]!;
 }
+
+/**
+ * The reverse: a decoded object → Envoy's JSON form (what /config_dump prints): .proto field names, Any with
+ * "@type" and its fields, Duration "1.5s", Timestamp RFC 3339, wrappers and Struct as plain JSON, 64-bit
+ * integers as strings, bytes as base64. Unknown Any types stay { "@type", "value": base64 }.
+ */
+export function toProtoJson(messageName: string, value: object): Record<string, unknown> {
+  return messageToJson(messageType(messageName), value as Obj) as Record<string, unknown>;
+}
+
+function messageToJson(type: protobuf.Type, value: unknown): unknown {
+  const name = nameOf(type);
+  const obj = (isPlainObject(value) ? value : {}) as Obj;
+  switch (name) {
+    case 'google.protobuf.Duration':
+      return formatDuration(Number(obj.seconds ?? 0), Number(obj.nanos ?? 0));
+    case 'google.protobuf.Timestamp':
+      return formatTimestamp(Number(obj.seconds ?? 0), Number(obj.nanos ?? 0));
+    case 'google.protobuf.Struct':
+      return structToJson(obj);
+    case 'google.protobuf.Value':
+      return valueToJson(obj);
+    case 'google.protobuf.ListValue':
+      return ((obj.values as Obj[] | undefined) ?? []).map(valueToJson);
+    case 'google.protobuf.Any':
+      return anyToJson(obj);
+    case 'google.protobuf.FieldMask':
+      return ((obj.paths as string[] | undefined) ?? []).map(lowerCamel).join(',');
+  }
+  const wrapped = WRAPPERS[name];
+  if (wrapped !== undefined) return scalarToJson(wrapped, obj.value ?? defaultScalar(wrapped));
+  const out: Obj = {};
+  for (const field of type.fieldsArray) {
+    field.resolve();
+    const raw = obj[field.name];
+    if (raw === undefined || raw === null) continue;
+    if (field.map) {
+      const entries: Obj = {};
+      for (const [key, item] of Object.entries(raw as Obj)) entries[key] = singleToJson(field, item);
+      out[field.name] = entries;
+    } else if (field.repeated) {
+      out[field.name] = (raw as unknown[]).map((item) => singleToJson(field, item));
+    } else {
+      out[field.name] = singleToJson(field, raw);
+    }
+  }
+  return out;
+}
+
+function singleToJson(field: protobuf.Field, value: unknown): unknown {
+  const resolved = field.resolvedType;
+  if (resolved instanceof protobuf.Type) return messageToJson(resolved, value);
+  if (resolved instanceof protobuf.Enum) return typeof value === 'number' ? (resolved.valuesById[value] ?? value) : value;
+  return scalarToJson(field.type, value);
+}
+
+function defaultScalar(kind: string): unknown {
+  return kind === 'bool' ? false : kind === 'string' ? '' : kind === 'bytes' ? new Uint8Array() : 0;
+}
+
+function scalarToJson(kind: string, value: unknown): unknown {
+  if (kind === 'bytes') return Buffer.from(value as Uint8Array).toString('base64');
+  if (kind.endsWith('64')) return String(value);
+  if ((kind === 'double' || kind === 'float') && typeof value === 'number' && !Number.isFinite(value)) return Number.isNaN(value) ? 'NaN' : value > 0 ? 'Infinity' : '-Infinity';
+  return value;
+}
+
+function structToJson(obj: Obj): Obj {
+  const out: Obj = {};
+  for (const [key, item] of Object.entries((obj.fields as Obj | undefined) ?? {})) out[key] = valueToJson(item as Obj);
+  return out;
+}
+
+function valueToJson(obj: Obj): unknown {
+  if (obj.struct_value !== undefined) return structToJson(obj.struct_value as Obj);
+  if (obj.list_value !== undefined) return (((obj.list_value as Obj).values as Obj[] | undefined) ?? []).map(valueToJson);
+  if (obj.string_value !== undefined) return obj.string_value;
+  if (obj.number_value !== undefined) return obj.number_value;
+  if (obj.bool_value !== undefined) return obj.bool_value;
+  return null;
+}
+
+function anyToJson(obj: Obj): unknown {
+  const typeUrl = typeof obj.type_url === 'string' ? obj.type_url : '';
+  const bytes = obj.value instanceof Uint8Array ? obj.value : new Uint8Array();
+  const messageName = messageNameOf(typeUrl);
+  if (!typeUrl || !hasMessageType(messageName)) return { '@type': typeUrl, value: Buffer.from(bytes).toString('base64') };
+  const inner = messageType(messageName);
+  const decoded = inner.toObject(inner.decode(bytes), { enums: String, longs: Number });
+  const json = messageToJson(inner, decoded);
+  if (WELL_KNOWN[messageName] || WRAPPERS[messageName] !== undefined) return { '@type': typeUrl, value: json };
+  return { '@type': typeUrl, ...(json as Obj) };
+}
+
+function formatDuration(seconds: number, nanos: number): string {
+  const negative = seconds < 0 || nanos < 0;
+  const s = Math.abs(seconds);
+  const n = Math.abs(nanos);
+  let fraction = '';
+  if (n !== 0) fraction = `.${String(n).padStart(9, '0').replace(/(0{3})+$/, '')}`;
+  return `${negative ? '-' : ''}${s}${fraction}s`;
+}
+
+function formatTimestamp(seconds: number, nanos: number): string {
+  const iso = new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, '');
+  const fraction = nanos !== 0 ? `.${String(nanos).padStart(9, '0').replace(/(0{3})+$/, '')}` : '';
+  return `${iso}${fraction}Z`;
+}

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { fromProtoJson } from '../../src/xds/proto-json.js';
+import { fromProtoJson, toProtoJson } from '../../src/xds/proto-json.js';
 import { decodeMessage, encodeMessage, unpackAny } from '../../src/xds/codec.js';
 import type { envoy } from '../../src/xds/generated/types.js';
 
@@ -289,4 +289,19 @@ test('a well-known type inside an Any carries its JSON under "value"', () => {
   });
   assert.deepEqual(problems, []);
   assert.deepEqual(unpackAny(value.typed_config!), { seconds: 1, nanos: 500_000_000 });
+});
+
+test("toProtoJson prints Envoy's JSON form and reads back to the same objects", () => {
+  const { value: bootstrap } = convert(ADS_EXAMPLE);
+  const json = toProtoJson(BOOTSTRAP, bootstrap);
+  const cluster = (json.static_resources as { clusters: Record<string, unknown>[] }).clusters[0]!;
+  // proto3 JSON prints 0, 3, 6 or 9 fractional digits, as Envoy does.
+  assert.equal(cluster.connect_timeout, '0.250s');
+  const options = (cluster.typed_extension_protocol_options as Record<string, Record<string, unknown>>)['envoy.extensions.upstreams.http.v3.HttpProtocolOptions']!;
+  assert.equal(options['@type'], 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions');
+  assert.deepEqual(options.explicit_http_config, { http2_protocol_options: { connection_keepalive: { interval: '30s', timeout: '5s' } } });
+  assert.deepEqual((json.node as Record<string, unknown>).metadata, { ISTIO_VERSION: '1.22.0', LABELS: { app: 'reviews', version: 'v1' }, INTERCEPTION_MODE: 'REDIRECT' });
+  assert.deepEqual(fromProtoJson(BOOTSTRAP, json), { value: bootstrap, problems: [] });
+  const stamp = toProtoJson('envoy.admin.v3.ClustersConfigDump.StaticCluster', { last_updated: { seconds: 1706702401, nanos: 500_000_000 } });
+  assert.deepEqual(stamp, { last_updated: '2024-01-31T12:00:01.500Z' });
 });
