@@ -2,6 +2,8 @@
 import type { HttpHeaders } from './headers.js';
 import type { ResponseFlag } from './response-flags.js';
 import type { StreamInfo } from './stream-info.js';
+import type { Duplex } from 'node:stream';
+import type { RouteEntry } from '../router/route-table.js';
 
 /** `continue`: run the next filter now. `stop`: this filter replied locally or will call `continueDecoding()` later. */
 export type FilterStatus = 'continue' | 'stop';
@@ -26,6 +28,8 @@ export interface HttpFilterContext {
   routeConfig<T>(filterName: string): T | undefined;
   /** Forgets the cached route so the next filter (or the router) matches again after headers changed. */
   clearRouteCache(): void;
+  /** The route for the current request headers (matched once and cached until clearRouteCache), or undefined (NR). */
+  route(): RouteEntry | undefined;
   /** Replies from the proxy and ends the request; later filters and the router do not run. */
   sendLocalReply(status: number, body: string, options?: LocalReplyOptions): void;
   /** Resumes the filter chain after a filter returned `stop` (e.g. a fault delay timer fired). */
@@ -44,12 +48,41 @@ export interface HttpFilter {
   onStreamComplete?(ctx: HttpFilterContext): void;
   /** The connection manager stops using this filter instance (config replaced); free timers and handles. */
   close?(): void;
+  /**
+   * Terminal filters only (the router, last in the chain): takes the stream over once every decoder filter
+   * continued; from then on it owns the request body and the response.
+   */
+  decodeStream?(ctx: HttpFilterContext, stream: HttpTerminalStream): void;
+}
+
+/** The downstream stream as a terminal filter drives it; response headers still pass every filter's onResponseHeaders. */
+export interface HttpTerminalStream {
+  /** An HTTP/1.1 Upgrade (WebSocket) the HCM allowed: the raw downstream socket and bytes read past the headers. */
+  readonly upgrade?: { readonly socket: Duplex; readonly head: Buffer };
+  /** Request bytes a retry may replay (the listener's per_connection_buffer_limit_bytes, Envoy default 1 MiB). */
+  readonly bufferLimitBytes: number;
+  /** Starts the request body flowing. */
+  setBodySink(sink: { onData(chunk: Buffer): void; onEnd(trailers?: HttpHeaders): void }): void;
+  pauseBody(): void;
+  resumeBody(): void;
+  /** Called once if the downstream goes away before the response ended. */
+  onDownstreamReset(callback: () => void): void;
+  readonly responseStarted: boolean;
+  encodeHeaders(status: number, headers: HttpHeaders, endStream: boolean): void;
+  /** False → wait for onEncoderDrain (back-pressure). */
+  encodeData(chunk: Buffer): boolean;
+  onEncoderDrain(callback: () => void): void;
+  encodeEnd(trailers?: HttpHeaders): void;
+  /** Resets the downstream stream (a failure after the response started). */
+  resetDownstream(): void;
 }
 
 /** What a filter factory may use when it builds a filter from config. */
 export interface FilterFactoryContext {
   /** The listener or HCM stat prefix, for filters that count. */
   readonly statPrefix: string;
+  /** The HCM's counters (`http.<stat_prefix>.`); a filter adds its own under its Envoy prefix (`fault.aborts_injected`). */
+  readonly stats?: Record<string, number>;
 }
 
 /**

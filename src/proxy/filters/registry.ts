@@ -1,0 +1,29 @@
+// The HTTP filter registry, keyed by Envoy filter name and typed_config type URL; each filter is one file listed here.
+import type { HttpFilterFactory } from '../http/filter.js';
+import type { ClusterManager } from '../upstream/types.js';
+import { corsFilterFactory } from './cors.js';
+import { faultFilterFactory } from './fault.js';
+import { routerFilterFactory } from './router-filter.js';
+
+export class HttpFilterRegistry {
+  private readonly names = new Map<string, HttpFilterFactory>();
+  private readonly typeUrls = new Map<string, HttpFilterFactory>();
+
+  register(factory: HttpFilterFactory): this {
+    this.names.set(factory.name, factory);
+    this.typeUrls.set(factory.typeUrl, factory);
+    if (factory.routeConfigTypeUrl) this.typeUrls.set(factory.routeConfigTypeUrl, factory);
+    return this;
+  }
+  byName(name: string): HttpFilterFactory | undefined {
+    return this.names.get(name);
+  }
+  byTypeUrl(typeUrl: string): HttpFilterFactory | undefined {
+    return this.typeUrls.get(typeUrl);
+  }
+}
+
+/** The filters Trellis ships: fault, CORS and the router (which needs the live cluster manager). */
+export function createHttpFilterRegistry(deps: { readonly clusters: ClusterManager }): HttpFilterRegistry {
+  return new HttpFilterRegistry().register(faultFilterFactory).register(corsFilterFactory).register(routerFilterFactory(deps.clusters));
+}

@@ -1,0 +1,692 @@
+// envoy.filters.http.router: routes, picks cluster and host, streams the request upstream with timeouts, retries
+// (back-off, jitter, previous-hosts avoidance), mirrors and header mutations, and maps failures to Envoy's replies and flags.
+import { connect as netConnect, type Socket } from 'node:net';
+import { hostname } from 'node:os';
+import { XdsValidationError } from '../../common/errors.js';
+import type { envoy } from '../../xds/generated/types.js';
+import type { HttpFilter, HttpFilterContext, HttpFilterFactory, HttpTerminalStream } from '../http/filter.js';
+import { HOP_BY_HOP_HEADERS, headerValue, type HttpHeaders } from '../http/headers.js';
+import type { ResponseFlag } from '../http/response-flags.js';
+import type {
+  ClusterRouteAction,
+  CompiledRetryPolicy,
+  HeaderFormatterContext,
+  RouteEntry,
+} from '../router/route-table.js';
+import type { ClusterManager, LoadBalancerContext, UpstreamCluster, UpstreamFailure, UpstreamHost, UpstreamRequest } from '../upstream/types.js';
+
+type RouterConfig = envoy.extensions.filters.http.router.v3.Router;
+
+export const ROUTER_FILTER_NAME = 'envoy.filters.http.router';
+export const ROUTER_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+
+const HOSTNAME = hostname();
+const RETRY_DEFAULTS = { numRetries: 1, backOffBaseMs: 25, backOffMaxMs: 250 };
+
+/** Envoy's reset reasons, as they appear in local reply bodies and response code details. */
+const RESET_REASON: Record<UpstreamFailure, string> = {
+  overflow: 'overflow',
+  connect_failure: 'connection failure',
+  connect_timeout: 'connection timeout',
+  remote_reset: 'connection termination',
+  protocol_error: 'protocol error',
+  local_reset: 'local reset',
+};
+const FAILURE_FLAG: Record<UpstreamFailure, ResponseFlag> = {
+  overflow: 'UO',
+  connect_failure: 'UF',
+  connect_timeout: 'UF',
+  remote_reset: 'UC',
+  protocol_error: 'UPE',
+  local_reset: 'LR',
+};
+/** Router-control request headers consumed by the router and never forwarded. */
+const CONSUMED_HEADERS = [
+  'x-envoy-upstream-rq-timeout-ms',
+  'x-envoy-upstream-rq-per-try-timeout-ms',
+  'x-envoy-retry-on',
+  'x-envoy-retry-grpc-on',
+  'x-envoy-max-retries',
+  'x-envoy-retriable-status-codes',
+  'x-envoy-hedge-on-per-try-timeout',
+];
+const GRPC_RETRY_STATUS: Record<string, number> = {
+  cancelled: 1,
+  'deadline-exceeded': 4,
+  internal: 13,
+  'resource-exhausted': 8,
+  unavailable: 14,
+};
+
+/** Optional virtual-host fields a route compiler may expose (Envoy's include_attempt_count_in_request/response). */
+interface AttemptCountFlags {
+  readonly includeAttemptCountInRequest?: boolean;
+  readonly includeAttemptCountInResponse?: boolean;
+}
+
+function positiveInt(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d+$/.test(value)) return undefined;
+  return Number(value);
+}
+
+interface EffectiveRetry {
+  readonly retryOn: ReadonlySet<string>;
+  readonly grpcRetryOn: ReadonlySet<number>;
+  readonly numRetries: number;
+  readonly perTryTimeoutMs: number;
+  readonly retriableStatusCodes: ReadonlySet<number>;
+  readonly backOffBaseMs: number;
+  readonly backOffMaxMs: number;
+  readonly avoidPreviousHosts: boolean;
+  readonly hostSelectionRetryMaxAttempts: number;
+}
+
+/** The retry policy for one request: route (or virtual host) policy merged with the x-envoy-retry-* headers. */
+function effectiveRetry(policy: CompiledRetryPolicy | undefined, headers: HttpHeaders): EffectiveRetry | undefined {
+  const hdrOn = headerValue(headers, 'x-envoy-retry-on');
+  const hdrGrpcOn = headerValue(headers, 'x-envoy-retry-grpc-on');
+  const hdrMax = positiveInt(headerValue(headers, 'x-envoy-max-retries'));
+  const hdrPerTry = positiveInt(headerValue(headers, 'x-envoy-upstream-rq-per-try-timeout-ms'));
+  const hdrCodes = headerValue(headers, 'x-envoy-retriable-status-codes');
+  if (!policy && !hdrOn && !hdrGrpcOn) return undefined;
+  const retryOn = new Set<string>(policy?.retryOn ?? []);
+  const grpcRetryOn = new Set<number>();
+  for (const c of retryOn) if (GRPC_RETRY_STATUS[c] !== undefined) grpcRetryOn.add(GRPC_RETRY_STATUS[c]!);
+  for (const list of [hdrOn, hdrGrpcOn]) {
+    if (!list) continue;
+    for (const raw of list.split(',')) {
+      const c = raw.trim();
+      if (!c) continue;
+      retryOn.add(c);
+      if (GRPC_RETRY_STATUS[c] !== undefined) grpcRetryOn.add(GRPC_RETRY_STATUS[c]!);
+    }
+  }
+  const codes = new Set<number>(policy?.retriableStatusCodes ?? []);
+  if (hdrCodes) for (const c of hdrCodes.split(',')) if (/^\d+$/.test(c.trim())) codes.add(Number(c.trim()));
+  return {
+    retryOn,
+    grpcRetryOn,
+    numRetries: hdrMax ?? policy?.numRetries ?? RETRY_DEFAULTS.numRetries,
+    perTryTimeoutMs: hdrPerTry ?? policy?.perTryTimeoutMs ?? 0,
+    retriableStatusCodes: codes,
+    backOffBaseMs: policy?.backOffBaseMs ?? RETRY_DEFAULTS.backOffBaseMs,
+    backOffMaxMs: policy?.backOffMaxMs ?? RETRY_DEFAULTS.backOffMaxMs,
+    avoidPreviousHosts: policy?.avoidPreviousHosts ?? false,
+    hostSelectionRetryMaxAttempts: policy?.hostSelectionRetryMaxAttempts ?? 1,
+  };
+}
+
+function retriableStatus(retry: EffectiveRetry, status: number, headers: HttpHeaders): boolean {
+  const on = retry.retryOn;
+  if (status >= 500 && on.has('5xx')) return true;
+  if ((status === 502 || status === 503 || status === 504) && on.has('gateway-error')) return true;
+  if (status === 409 && on.has('retriable-4xx')) return true;
+  if (on.has('retriable-status-codes') && retry.retriableStatusCodes.has(status)) return true;
+  if (retry.grpcRetryOn.size > 0) {
+    const grpc = headerValue(headers, 'grpc-status');
+    if (grpc !== undefined && retry.grpcRetryOn.has(Number(grpc))) return true;
+  }
+  return false;
+}
+
+function retriableFailure(retry: EffectiveRetry, failure: UpstreamFailure | 'per_try_timeout'): boolean {
+  const on = retry.retryOn;
+  switch (failure) {
+    case 'connect_failure':
+    case 'connect_timeout':
+      return on.has('connect-failure') || on.has('5xx') || on.has('gateway-error') || on.has('reset');
+    case 'remote_reset':
+      return on.has('reset') || on.has('5xx') || on.has('gateway-error');
+    case 'protocol_error':
+      return on.has('5xx') || on.has('reset');
+    case 'per_try_timeout':
+      return on.has('5xx') || on.has('gateway-error') || on.has('reset');
+    default:
+      return false;
+  }
+}
+
+/** `foo:8080` → `foo-shadow:8080` (Envoy's mirror host suffix). */
+export function shadowAuthority(authority: string): string {
+  const m = /^(\[[^\]]+\]|[^:]+)(:\d+)?$/.exec(authority);
+  if (!m) return `${authority}-shadow`;
+  return `${m[1]}-shadow${m[2] ?? ''}`;
+}
+
+const IGNORE_MIRROR_RESPONSE = {
+  onHeaders: () => {},
+  onData: () => {},
+  onEnd: () => {},
+  onFailure: () => {},
+};
+
+/** One routed request: attempts, timers, the retry buffer and mirrors. */
+class UpstreamRouting {
+  private attempt: UpstreamRequest | undefined;
+  private attemptSeq = 0;
+  private retriesUsed = 0;
+  private bodyEnded = false;
+  private requestTrailers: HttpHeaders | undefined;
+  private buffer: Buffer[] = [];
+  private bufferedBytes = 0;
+  private canRetryBody = true;
+  private globalTimer: NodeJS.Timeout | undefined;
+  private perTryTimer: NodeJS.Timeout | undefined;
+  private backoffTimer: NodeJS.Timeout | undefined;
+  private responseStarted = false;
+  private done = false;
+  private readonly previousHosts = new Set<UpstreamHost>();
+  private readonly mirrors: UpstreamRequest[] = [];
+  private attemptStart = 0;
+  private setCookie: string | undefined;
+  private readonly lbContextBase: { hashKey?: bigint };
+  private readonly fmt: HeaderFormatterContext;
+  private readonly attemptFlags: AttemptCountFlags;
+  private retryBudgetHeld = false;
+
+  constructor(
+    private readonly ctx: HttpFilterContext,
+    private readonly stream: HttpTerminalStream,
+    private readonly route: RouteEntry,
+    private readonly action: ClusterRouteAction,
+    private readonly cluster: UpstreamCluster,
+    private readonly clusters: ClusterManager,
+    private readonly upstreamHeaders: HttpHeaders,
+    private readonly timeoutMs: number,
+    private readonly retry: EffectiveRetry | undefined,
+    private readonly config: { suppressEnvoyHeaders: boolean },
+  ) {
+    const info = ctx.info;
+    this.fmt = {
+      downstreamRemoteAddress: info.downstreamRemoteAddress,
+      downstreamLocalAddress: info.downstreamLocalAddress,
+      protocol: info.protocol,
+      requestId: info.requestId,
+      hostname: HOSTNAME,
+    };
+    this.lbContextBase = this.computeHash();
+    this.attemptFlags = route.virtualHost as AttemptCountFlags;
+  }
+
+  private computeHash(): { hashKey?: bigint } {
+    let key: bigint | undefined;
+    const headers = this.ctx.requestHeaders;
+    for (const policy of this.action.hashPolicies) {
+      let h = policy.hash(headers, this.ctx.info.downstreamRemoteAddress);
+      if (h === undefined && policy.cookie && policy.cookie.ttlSeconds > 0) {
+        // Envoy generates the cookie when it is absent and a TTL is set, and hashes the generated value.
+        const value = `${Date.now().toString(16)}${Math.floor(Math.random() * 0xffffffff).toString(16)}`;
+        const cookieHeader = headerValue(headers, 'cookie');
+        const withCookie: HttpHeaders = { ...headers, cookie: `${cookieHeader ? `${cookieHeader}; ` : ''}${policy.cookie.name}=${value}` };
+        h = policy.hash(withCookie, this.ctx.info.downstreamRemoteAddress);
+        this.setCookie = `${policy.cookie.name}=${value}; Max-Age=${policy.cookie.ttlSeconds}${policy.cookie.path ? `; Path=${policy.cookie.path}` : ''}; HttpOnly`;
+      }
+      if (h === undefined) continue;
+      key = key === undefined ? h : (((key << 1n) | (key >> 63n)) & 0xffffffffffffffffn) ^ h;
+      if (policy.terminal) break;
+    }
+    return key === undefined ? {} : { hashKey: key };
+  }
+
+  start(): void {
+    this.stream.onDownstreamReset(() => this.onDownstreamReset());
+    this.startMirrors();
+    this.stream.setBodySink({
+      onData: (chunk) => this.onRequestData(chunk),
+      onEnd: (trailers) => this.onRequestEnd(trailers),
+    });
+    if (!this.done) this.startAttempt();
+  }
+
+  private startMirrors(): void {
+    for (const policy of this.action.mirrorPolicies) {
+      if (policy.fraction < 1 && Math.random() >= policy.fraction) continue;
+      const cluster = this.clusters.get(policy.cluster);
+      if (!cluster) continue;
+      const host = cluster.chooseHost(this.lbContextBase);
+      if (!host) continue;
+      const headers: HttpHeaders = { ...this.upstreamHeaders };
+      headers[':authority'] = shadowAuthority(headerValue(headers, ':authority') ?? '');
+      try {
+        this.mirrors.push(cluster.request(host, headers, IGNORE_MIRROR_RESPONSE));
+      } catch {
+        // a mirror never affects the main request
+      }
+    }
+  }
+
+  private onRequestData(chunk: Buffer): void {
+    for (const m of this.mirrors) m.write(chunk);
+    if (this.canRetryBody && this.retry) {
+      this.buffer.push(chunk);
+      this.bufferedBytes += chunk.length;
+      if (this.bufferedBytes > this.stream.bufferLimitBytes) {
+        if (this.attempt) {
+          // Past the buffer limit the request can no longer be replayed: no retries from here on (Envoy).
+          this.canRetryBody = false;
+          this.buffer = [];
+        } else {
+          this.stream.pauseBody();
+        }
+      }
+    }
+    const attempt = this.attempt;
+    if (attempt && !attempt.write(chunk)) {
+      this.stream.pauseBody();
+      attempt.onDrain(() => this.stream.resumeBody());
+    }
+  }
+
+  private onRequestEnd(trailers?: HttpHeaders): void {
+    this.bodyEnded = true;
+    this.requestTrailers = trailers;
+    for (const m of this.mirrors) m.end(trailers);
+    if (this.timeoutMs > 0 && !this.done) this.globalTimer = setTimeout(() => this.onGlobalTimeout(), this.timeoutMs);
+    if (this.attempt) {
+      this.attempt.end(trailers);
+      this.armPerTry();
+    }
+  }
+
+  private armPerTry(): void {
+    const perTry = this.retry?.perTryTimeoutMs ?? 0;
+    if (perTry > 0 && !this.perTryTimer && !this.done) {
+      const seq = this.attemptSeq;
+      this.perTryTimer = setTimeout(() => this.onPerTryTimeout(seq), perTry);
+    }
+  }
+
+  private startAttempt(): void {
+    if (this.retryBudgetHeld) {
+      this.retryBudgetHeld = false;
+      this.cluster.circuitBreakers.retriesActive--;
+    }
+    const lb: LoadBalancerContext = this.retry?.avoidPreviousHosts && this.previousHosts.size > 0
+      ? { ...this.lbContextBase, avoidHosts: this.previousHosts, hostSelectionRetryMaxAttempts: this.retry.hostSelectionRetryMaxAttempts }
+      : this.lbContextBase;
+    const host = this.cluster.chooseHost(lb);
+    if (!host) {
+      this.finishWithLocalReply(503, 'no healthy upstream', 'UH', 'no_healthy_upstream');
+      return;
+    }
+    this.previousHosts.add(host);
+    const info = this.ctx.info;
+    info.upstreamHost = host.addressText;
+    info.attemptCount++;
+    const headers: HttpHeaders = { ...this.upstreamHeaders };
+    if (this.attemptFlags.includeAttemptCountInRequest) headers['x-envoy-attempt-count'] = String(info.attemptCount);
+    const seq = ++this.attemptSeq;
+    this.attemptStart = performance.now();
+    let request: UpstreamRequest;
+    try {
+      request = this.cluster.request(host, headers, {
+        onHeaders: (status, h) => this.onUpstreamHeaders(seq, host, status, h),
+        onData: (chunk) => {
+          if (seq !== this.attemptSeq || this.done) return;
+          if (!this.stream.encodeData(chunk)) {
+            const r = this.attempt as (UpstreamRequest & { pauseResponse?(): void; resumeResponse?(): void }) | undefined;
+            if (r?.pauseResponse) {
+              r.pauseResponse();
+              this.stream.onEncoderDrain(() => r.resumeResponse?.());
+            }
+          }
+        },
+        onTrailers: (t) => {
+          if (seq === this.attemptSeq) this.pendingTrailers = t;
+        },
+        onEnd: () => this.onUpstreamEnd(seq, host),
+        onFailure: (failure, detail) => this.onUpstreamFailure(seq, host, failure, detail),
+      });
+    } catch (err) {
+      this.onUpstreamFailure(seq, host, 'connect_failure', (err as Error).message);
+      return;
+    }
+    if (seq !== this.attemptSeq || this.done) return; // failed synchronously
+    this.attempt = request;
+    for (const chunk of this.buffer) request.write(chunk);
+    if (this.bufferedBytes > this.stream.bufferLimitBytes) {
+      this.canRetryBody = false;
+      this.buffer = [];
+    }
+    if (this.bodyEnded) {
+      request.end(this.requestTrailers);
+      this.armPerTry();
+    } else {
+      this.stream.resumeBody();
+    }
+  }
+
+  private pendingTrailers: HttpHeaders | undefined;
+
+  private clearAttemptTimers(): void {
+    if (this.perTryTimer) clearTimeout(this.perTryTimer);
+    this.perTryTimer = undefined;
+  }
+
+  private onUpstreamHeaders(seq: number, host: UpstreamHost, status: number, headers: HttpHeaders): void {
+    if (seq !== this.attemptSeq || this.done) return;
+    this.cluster.reportResult?.(host, status);
+    if (status < 200 && status !== 101) return; // 1xx informational: Envoy swallows 100-continue
+    if (this.retry && retriableStatus(this.retry, status, headers)) {
+      if (this.scheduleRetry()) return;
+      if (this.retriesExhausted()) this.ctx.info.responseFlags.add('URX');
+    }
+    this.clearAttemptTimers();
+    if (this.retriesUsed > 0 && status < 500) this.cluster.stats.upstream_rq_retry_success++;
+    this.responseStarted = true;
+    this.ctx.info.upstreamResponseStart = performance.now();
+    const out: HttpHeaders = {};
+    for (const name in headers) if (!HOP_BY_HOP_HEADERS.has(name) && name !== ':status') out[name] = headers[name];
+    if (!this.config.suppressEnvoyHeaders) {
+      out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - this.attemptStart));
+      if (this.attemptFlags.includeAttemptCountInResponse) out['x-envoy-attempt-count'] = String(this.ctx.info.attemptCount);
+    }
+    if (this.setCookie) {
+      const prev = out['set-cookie'];
+      out['set-cookie'] = prev === undefined ? this.setCookie : [...(Array.isArray(prev) ? prev : [prev]), this.setCookie];
+    }
+    this.route.responseHeaders.apply(out, { ...this.fmt, upstreamHost: host.addressText });
+    this.ctx.info.responseCodeDetails = 'via_upstream';
+    this.stream.encodeHeaders(status, out, false);
+  }
+
+  private onUpstreamEnd(seq: number, _host: UpstreamHost): void {
+    if (seq !== this.attemptSeq || this.done) return;
+    if (!this.responseStarted) {
+      // A response with no headers cannot happen through the handler contract; treat as a reset.
+      this.onUpstreamFailure(seq, _host, 'protocol_error', 'ended before headers');
+      return;
+    }
+    this.finish();
+    this.stream.encodeEnd(this.pendingTrailers);
+  }
+
+  private onUpstreamFailure(seq: number, host: UpstreamHost, failure: UpstreamFailure, detail: string): void {
+    if (seq !== this.attemptSeq || this.done) return;
+    this.attempt = undefined;
+    this.cluster.reportResult?.(host, failure);
+    if (this.responseStarted) {
+      this.ctx.info.responseFlags.add(failure === 'remote_reset' ? 'UR' : FAILURE_FLAG[failure]);
+      this.ctx.info.responseCodeDetails = `upstream_reset_after_response_started{${RESET_REASON[failure]}}`;
+      this.finish();
+      this.stream.resetDownstream();
+      return;
+    }
+    if (this.retry && retriableFailure(this.retry, failure) && this.scheduleRetry()) {
+      this.ctx.info.responseFlags.add(FAILURE_FLAG[failure]);
+      return;
+    }
+    if (this.retry && retriableFailure(this.retry, failure) && this.retriesExhausted()) this.ctx.info.responseFlags.add('URX');
+    const reason = RESET_REASON[failure];
+    const status = failure === 'protocol_error' ? 502 : 503;
+    void detail;
+    this.finishWithLocalReply(
+      status,
+      `upstream connect error or disconnect/reset before headers. reset reason: ${reason}`,
+      FAILURE_FLAG[failure],
+      `upstream_reset_before_response_started{${reason}}`,
+    );
+  }
+
+  private retriesExhausted(): boolean {
+    return !!this.retry && this.retriesUsed >= this.retry.numRetries;
+  }
+
+  /** Starts a retry after back-off when the policy, the buffer and the retry budget allow; true if one was scheduled. */
+  private scheduleRetry(): boolean {
+    const retry = this.retry;
+    if (!retry || this.done) return false;
+    if (this.retriesUsed >= retry.numRetries) {
+      this.cluster.stats.upstream_rq_retry_limit_exceeded++;
+      return false;
+    }
+    if (!this.canRetryBody) return false;
+    const cb = this.cluster.circuitBreakers;
+    if (cb.retriesActive >= cb.maxRetries) {
+      this.cluster.stats.upstream_rq_retry_overflow++;
+      return false;
+    }
+    cb.retriesActive++;
+    this.retryBudgetHeld = true;
+    this.retriesUsed++;
+    this.cluster.stats.upstream_rq_retry++;
+    const current = this.attempt;
+    this.attempt = undefined;
+    this.attemptSeq++;
+    current?.abort();
+    this.clearAttemptTimers();
+    // Envoy's fully jittered exponential back-off: random in [0, min(base * 2^(n-1), max)).
+    const interval = Math.min(retry.backOffBaseMs * 2 ** (this.retriesUsed - 1), retry.backOffMaxMs);
+    const delay = Math.floor(Math.random() * interval);
+    this.backoffTimer = setTimeout(() => {
+      this.backoffTimer = undefined;
+      if (!this.done) this.startAttempt();
+    }, delay);
+    return true;
+  }
+
+  private onPerTryTimeout(seq: number): void {
+    this.perTryTimer = undefined;
+    if (seq !== this.attemptSeq || this.done || this.responseStarted) return;
+    this.cluster.stats.upstream_rq_timeout++;
+    this.cluster.reportResult?.(this.previousHostsLast(), 'local_reset');
+    if (this.retry && retriableFailure(this.retry, 'per_try_timeout') && this.scheduleRetry()) return;
+    if (this.retriesExhausted()) this.ctx.info.responseFlags.add('URX');
+    this.attempt?.abort();
+    this.attempt = undefined;
+    this.finishWithLocalReply(504, 'upstream request timeout', 'UT', 'upstream_per_try_timeout');
+  }
+
+  private previousHostsLast(): UpstreamHost {
+    let last: UpstreamHost | undefined;
+    for (const h of this.previousHosts) last = h;
+    return last!;
+  }
+
+  private onGlobalTimeout(): void {
+    this.globalTimer = undefined;
+    if (this.done) return;
+    this.cluster.stats.upstream_rq_timeout++;
+    this.attempt?.abort();
+    this.attempt = undefined;
+    this.attemptSeq++;
+    if (this.responseStarted) {
+      this.ctx.info.responseFlags.add('UT');
+      this.ctx.info.responseCodeDetails = 'upstream_response_timeout';
+      this.finish();
+      this.stream.resetDownstream();
+      return;
+    }
+    this.finishWithLocalReply(504, 'upstream request timeout', 'UT', 'upstream_response_timeout');
+  }
+
+  private onDownstreamReset(): void {
+    if (this.done) return;
+    this.attempt?.abort();
+    this.attempt = undefined;
+    this.attemptSeq++;
+    for (const m of this.mirrors) m.abort();
+    this.finish();
+  }
+
+  private finishWithLocalReply(status: number, body: string, flag: ResponseFlag, details: string): void {
+    this.finish();
+    this.ctx.sendLocalReply(status, body, { flag, details });
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.globalTimer) clearTimeout(this.globalTimer);
+    if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    this.clearAttemptTimers();
+    if (this.retryBudgetHeld) {
+      this.retryBudgetHeld = false;
+      this.cluster.circuitBreakers.retriesActive--;
+    }
+    this.buffer = [];
+  }
+}
+
+/** Serialises an HTTP/1.1 request head for a raw upgrade tunnel. */
+function upgradeRequestHead(headers: HttpHeaders): string {
+  let head = `${headerValue(headers, ':method') ?? 'GET'} ${headerValue(headers, ':path') ?? '/'} HTTP/1.1\r\nhost: ${headerValue(headers, ':authority') ?? ''}\r\n`;
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined || name.charCodeAt(0) === 58 || name === 'connection' || name === 'host') continue;
+    for (const one of Array.isArray(v) ? v : [v]) head += `${name}: ${one}\r\n`;
+  }
+  return `${head}connection: Upgrade\r\n\r\n`;
+}
+
+class RouterFilter implements HttpFilter {
+  readonly name = ROUTER_FILTER_NAME;
+  constructor(
+    private readonly clusters: ClusterManager,
+    private readonly stats: Record<string, number>,
+    private readonly config: { suppressEnvoyHeaders: boolean; respectExpectedRqTimeout: boolean },
+  ) {}
+
+  private count(name: string): void {
+    this.stats[name] = (this.stats[name] ?? 0) + 1;
+  }
+
+  decodeStream(ctx: HttpFilterContext, stream: HttpTerminalStream): void {
+    this.count('rq_total');
+    const route = ctx.route();
+    if (!route) {
+      this.count('no_route');
+      ctx.sendLocalReply(404, '', { flag: 'NR', details: 'route_not_found' });
+      return;
+    }
+    const info = ctx.info;
+    const fmt: HeaderFormatterContext = {
+      downstreamRemoteAddress: info.downstreamRemoteAddress,
+      downstreamLocalAddress: info.downstreamLocalAddress,
+      protocol: info.protocol,
+      requestId: info.requestId,
+      hostname: HOSTNAME,
+    };
+    const headers = ctx.requestHeaders;
+    const vh = route.virtualHost;
+    if (vh.requireTls !== 'NONE' && headers[':scheme'] !== 'https' && (vh.requireTls === 'ALL' || headers['x-envoy-internal'] !== 'true')) {
+      const location = `https://${headerValue(headers, ':authority') ?? ''}${headerValue(headers, ':path') ?? '/'}`;
+      this.count('rq_redirect');
+      info.responseCodeDetails = 'direct_response';
+      stream.encodeHeaders(301, { location, 'content-length': '0' }, true);
+      return;
+    }
+    const action = route.action;
+    if (action.kind === 'direct_response') {
+      this.count('rq_direct_response');
+      const body = Buffer.from(action.body);
+      const out: HttpHeaders = { 'content-length': String(body.length) };
+      if (body.length > 0) out['content-type'] = 'text/plain';
+      route.responseHeaders.apply(out, fmt);
+      info.responseCodeDetails = 'direct_response';
+      stream.encodeHeaders(action.status, out, body.length === 0);
+      if (body.length > 0) {
+        stream.encodeData(body);
+        stream.encodeEnd();
+      }
+      return;
+    }
+    if (action.kind === 'redirect') {
+      this.count('rq_redirect');
+      const out: HttpHeaders = { location: action.location(headers), 'content-length': '0' };
+      route.responseHeaders.apply(out, fmt);
+      info.responseCodeDetails = 'direct_response';
+      stream.encodeHeaders(action.status, out, true);
+      return;
+    }
+    const clusterName = action.pickCluster(headers, Math.random());
+    const cluster = clusterName !== undefined ? this.clusters.get(clusterName) : undefined;
+    if (!cluster) {
+      this.count('no_cluster');
+      if (clusterName !== undefined) info.upstreamCluster = clusterName;
+      ctx.sendLocalReply(503, '', { flag: 'NC', details: 'cluster_not_found' });
+      return;
+    }
+    info.upstreamCluster = cluster.name;
+
+    // Upstream request headers: rewrites, mutations, router-consumed x-envoy headers removed.
+    const upstream: HttpHeaders = { ...headers };
+    action.rewritePath(upstream);
+    if (action.hostRewrite !== undefined) upstream[':authority'] = action.hostRewrite;
+    let timeoutMs = action.timeoutMs;
+    const hdrTimeout = positiveInt(headerValue(headers, 'x-envoy-upstream-rq-timeout-ms'));
+    if (hdrTimeout !== undefined) timeoutMs = hdrTimeout;
+    if (this.config.respectExpectedRqTimeout) {
+      const expected = positiveInt(headerValue(headers, 'x-envoy-expected-rq-timeout-ms'));
+      if (expected !== undefined) timeoutMs = expected;
+    }
+    const retry = effectiveRetry(action.retryPolicy ?? vh.retryPolicy, headers);
+    for (const name of CONSUMED_HEADERS) delete upstream[name];
+    route.requestHeaders.apply(upstream, fmt);
+    const perTry = retry?.perTryTimeoutMs ?? 0;
+    const expected = perTry > 0 && (timeoutMs === 0 || perTry < timeoutMs) ? perTry : timeoutMs;
+    if (!this.config.suppressEnvoyHeaders && expected > 0) upstream['x-envoy-expected-rq-timeout-ms'] = String(expected);
+
+    if (stream.upgrade) {
+      this.tunnelUpgrade(ctx, stream, cluster, upstream);
+      return;
+    }
+    new UpstreamRouting(ctx, stream, route, action, cluster, this.clusters, upstream, timeoutMs, retry, this.config).start();
+  }
+
+  /** WebSocket: open a raw connection to a host, replay the request head and splice both directions. */
+  private tunnelUpgrade(ctx: HttpFilterContext, stream: HttpTerminalStream, cluster: UpstreamCluster, headers: HttpHeaders): void {
+    const up = stream.upgrade!;
+    const host = cluster.chooseHost({});
+    if (!host) {
+      ctx.sendLocalReply(503, 'no healthy upstream', { flag: 'UH', details: 'no_healthy_upstream' });
+      return;
+    }
+    ctx.info.upstreamHost = host.addressText;
+    ctx.info.attemptCount = 1;
+    const upstream: Socket = netConnect({ host: host.address, port: host.port });
+    let connected = false;
+    upstream.once('connect', () => {
+      connected = true;
+      upstream.write(upgradeRequestHead(headers));
+      if (up.head.length > 0) upstream.write(up.head);
+      upstream.pipe(up.socket);
+      up.socket.pipe(upstream);
+      ctx.info.responseCode = 101;
+    });
+    upstream.on('error', () => {
+      if (!connected) {
+        ctx.sendLocalReply(503, 'upstream connect error or disconnect/reset before headers. reset reason: connection failure', {
+          flag: 'UF',
+          details: 'upstream_reset_before_response_started{connection failure}',
+        });
+      } else up.socket.destroy();
+    });
+    upstream.once('close', () => up.socket.destroy());
+    up.socket.once('close', () => upstream.destroy());
+    up.socket.on('error', () => upstream.destroy());
+  }
+}
+
+const UNSUPPORTED_ROUTER_FIELDS = ['upstream_http_filters', 'upstream_log', 'strict_check_headers'] as const;
+
+/** The router factory; it needs the cluster manager (a live lookup, so CDS updates apply to new requests). */
+export function routerFilterFactory(clusters: ClusterManager): HttpFilterFactory {
+  return {
+    name: ROUTER_FILTER_NAME,
+    typeUrl: ROUTER_TYPE_URL,
+    create(config: unknown, context) {
+      const c = (config ?? {}) as RouterConfig;
+      const problems: string[] = [];
+      for (const f of UNSUPPORTED_ROUTER_FIELDS) {
+        const v = c[f];
+        if (v !== undefined && !(Array.isArray(v) && v.length === 0)) problems.push(`${f}: not supported by Trellis`);
+      }
+      if (problems.length) throw new XdsValidationError(problems);
+      return new RouterFilter(clusters, context.stats ?? {}, {
+        suppressEnvoyHeaders: c.suppress_envoy_headers === true,
+        respectExpectedRqTimeout: c.respect_expected_rq_timeout === true,
+      });
+    },
+  };
+}

@@ -1,0 +1,604 @@
+// The HTTP connection manager (envoy.filters.network.http_connection_manager): compiled once per listener apply,
+// it turns codec streams into filter-chain runs: standard headers, limits, HTTP filters in order, then the router.
+import { XdsValidationError } from '../../common/errors.js';
+import type { envoy } from '../../xds/generated/types.js';
+import type { RouteTable, RouteEntry } from '../router/route-table.js';
+import { unpackAny } from '../../xds/codec.js';
+import type { HttpFilter, HttpFilterContext, HttpFilterFactory, HttpTerminalStream, LocalReplyOptions } from './filter.js';
+import type { HttpHeaders } from './headers.js';
+import type { StreamInfo } from './stream-info.js';
+import type { ResponseFlag } from './response-flags.js';
+import type { DownstreamCodec, DownstreamConnectionInfo, ServerStream } from './server-stream.js';
+import type { DownstreamCodecOptions, DownstreamProtocolError } from './codec-options.js';
+import { Http1Codec } from './http1-codec.js';
+import { Http2Codec } from './http2-codec.js';
+import { ensureRequestId } from './request-id.js';
+import { applyForwardedHeaders } from './forwarded-headers.js';
+import { buildLocalReply, isGrpcRequest } from './local-reply.js';
+
+type Hcm = envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
+type RouteConfiguration = envoy.config.route.v3.RouteConfiguration;
+
+export const HTTP_CONNECTION_MANAGER_NAME = 'envoy.filters.network.http_connection_manager';
+export const HTTP_CONNECTION_MANAGER_TYPE_URL =
+  'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+
+/** What an HCM is built with (ListenerContext provides it). */
+export interface HttpConnectionManagerDeps {
+  readonly routes: { get(name: string): RouteTable | undefined };
+  readonly httpFilters: { byName(name: string): HttpFilterFactory | undefined; byTypeUrl(typeUrl: string): HttpFilterFactory | undefined };
+  /** Compiles an inline route_config (the router's compiler); without it inline route configs are refused. */
+  readonly compileRouteConfiguration?: (config: RouteConfiguration) => RouteTable;
+  readonly onHttpStreamComplete?: (info: StreamInfo) => void;
+  readonly nodeId: string;
+}
+
+export interface HttpConnectionManagerSettings {
+  readonly listenerName: string;
+  /** The listener's per_connection_buffer_limit_bytes (Envoy default 1 MiB): the most a retry can replay. */
+  readonly bufferLimitBytes: number;
+}
+
+function durationMs(d: { seconds?: number; nanos?: number } | undefined, fallback: number): number {
+  if (!d) return fallback;
+  return (d.seconds ?? 0) * 1000 + Math.floor((d.nanos ?? 0) / 1e6);
+}
+
+/** Fields of HttpConnectionManager this implementation honours; anything else set is refused (NACK). */
+const SUPPORTED_HCM_FIELDS = new Set([
+  'codec_type', 'stat_prefix', 'rds', 'route_config', 'http_filters', 'common_http_protocol_options', 'http_protocol_options',
+  'http2_protocol_options', 'server_name', 'server_header_transformation', 'max_request_headers_kb', 'stream_idle_timeout',
+  'request_timeout', 'request_headers_timeout', 'drain_timeout', 'delayed_close_timeout', 'use_remote_address', 'xff_num_trusted_hops',
+  'skip_xff_append', 'via', 'generate_request_id', 'preserve_external_request_id', 'always_set_request_id_in_response',
+  'upgrade_configs', 'normalize_path', 'merge_slashes', 'access_log', 'tracing', 'forward_client_cert_details',
+  'set_current_client_cert_details', 'path_with_escaped_slashes_action', 'internal_address_config', 'add_user_agent',
+  'proxy_100_continue', 'stat_prefix', 'request_id_extension', 'strip_any_host_port', 'strip_matching_host_port',
+  'use_remote_address', 'local_reply_config', 'access_log_options',
+]);
+
+interface CompiledFilter {
+  readonly name: string;
+  readonly filter: HttpFilter;
+}
+
+/** An HttpConnectionManager validated and compiled; `instantiate` per listener socket set. */
+export interface CompiledHttpConnectionManager {
+  readonly statPrefix: string;
+  readonly stats: Record<string, number>;
+  readonly codecType: 'AUTO' | 'HTTP1' | 'HTTP2';
+  createConnectionManager(settings: HttpConnectionManagerSettings): HttpConnectionManager;
+  /** Frees filter instances when this config is replaced. */
+  close(): void;
+}
+
+/** Counters one HCM starts with (Envoy's names under http.<stat_prefix>.). */
+function initialStats(): Record<string, number> {
+  const s: Record<string, number> = {};
+  for (const name of [
+    'downstream_cx_total', 'downstream_cx_active', 'downstream_cx_http1_total', 'downstream_cx_http1_active', 'downstream_cx_http2_total',
+    'downstream_cx_http2_active', 'downstream_cx_protocol_error', 'downstream_cx_upgrades_total', 'downstream_cx_upgrades_active',
+    'downstream_rq_total', 'downstream_rq_http1_total', 'downstream_rq_http2_total', 'downstream_rq_active', 'downstream_rq_completed',
+    'downstream_rq_1xx', 'downstream_rq_2xx', 'downstream_rq_3xx', 'downstream_rq_4xx', 'downstream_rq_5xx', 'downstream_rq_rx_reset',
+    'downstream_rq_tx_reset', 'downstream_rq_header_timeout', 'downstream_rq_too_large', 'downstream_rq_non_relative_path',
+    'downstream_rq_ws_on_non_ws_route', 'downstream_cx_drain_close', 'rq_direct_response', 'rq_redirect', 'no_route', 'no_cluster',
+    'rq_total', 'rq_reset_after_downstream_response_started', 'downstream_rq_failed_path_normalization',
+  ]) s[name] = 0;
+  return s;
+}
+
+/** Validates and compiles an HttpConnectionManager; throws XdsValidationError listing every problem. */
+export function compileHttpConnectionManager(config: Hcm, path: string, deps: HttpConnectionManagerDeps): CompiledHttpConnectionManager {
+  const problems: string[] = [];
+  for (const key of Object.keys(config)) {
+    const v = (config as Record<string, unknown>)[key];
+    if (v === undefined || (Array.isArray(v) && v.length === 0)) continue;
+    if (!SUPPORTED_HCM_FIELDS.has(key)) problems.push(`${path}.${key}: not supported by Trellis`);
+  }
+  if (config.scoped_routes) problems.push(`${path}.scoped_routes: not supported (use rds or route_config)`);
+  const statPrefix = config.stat_prefix ?? '';
+  if (!statPrefix) problems.push(`${path}.stat_prefix: required`);
+  const codecType = String(config.codec_type ?? 'AUTO');
+  if (codecType !== 'AUTO' && codecType !== 'HTTP1' && codecType !== 'HTTP2') problems.push(`${path}.codec_type: ${codecType} is not supported (AUTO, HTTP1, HTTP2)`);
+
+  // Routes: RDS by name (looked up per request so RDS updates apply at once) or inline.
+  let routeSource: () => RouteTable | undefined = () => undefined;
+  if (config.rds) {
+    const name = config.rds.route_config_name ?? '';
+    if (!name) problems.push(`${path}.rds.route_config_name: required`);
+    routeSource = () => deps.routes.get(name);
+  } else if (config.route_config) {
+    if (!deps.compileRouteConfiguration) problems.push(`${path}.route_config: inline route configurations need the route compiler`);
+    else {
+      try {
+        const table = deps.compileRouteConfiguration(config.route_config);
+        routeSource = () => table;
+      } catch (err) {
+        if (err instanceof XdsValidationError) problems.push(...err.details.map((d) => `${path}.route_config: ${d}`));
+        else problems.push(`${path}.route_config: ${(err as Error).message}`);
+      }
+    }
+  } else {
+    problems.push(`${path}: expected rds or route_config`);
+  }
+
+  const stats = initialStats();
+  const filters: CompiledFilter[] = [];
+  const httpFilters = config.http_filters ?? [];
+  httpFilters.forEach((f, i) => {
+    const fp = `${path}.http_filters[${i}]`;
+    if (f.disabled) return;
+    if (f.config_discovery) {
+      problems.push(`${fp}.config_discovery: ECDS is not supported`);
+      return;
+    }
+    const typeUrl = f.typed_config?.type_url;
+    const factory = (typeUrl ? deps.httpFilters.byTypeUrl(typeUrl) : undefined) ?? deps.httpFilters.byName(f.name ?? '');
+    if (!factory) {
+      if (!f.is_optional) problems.push(`${fp}: unknown HTTP filter ${f.name ?? ''}${typeUrl ? ` (${typeUrl})` : ''}`);
+      return;
+    }
+    let decoded: unknown = {};
+    try {
+      if (f.typed_config) decoded = unpackAny(f.typed_config);
+    } catch (err) {
+      problems.push(`${fp}.typed_config: ${(err as Error).message}`);
+      return;
+    }
+    try {
+      filters.push({ name: f.name || factory.name, filter: factory.create(decoded, { statPrefix, stats }) });
+    } catch (err) {
+      if (err instanceof XdsValidationError) problems.push(...err.details.map((d) => `${fp}.typed_config: ${d}`));
+      else problems.push(`${fp}.typed_config: ${(err as Error).message}`);
+    }
+  });
+  const last = filters[filters.length - 1];
+  if (!last || !last.filter.decodeStream) problems.push(`${path}.http_filters: the last filter must be a terminal filter (envoy.filters.http.router)`);
+  filters.slice(0, -1).forEach((f, i) => {
+    if (f.filter.decodeStream) problems.push(`${path}.http_filters[${i}]: terminal filter ${f.name} must be last`);
+  });
+
+  const maxKb = config.max_request_headers_kb?.value ?? 60;
+  if (maxKb < 1 || maxKb > 8192) problems.push(`${path}.max_request_headers_kb: expected 1..8192, got ${maxKb}`);
+  const common = config.common_http_protocol_options ?? {};
+  const maxHeadersCount = common.max_headers_count?.value ?? 100;
+  if (maxHeadersCount < 1) problems.push(`${path}.common_http_protocol_options.max_headers_count: must be at least 1`);
+  const underscores = String(common.headers_with_underscores_action ?? 'ALLOW');
+  const websocket = (config.upgrade_configs ?? []).some((u) => (u.upgrade_type ?? '').toLowerCase() === 'websocket' && u.enabled?.value !== false);
+  for (const [i, u] of (config.upgrade_configs ?? []).entries()) {
+    if ((u.upgrade_type ?? '').toLowerCase() !== 'websocket') problems.push(`${path}.upgrade_configs[${i}].upgrade_type: only websocket is supported`);
+    if (u.filters?.length) problems.push(`${path}.upgrade_configs[${i}].filters: not supported`);
+  }
+  if (problems.length > 0) {
+    for (const f of filters) f.filter.close?.();
+    throw new XdsValidationError(problems);
+  }
+
+  const options: CompiledOptions = {
+    statPrefix,
+    stats,
+    filters: filters.map((f) => f.filter),
+    routeSource,
+    maxRequestHeadersKb: maxKb,
+    maxHeadersCount,
+    requestHeadersTimeoutMs: durationMs(config.request_headers_timeout, 0),
+    idleTimeoutMs: durationMs(common.idle_timeout, 3_600_000),
+    useRemoteAddress: config.use_remote_address?.value === true,
+    xffNumTrustedHops: config.xff_num_trusted_hops ?? 0,
+    skipXffAppend: config.skip_xff_append === true,
+    generateRequestId: config.generate_request_id?.value !== false,
+    preserveExternalRequestId: config.preserve_external_request_id === true,
+    alwaysSetRequestIdInResponse: config.always_set_request_id_in_response === true,
+    serverName: config.server_name || 'envoy',
+    serverHeaderTransformation: String(config.server_header_transformation ?? 'OVERWRITE'),
+    via: config.via ?? '',
+    underscores,
+    websocket,
+    deps,
+  };
+  return {
+    statPrefix,
+    stats,
+    codecType: codecType as 'AUTO' | 'HTTP1' | 'HTTP2',
+    createConnectionManager: (settings) => new HttpConnectionManager(options, settings),
+    close: () => {
+      for (const f of filters) f.filter.close?.();
+    },
+  };
+}
+
+interface CompiledOptions {
+  readonly statPrefix: string;
+  readonly stats: Record<string, number>;
+  readonly filters: readonly HttpFilter[];
+  readonly routeSource: () => RouteTable | undefined;
+  readonly maxRequestHeadersKb: number;
+  readonly maxHeadersCount: number;
+  readonly requestHeadersTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly useRemoteAddress: boolean;
+  readonly xffNumTrustedHops: number;
+  readonly skipXffAppend: boolean;
+  readonly generateRequestId: boolean;
+  readonly preserveExternalRequestId: boolean;
+  readonly alwaysSetRequestIdInResponse: boolean;
+  readonly serverName: string;
+  readonly serverHeaderTransformation: string;
+  readonly via: string;
+  readonly underscores: string;
+  readonly websocket: boolean;
+  readonly deps: HttpConnectionManagerDeps;
+}
+
+/** One HCM instance on one listener: owns the codecs and their connections. */
+export class HttpConnectionManager {
+  private readonly http1: Http1Codec;
+  private readonly http2: Http2Codec;
+  private draining = false;
+
+  constructor(readonly options: CompiledOptions, readonly settings: HttpConnectionManagerSettings) {
+    const stats = options.stats;
+    const codecOptions: DownstreamCodecOptions = {
+      maxRequestHeadersKb: options.maxRequestHeadersKb,
+      maxHeadersCount: options.maxHeadersCount,
+      requestHeadersTimeoutMs: options.requestHeadersTimeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs,
+      onStream: (stream, conn) => this.onStream(stream, conn),
+      onProtocolError: (kind: DownstreamProtocolError) => {
+        stats['downstream_cx_protocol_error']!++;
+        if (kind === 'header_timeout') {
+          stats['downstream_rq_header_timeout']!++;
+          stats['downstream_rq_4xx']!++;
+        } else stats['downstream_rq_4xx']!++;
+      },
+      onConnectionOpen: (p) => {
+        stats['downstream_cx_total']!++;
+        stats['downstream_cx_active']!++;
+        stats[`downstream_cx_${p}_total`]!++;
+        stats[`downstream_cx_${p}_active`]!++;
+      },
+      onConnectionClose: (p) => {
+        stats['downstream_cx_active']!--;
+        stats[`downstream_cx_${p}_active`]!--;
+      },
+    };
+    this.http1 = new Http1Codec(codecOptions);
+    this.http2 = new Http2Codec(codecOptions);
+  }
+
+  get activeConnections(): number {
+    return this.http1.activeConnections + this.http2.activeConnections;
+  }
+
+  /** Serves one accepted (and, for TLS, decrypted) connection with the codec the ALPN or preface chose. */
+  serve(socket: import('node:stream').Duplex, info: DownstreamConnectionInfo, protocol: 'http1' | 'http2', initialBytes?: Buffer): void {
+    const codec: DownstreamCodec = protocol === 'http2' ? this.http2 : this.http1;
+    codec.serve(socket, info, initialBytes);
+  }
+
+  drain(): void {
+    this.draining = true;
+    this.http1.drain();
+    this.http2.drain();
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  destroy(): void {
+    this.http1.destroy();
+    this.http2.destroy();
+  }
+
+  private onStream(stream: ServerStream, conn: DownstreamConnectionInfo): void {
+    new ActiveStream(this, stream, conn).start();
+  }
+}
+
+const NOOP = (): void => {};
+
+/** One request through the filter chain. Implements what filters and the router see. */
+class ActiveStream implements HttpFilterContext, HttpTerminalStream {
+  readonly requestHeaders: HttpHeaders;
+  readonly info: StreamInfo;
+  private routeCached = false;
+  private cachedRoute: RouteEntry | undefined;
+  private readonly random = Math.random();
+  private filterIndex = 0;
+  private localReplied = false;
+  private completed = false;
+  private responseStartedFlag = false;
+  private downstreamResetCallback: () => void = NOOP;
+  private readonly grpc: boolean;
+  abortedFlag = false;
+
+  constructor(
+    private readonly hcm: HttpConnectionManager,
+    private readonly stream: ServerStream,
+    conn: DownstreamConnectionInfo,
+  ) {
+    this.requestHeaders = stream.headers;
+    this.grpc = isGrpcRequest(stream.headers);
+    this.info = {
+      startTime: performance.now(),
+      protocol: stream.protocol,
+      downstreamRemoteAddress: conn.remoteAddress,
+      downstreamRemotePort: conn.remotePort,
+      downstreamLocalAddress: conn.localAddress,
+      downstreamLocalPort: conn.localPort,
+      ...(conn.tls ? { downstreamTls: conn.tls } : {}),
+      listenerName: hcm.settings.listenerName,
+      statPrefix: hcm.options.statPrefix,
+      requestId: '',
+      responseFlags: new Set<ResponseFlag>(),
+      bytesReceived: 0,
+      bytesSent: 0,
+      attemptCount: 0,
+      filterState: new Map(),
+      requestHeaders: stream.headers,
+    };
+    stream.onReset(() => this.onDownstreamGone());
+  }
+
+  get aborted(): boolean {
+    return this.abortedFlag;
+  }
+  get upgrade(): { readonly socket: import('node:stream').Duplex; readonly head: Buffer } | undefined {
+    return this.stream.upgrade;
+  }
+  get bufferLimitBytes(): number {
+    return this.hcm.settings.bufferLimitBytes;
+  }
+  get responseStarted(): boolean {
+    return this.responseStartedFlag;
+  }
+
+  start(): void {
+    const o = this.hcm.options;
+    const stats = o.stats;
+    stats['downstream_rq_total']!++;
+    stats[this.stream.protocol === 'HTTP/2' ? 'downstream_rq_http2_total' : 'downstream_rq_http1_total']!++;
+    stats['downstream_rq_active']!++;
+    const h = this.requestHeaders;
+
+    // Limits: Envoy's 431 for too many or too large headers (HTTP/1 size is enforced by the parser).
+    if (this.stream.headerCount > o.maxHeadersCount || this.stream.headerBytes > o.maxRequestHeadersKb * 1024) {
+      this.stream.closeConnectionAfterResponse();
+      this.sendLocalReply(431, 'Request Header Fields Too Large', { details: 'http1.too_many_headers', flag: 'DPE' });
+      return;
+    }
+    if (o.underscores !== 'ALLOW') {
+      for (const name of Object.keys(h)) {
+        if (name.includes('_') && name.charCodeAt(0) !== 58) {
+          if (o.underscores === 'REJECT_REQUEST') {
+            this.stream.closeConnectionAfterResponse();
+            this.sendLocalReply(400, 'Bad Request', { details: 'http1.invalid_characters', flag: 'DPE' });
+            return;
+          }
+          delete h[name];
+        }
+      }
+    }
+    let path = h[':path'];
+    if (typeof path === 'string' && !path.startsWith('/')) {
+      // HTTP/1.1 absolute-form (proxy requests): use its authority and path, like Envoy.
+      const m = /^https?:\/\/([^/?#]+)([^#]*)$/i.exec(path);
+      if (m) {
+        h[':authority'] = m[1]!;
+        path = m[2] || '/';
+        h[':path'] = path;
+      } else if (!(path === '*' && h[':method'] === 'OPTIONS') && h[':method'] !== 'CONNECT') {
+        stats['downstream_rq_non_relative_path']!++;
+        this.sendLocalReply(404, '', { details: 'absolute_path_rejected' });
+        return;
+      }
+    }
+
+    // Hop-by-hop headers: those named in Connection, then the standard set (te: trailers survives for gRPC).
+    const connection = h['connection'];
+    if (typeof connection === 'string') {
+      for (const token of connection.split(',')) {
+        const name = token.trim().toLowerCase();
+        if (name && name !== 'upgrade' && !name.startsWith(':')) delete h[name];
+      }
+    }
+    const upgrade = this.stream.upgrade;
+    delete h['connection'];
+    delete h['keep-alive'];
+    delete h['proxy-connection'];
+    delete h['transfer-encoding'];
+    if (h['te'] !== undefined && h['te'] !== 'trailers') delete h['te'];
+    if (upgrade) {
+      stats['downstream_cx_upgrades_total']!++;
+      const kind = String(h['upgrade'] ?? '').toLowerCase();
+      if (kind !== 'websocket' || !o.websocket) {
+        stats['downstream_rq_ws_on_non_ws_route']!++;
+        this.sendLocalReply(403, '', { details: 'upgrade_failed' });
+        return;
+      }
+    } else delete h['upgrade'];
+
+    const scheme = this.info.downstreamTls ? 'https' : 'http';
+    h[':scheme'] = scheme;
+    const internal = applyForwardedHeaders(h, this.info.downstreamRemoteAddress, scheme, {
+      useRemoteAddress: o.useRemoteAddress,
+      xffNumTrustedHops: o.xffNumTrustedHops,
+      skipXffAppend: o.skipXffAppend,
+    });
+    this.info.requestId = ensureRequestId(h, o.generateRequestId, o.useRemoteAddress && !internal && !o.preserveExternalRequestId);
+    if (o.via) {
+      const via = h['via'];
+      h['via'] = via ? `${Array.isArray(via) ? via.join(', ') : via}, ${o.via}` : o.via;
+    }
+    this.runFilters();
+  }
+
+  private runFilters(): void {
+    const filters = this.hcm.options.filters;
+    while (this.filterIndex < filters.length - 1) {
+      const filter = filters[this.filterIndex++]!;
+      if (!filter.onRequestHeaders) continue;
+      let status;
+      try {
+        status = filter.onRequestHeaders(this);
+      } catch (err) {
+        this.sendLocalReply(500, 'filter error', { details: `filter_error{${filter.name}}` });
+        return;
+      }
+      if (this.localReplied || this.completed) return;
+      if (status === 'stop') return;
+    }
+    if (this.localReplied || this.completed || this.abortedFlag) return;
+    const terminal = filters[filters.length - 1]!;
+    this.filterIndex = filters.length;
+    terminal.decodeStream!(this, this);
+  }
+
+  continueDecoding(): void {
+    if (this.localReplied || this.completed || this.abortedFlag) return;
+    this.runFilters();
+  }
+
+  routeConfig<T>(filterName: string): T | undefined {
+    return this.route()?.perFilterConfig.get(filterName) as T | undefined;
+  }
+  clearRouteCache(): void {
+    this.routeCached = false;
+    this.cachedRoute = undefined;
+  }
+  route(): RouteEntry | undefined {
+    if (!this.routeCached) {
+      this.routeCached = true;
+      const table = this.hcm.options.routeSource();
+      this.cachedRoute = table?.match(this.requestHeaders, this.random);
+      if (this.cachedRoute) this.info.routeName = this.cachedRoute.name;
+    }
+    return this.cachedRoute;
+  }
+
+  sendLocalReply(status: number, body: string, options?: LocalReplyOptions): void {
+    if (this.completed) return;
+    this.localReplied = true;
+    if (options?.flag) this.info.responseFlags.add(options.flag);
+    this.info.responseCodeDetails = options?.details ?? 'via_upstream';
+    if (this.responseStartedFlag) {
+      this.resetDownstream();
+      return;
+    }
+    const reply = buildLocalReply(status, body, this.grpc, options?.grpcStatus, options?.headers);
+    const empty = reply.body.length === 0;
+    this.encodeHeaders(reply.status, reply.headers, empty);
+    if (!empty) {
+      this.encodeData(reply.body);
+      this.encodeEnd();
+    }
+  }
+
+  setBodySink(sink: { onData(chunk: Buffer): void; onEnd(trailers?: HttpHeaders): void }): void {
+    this.stream.setBodySink({
+      onData: (chunk) => {
+        this.info.bytesReceived += chunk.length;
+        sink.onData(chunk);
+      },
+      onEnd: (trailers) => sink.onEnd(trailers),
+    });
+  }
+  pauseBody(): void {
+    this.stream.pauseBody();
+  }
+  resumeBody(): void {
+    this.stream.resumeBody();
+  }
+  onDownstreamReset(callback: () => void): void {
+    this.downstreamResetCallback = callback;
+  }
+
+  encodeHeaders(status: number, headers: HttpHeaders, endStream: boolean): void {
+    if (this.responseStartedFlag || this.completed) return;
+    this.responseStartedFlag = true;
+    const o = this.hcm.options;
+    const filters = o.filters;
+    for (let i = Math.min(this.filterIndex, filters.length) - 1; i >= 0; i--) {
+      const f = filters[i]!;
+      if (f.onResponseHeaders) {
+        try {
+          f.onResponseHeaders(this, headers);
+        } catch {
+          // A filter failing on the response must not take the stream down.
+        }
+      }
+    }
+    if (o.serverHeaderTransformation === 'OVERWRITE' || (o.serverHeaderTransformation === 'APPEND_IF_ABSENT' && headers['server'] === undefined)) {
+      headers['server'] = o.serverName;
+    } else if (o.serverHeaderTransformation === 'PASS_THROUGH') {
+      // keep upstream's
+    }
+    if (o.alwaysSetRequestIdInResponse && this.info.requestId) headers['x-request-id'] = this.info.requestId;
+    if (o.via) {
+      const via = headers['via'];
+      headers['via'] = via ? `${Array.isArray(via) ? via.join(', ') : via}, ${o.via}` : o.via;
+    }
+    this.info.responseCode = status;
+    this.info.responseHeaders = headers;
+    if (this.info.responseCodeDetails === undefined) this.info.responseCodeDetails = 'via_upstream';
+    const stats = o.stats;
+    const cls = Math.floor(status / 100);
+    if (cls >= 1 && cls <= 5) stats[`downstream_rq_${cls}xx`]!++;
+    if (this.hcm.isDraining) {
+      this.stream.closeConnectionAfterResponse();
+      stats['downstream_cx_drain_close']!++;
+    }
+    this.stream.respond(status, headers, endStream);
+    if (endStream) this.complete();
+  }
+  encodeData(chunk: Buffer): boolean {
+    if (this.completed) return true;
+    this.info.bytesSent += chunk.length;
+    return this.stream.write(chunk);
+  }
+  onEncoderDrain(callback: () => void): void {
+    this.stream.onDrain(callback);
+  }
+  encodeEnd(trailers?: HttpHeaders): void {
+    if (this.completed) return;
+    this.stream.end(trailers);
+    this.complete();
+  }
+  resetDownstream(): void {
+    if (this.completed) return;
+    this.hcm.options.stats['downstream_rq_tx_reset']!++;
+    if (this.responseStartedFlag) this.hcm.options.stats['rq_reset_after_downstream_response_started']!++;
+    this.stream.reset();
+    this.complete();
+  }
+
+  private onDownstreamGone(): void {
+    if (this.completed) return;
+    this.abortedFlag = true;
+    this.info.responseFlags.add('DC');
+    this.hcm.options.stats['downstream_rq_rx_reset']!++;
+    if (this.info.responseCode === undefined) this.info.responseCodeDetails ??= 'downstream_remote_disconnect';
+    const cb = this.downstreamResetCallback;
+    this.downstreamResetCallback = NOOP;
+    cb();
+    this.complete();
+  }
+
+  private complete(): void {
+    if (this.completed) return;
+    this.completed = true;
+    const o = this.hcm.options;
+    o.stats['downstream_rq_active']!--;
+    o.stats['downstream_rq_completed']!++;
+    this.info.endTime = performance.now();
+    const filters = o.filters;
+    for (let i = 0; i < Math.min(this.filterIndex, filters.length); i++) {
+      try {
+        filters[i]!.onStreamComplete?.(this);
+      } catch {
+        // stats/log filters must not break completion
+      }
+    }
+    o.deps.onHttpStreamComplete?.(this.info);
+  }
+}

@@ -1,0 +1,301 @@
+// HTTP/1.1 downstream codec over node:http's parser (llhttp, strict mode): keep-alive, pipelining, chunked, 100-continue, Upgrade.
+import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import { HOP_BY_HOP_HEADERS, type HttpHeaders } from './headers.js';
+import type { DownstreamCodec, DownstreamConnectionInfo, RequestBodySink, ServerStream } from './server-stream.js';
+import type { DownstreamCodecOptions, DownstreamProtocolError } from './codec-options.js';
+import type { HttpProtocol } from './stream-info.js';
+
+interface ConnState {
+  readonly info: DownstreamConnectionInfo;
+  active: number;
+  closeAfterResponse: boolean;
+}
+
+const connStates = new WeakMap<Duplex, ConnState>();
+
+/** Envoy's HTTP/1 codec error details → our error kinds. llhttp codes are stable strings (HPE_*). */
+function classify(code: string | undefined): DownstreamProtocolError {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return 'header_overflow';
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+    case 'ERR_HTTP_HEADERS_TIMEOUT':
+      return 'header_timeout';
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+    case 'HPE_INVALID_TRANSFER_ENCODING':
+    case 'HPE_INVALID_CHUNK_SIZE':
+    case 'HPE_INVALID_CONTENT_LENGTH':
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return 'smuggling';
+    default:
+      return 'malformed';
+  }
+}
+
+/** Node joins repeated headers (", " or "; " for cookie); set-cookie stays an array. */
+function toHttpHeaders(req: IncomingMessage, scheme: string): HttpHeaders {
+  const headers: HttpHeaders = {
+    ':method': req.method ?? 'GET',
+    ':path': req.url ?? '/',
+    ':scheme': scheme,
+  };
+  const src = req.headers;
+  for (const name in src) {
+    if (name === 'host') headers[':authority'] = src[name];
+    else headers[name] = src[name];
+  }
+  if (headers[':authority'] === undefined) headers[':authority'] = '';
+  return headers;
+}
+
+function toNodeHeaders(headers: HttpHeaders, out: Record<string, string | string[]>): void {
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined || name.charCodeAt(0) === 58 /* ':' */ || HOP_BY_HOP_HEADERS.has(name)) continue;
+    out[name] = v;
+  }
+}
+
+class Http1Stream implements ServerStream {
+  readonly protocol: HttpProtocol;
+  readonly headers: HttpHeaders;
+  readonly headerCount: number;
+  readonly headerBytes = 0;
+  headersSent = false;
+  private resetCallback: (() => void) | undefined;
+  private finished = false;
+  private resetFired = false;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly conn: ConnState,
+  ) {
+    this.protocol = req.httpVersionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1';
+    this.headers = toHttpHeaders(req, conn.info.tls ? 'https' : 'http');
+    this.headerCount = req.rawHeaders.length >> 1;
+    const onGone = (): void => {
+      if (!this.finished) this.fireReset();
+    };
+    // 'close' on the response before 'finish' means the client went away (or we reset).
+    res.once('close', onGone);
+    req.once('error', onGone);
+  }
+
+  private fireReset(): void {
+    if (this.resetFired) return;
+    this.resetFired = true;
+    this.finished = true;
+    this.resetCallback?.();
+  }
+
+  setBodySink(sink: RequestBodySink): void {
+    this.req.on('data', (chunk: Buffer) => sink.onData(chunk));
+    this.req.once('end', () => sink.onEnd());
+    if (this.req.readableEnded) sink.onEnd();
+  }
+  pauseBody(): void {
+    this.req.pause();
+  }
+  resumeBody(): void {
+    this.req.resume();
+  }
+  onReset(callback: () => void): void {
+    this.resetCallback = callback;
+  }
+  respond(status: number, headers: HttpHeaders, endStream: boolean): void {
+    if (this.headersSent || this.res.destroyed) return;
+    this.headersSent = true;
+    if (this.conn.closeAfterResponse) this.res.shouldKeepAlive = false;
+    const out: Record<string, string | string[]> = {};
+    toNodeHeaders(headers, out);
+    const res = this.res;
+    try {
+      res.writeHead(status, STATUS_CODES[status] ?? 'Unknown', out);
+    } catch {
+      res.destroy();
+      return;
+    }
+    if (endStream) this.end();
+  }
+  write(chunk: Buffer): boolean {
+    if (this.res.destroyed) return true;
+    return this.res.write(chunk);
+  }
+  onDrain(callback: () => void): void {
+    this.res.once('drain', callback);
+  }
+  end(trailers?: HttpHeaders): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (trailers && this.res.chunkedEncoding) {
+      const out: Record<string, string | string[]> = {};
+      toNodeHeaders(trailers, out);
+      this.res.addTrailers(out as Record<string, string>);
+    }
+    this.res.end();
+  }
+  reset(): void {
+    this.finished = true;
+    this.res.destroy();
+    this.req.socket.destroy();
+  }
+  closeConnectionAfterResponse(): void {
+    this.conn.closeAfterResponse = true;
+  }
+}
+
+/** An Upgrade request: local replies are written raw; the router tunnels `socket` when it accepts the upgrade. */
+class UpgradeStream implements ServerStream {
+  readonly protocol: HttpProtocol = 'HTTP/1.1';
+  readonly headers: HttpHeaders;
+  readonly headerCount: number;
+  readonly headerBytes = 0;
+  readonly upgrade: { readonly socket: Duplex; readonly head: Buffer };
+  headersSent = false;
+  private resetCallback: (() => void) | undefined;
+
+  constructor(req: IncomingMessage, socket: Duplex, head: Buffer, tls: boolean) {
+    this.headers = toHttpHeaders(req, tls ? 'https' : 'http');
+    this.headerCount = req.rawHeaders.length >> 1;
+    this.upgrade = { socket, head };
+    socket.once('close', () => this.resetCallback?.());
+  }
+  setBodySink(sink: RequestBodySink): void {
+    sink.onEnd();
+  }
+  pauseBody(): void {}
+  resumeBody(): void {}
+  onReset(callback: () => void): void {
+    this.resetCallback = callback;
+  }
+  respond(status: number, headers: HttpHeaders, endStream: boolean): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+    for (const name in headers) {
+      const v = headers[name];
+      if (v === undefined || name.startsWith(':') || HOP_BY_HOP_HEADERS.has(name)) continue;
+      for (const one of Array.isArray(v) ? v : [v]) head += `${name}: ${one}\r\n`;
+    }
+    head += 'connection: close\r\n\r\n';
+    this.upgrade.socket.write(head);
+    if (endStream) this.end();
+  }
+  write(chunk: Buffer): boolean {
+    return this.upgrade.socket.write(chunk);
+  }
+  onDrain(callback: () => void): void {
+    this.upgrade.socket.once('drain', callback);
+  }
+  end(): void {
+    this.upgrade.socket.end();
+  }
+  reset(): void {
+    this.upgrade.socket.destroy();
+  }
+  closeConnectionAfterResponse(): void {}
+}
+
+const LOCAL_ERROR_STATUS: Record<DownstreamProtocolError, number> = {
+  header_overflow: 431,
+  header_timeout: 408,
+  malformed: 400,
+  smuggling: 400,
+};
+
+export class Http1Codec implements DownstreamCodec {
+  private readonly server: Server;
+  private readonly sockets = new Set<Duplex>();
+  private draining = false;
+
+  constructor(private readonly options: DownstreamCodecOptions) {
+    const headersTimeout = options.requestHeadersTimeoutMs;
+    this.server = createServer({
+      maxHeaderSize: options.maxRequestHeadersKb * 1024,
+      requestTimeout: 0,
+      headersTimeout: headersTimeout > 0 ? headersTimeout : 0,
+      keepAliveTimeout: options.idleTimeoutMs,
+      connectionsCheckingInterval: headersTimeout > 0 ? Math.max(50, Math.min(1000, headersTimeout / 4)) : 30_000,
+      requireHostHeader: false,
+      joinDuplicateHeaders: false,
+    });
+    this.server.maxHeadersCount = 0;
+    this.server.timeout = 0;
+    if (headersTimeout > 0) {
+      // node:http only checks header timeouts on servers that listened; ours is fed sockets, so start the check.
+      this.server.emit('listening');
+    }
+    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const conn = connStates.get(req.socket);
+      if (!conn) {
+        res.destroy();
+        return;
+      }
+      conn.active++;
+      res.once('close', () => {
+        conn.active--;
+        if (conn.active === 0 && (this.draining || conn.closeAfterResponse)) req.socket.end();
+      });
+      if (this.draining) conn.closeAfterResponse = true;
+      this.options.onStream(new Http1Stream(req, res, conn), conn.info);
+    });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const conn = connStates.get(socket);
+      if (!conn) {
+        socket.destroy();
+        return;
+      }
+      this.options.onStream(new UpgradeStream(req, socket, head, conn.info.tls !== undefined), conn.info);
+    });
+    this.server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+      const kind = classify(err.code);
+      this.options.onProtocolError(kind, err.code ?? err.message);
+      const status = LOCAL_ERROR_STATUS[kind];
+      if (socket.writable && !(socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+        const body = STATUS_CODES[status] ?? 'Bad Request';
+        socket.end(`HTTP/1.1 ${status} ${body}\r\ncontent-length: ${body.length}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${body}`);
+        setTimeout(() => socket.destroy(), 1000).unref();
+      } else {
+        socket.destroy();
+      }
+    });
+  }
+
+  get activeConnections(): number {
+    return this.sockets.size;
+  }
+
+  serve(socket: Duplex, info: DownstreamConnectionInfo, initialBytes?: Buffer): void {
+    connStates.set(socket, { info, active: 0, closeAfterResponse: this.draining });
+    this.sockets.add(socket);
+    this.options.onConnectionOpen?.('http1');
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      this.options.onConnectionClose?.('http1');
+    });
+    this.server.emit('connection', socket);
+    // node:http reads the socket's handle directly; bytes we already peeked go through its 'data' path.
+    if (initialBytes && initialBytes.length > 0) socket.emit('data', initialBytes);
+    socket.resume();
+  }
+
+  drain(): void {
+    this.draining = true;
+    for (const socket of this.sockets) {
+      const conn = connStates.get(socket);
+      if (!conn) continue;
+      conn.closeAfterResponse = true;
+      if (conn.active === 0) socket.end();
+    }
+  }
+
+  destroy(): void {
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    this.server.close();
+    this.server.closeAllConnections?.();
+  }
+}
