@@ -226,6 +226,19 @@ export class PushContext {
     return this.policiesFor(this.peerAuthns, proxy);
   }
 
+  /**
+   * The namespace-wide mTLS mode (Istio's namespace/mesh-level PeerAuthentication, without selector): the namespace's
+   * policy, else the root namespace's; UNSET inherits. Undefined when none sets a mode (Istio then means PERMISSIVE).
+   */
+  peerAuthenticationMode(namespace: string): 'STRICT' | 'PERMISSIVE' | 'DISABLE' | undefined {
+    const level = (ns: string) => {
+      const policy = this.peerAuthns.find((p) => p.metadata.namespace === ns && !hasLabels(p.spec.selector?.matchLabels));
+      const mode = policy?.spec.mtls?.mode;
+      return mode === 'STRICT' || mode === 'PERMISSIVE' || mode === 'DISABLE' ? mode : undefined;
+    };
+    return level(namespace) ?? (namespace === this.mesh.rootNamespace ? undefined : level(this.mesh.rootNamespace));
+  }
+
   authorizationPolicies(proxy: Proxy): readonly AuthorizationPolicy[] {
     return this.policiesFor(this.authzPolicies, proxy);
   }
