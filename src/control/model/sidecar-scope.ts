@@ -3,7 +3,7 @@ import type { DestinationRule, IstioEgressListener, IstioIngressListener, Sideca
 import { resourceKey } from '../../api/index.js';
 import type { ConsolidatedDestinationRule } from './destination-rule-index.js';
 import type { Service } from './service.js';
-import { MESH_GATEWAY, virtualServiceDestinations, virtualServiceForHost } from './virtual-service-index.js';
+import { MESH_GATEWAY, virtualServiceDestinations, VirtualServiceHostIndex } from './virtual-service-index.js';
 import { hostsOverlap } from './visibility.js';
 
 /** One `namespace/host` of a Sidecar egress listener, with `.` already replaced by the proxy's namespace. */
@@ -64,6 +64,7 @@ export class SidecarScope {
   readonly configDependencies: ReadonlySet<string>;
   private readonly serviceByHost: ReadonlyMap<string, Service>;
   private readonly vsByHost = new Map<string, VirtualService | null>();
+  private vsIndex: VirtualServiceHostIndex | undefined;
   private readonly drByHost: ReadonlyMap<string, ConsolidatedDestinationRule>;
 
   constructor(source: SidecarScopeSource, namespace: string, sidecar: Sidecar | undefined, meshOutboundPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY') {
@@ -121,7 +122,8 @@ export class SidecarScope {
   virtualServiceFor(hostname: string): VirtualService | undefined {
     let vs = this.vsByHost.get(hostname);
     if (vs === undefined) {
-      vs = virtualServiceForHost(hostname, this.virtualServices) ?? null;
+      this.vsIndex ??= new VirtualServiceHostIndex(this.virtualServices);
+      vs = this.vsIndex.forHost(hostname) ?? null;
       this.vsByHost.set(hostname, vs);
     }
     return vs ?? undefined;

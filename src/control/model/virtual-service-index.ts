@@ -91,17 +91,34 @@ export class VirtualServiceIndex {
  * first (oldest) VirtualService's routes match first.
  */
 export function virtualServiceForHost(hostname: string, candidates: readonly VirtualService[]): VirtualService | undefined {
-  const exact = candidates.filter((vs) => vs.spec.hosts?.includes(hostname));
-  if (exact.length > 0) return mergeVirtualServices(hostname, exact);
-  let best: string | undefined;
-  for (const vs of candidates) {
-    for (const h of vs.spec.hosts ?? []) {
-      if (isWildcardHost(h) && hostMatches(h, hostname) && (best === undefined || h.length > best.length)) best = h;
+  return new VirtualServiceHostIndex(candidates).forHost(hostname);
+}
+
+/** VirtualServices by exact host and by wildcard host, so finding one per service does not scan them all (1,000 services × 100 VS). */
+export class VirtualServiceHostIndex {
+  private readonly exact = new Map<string, VirtualService[]>();
+  /** Wildcard hosts, most specific (longest) first. */
+  private readonly wildcards: [string, VirtualService[]][] = [];
+
+  constructor(candidates: readonly VirtualService[]) {
+    const wild = new Map<string, VirtualService[]>();
+    for (const vs of candidates) {
+      for (const h of new Set(vs.spec.hosts ?? [])) {
+        const map = isWildcardHost(h) ? wild : this.exact;
+        let list = map.get(h);
+        if (!list) map.set(h, (list = []));
+        list.push(vs);
+      }
     }
+    this.wildcards = [...wild].sort(([a], [b]) => b.length - a.length);
   }
-  if (best === undefined) return undefined;
-  const pattern = best;
-  return mergeVirtualServices(hostname, candidates.filter((vs) => vs.spec.hosts?.includes(pattern)));
+
+  forHost(hostname: string): VirtualService | undefined {
+    const exact = this.exact.get(hostname);
+    if (exact) return mergeVirtualServices(hostname, exact);
+    for (const [pattern, list] of this.wildcards) if (hostMatches(pattern, hostname)) return mergeVirtualServices(hostname, list);
+    return undefined;
+  }
 }
 
 function mergeVirtualServices(hostname: string, list: readonly VirtualService[]): VirtualService {
