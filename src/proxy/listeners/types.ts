@@ -30,6 +30,10 @@ export interface ListenerContext {
   readonly onHttpStreamComplete?: (info: import('../http/stream-info.js').StreamInfo) => void;
   /** Node identity, for x-envoy headers and logs. */
   readonly nodeId: string;
+  /** Compiles an HCM's inline route_config (the router's compiler); without it inline route configs are refused. */
+  readonly compileRouteConfiguration?: (config: envoy.config.route.v3.RouteConfiguration) => RouteTable;
+  /** SDS secrets by name, for DownstreamTlsContext tls_certificate_sds_secret_configs; absent → SDS references are refused. */
+  readonly secrets?: import('../transport/secret-provider.js').SecretProvider;
 }
 
 /** A Listener validated and compiled (filter chains, HCM and filters built); binding happens in apply(). */
@@ -47,6 +51,8 @@ export interface ListenerStatus {
   readonly state: 'active' | 'draining';
   readonly stats: ListenerStats;
   readonly httpStats: Readonly<Record<string, HttpConnectionManagerStats>>;
+  /** Counters of each tcp_proxy by stat_prefix (Envoy: `tcp.<stat_prefix>.`). */
+  readonly tcpStats?: Readonly<Record<string, Record<string, number>>>;
 }
 
 export interface ListenerManager {

@@ -1,0 +1,591 @@
+// The listener manager: compiles Listeners, binds them, picks filter chains per connection and drains on update or removal.
+import { createHash } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { XdsValidationError } from '../../common/errors.js';
+import { unpackAny } from '../../xds/codec.js';
+import type { envoy } from '../../xds/generated/types.js';
+import {
+  compileHttpConnectionManager,
+  HTTP_CONNECTION_MANAGER_NAME,
+  HTTP_CONNECTION_MANAGER_TYPE_URL,
+  type CompiledHttpConnectionManager,
+  type HttpConnectionManager,
+} from '../http/connection-manager.js';
+import type { DownstreamConnectionInfo } from '../http/server-stream.js';
+import { compileTcpProxy, TCP_PROXY_NAME, TCP_PROXY_TYPE_URL, type TcpProxy } from '../filters/tcp-proxy.js';
+import { compileDownstreamTls, DOWNSTREAM_TLS_CONTEXT_TYPE_URL, RAW_BUFFER_TYPE_URL, type CompiledDownstreamTls } from '../transport/downstream-tls.js';
+import { NO_SECRETS } from '../transport/secret-provider.js';
+import { detectHttp2Preface, parseClientHello, peekSocket, MAX_CLIENT_HELLO } from '../transport/tls-inspector.js';
+import { compileChainMatch, matchKey, needsInspection, selectFilterChain, type CompiledChainMatch } from './filter-chain-match.js';
+import type { CompiledListener, ListenerContext, ListenerManager, ListenerStatus } from './types.js';
+
+type Listener = envoy.config.listener.v3.Listener;
+type FilterChain = envoy.config.listener.v3.FilterChain;
+
+const SUPPORTED_LISTENER_FIELDS = new Set([
+  'name', 'address', 'stat_prefix', 'filter_chains', 'default_filter_chain', 'use_original_dst', 'per_connection_buffer_limit_bytes',
+  'metadata', 'drain_type', 'listener_filters', 'listener_filters_timeout', 'continue_on_listener_filters_timeout', 'traffic_direction',
+  'bind_to_port', 'access_log', 'reuse_port', 'enable_reuse_port', 'tcp_backlog_size', 'ignore_global_conn_limit', 'bypass_overload_manager',
+]);
+/** Listener filters accepted: the inspectors run whenever a chain needs them; original_dst treats the local address as the destination (no iptables here). */
+const KNOWN_LISTENER_FILTERS = new Set([
+  'envoy.filters.listener.tls_inspector', 'envoy.filters.listener.http_inspector', 'envoy.filters.listener.original_dst',
+  'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
+  'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
+  'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst',
+]);
+const DEFAULT_BUFFER_LIMIT = 1024 * 1024;
+const DEFAULT_LISTENER_FILTERS_TIMEOUT_MS = 15_000;
+
+interface ChainTemplate {
+  readonly name: string;
+  readonly match: CompiledChainMatch;
+  readonly tls?: CompiledDownstreamTls;
+  readonly hcm?: CompiledHttpConnectionManager;
+  readonly tcpConfig?: envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
+  readonly path: string;
+}
+
+class CompiledListenerImpl implements CompiledListener {
+  constructor(
+    readonly name: string,
+    readonly config: Listener,
+    readonly version: string,
+    readonly address: { host: string; port: number },
+    readonly bindToPort: boolean,
+    readonly chains: readonly ChainTemplate[],
+    readonly defaultChain: ChainTemplate | undefined,
+    readonly inspect: { tls: boolean; http: boolean },
+    readonly bufferLimitBytes: number,
+    readonly listenerFiltersTimeoutMs: number,
+    readonly continueOnTimeout: boolean,
+  ) {}
+}
+
+function durationMs(d: { seconds?: number; nanos?: number } | undefined, fallback: number): number {
+  if (!d) return fallback;
+  return (d.seconds ?? 0) * 1000 + Math.floor((d.nanos ?? 0) / 1e6);
+}
+
+function versionOf(listener: Listener): string {
+  const json = JSON.stringify(listener, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v));
+  return createHash('sha256').update(json).digest('hex').slice(0, 16);
+}
+
+/** A running chain: the HCM instance or TCP proxy its connections use. */
+interface ChainRuntime {
+  readonly template: ChainTemplate;
+  readonly hcm?: HttpConnectionManager;
+  readonly tcp?: TcpProxy;
+}
+
+/** One version of a listener's config with its connections; an update starts a new generation and drains the old. */
+class Generation {
+  readonly chains: ChainRuntime[];
+  readonly defaultChain: ChainRuntime | undefined;
+  readonly sockets = new Set<Duplex>();
+  draining = false;
+  private drainWaiters: (() => void)[] = [];
+
+  constructor(readonly compiled: CompiledListenerImpl, context: ListenerContext, readonly stats: Record<string, number>) {
+    const instantiate = (t: ChainTemplate): ChainRuntime => ({
+      template: t,
+      ...(t.hcm ? { hcm: t.hcm.createConnectionManager({ listenerName: compiled.name, bufferLimitBytes: compiled.bufferLimitBytes }) } : {}),
+      ...(t.tcpConfig ? { tcp: compileTcpProxy(t.tcpConfig, t.path, context.clusters) } : {}),
+    });
+    this.chains = compiled.chains.map(instantiate);
+    this.defaultChain = compiled.defaultChain ? instantiate(compiled.defaultChain) : undefined;
+  }
+
+  track(socket: Duplex): void {
+    this.sockets.add(socket);
+    this.stats['downstream_cx_total']!++;
+    this.stats['downstream_cx_active']!++;
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      this.stats['downstream_cx_active']!--;
+      this.stats['downstream_cx_destroy']!++;
+      if (this.draining && this.sockets.size === 0) this.notifyDrained();
+    });
+  }
+
+  private allChains(): ChainRuntime[] {
+    return this.defaultChain ? [...this.chains, this.defaultChain] : this.chains;
+  }
+
+  /** Stops taking new streams: HTTP/1.1 keep-alive gets `connection: close`, HTTP/2 GOAWAY; resolves when all connections closed. */
+  drain(): Promise<void> {
+    this.draining = true;
+    for (const c of this.allChains()) c.hcm?.drain();
+    if (this.sockets.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private notifyDrained(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  destroy(): void {
+    for (const c of this.allChains()) {
+      c.hcm?.destroy();
+      c.tcp?.destroy();
+    }
+    for (const s of this.sockets) s.destroy();
+    for (const c of this.compiled.chains) c.hcm?.close();
+    if (this.compiled.defaultChain?.hcm) this.compiled.defaultChain.hcm.close();
+    this.notifyDrained();
+  }
+
+  httpStats(): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const c of this.allChains()) if (c.template.hcm) out[c.template.hcm.statPrefix] = c.template.hcm.stats;
+    return out;
+  }
+  tcpStats(): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const c of this.allChains()) if (c.tcp) out[c.tcp.statPrefix] = c.tcp.stats;
+    return out;
+  }
+}
+
+function listenerStats(): Record<string, number> {
+  return {
+    downstream_cx_total: 0,
+    downstream_cx_active: 0,
+    downstream_cx_destroy: 0,
+    no_filter_chain_match: 0,
+    downstream_listener_filter_error: 0,
+    downstream_pre_cx_timeout: 0,
+    downstream_cx_transport_socket_connect_timeout: 0,
+    ssl_handshake_error: 0,
+  };
+}
+
+/** A bound listener: the socket stays across config versions with the same address; generations swap under it. */
+class ActiveListener {
+  server: Server | undefined;
+  boundAddress: string | undefined;
+  current: Generation;
+  readonly old = new Set<Generation>();
+  readonly stats = listenerStats();
+  state: 'active' | 'draining' = 'active';
+
+  constructor(private readonly context: ListenerContext, compiled: CompiledListenerImpl) {
+    this.current = new Generation(compiled, context, this.stats);
+  }
+
+  async bind(): Promise<void> {
+    const c = this.current.compiled;
+    if (!c.bindToPort) return;
+    const server = createServer({ pauseOnConnect: true }, (socket) => this.onConnection(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: c.address.host, port: c.address.port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', () => {});
+    const a = server.address();
+    if (a && typeof a === 'object') this.boundAddress = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+    this.server = server;
+  }
+
+  /** Swaps in a new version; the old generation drains (in-flight requests finish) and is then closed. */
+  update(compiled: CompiledListenerImpl, graceMs: number): void {
+    const old = this.current;
+    this.current = new Generation(compiled, this.context, this.stats);
+    this.retire(old, graceMs);
+  }
+
+  retire(generation: Generation, graceMs: number): Promise<void> {
+    this.old.add(generation);
+    const timer = setTimeout(() => generation.destroy(), graceMs);
+    timer.unref();
+    return generation.drain().then(() => {
+      clearTimeout(timer);
+      generation.destroy();
+      this.old.delete(generation);
+    });
+  }
+
+  stopAccepting(): Promise<void> {
+    this.state = 'draining';
+    const server = this.server;
+    if (!server) return Promise.resolve();
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+
+  async onConnection(socket: Socket): Promise<void> {
+    const gen = this.current;
+    const c = gen.compiled;
+    socket.on('error', () => socket.destroy());
+    if (gen.draining || this.state === 'draining') {
+      socket.destroy();
+      return;
+    }
+    gen.track(socket);
+    let initial: Buffer | undefined;
+    let sni: string | undefined;
+    let transport = 'raw_buffer';
+    let alpn: readonly string[] = [];
+    if (c.inspect.tls || c.inspect.http) {
+      const peek = await peekSocket(
+        socket,
+        (b) => {
+          const hello = parseClientHello(b);
+          if (hello.kind === 'need_more') return b.length >= MAX_CLIENT_HELLO;
+          if (hello.kind === 'tls') return true;
+          return !c.inspect.http || b.includes(0x0a) || detectHttp2Preface(b) === 'h2' || b.length >= 4096;
+        },
+        c.listenerFiltersTimeoutMs,
+      );
+      if (peek.closed) {
+        socket.destroy();
+        return;
+      }
+      if (peek.timedOut && !c.continueOnTimeout) {
+        this.stats['downstream_pre_cx_timeout']!++;
+        socket.destroy();
+        return;
+      }
+      initial = peek.bytes;
+      const hello = parseClientHello(initial);
+      if (hello.kind === 'tls') {
+        transport = 'tls';
+        sni = hello.serverName;
+        alpn = hello.alpn;
+      } else if (c.inspect.http && initial.length > 0) {
+        const h2 = detectHttp2Preface(initial);
+        if (h2 === 'h2') alpn = ['h2c'];
+        else {
+          const line = initial.subarray(0, Math.max(0, initial.indexOf(0x0a))).toString('latin1');
+          if (/ HTTP\/1\.1\r?$/.test(line)) alpn = ['http/1.1'];
+          else if (/ HTTP\/1\.0\r?$/.test(line)) alpn = ['http/1.0'];
+        }
+      }
+    }
+    const idx = selectFilterChain(
+      gen.chains.map((ch) => ch.template.match),
+      {
+        destinationPort: socket.localPort ?? 0,
+        destinationAddress: socket.localAddress ?? '',
+        sourceAddress: socket.remoteAddress ?? '',
+        sourcePort: socket.remotePort ?? 0,
+        ...(sni !== undefined ? { serverName: sni } : {}),
+        transportProtocol: transport,
+        applicationProtocols: alpn,
+      },
+    );
+    const chain = idx >= 0 ? gen.chains[idx] : gen.defaultChain;
+    if (!chain) {
+      this.stats['no_filter_chain_match']!++;
+      socket.destroy();
+      return;
+    }
+    const baseInfo = {
+      remoteAddress: socket.remoteAddress ?? '',
+      remotePort: socket.remotePort ?? 0,
+      localAddress: socket.localAddress ?? '',
+      localPort: socket.localPort ?? 0,
+    };
+    const tls = chain.template.tls;
+    if (!tls) {
+      this.runNetworkFilter(chain, socket, baseInfo, undefined, initial);
+      return;
+    }
+    if (initial && initial.length > 0) socket.unshift(initial);
+    const tlsSocket = new TLSSocket(socket, {
+      isServer: true,
+      secureContext: tls.secureContext,
+      ...(tls.alpnProtocols.length ? { ALPNProtocols: [...tls.alpnProtocols] } : {}),
+      requestCert: tls.requireClientCertificate,
+      rejectUnauthorized: tls.requireClientCertificate,
+    });
+    tlsSocket.on('error', () => {
+      this.stats['ssl_handshake_error']!++;
+      tlsSocket.destroy();
+      socket.destroy();
+    });
+    tlsSocket.once('secure', () => {
+      if (tls.requireSni && !tlsSocket.servername) {
+        tlsSocket.destroy();
+        return;
+      }
+      const peer = tlsSocket.getPeerCertificate?.();
+      const sans = peer && 'subjectaltname' in peer && typeof peer.subjectaltname === 'string' ? peer.subjectaltname.split(', ') : [];
+      const info: DownstreamConnectionInfo = {
+        ...baseInfo,
+        tls: {
+          ...(typeof tlsSocket.servername === 'string' ? { sni: tlsSocket.servername } : {}),
+          ...(typeof tlsSocket.alpnProtocol === 'string' ? { alpn: tlsSocket.alpnProtocol } : {}),
+          peerUriSans: [
+            ...sans.filter((s) => s.startsWith('URI:')).map((s) => s.slice(4)),
+            ...sans.filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4)),
+          ],
+        },
+      };
+      this.runNetworkFilter(chain, tlsSocket, info, tlsSocket.alpnProtocol || undefined, undefined);
+    });
+    socket.resume();
+  }
+
+  private runNetworkFilter(chain: ChainRuntime, socket: Duplex, info: DownstreamConnectionInfo, alpn: string | undefined, initial: Buffer | undefined): void {
+    if (chain.tcp) {
+      chain.tcp.handle(socket, initial);
+      return;
+    }
+    const hcm = chain.hcm!;
+    const codec = chain.template.hcm!.codecType;
+    if (codec === 'HTTP1' || alpn === 'http/1.1' || alpn === 'http/1.0') {
+      hcm.serve(socket, info, 'http1', initial);
+      return;
+    }
+    if (codec === 'HTTP2' || alpn === 'h2') {
+      hcm.serve(socket, info, 'http2', initial);
+      return;
+    }
+    if (info.tls) {
+      hcm.serve(socket, info, 'http1', initial);
+      return;
+    }
+    // Plaintext AUTO: h2c prior knowledge if the connection starts with the HTTP/2 preface.
+    const decide = (bytes: Buffer | undefined): void => {
+      const kind = bytes ? detectHttp2Preface(bytes) : 'http1';
+      hcm.serve(socket, info, kind === 'h2' ? 'http2' : 'http1', bytes);
+    };
+    if (initial && detectHttp2Preface(initial) !== 'need_more') {
+      decide(initial);
+      return;
+    }
+    const prior = initial;
+    void peekSocket(
+      socket as Socket,
+      (b) => detectHttp2Preface(prior ? Buffer.concat([prior, b]) : b) !== 'need_more',
+      DEFAULT_LISTENER_FILTERS_TIMEOUT_MS,
+    ).then((peek) => {
+      if (peek.closed) {
+        socket.destroy();
+        return;
+      }
+      const bytes = prior ? Buffer.concat([prior, peek.bytes]) : peek.bytes;
+      decide(bytes.length > 0 ? bytes : undefined);
+    });
+  }
+
+  destroy(): void {
+    this.server?.close();
+    this.current.destroy();
+    for (const g of this.old) g.destroy();
+    this.old.clear();
+  }
+}
+
+/** The ListenerManager main.ts drives: compile (validate), apply (state of the world), status, drain, close. */
+export class TrellisListenerManager implements ListenerManager {
+  private readonly active = new Map<string, ActiveListener>();
+  private readonly draining = new Set<ActiveListener>();
+
+  constructor(private readonly context: ListenerContext, private readonly options: { readonly drainGraceMs?: number } = {}) {}
+
+  private get graceMs(): number {
+    return this.options.drainGraceMs ?? 600_000;
+  }
+
+  compile(listener: Listener): CompiledListener {
+    const problems: string[] = [];
+    const name = listener.name ?? '';
+    const at = `Listener ${name || '(unnamed)'}`;
+    if (!name) problems.push(`${at}: name: required`);
+    for (const key of Object.keys(listener)) {
+      const v = (listener as Record<string, unknown>)[key];
+      if (v === undefined || (Array.isArray(v) && v.length === 0)) continue;
+      if (!SUPPORTED_LISTENER_FIELDS.has(key)) problems.push(`${at}: ${key}: not supported by Trellis`);
+    }
+    const sa = listener.address?.socket_address;
+    if (!sa) problems.push(`${at}: address.socket_address: required (pipes and internal addresses are not supported)`);
+    else {
+      if (sa.protocol !== undefined && String(sa.protocol) !== 'TCP') problems.push(`${at}: address.socket_address.protocol: only TCP is supported`);
+      if (sa.named_port) problems.push(`${at}: address.socket_address.named_port: not supported`);
+      if (sa.port_value === undefined && listener.bind_to_port?.value !== false) problems.push(`${at}: address.socket_address.port_value: required`);
+    }
+    (listener.listener_filters ?? []).forEach((f, i) => {
+      const url = f.typed_config?.type_url;
+      if (!KNOWN_LISTENER_FILTERS.has(f.name ?? '') && !(url && KNOWN_LISTENER_FILTERS.has(url))) {
+        problems.push(`${at}: listener_filters[${i}]: unsupported listener filter ${f.name ?? url ?? ''}`);
+      }
+    });
+    const chains: ChainTemplate[] = [];
+    const seen = new Map<string, number>();
+    (listener.filter_chains ?? []).forEach((fc, i) => {
+      const key = matchKey(fc.filter_chain_match);
+      if (seen.has(key)) problems.push(`${at}: filter_chains[${i}].filter_chain_match: same rules as filter_chains[${seen.get(key)}] (Envoy: multiple filter chains with the same matching rules)`);
+      seen.set(key, i);
+      const t = this.compileChain(fc, `${at}: filter_chains[${i}]`, problems);
+      if (t) chains.push(t);
+    });
+    const defaultChain = listener.default_filter_chain ? this.compileChain(listener.default_filter_chain, `${at}: default_filter_chain`, problems) : undefined;
+    if (chains.length === 0 && !listener.default_filter_chain) problems.push(`${at}: filter_chains: at least one filter chain or a default_filter_chain is required`);
+    if (problems.length > 0) {
+      for (const c of chains) c.hcm?.close();
+      defaultChain?.hcm?.close();
+      throw new XdsValidationError(problems);
+    }
+    const inspect = needsInspection(chains.map((c) => c.match));
+    const hasTlsInspector = (listener.listener_filters ?? []).some((f) => (f.name ?? '').includes('tls_inspector') || (f.typed_config?.type_url ?? '').includes('TlsInspector'));
+    return new CompiledListenerImpl(
+      name,
+      listener,
+      versionOf(listener),
+      { host: sa!.address || '0.0.0.0', port: sa!.port_value ?? 0 },
+      listener.bind_to_port?.value !== false,
+      chains,
+      defaultChain,
+      { tls: inspect.tls || hasTlsInspector, http: inspect.http },
+      listener.per_connection_buffer_limit_bytes?.value ?? DEFAULT_BUFFER_LIMIT,
+      durationMs(listener.listener_filters_timeout, DEFAULT_LISTENER_FILTERS_TIMEOUT_MS),
+      listener.continue_on_listener_filters_timeout === true,
+    );
+  }
+
+  private compileChain(fc: FilterChain, path: string, problems: string[]): ChainTemplate | undefined {
+    let match: CompiledChainMatch | undefined;
+    try {
+      match = compileChainMatch(fc.filter_chain_match, `${path}.filter_chain_match`);
+    } catch (err) {
+      if (err instanceof XdsValidationError) problems.push(...err.details);
+      else throw err;
+    }
+    if (fc.use_proxy_proto?.value) problems.push(`${path}.use_proxy_proto: not supported`);
+    if (fc.on_demand_configuration) problems.push(`${path}.on_demand_configuration: not supported`);
+    let tls: CompiledDownstreamTls | undefined;
+    const ts = fc.transport_socket;
+    if (ts) {
+      const url = ts.typed_config?.type_url ?? '';
+      if (url === DOWNSTREAM_TLS_CONTEXT_TYPE_URL) {
+        try {
+          tls = compileDownstreamTls(unpackAny(ts.typed_config!), `${path}.transport_socket.typed_config`, this.context.secrets ?? NO_SECRETS);
+        } catch (err) {
+          if (err instanceof XdsValidationError) problems.push(...err.details);
+          else problems.push(`${path}.transport_socket.typed_config: ${(err as Error).message}`);
+        }
+      } else if (url !== RAW_BUFFER_TYPE_URL && !(url === '' && (ts.name === 'envoy.transport_sockets.raw_buffer' || ts.name === 'raw_buffer'))) {
+        problems.push(`${path}.transport_socket: unsupported transport socket ${ts.name ?? ''} ${url}`.trim());
+      }
+    }
+    const filters = fc.filters ?? [];
+    if (filters.length !== 1) {
+      problems.push(`${path}.filters: expected exactly one network filter (${HTTP_CONNECTION_MANAGER_NAME} or ${TCP_PROXY_NAME}), got ${filters.length}`);
+      return undefined;
+    }
+    const f = filters[0]!;
+    const fp = `${path}.filters[0]`;
+    const url = f.typed_config?.type_url ?? '';
+    let hcm: CompiledHttpConnectionManager | undefined;
+    let tcpConfig: envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy | undefined;
+    try {
+      if (url === HTTP_CONNECTION_MANAGER_TYPE_URL || (!url && f.name === HTTP_CONNECTION_MANAGER_NAME)) {
+        hcm = compileHttpConnectionManager(unpackAny(f.typed_config ?? { type_url: HTTP_CONNECTION_MANAGER_TYPE_URL }), `${fp}.typed_config`, this.context);
+      } else if (url === TCP_PROXY_TYPE_URL || (!url && f.name === TCP_PROXY_NAME)) {
+        tcpConfig = unpackAny(f.typed_config ?? { type_url: TCP_PROXY_TYPE_URL });
+        compileTcpProxy(tcpConfig!, `${fp}.typed_config`, this.context.clusters); // validate now
+      } else {
+        problems.push(`${fp}: unsupported network filter ${f.name ?? ''}${url ? ` (${url})` : ''}`);
+      }
+    } catch (err) {
+      if (err instanceof XdsValidationError) problems.push(...err.details);
+      else problems.push(`${fp}.typed_config: ${(err as Error).message}`);
+    }
+    if (!match || (!hcm && !tcpConfig)) return undefined;
+    return { name: fc.name ?? '', match, ...(tls ? { tls } : {}), ...(hcm ? { hcm } : {}), ...(tcpConfig ? { tcpConfig } : {}), path: fp };
+  }
+
+  async apply(listeners: readonly CompiledListener[]): Promise<void> {
+    const wanted = new Map<string, CompiledListenerImpl>();
+    for (const l of listeners) {
+      if (!(l instanceof CompiledListenerImpl)) throw new TypeError(`listener ${l.name} was not compiled by this ListenerManager`);
+      wanted.set(l.name, l);
+    }
+    for (const [name, active] of this.active) {
+      if (!wanted.has(name)) {
+        this.active.delete(name);
+        void this.retireListener(active);
+      }
+    }
+    const binds: Promise<void>[] = [];
+    for (const [name, compiled] of wanted) {
+      const existing = this.active.get(name);
+      if (existing) {
+        if (existing.current.compiled.version === compiled.version) continue;
+        const prev = existing.current.compiled;
+        if (prev.address.host === compiled.address.host && prev.address.port === compiled.address.port && prev.bindToPort === compiled.bindToPort) {
+          existing.update(compiled, this.graceMs);
+          continue;
+        }
+        this.active.delete(name);
+        void this.retireListener(existing);
+      }
+      const active = new ActiveListener(this.context, compiled);
+      this.active.set(name, active);
+      binds.push(
+        active.bind().catch((err: Error) => {
+          this.active.delete(name);
+          active.destroy();
+          throw new XdsValidationError([`Listener ${name}: address: cannot bind ${compiled.address.host}:${compiled.address.port}: ${err.message}`]);
+        }),
+      );
+    }
+    const results = await Promise.allSettled(binds);
+    const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+    if (failures.length) throw new XdsValidationError(failures.flatMap((e) => (e instanceof XdsValidationError ? e.details : [e.message])));
+  }
+
+  private async retireListener(active: ActiveListener, graceMs = this.graceMs): Promise<void> {
+    this.draining.add(active);
+    await active.stopAccepting();
+    await active.retire(active.current, graceMs);
+    await Promise.all([...active.old].map((g) => g.drain()));
+    active.destroy();
+    this.draining.delete(active);
+  }
+
+  status(): readonly ListenerStatus[] {
+    const out: ListenerStatus[] = [];
+    const push = (a: ActiveListener, state: 'active' | 'draining'): void => {
+      const httpStats: Record<string, Record<string, number>> = {};
+      const tcpStats: Record<string, Record<string, number>> = {};
+      for (const g of [a.current, ...a.old]) {
+        Object.assign(httpStats, g.httpStats());
+        Object.assign(tcpStats, g.tcpStats());
+      }
+      out.push({
+        name: a.current.compiled.name,
+        ...(a.boundAddress ? { boundAddress: a.boundAddress } : {}),
+        state,
+        stats: a.stats,
+        httpStats,
+        tcpStats,
+      });
+    };
+    for (const a of this.active.values()) push(a, 'active');
+    for (const a of this.draining) push(a, 'draining');
+    return out;
+  }
+
+  async drain(options?: { readonly graceMs?: number }): Promise<void> {
+    const grace = options?.graceMs ?? this.graceMs;
+    const all = [...this.active.values()];
+    this.active.clear();
+    await Promise.all(all.map((a) => this.retireListener(a, grace)));
+  }
+
+  async close(): Promise<void> {
+    for (const a of [...this.active.values(), ...this.draining]) a.destroy();
+    this.active.clear();
+    this.draining.clear();
+  }
+}
