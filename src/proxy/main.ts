@@ -1,0 +1,728 @@
+// Proxy start-up and wiring, the only file that sees all of proxy: bootstrap → clusters, routes, listeners (static and over ADS) → admin.
+//
+// The applied config is one immutable snapshot (clusters, endpoints, route tables, listeners, secrets) replaced
+// as a whole on every accepted change; route lookups and access logs read the current snapshot, so a request
+// sees either the old config or the new one. Over ADS, each resource is compiled while it is decoded, so a
+// compile failure refuses (NACKs) that resource with the compiler's message and the others still apply.
+// Start-up follows Envoy's warming order: CDS, then EDS of those clusters, then LDS, then RDS of those listeners.
+import { hostname } from 'node:os';
+import { describeError, XdsValidationError } from '../common/errors.js';
+import { TRELLIS_VERSION } from '../common/version.js';
+import { unpackAny, type Any } from '../xds/codec.js';
+import type { envoy } from '../xds/generated/types.js';
+import {
+  WILDCARD,
+  XdsClient,
+  clusterLoadAssignmentResourceType,
+  clusterResourceType,
+  listenerResourceType,
+  routeConfigurationResourceType,
+  secretResourceType,
+  type NackEvent,
+  type ResourceUpdate,
+  type XdsResourceType,
+} from '../xds/client/index.js';
+import { CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET } from '../xds/type-urls.js';
+import { accessLogEntry, closeAccessLogFiles, compileAccessLogs, type AccessLogger } from './admin/access-log.js';
+import { startAdminServer, type AdminServer, type AdminView, type ServerState } from './admin/admin-server.js';
+import type { ClusterView } from './admin/clusters-page.js';
+import type { AppliedResource, ConfigDumpInput, ResourceError } from './admin/config-dump.js';
+import { ProxyLog, type LogLevel } from './admin/log-levels.js';
+import { StatsBuilder, listenerStatScope, type StatSample } from './admin/stats.js';
+import { loadBootstrap, type Cluster, type Listener, type ProxyBootstrap, type Secret } from './bootstrap.js';
+import type { StreamInfo } from './http/stream-info.js';
+import type { CompiledListener, HttpFilterRegistry, ListenerContext, ListenerManager, ListenerStatus } from './listeners/types.js';
+import type { RouteTable } from './router/route-table.js';
+import type { SecretProvider } from './transport/secret-provider.js';
+import type { ClusterManager, UpstreamHost } from './upstream/types.js';
+
+type RouteConfiguration = envoy.config.route.v3.RouteConfiguration;
+type ClusterLoadAssignment = envoy.config.endpoint.v3.ClusterLoadAssignment;
+type Hcm = envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
+
+const HCM_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+
+// --- what main needs from the data path (implemented in data-plane.ts over the listener, router and upstream modules) ---
+
+/** The cluster manager as main drives it: compile (validate) one cluster, swap the whole set, feed EDS. */
+export interface ClusterBackend {
+  /** What listeners and the router look clusters up in; always reflects the last apply. */
+  readonly manager: ClusterManager;
+  /** Validates and compiles; throws XdsValidationError with every problem (→ NACK or start-up refusal). */
+  compile(cluster: Cluster): unknown;
+  /**
+   * Makes the active set exactly `clusters` (compiled by compile()); `assignment(name)` gives an EDS cluster its
+   * last known ClusterLoadAssignment (by service_name). Unchanged clusters keep their hosts, pools and stats.
+   */
+  apply(clusters: readonly { readonly config: Cluster; readonly compiled: unknown }[], assignment: (serviceName: string) => ClusterLoadAssignment | undefined): void | Promise<void>;
+  /** A new ClusterLoadAssignment for the EDS clusters whose service_name (or name) is `serviceName`. */
+  applyLoadAssignment(serviceName: string, assignment: ClusterLoadAssignment): void;
+  /** The hosts of a cluster, for /clusters. */
+  hosts(clusterName: string): readonly UpstreamHost[];
+  close(): void | Promise<void>;
+}
+
+/** Everything main wires together; the default comes from data-plane.ts, tests may pass their own. */
+export interface DataPlane {
+  readonly clusters: ClusterBackend;
+  readonly httpFilters: HttpFilterRegistry;
+  /** The router's compiler; throws XdsValidationError. */
+  compileRouteConfiguration(config: RouteConfiguration): RouteTable;
+  createListenerManager(context: ProxyListenerContext): ListenerManager;
+}
+
+/** The ListenerContext main gives the listener manager, plus what the HCM and TLS contexts also use. */
+export interface ProxyListenerContext extends ListenerContext {
+  readonly compileRouteConfiguration: (config: RouteConfiguration) => RouteTable;
+  readonly secrets: SecretProvider;
+}
+
+// --- the applied snapshot ------------------------------------------------------------------------------------
+
+interface AppliedCluster extends AppliedResource<Cluster> {
+  readonly compiled: unknown;
+}
+
+interface AppliedRoute extends AppliedResource<RouteConfiguration> {
+  readonly table: RouteTable;
+}
+
+interface AppliedListener extends AppliedResource<Listener> {
+  readonly compiled: CompiledListener;
+  /** Route names its HCMs take from RDS. */
+  readonly routeNames: readonly string[];
+  /** Inline route_config of its HCMs (for config_dump's static route configs). */
+  readonly inlineRoutes: readonly RouteConfiguration[];
+  /** Access loggers by HCM stat_prefix. */
+  readonly accessLogs: ReadonlyMap<string, readonly AccessLogger[]>;
+}
+
+/** The whole applied configuration; never mutated, replaced as a whole. */
+interface ConfigSnapshot {
+  readonly clusters: ReadonlyMap<string, AppliedCluster>;
+  /** By service name (EDS resource name). */
+  readonly endpoints: ReadonlyMap<string, AppliedResource<ClusterLoadAssignment>>;
+  readonly routes: ReadonlyMap<string, AppliedRoute>;
+  readonly listeners: ReadonlyMap<string, AppliedListener>;
+  readonly secrets: ReadonlyMap<string, AppliedResource<Secret>>;
+  readonly clustersVersion: string;
+  readonly listenersVersion: string;
+}
+
+const EMPTY_SNAPSHOT: ConfigSnapshot = {
+  clusters: new Map(),
+  endpoints: new Map(),
+  routes: new Map(),
+  listeners: new Map(),
+  secrets: new Map(),
+  clustersVersion: '',
+  listenersVersion: '',
+};
+
+// --- options and the running proxy --------------------------------------------------------------------------
+
+export interface ProxyOptions {
+  readonly bootstrapPath: string;
+  readonly logLevel?: LogLevel;
+  /** The command line, for /server_info. */
+  readonly commandLine?: readonly string[];
+  /** Envoy's initial_fetch_timeout: how long start-up waits for each xDS type before going on. Default 15 s. */
+  readonly initialFetchTimeoutMs?: number;
+  /** How long listeners drain on shutdown (Envoy's --drain-time-s). Default 5 s. */
+  readonly drainTimeMs?: number;
+  /** Called when /quitquitquit asks the proxy to exit (after it stopped). */
+  readonly onQuit?: () => void;
+  /** Replaces the data path (tests). */
+  readonly dataPlane?: DataPlane;
+  readonly log?: ProxyLog;
+}
+
+export interface RunningProxy {
+  readonly bootstrap: ProxyBootstrap;
+  /** The admin listener, when the bootstrap has one. */
+  readonly admin?: AdminServer;
+  readonly xds?: XdsClient;
+  state(): ServerState;
+  /** Drains listeners, closes the xDS stream, clusters and admin. */
+  stop(): Promise<void>;
+}
+
+/** An error that must stop the proxy at start-up (exit code 1), with every problem. */
+export class ProxyStartupError extends Error {
+  constructor(readonly details: readonly string[]) {
+    super(details.join('\n'));
+    this.name = 'ProxyStartupError';
+  }
+}
+
+/** Starts a proxy from a bootstrap file. Throws ConfigError / ConfigValidationError / ProxyStartupError when it cannot start. */
+export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
+  const bootstrap = loadBootstrap(options.bootstrapPath);
+  const proxy = new Proxy(bootstrap, options, options.dataPlane ?? (await createDataPlane()));
+  try {
+    await proxy.start();
+  } catch (err) {
+    await proxy.stop().catch(() => undefined);
+    throw err;
+  }
+  return proxy;
+}
+
+class Proxy implements RunningProxy {
+  readonly bootstrap: ProxyBootstrap;
+  admin?: AdminServer;
+  xds?: XdsClient;
+
+  private readonly log: ProxyLog;
+  private readonly options: ProxyOptions;
+  private readonly dataPlane: DataPlane;
+  private readonly listenerManager: ListenerManager;
+  private readonly startedAt = Date.now();
+  private readonly bootstrapLoaded = new Date();
+  private config: ConfigSnapshot = EMPTY_SNAPSHOT;
+  private serverState: ServerState = 'PRE_INITIALIZING';
+  private stopping: Promise<void> | undefined;
+  /** Serialises config changes: each builds its snapshot from the one before. */
+  private changes: Promise<void> = Promise.resolve();
+  /** The last refusal per resource, by type URL, for config_dump's error_state. */
+  private readonly errors = new Map<string, Map<string, ResourceError>>();
+  private readonly counters = new Map<string, number>();
+  /** LDS listeners waiting for their RDS (Envoy's listener warming), applied together once all routes are held. */
+  private warmingListeners: { listeners: Map<string, AppliedListener>; version: string; timer: NodeJS.Timeout } | undefined;
+  private readonly firstUpdate = new Map<string, () => void>();
+
+  constructor(bootstrap: ProxyBootstrap, options: ProxyOptions, dataPlane: DataPlane) {
+    this.bootstrap = bootstrap;
+    this.options = options;
+    this.dataPlane = dataPlane;
+    this.log = options.log ?? new ProxyLog(options.logLevel ?? 'info');
+    const secrets: SecretProvider = { get: (name) => this.config.secrets.get(name)?.resource };
+    const context: ProxyListenerContext = {
+      clusters: dataPlane.clusters.manager,
+      routes: { get: (name) => this.config.routes.get(name)?.table },
+      httpFilters: dataPlane.httpFilters,
+      onHttpStreamComplete: (info) => this.logStream(info),
+      nodeId: bootstrap.node.id,
+      compileRouteConfiguration: (config) => dataPlane.compileRouteConfiguration(config),
+      secrets,
+    };
+    this.listenerManager = dataPlane.createListenerManager(context);
+  }
+
+  state(): ServerState {
+    return this.serverState;
+  }
+
+  async start(): Promise<void> {
+    const b = this.bootstrap;
+    // The admin listener comes first, so /ready answers PRE_INITIALIZING while xDS warms up (as Envoy).
+    if (b.admin) this.admin = await startAdminServer(this.adminView(), b.admin.address, b.admin.port);
+
+    // Static resources: any refusal stops the start-up with the resource's bootstrap path.
+    const problems: string[] = [];
+    const now = new Date();
+    const secrets = new Map(b.secrets.map((s) => [s.name!, { name: s.name!, resource: s, lastUpdated: now }]));
+    this.config = { ...this.config, secrets };
+    const clusters = new Map<string, AppliedCluster>();
+    b.clusters.forEach((cluster, i) => {
+      try {
+        clusters.set(cluster.name!, { name: cluster.name!, resource: cluster, lastUpdated: now, compiled: this.dataPlane.clusters.compile(cluster) });
+      } catch (err) {
+        problems.push(...detailsOf(err).map((d) => `${b.source}: static_resources.clusters[${i}]: ${d}`));
+      }
+    });
+    const listeners = new Map<string, AppliedListener>();
+    b.listeners.forEach((listener, i) => {
+      try {
+        const applied = this.compileListener(listener, undefined, now);
+        if (!b.ads && applied.routeNames.length > 0) {
+          problems.push(`${b.source}: static_resources.listeners[${i}]: uses RDS (${applied.routeNames.join(', ')}) but the bootstrap has no dynamic_resources.ads_config`);
+        }
+        listeners.set(listener.name!, applied);
+      } catch (err) {
+        problems.push(...detailsOf(err).map((d) => `${b.source}: static_resources.listeners[${i}]: ${d}`));
+      }
+    });
+    if (problems.length > 0) throw new ProxyStartupError(problems);
+
+    await this.commit({ ...this.config, clusters });
+    this.serverState = 'INITIALIZING';
+
+    if (b.ads) {
+      this.startXds();
+      const timeout = this.options.initialFetchTimeoutMs ?? 15_000;
+      if (b.ads.cds) {
+        await this.waitFirst(CLUSTER, timeout);
+        await this.waitFor(() => this.missingEndpoints().length === 0, timeout);
+      }
+      // Static listeners start once the clusters are there (Envoy's init order), with the routes they need.
+      await this.commit({ ...this.config, listeners: new Map([...this.config.listeners, ...listeners]) }, true);
+      this.syncRouteSubscriptions([...listeners.values()]);
+      if (b.ads.lds) {
+        this.xds!.subscribe(LISTENER, WILDCARD);
+        await this.waitFirst(LISTENER, timeout);
+      }
+      await this.waitFor(() => this.warmingListeners === undefined && this.missingRoutes([...this.config.listeners.values()]).length === 0, timeout);
+    } else {
+      await this.commit({ ...this.config, listeners }, true);
+    }
+    this.serverState = 'LIVE';
+    this.log.info('main', `proxy live: ${this.config.listeners.size} listeners, ${this.config.clusters.size} clusters${b.ads ? `, xDS ${b.ads.server} (${b.ads.mode})` : ''}`);
+  }
+
+  // --- xDS ---------------------------------------------------------------------------------------------------
+
+  private startXds(): void {
+    const ads = this.bootstrap.ads!;
+    const node = this.bootstrap.node;
+    const client = new XdsClient({
+      server: ads.server,
+      mode: ads.mode,
+      node: { id: node.id, cluster: node.cluster, ...(node.metadata ? { metadata: node.metadata } : {}), ...(node.locality ? { locality: node.locality } : {}) },
+      resourceTypes: [],
+    });
+    this.xds = client;
+    // Registered in Envoy's order (CDS, EDS, LDS, RDS, SDS); each type compiles while decoding (see compiling()).
+    client.register(this.compiling(clusterResourceType, (cluster) => this.compileDynamicCluster(cluster)), (u) => this.enqueue(() => this.applyClusters(u)));
+    client.register(this.compiling(clusterLoadAssignmentResourceType, () => undefined), (u) => this.enqueue(() => this.applyEndpoints(u)));
+    client.register(this.compiling(listenerResourceType, (listener) => this.compileListener(listener, '', new Date())), (u) => this.enqueue(() => this.applyListeners(u)));
+    client.register(this.compiling(routeConfigurationResourceType, (route) => this.dataPlane.compileRouteConfiguration(route)), (u) => this.enqueue(() => this.applyRoutes(u)));
+    client.register(this.compiling(secretResourceType, () => undefined), (u) => this.enqueue(() => this.applySecrets(u)));
+    client.on('ack', (event) => {
+      this.count(`${statScopeOf(event.typeUrl)}.update_success`);
+      this.firstUpdate.get(event.typeUrl)?.();
+    });
+    client.on('nack', (event) => this.onNack(event));
+    client.on('connected', () => this.log.info('config', `xDS connected to ${ads.server}`));
+    client.on('disconnected', (event) =>
+      this.log.warn('config', `xDS stream to ${ads.server} ended (${event.code} ${event.details}); keeping the last accepted config, retrying in ${event.retryInMs} ms`),
+    );
+    if (ads.cds) client.subscribe(CLUSTER, WILDCARD);
+  }
+
+  /** Wraps a resource type so decoding also compiles: a compile failure refuses (NACKs) that one resource. */
+  private compiling<T extends object, C>(base: XdsResourceType<T>, compile: (resource: T) => C): XdsResourceType<Compiled<T, C>> {
+    const typeUrl = base.typeUrl;
+    return {
+      typeUrl,
+      allResourcesRequiredInSotW: base.allResourcesRequiredInSotW,
+      nameOf: (any: Any) => base.nameOf(any),
+      decode: (any: Any, name: string): Compiled<T, C> => {
+        try {
+          const resource = base.decode(any, name);
+          return { resource, compiled: compile(resource) };
+        } catch (err) {
+          this.recordError(typeUrl, name, describeError(err));
+          throw err;
+        }
+      },
+    };
+  }
+
+  private compileDynamicCluster(cluster: Cluster): unknown {
+    if (this.bootstrap.clusters.some((c) => c.name === cluster.name)) {
+      throw new XdsValidationError([`name: "${cluster.name}" is a static cluster of the bootstrap; CDS cannot replace it`]);
+    }
+    return this.dataPlane.clusters.compile(cluster);
+  }
+
+  private recordError(typeUrl: string, name: string, details: string): void {
+    let byName = this.errors.get(typeUrl);
+    if (!byName) this.errors.set(typeUrl, (byName = new Map()));
+    byName.set(name, { name, details, versionInfo: '', time: new Date() });
+  }
+
+  private clearError(typeUrl: string, name: string): void {
+    this.errors.get(typeUrl)?.delete(name);
+  }
+
+  private onNack(event: NackEvent): void {
+    this.count(`${statScopeOf(event.typeUrl)}.update_rejected`);
+    for (const error of this.errors.get(event.typeUrl)?.values() ?? []) {
+      if (error.versionInfo === '') (error as { versionInfo: string }).versionInfo = event.rejectedVersion;
+    }
+    this.log.warn('config', `NACK ${event.rejectedVersion}: ${event.message.replace(/\n/g, '; ')}`);
+    // A refused update still counts as the first answer: warming must not wait for a config that will not come.
+    this.firstUpdate.get(event.typeUrl)?.();
+  }
+
+  private enqueue(change: () => Promise<void> | void): Promise<void> {
+    const next = this.changes.then(change);
+    this.changes = next.catch(() => undefined);
+    return next;
+  }
+
+  private async applyClusters(update: ResourceUpdate<Compiled<Cluster, unknown>>): Promise<void> {
+    const clusters = new Map(this.config.clusters);
+    const now = new Date();
+    for (const name of update.removed) clusters.delete(name);
+    for (const [name, { resource, compiled }] of update.changed) {
+      clusters.set(name, { name, resource, compiled, versionInfo: update.versionInfo, lastUpdated: now });
+      this.clearError(CLUSTER, name);
+    }
+    await this.commit({ ...this.config, clusters, clustersVersion: update.versionInfo });
+    this.syncEndpointSubscriptions();
+  }
+
+  private async applyEndpoints(update: ResourceUpdate<Compiled<ClusterLoadAssignment, undefined>>): Promise<void> {
+    const endpoints = new Map(this.config.endpoints);
+    const now = new Date();
+    for (const name of update.removed) endpoints.delete(name);
+    for (const [name, { resource }] of update.changed) endpoints.set(name, { name, resource, versionInfo: update.versionInfo, lastUpdated: now });
+    this.config = { ...this.config, endpoints };
+    for (const [name, { resource }] of update.changed) this.dataPlane.clusters.applyLoadAssignment(name, resource);
+  }
+
+  private async applyListeners(update: ResourceUpdate<Compiled<Listener, AppliedListener>>): Promise<void> {
+    const staticNames = new Set(this.bootstrap.listeners.map((l) => l.name));
+    const listeners = new Map(this.warmingListeners?.listeners ?? this.config.listeners);
+    for (const name of update.removed) if (!staticNames.has(name)) listeners.delete(name);
+    for (const [name, { compiled }] of update.changed) {
+      if (staticNames.has(name)) continue;
+      listeners.set(name, { ...compiled, versionInfo: update.versionInfo });
+      this.clearError(LISTENER, name);
+    }
+    if (this.warmingListeners) clearTimeout(this.warmingListeners.timer);
+    this.warmingListeners = undefined;
+    const wanted = [...listeners.values()];
+    this.syncRouteSubscriptions(wanted);
+    const missing = this.missingRoutes(wanted);
+    if (missing.length === 0) {
+      await this.commit({ ...this.config, listeners, listenersVersion: update.versionInfo }, true);
+      this.syncRouteSubscriptions([...this.config.listeners.values()]);
+      return;
+    }
+    // Envoy warms a listener until its routes arrive (or initial_fetch_timeout), so it never serves 404s meanwhile.
+    this.log.info('config', `listeners warming until RDS delivers ${missing.join(', ')}`);
+    const timer = setTimeout(() => void this.enqueue(() => this.activateWarmingListeners('timeout')), this.options.initialFetchTimeoutMs ?? 15_000);
+    timer.unref();
+    this.warmingListeners = { listeners, version: update.versionInfo, timer };
+  }
+
+  private async activateWarmingListeners(reason: 'routes' | 'timeout'): Promise<void> {
+    const warming = this.warmingListeners;
+    if (!warming) return;
+    if (reason === 'routes' && this.missingRoutes([...warming.listeners.values()]).length > 0) return;
+    clearTimeout(warming.timer);
+    this.warmingListeners = undefined;
+    if (reason === 'timeout') this.log.warn('config', `listeners activated without routes ${this.missingRoutes([...warming.listeners.values()]).join(', ')} (initial fetch timeout)`);
+    await this.commit({ ...this.config, listeners: warming.listeners, listenersVersion: warming.version }, true);
+    this.syncRouteSubscriptions([...this.config.listeners.values()]);
+  }
+
+  private async applyRoutes(update: ResourceUpdate<Compiled<RouteConfiguration, RouteTable>>): Promise<void> {
+    const routes = new Map(this.config.routes);
+    const now = new Date();
+    for (const name of update.removed) routes.delete(name);
+    for (const [name, { resource, compiled }] of update.changed) {
+      routes.set(name, { name, resource, table: compiled, versionInfo: update.versionInfo, lastUpdated: now });
+      this.clearError(ROUTE_CONFIGURATION, name);
+    }
+    // Route tables are looked up per request: replacing the snapshot is the whole RDS apply.
+    this.config = { ...this.config, routes };
+    if (this.warmingListeners) await this.activateWarmingListeners('routes');
+  }
+
+  private async applySecrets(update: ResourceUpdate<Compiled<Secret, undefined>>): Promise<void> {
+    const secrets = new Map(this.config.secrets);
+    const now = new Date();
+    for (const name of update.removed) secrets.delete(name);
+    for (const [name, { resource }] of update.changed) secrets.set(name, { name, resource, versionInfo: update.versionInfo, lastUpdated: now });
+    this.config = { ...this.config, secrets };
+  }
+
+  /** Subscribes EDS for every EDS cluster's service name, and drops the ones no cluster uses any more. */
+  private syncEndpointSubscriptions(): void {
+    if (!this.xds || this.xds.status().closed) return;
+    const wanted = new Set(this.edsServiceNames());
+    const current = this.subscribedNames(CLUSTER_LOAD_ASSIGNMENT);
+    const added = [...wanted].filter((n) => !current.has(n));
+    const removed = [...current].filter((n) => !wanted.has(n));
+    if (added.length > 0) this.xds.subscribe(CLUSTER_LOAD_ASSIGNMENT, added);
+    if (removed.length > 0) this.xds.unsubscribe(CLUSTER_LOAD_ASSIGNMENT, removed);
+  }
+
+  /** Subscribes RDS for the route names `listeners` (plus the active ones) reference; unsubscribes the rest. */
+  private syncRouteSubscriptions(listeners: readonly AppliedListener[]): void {
+    if (!this.xds || this.xds.status().closed) return;
+    const wanted = new Set<string>();
+    for (const l of [...listeners, ...this.config.listeners.values(), ...(this.warmingListeners?.listeners.values() ?? [])]) for (const n of l.routeNames) wanted.add(n);
+    const current = this.subscribedNames(ROUTE_CONFIGURATION);
+    const added = [...wanted].filter((n) => !current.has(n));
+    const removed = [...current].filter((n) => !wanted.has(n) && !this.activeRouteNames().has(n));
+    if (added.length > 0) this.xds.subscribe(ROUTE_CONFIGURATION, added);
+    if (removed.length > 0) {
+      this.xds.unsubscribe(ROUTE_CONFIGURATION, removed);
+      const routes = new Map(this.config.routes);
+      for (const name of removed) routes.delete(name);
+      this.config = { ...this.config, routes };
+    }
+  }
+
+  private activeRouteNames(): Set<string> {
+    const names = new Set<string>();
+    for (const l of this.config.listeners.values()) for (const n of l.routeNames) names.add(n);
+    for (const l of this.warmingListeners?.listeners.values() ?? []) for (const n of l.routeNames) names.add(n);
+    return names;
+  }
+
+  private subscribedNames(typeUrl: string): Set<string> {
+    return new Set(this.xds?.status().types.find((t) => t.typeUrl === typeUrl)?.subscribedNames ?? []);
+  }
+
+  private edsServiceNames(): string[] {
+    const names: string[] = [];
+    for (const { resource } of this.config.clusters.values()) {
+      if (resource.type === 'EDS') names.push(resource.eds_cluster_config?.service_name || resource.name!);
+    }
+    return names;
+  }
+
+  private missingEndpoints(): string[] {
+    return this.edsServiceNames().filter((n) => !this.config.endpoints.has(n));
+  }
+
+  private missingRoutes(listeners: readonly AppliedListener[]): string[] {
+    const missing = new Set<string>();
+    for (const l of listeners) for (const n of l.routeNames) if (!this.config.routes.has(n)) missing.add(n);
+    return [...missing];
+  }
+
+  private waitFirst(typeUrl: string, timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.firstUpdate.set(typeUrl, () => {
+        this.firstUpdate.delete(typeUrl);
+        // The hook runs before the ACK event; the change queue holds the apply, so wait for it too.
+        void this.changes.then(done);
+      });
+    });
+  }
+
+  private async waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition() && Date.now() < deadline && !this.stopping) await new Promise((r) => setTimeout(r, 20));
+    await this.changes;
+  }
+
+  // --- compiling and committing ---------------------------------------------------------------------------------
+
+  /** Compiles a listener and reads what main needs from its HCMs (RDS names, inline routes, access logs). */
+  private compileListener(listener: Listener, versionInfo: string | undefined, now: Date): AppliedListener {
+    const compiled = this.listenerManager.compile(listener);
+    const routeNames = new Set<string>();
+    const inlineRoutes: RouteConfiguration[] = [];
+    const accessLogs = new Map<string, AccessLogger[]>();
+    const problems: string[] = [];
+    const chains: [envoy.config.listener.v3.FilterChain, string][] = (listener.filter_chains ?? []).map((c, i) => [c, `filter_chains[${i}]`]);
+    if (listener.default_filter_chain) chains.push([listener.default_filter_chain, 'default_filter_chain']);
+    for (const [chain, chainPath] of chains) {
+      (chain.filters ?? []).forEach((filter, j) => {
+        if (filter.typed_config?.type_url !== HCM_TYPE_URL) return;
+        const hcm = unpackAny<Hcm>(filter.typed_config);
+        if (hcm.rds?.route_config_name) routeNames.add(hcm.rds.route_config_name);
+        if (hcm.route_config) inlineRoutes.push(hcm.route_config);
+        if ((hcm.access_log ?? []).length > 0) {
+          try {
+            const loggers = compileAccessLogs(hcm.access_log!, `${chainPath}.filters[${j}].typed_config.access_log`);
+            accessLogs.set(hcm.stat_prefix ?? '', [...(accessLogs.get(hcm.stat_prefix ?? '') ?? []), ...loggers]);
+          } catch (err) {
+            problems.push(...detailsOf(err));
+          }
+        }
+      });
+    }
+    if (problems.length > 0) throw new XdsValidationError(problems);
+    return {
+      name: listener.name!,
+      resource: listener,
+      ...(versionInfo !== undefined ? { versionInfo } : {}),
+      lastUpdated: now,
+      compiled,
+      routeNames: [...routeNames],
+      inlineRoutes,
+      accessLogs,
+    };
+  }
+
+  /**
+   * Makes `next` the applied config: clusters first (so a new listener never routes to a cluster not there yet),
+   * then listeners when asked. Throws when the data path refuses, leaving the previous snapshot in place.
+   */
+  private async commit(next: ConfigSnapshot, applyListeners = false): Promise<void> {
+    if (next.clusters !== this.config.clusters) {
+      const endpoints = next.endpoints;
+      await this.dataPlane.clusters.apply(
+        [...next.clusters.values()].map((c) => ({ config: c.resource, compiled: c.compiled })),
+        (serviceName) => endpoints.get(serviceName)?.resource,
+      );
+    }
+    if (applyListeners) await this.listenerManager.apply([...next.listeners.values()].map((l) => l.compiled));
+    this.config = next;
+  }
+
+  // --- access logs, stats and admin ------------------------------------------------------------------------------
+
+  private logStream(info: StreamInfo): void {
+    const loggers = this.config.listeners.get(info.listenerName)?.accessLogs.get(info.statPrefix);
+    if (!loggers || loggers.length === 0) return;
+    const entry = accessLogEntry(info);
+    for (const logger of loggers) logger.log(entry);
+  }
+
+  private count(name: string): void {
+    this.counters.set(name, (this.counters.get(name) ?? 0) + 1);
+  }
+
+  private stats(): StatSample[] {
+    const stats = new StatsBuilder();
+    for (const name of this.config.clusters.keys()) {
+      const cluster = this.dataPlane.clusters.manager.get(name);
+      if (cluster) stats.cluster(name, cluster.stats);
+    }
+    const listeners = this.listenerManager.status();
+    const httpSeen = new Set<string>();
+    for (const status of listeners) {
+      if (status.boundAddress && status.state === 'active') stats.listener(listenerStatScope(status.boundAddress), status.stats);
+      for (const [prefix, http] of Object.entries(status.httpStats)) {
+        if (httpSeen.has(prefix)) continue;
+        httpSeen.add(prefix);
+        stats.http(prefix, http);
+      }
+    }
+    for (const counter of ['cluster_manager.cds.update_success', 'cluster_manager.cds.update_rejected', 'listener_manager.lds.update_success', 'listener_manager.lds.update_rejected', 'rds.update_success', 'rds.update_rejected', 'cluster_manager.eds.update_success', 'cluster_manager.eds.update_rejected']) {
+      stats.plain(counter, this.counters.get(counter) ?? 0, 'counter');
+    }
+    stats.plain('cluster_manager.active_clusters', this.config.clusters.size, 'gauge');
+    stats.plain('listener_manager.total_listeners_active', listeners.filter((l) => l.state === 'active').length, 'gauge');
+    stats.plain('listener_manager.total_listeners_draining', listeners.filter((l) => l.state === 'draining').length, 'gauge');
+    if (this.xds) stats.plain('control_plane.connected_state', this.xds.connected ? 1 : 0, 'gauge');
+    stats.plain('server.live', this.serverState === 'LIVE' ? 1 : 0, 'gauge');
+    stats.plain('server.state', { LIVE: 0, DRAINING: 1, PRE_INITIALIZING: 2, INITIALIZING: 3 }[this.serverState], 'gauge');
+    stats.plain('server.uptime', Math.floor((Date.now() - this.startedAt) / 1000), 'gauge');
+    stats.plain('server.memory_allocated', process.memoryUsage().heapUsed, 'gauge');
+    stats.plain('server.memory_heap_size', process.memoryUsage().heapTotal, 'gauge');
+    return stats.build();
+  }
+
+  private configDump(): ConfigDumpInput {
+    const c = this.config;
+    const errors = (typeUrl: string): ResourceError[] => [...(this.errors.get(typeUrl)?.values() ?? [])];
+    const staticEndpoints: AppliedResource<ClusterLoadAssignment>[] = [];
+    for (const cluster of c.clusters.values()) {
+      if (cluster.resource.load_assignment && cluster.versionInfo === undefined) {
+        staticEndpoints.push({ name: cluster.name, resource: cluster.resource.load_assignment, lastUpdated: cluster.lastUpdated });
+      }
+    }
+    const inlineRoutes: AppliedResource<RouteConfiguration>[] = [];
+    for (const listener of c.listeners.values()) {
+      for (const route of listener.inlineRoutes) inlineRoutes.push({ name: route.name ?? '', resource: route, lastUpdated: listener.lastUpdated });
+    }
+    return {
+      bootstrap: this.bootstrap.bootstrap,
+      bootstrapLoaded: this.bootstrapLoaded,
+      clusters: [...c.clusters.values()],
+      clustersVersion: c.clustersVersion,
+      clusterErrors: errors(CLUSTER),
+      listeners: [...c.listeners.values()],
+      listenersVersion: c.listenersVersion,
+      listenerErrors: errors(LISTENER),
+      routes: [...inlineRoutes, ...c.routes.values()],
+      routeErrors: errors(ROUTE_CONFIGURATION),
+      endpoints: [...staticEndpoints, ...c.endpoints.values()],
+      secrets: [...c.secrets.values()],
+    };
+  }
+
+  private clusterViews(): ClusterView[] {
+    return [...this.config.clusters.values()].map((c) => {
+      const cluster = this.dataPlane.clusters.manager.get(c.name);
+      return { name: c.name, addedViaApi: c.versionInfo !== undefined, ...(cluster ? { cluster } : {}), hosts: this.dataPlane.clusters.hosts(c.name) };
+    });
+  }
+
+  private adminView(): AdminView {
+    return {
+      state: () => this.serverState,
+      serverInfo: () => ({
+        version: `trellis/${TRELLIS_VERSION}`,
+        state: this.serverState,
+        hot_restart_version: 'disabled',
+        uptime_current_epoch: `${Math.floor((Date.now() - this.startedAt) / 1000)}s`,
+        uptime_all_epochs: `${Math.floor((Date.now() - this.startedAt) / 1000)}s`,
+        command_line_options: {
+          config_path: this.bootstrap.source,
+          log_level: this.options.logLevel ?? 'info',
+          drain_time: `${Math.round((this.options.drainTimeMs ?? 5000) / 1000)}s`,
+          service_node: this.bootstrap.node.id,
+          service_cluster: this.bootstrap.node.cluster,
+          argv: this.options.commandLine ?? process.argv.slice(2),
+        },
+        node: { id: this.bootstrap.node.id, cluster: this.bootstrap.node.cluster, user_agent_name: 'trellis', user_agent_version: TRELLIS_VERSION, hostname: hostname() },
+        ...(this.xds ? { xds: { server: this.bootstrap.ads!.server, mode: this.bootstrap.ads!.mode, connected: this.xds.connected } } : {}),
+      }),
+      configDump: () => this.configDump(),
+      clusters: () => this.clusterViews(),
+      listeners: (): readonly ListenerStatus[] => this.listenerManager.status(),
+      stats: () => this.stats(),
+      drainListeners: async ({ graceful }) => {
+        this.serverState = 'DRAINING';
+        await this.listenerManager.drain(graceful ? { graceMs: this.options.drainTimeMs ?? 5000 } : { graceMs: 0 });
+      },
+      quit: () => {
+        void this.stop().finally(() => this.options.onQuit?.());
+      },
+      log: this.log,
+    };
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.serverState = 'DRAINING';
+      if (this.warmingListeners) clearTimeout(this.warmingListeners.timer);
+      this.xds?.close();
+      await this.listenerManager.close().catch((err: unknown) => this.log.error('main', `closing listeners: ${describeError(err)}`));
+      await Promise.resolve(this.dataPlane.clusters.close()).catch((err: unknown) => this.log.error('main', `closing clusters: ${describeError(err)}`));
+      await this.admin?.close();
+      await closeAccessLogFiles();
+    })();
+    return this.stopping;
+  }
+}
+
+/** A decoded resource with what compiling it produced. */
+interface Compiled<T, C = unknown> {
+  readonly resource: T;
+  readonly compiled: C;
+}
+
+function statScopeOf(typeUrl: string): string {
+  switch (typeUrl) {
+    case CLUSTER:
+      return 'cluster_manager.cds';
+    case CLUSTER_LOAD_ASSIGNMENT:
+      return 'cluster_manager.eds';
+    case LISTENER:
+      return 'listener_manager.lds';
+    case ROUTE_CONFIGURATION:
+      return 'rds';
+    default:
+      return 'sds';
+  }
+}
+
+function detailsOf(err: unknown): readonly string[] {
+  if (err instanceof XdsValidationError) return err.details;
+  return [describeError(err)];
+}
+
+// --- the data path as Trellis builds it ------------------------------------------------------------------------
+
+/** The real data path: the listener manager, the router's compiler, the cluster manager and the HTTP filters. */
+export async function createDataPlane(): Promise<DataPlane> {
+  throw new ProxyStartupError(['the proxy data path (listener manager, route compiler, cluster manager) is not built yet']);
+}
