@@ -307,6 +307,8 @@ interface Levels {
   readonly mirrors: readonly CompiledMirrorPolicy[];
 }
 
+const UNMATCHABLE: CompiledRouteMatch = { kind: 'prefix', matchedText: '', matches: () => false };
+
 function compileRoute(route: Route, path: string, vhost: VirtualHostEntry, levels: Levels, ctx: Context): { match: CompiledRouteMatch; entry: RouteEntry } | undefined {
   const { problems } = ctx;
   const before = problems.details.length;
@@ -317,9 +319,11 @@ function compileRoute(route: Route, path: string, vhost: VirtualHostEntry, level
   if (actions.length !== 1) {
     if (actions.length > 1) problems.add(path, `only one of route, redirect, direct_response may be set (got ${actions.join(', ')})`);
     else if (!route.filter_action && !route.non_forwarding_action) problems.add(path, 'one of route, redirect, direct_response is required');
-  } else if (match) {
-    if (route.route) action = compileClusterAction(route.route, match, fieldPath(path, 'route'), ctx, levels.vhostRetry, levels.mirrors);
-    else if (route.redirect) action = compileRedirect(route.redirect, match, fieldPath(path, 'redirect'), problems);
+  } else {
+    // With a broken match the action is still compiled, against a stand-in, so its problems are reported too.
+    const m = match ?? UNMATCHABLE;
+    if (route.route) action = compileClusterAction(route.route, m, fieldPath(path, 'route'), ctx, levels.vhostRetry, levels.mirrors);
+    else if (route.redirect) action = compileRedirect(route.redirect, m, fieldPath(path, 'redirect'), problems);
     else action = compileDirectResponse(route, fieldPath(path, 'direct_response'), ctx);
   }
   const request = compileHeaderMutation(route.request_headers_to_add, route.request_headers_to_remove, fieldPath(path, 'request_headers_to_add'), fieldPath(path, 'request_headers_to_remove'), false, problems);
