@@ -31,6 +31,9 @@ import { ProxyLog, type LogLevel } from './admin/log-levels.js';
 import { StatsBuilder, listenerStatScope, type StatSample } from './admin/stats.js';
 import { loadBootstrap, type Cluster, type Listener, type ProxyBootstrap, type Secret } from './bootstrap.js';
 import type { StreamInfo } from './http/stream-info.js';
+import { createHttpFilterRegistry } from './filters/registry.js';
+import { TrellisListenerManager } from './listeners/listener-manager.js';
+import { compileRouteConfiguration } from './router/compile-route-table.js';
 import type { CompiledListener, HttpFilterRegistry, ListenerContext, ListenerManager, ListenerStatus } from './listeners/types.js';
 import type { RouteTable } from './router/route-table.js';
 import type { SecretProvider } from './transport/secret-provider.js';
@@ -158,7 +161,7 @@ export class ProxyStartupError extends Error {
 /** Starts a proxy from a bootstrap file. Throws ConfigError / ConfigValidationError / ProxyStartupError when it cannot start. */
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const bootstrap = loadBootstrap(options.bootstrapPath);
-  const proxy = new Proxy(bootstrap, options, options.dataPlane ?? (await createDataPlane()));
+  const proxy = new Proxy(bootstrap, options, options.dataPlane ?? (await createDataPlane({ drainGraceMs: options.drainTimeMs ?? 5000 })));
   try {
     await proxy.start();
   } catch (err) {
@@ -723,6 +726,25 @@ function detailsOf(err: unknown): readonly string[] {
 // --- the data path as Trellis builds it ------------------------------------------------------------------------
 
 /** The real data path: the listener manager, the router's compiler, the cluster manager and the HTTP filters. */
-export async function createDataPlane(): Promise<DataPlane> {
-  throw new ProxyStartupError(['the proxy data path (listener manager, route compiler, cluster manager) is not built yet']);
+export async function createDataPlane(options: { readonly drainGraceMs?: number } = {}): Promise<DataPlane> {
+  const clusters = await createClusterBackend();
+  const httpFilters = createHttpFilterRegistry({ clusters: clusters.manager });
+  // typed_per_filter_config entries are compiled by the factory of the filter they name (or whose config type they carry).
+  const perFilterConfig = (filterName: string, any: Any): unknown => {
+    const factory = httpFilters.byName(filterName) ?? httpFilters.byTypeUrl(any.type_url ?? '');
+    if (!factory?.createRouteConfig) return undefined;
+    const expected = factory.routeConfigTypeUrl ?? factory.typeUrl;
+    if (any.type_url !== expected) throw new XdsValidationError([`expected ${expected} for ${factory.name}, got ${any.type_url || '(empty type_url)'}`]);
+    return factory.createRouteConfig(unpackAny(any));
+  };
+  return {
+    clusters,
+    httpFilters,
+    compileRouteConfiguration: (config) => compileRouteConfiguration(config, { perFilterConfig, clusterExists: (name) => clusters.manager.get(name) !== undefined }),
+    createListenerManager: (context) => new TrellisListenerManager(context, options.drainGraceMs !== undefined ? { drainGraceMs: options.drainGraceMs } : {}),
+  };
+}
+
+async function createClusterBackend(): Promise<ClusterBackend> {
+  throw new ProxyStartupError(['the cluster manager is not built yet']);
 }
