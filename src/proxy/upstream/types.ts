@@ -44,6 +44,19 @@ export interface LoadBalancerContext {
   /** Hosts to avoid (retry_host_predicate previous_hosts) and how many times to re-pick. */
   readonly avoidHosts?: ReadonlySet<UpstreamHost>;
   readonly hostSelectionRetryMaxAttempts?: number;
+  /**
+   * ORIGINAL_DST clusters: the downstream connection's original destination (`ip:port`, `[ipv6]:port`), as recovered
+   * from SO_ORIGINAL_DST or the listener's address.
+   */
+  readonly originalDestination?: string;
+  /** ORIGINAL_DST clusters with use_http_header: the request headers carrying `x-envoy-original-dst-host` (or http_header_name). */
+  readonly requestHeaders?: HttpHeaders;
+}
+
+/** Per-request options of UpstreamCluster.request. */
+export interface UpstreamRequestOptions {
+  /** The downstream protocol, for clusters with use_downstream_protocol_config (HTTP/2 upstream only when downstream is HTTP/2). */
+  readonly downstreamProtocol?: 'HTTP/1.1' | 'HTTP/2';
 }
 
 /** Why an upstream request failed before or instead of a response; each maps to an Envoy response flag. */
@@ -123,7 +136,7 @@ export interface UpstreamCluster {
    * cluster's protocol options, TLS per its transport socket). Headers are in HttpHeaders shape with
    * pseudo-headers; the pool applies max_requests / max_pending_requests and reports overflow via onFailure.
    */
-  request(host: UpstreamHost, headers: HttpHeaders, handler: UpstreamResponseHandler): UpstreamRequest;
+  request(host: UpstreamHost, headers: HttpHeaders, handler: UpstreamResponseHandler, options?: UpstreamRequestOptions): UpstreamRequest;
   /** Reports the outcome of a request to a host for outlier detection (status or failure). */
   reportResult?(host: UpstreamHost, result: number | UpstreamFailure): void;
 }

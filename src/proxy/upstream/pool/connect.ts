@@ -1,0 +1,75 @@
+// Opens one upstream connection (TCP, optionally TLS) with Envoy's connect_timeout and connection counters.
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { HostImpl } from '../host.js';
+import type { PoolSettings } from './connection-pool.js';
+
+export const kConnectFailure = Symbol('trellis.connectFailure');
+
+/** A socket plus why it failed to connect, when it did ('connect_timeout' or 'connect_failure'). */
+export type UpstreamSocket = (Socket | TLSSocket) & { [kConnectFailure]?: 'connect_timeout' | 'connect_failure'; connected?: boolean };
+
+/**
+ * Starts a connection to `host`. Counts upstream_cx_total/active (cluster and host) now and their release on close,
+ * upstream_cx_connect_fail / _connect_timeout on failure. `connected` is set once TCP (and TLS, when configured) is up.
+ */
+export function connectUpstream(host: HostImpl, settings: PoolSettings, alpn?: readonly string[]): UpstreamSocket {
+  const stats = settings.stats;
+  stats.upstream_cx_total++;
+  stats.upstream_cx_active++;
+  settings.resources.connections++;
+  host.stats.cxTotal++;
+  host.stats.cxActive++;
+  const raw = netConnect({ host: host.address, port: host.port, localAddress: settings.sourceAddress, noDelay: true }) as UpstreamSocket;
+  let socket: UpstreamSocket = raw;
+  if (settings.tls) {
+    try {
+      const options = settings.tls.connectOptions();
+      const alpnProtocols = alpn ? [...alpn] : options.ALPNProtocols;
+      socket = tlsConnect({ ...options, ALPNProtocols: alpnProtocols, socket: raw }) as UpstreamSocket;
+    } catch (err) {
+      // An SDS secret is missing: fail this connection the way a handshake failure would.
+      queueMicrotask(() => raw.destroy(err as Error));
+      raw[kConnectFailure] = 'connect_failure';
+    }
+  }
+  const timer = setTimeout(() => {
+    if (socket.connected) return;
+    socket[kConnectFailure] = 'connect_timeout';
+    raw[kConnectFailure] = 'connect_timeout';
+    stats.upstream_cx_connect_timeout++;
+    const err = Object.assign(new Error(`connect timeout after ${settings.connectTimeoutMs} ms to ${host.addressText}`), { code: 'UPSTREAM_CONNECT_TIMEOUT' });
+    socket.destroy(err);
+    raw.destroy(err);
+  }, settings.connectTimeoutMs);
+  const onUp = (): void => {
+    clearTimeout(timer);
+    socket.connected = true;
+    if (settings.tcpKeepaliveMs !== undefined) raw.setKeepAlive(true, settings.tcpKeepaliveMs);
+  };
+  if (socket === raw) raw.once('connect', onUp);
+  else socket.once('secureConnect', onUp);
+  let closed = false;
+  const onClose = (): void => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(timer);
+    if (!socket.connected) {
+      socket[kConnectFailure] ??= raw[kConnectFailure] ?? 'connect_failure';
+      stats.upstream_cx_connect_fail++;
+      host.stats.cxConnectFail++;
+    }
+    stats.upstream_cx_active--;
+    stats.upstream_cx_destroy++;
+    settings.resources.connections--;
+    host.stats.cxActive--;
+  };
+  socket.once('close', onClose);
+  if (socket !== raw) raw.once('close', () => {
+    if (!socket.destroyed) socket.destroy();
+  });
+  // Errors reach the pool through its own listeners; this one keeps an unobserved error from crashing the process.
+  socket.on('error', () => undefined);
+  raw.on('error', () => undefined);
+  return socket;
+}

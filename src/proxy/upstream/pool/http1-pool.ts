@@ -1,0 +1,294 @@
+// HTTP/1.1 connection pool of one host: keep-alive sockets (one request per connection at a time), circuit breakers, idle timeout.
+//
+// Built on node:http `request` with a per-host `http.Agent({ keepAlive: true })` whose createConnection is ours (connect
+// timeout, TLS, counters). Node's HTTP parser and agent are C++/well-tuned; a hand-written socket pool would duplicate the
+// parser for no gain. Measured (bench/upstream-http1-pool.ts, 127.0.0.1, 20k sequential 1 KiB GETs, one core, shared box):
+// this pool ≈ the bare Agent (within a few %), and ~2× the req/s of a non-keep-alive `http.request` per request.
+import { Agent, request, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import type { HttpHeaders } from '../../http/headers.js';
+import type { HostImpl } from '../host.js';
+import type { UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from '../types.js';
+import { connectUpstream, kConnectFailure, type UpstreamSocket } from './connect.js';
+import { countStatus, failedRequest, type ConnectionPool, type PoolSettings } from './connection-pool.js';
+
+const kUses = Symbol('trellis.requestsOnConnection');
+type CountedSocket = UpstreamSocket & { [kUses]?: number };
+
+/** Maps a node:http client error to Envoy's failure kind. */
+export function classifyHttp1Error(err: NodeJS.ErrnoException, socket: UpstreamSocket | null | undefined): UpstreamFailure {
+  const early = socket?.[kConnectFailure];
+  if (early) return early;
+  if (socket && !socket.connected) return 'connect_failure';
+  if (!socket && (err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH')) return 'connect_failure';
+  if (typeof err.code === 'string' && err.code.startsWith('HPE_')) return 'protocol_error';
+  return 'remote_reset';
+}
+
+class Http1Stream implements UpstreamRequest {
+  req: ClientRequest | undefined;
+  done = false;
+  /** Waiting for a connection: queued behind max_connections, or its new connection is still connecting. */
+  pending = false;
+  private queuedBody: Buffer[] | undefined;
+  private queuedEnd: { trailers: HttpHeaders | undefined } | undefined;
+  private drainCallback: (() => void) | undefined;
+
+  constructor(
+    private readonly pool: Http1Pool,
+    readonly headers: HttpHeaders,
+    readonly handler: UpstreamResponseHandler,
+  ) {}
+
+  start(): void {
+    const h = this.headers;
+    const out: OutgoingHttpHeaders = {};
+    for (const name in h) {
+      if (name.charCodeAt(0) === 58 /* ':' */) continue;
+      const v = h[name];
+      if (v !== undefined) out[name] = v;
+    }
+    const authority = h[':authority'];
+    if (authority !== undefined && out.host === undefined) out.host = authority as string;
+    const req = request({
+      agent: this.pool.agent,
+      host: this.pool.host.address,
+      port: this.pool.host.port,
+      method: (h[':method'] as string | undefined) ?? 'GET',
+      path: (h[':path'] as string | undefined) ?? '/',
+      headers: out,
+      setHost: false,
+    });
+    this.req = req;
+    req.on('socket', (s: Socket) => this.onSocket(s as CountedSocket));
+    req.on('response', (res: IncomingMessage) => this.onResponse(res));
+    req.on('error', (err: NodeJS.ErrnoException) => this.fail(classifyHttp1Error(err, req.socket as UpstreamSocket | null), err.message));
+    if (this.drainCallback) req.on('drain', this.drainCallback);
+    if (this.queuedBody) for (const chunk of this.queuedBody) req.write(chunk);
+    this.queuedBody = undefined;
+    if (this.queuedEnd) this.endRequest(this.queuedEnd.trailers);
+  }
+
+  private onSocket(s: CountedSocket): void {
+    const uses = (s[kUses] ?? 0) + 1;
+    s[kUses] = uses;
+    const max = this.pool.settings.maxRequestsPerConnection;
+    // The connection's last request: Node then closes it after the response instead of returning it to the pool.
+    if (max > 0 && uses >= max && this.req) this.req.shouldKeepAlive = false;
+    if (this.pending) {
+      if (s.connected) this.pool.leavePending(this);
+      else s.once('encrypted' in s && s.encrypted ? 'secureConnect' : 'connect', () => this.pool.leavePending(this));
+    }
+  }
+
+  private onResponse(res: IncomingMessage): void {
+    if (this.done) return;
+    const status = res.statusCode ?? 0;
+    this.pool.onStatus(status, this);
+    const headers = res.headers as HttpHeaders;
+    headers[':status'] = String(status);
+    this.handler.onHeaders(status, headers);
+    res.on('data', (chunk: Buffer) => {
+      if (!this.done) this.handler.onData(chunk);
+    });
+    res.on('end', () => {
+      if (this.done) return;
+      const trailers = res.trailers;
+      if (this.handler.onTrailers) {
+        for (const _ in trailers) {
+          this.handler.onTrailers(trailers as HttpHeaders);
+          break;
+        }
+      }
+      this.pool.finish(this, true);
+      this.handler.onEnd();
+    });
+    res.on('error', (err: NodeJS.ErrnoException) => this.fail('remote_reset', err.message));
+    res.on('close', () => {
+      if (!res.complete) this.fail('remote_reset', 'upstream connection closed mid-response');
+    });
+  }
+
+  private fail(failure: UpstreamFailure, detail: string): void {
+    if (this.done) return;
+    this.pool.finish(this, false, failure);
+    this.handler.onFailure(failure, detail);
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.done) return true;
+    if (this.req) return this.req.write(chunk);
+    (this.queuedBody ??= []).push(chunk);
+    return false;
+  }
+
+  end(trailers?: HttpHeaders): void {
+    if (this.done) return;
+    if (this.req) this.endRequest(trailers);
+    else this.queuedEnd = { trailers };
+  }
+
+  private endRequest(trailers: HttpHeaders | undefined): void {
+    const req = this.req!;
+    if (trailers) {
+      const t: Record<string, string | string[]> = {};
+      let any = false;
+      for (const k in trailers) {
+        const v = trailers[k];
+        if (v !== undefined && k.charCodeAt(0) !== 58) {
+          t[k] = v;
+          any = true;
+        }
+      }
+      if (any && req.getHeader('content-length') === undefined) req.addTrailers(t);
+    }
+    req.end();
+  }
+
+  abort(): void {
+    if (this.done) return;
+    this.pool.finish(this, false, 'local_reset');
+    this.req?.destroy();
+  }
+
+  onDrain(callback: () => void): void {
+    this.drainCallback = callback;
+    if (this.req) this.req.once('drain', callback);
+    else queueMicrotask(callback);
+  }
+}
+
+export class Http1Pool implements ConnectionPool {
+  readonly agent: Agent;
+  activeRequests = 0;
+  connectionCount = 0;
+  /** Streams given to the agent and not finished; more connections than this means one is idle. */
+  private inAgent = 0;
+  private readonly queue: Http1Stream[] = [];
+  private drainWaiters: (() => void)[] | undefined;
+
+  constructor(
+    readonly host: HostImpl,
+    readonly settings: PoolSettings,
+    /** A TLS socket already negotiated to HTTP/1.1 by ALPN (auto_config), used as the first connection. */
+    private adopt?: UpstreamSocket,
+  ) {
+    this.agent = new Agent({ keepAlive: true, maxSockets: Infinity, scheduling: 'lifo', timeout: settings.idleTimeoutMs > 0 ? settings.idleTimeoutMs : undefined });
+    // Our own connections: connect timeout, TLS, source address, counters. Returning the socket makes the agent use it.
+    (this.agent as unknown as { createConnection: () => Socket }).createConnection = () => {
+      const socket = this.adopt ?? connectUpstream(host, settings);
+      this.adopt = undefined;
+      this.connectionCount++;
+      socket.once('close', () => {
+        this.connectionCount--;
+        this.checkDrained();
+        if (this.queue.length > 0) this.dispatchQueued();
+      });
+      return socket;
+    };
+  }
+
+  newStream(headers: HttpHeaders, handler: UpstreamResponseHandler): UpstreamRequest {
+    const s = this.settings;
+    const stats = s.stats;
+    if (s.resources.requests >= s.limits.maxRequests) {
+      stats.upstream_rq_pending_overflow++;
+      return failedRequest(handler, 'overflow', `max_requests (${s.limits.maxRequests}) reached for cluster ${s.clusterName}`);
+    }
+    const needsConnection = this.connectionCount <= this.inAgent;
+    const mayConnect = s.resources.connections < s.limits.maxConnections || this.connectionCount === 0;
+    if (needsConnection && s.resources.pendingRequests >= s.limits.maxPendingRequests) {
+      stats.upstream_rq_pending_overflow++;
+      return failedRequest(handler, 'overflow', `max_pending_requests (${s.limits.maxPendingRequests}) reached for cluster ${s.clusterName}`);
+    }
+    const stream = new Http1Stream(this, headers, handler);
+    this.activeRequests++;
+    s.resources.requests++;
+    stats.upstream_rq_total++;
+    stats.upstream_rq_active++;
+    this.host.stats.rqTotal++;
+    this.host.stats.rqActive++;
+    if (needsConnection) this.enterPending(stream);
+    if (needsConnection && !mayConnect) {
+      stats.upstream_cx_overflow++;
+      this.queue.push(stream);
+    } else {
+      this.inAgent++;
+      stream.start();
+    }
+    return stream;
+  }
+
+  private enterPending(stream: Http1Stream): void {
+    stream.pending = true;
+    this.settings.resources.pendingRequests++;
+    this.settings.stats.upstream_rq_pending_active++;
+  }
+
+  leavePending(stream: Http1Stream): void {
+    if (!stream.pending) return;
+    stream.pending = false;
+    this.settings.resources.pendingRequests--;
+    this.settings.stats.upstream_rq_pending_active--;
+  }
+
+  onStatus(status: number, _stream: Http1Stream): void {
+    countStatus(this.settings.stats, status);
+  }
+
+  finish(stream: Http1Stream, ok: boolean, failure?: UpstreamFailure): void {
+    if (stream.done) return;
+    stream.done = true;
+    this.leavePending(stream);
+    const s = this.settings;
+    this.activeRequests--;
+    s.resources.requests--;
+    s.stats.upstream_rq_active--;
+    this.host.stats.rqActive--;
+    if (failure === 'remote_reset') s.stats.upstream_rq_rx_reset++;
+    else if (failure === 'local_reset') s.stats.upstream_rq_tx_reset++;
+    if (ok) this.host.stats.rqSuccess++;
+    else this.host.stats.rqError++;
+    const queued = this.queue.indexOf(stream);
+    if (queued >= 0) this.queue.splice(queued, 1);
+    else this.inAgent--;
+    if (this.queue.length > 0) process.nextTick(() => this.dispatchQueued());
+    if (this.drainWaiters && this.activeRequests === 0) process.nextTick(() => this.closeIdle());
+  }
+
+  private dispatchQueued(): void {
+    while (this.queue.length > 0) {
+      const s = this.settings;
+      const needsConnection = this.connectionCount <= this.inAgent;
+      if (needsConnection && s.resources.connections >= s.limits.maxConnections && this.connectionCount > 0) return;
+      const stream = this.queue.shift()!;
+      this.inAgent++;
+      stream.start();
+    }
+  }
+
+  private closeIdle(): void {
+    if (this.activeRequests === 0) this.agent.destroy();
+    this.checkDrained();
+  }
+
+  private checkDrained(): void {
+    if (this.drainWaiters && this.activeRequests === 0 && this.connectionCount === 0) {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  drain(): Promise<void> {
+    return new Promise((resolve) => {
+      (this.drainWaiters ??= []).push(resolve);
+      if (this.activeRequests === 0) this.closeIdle();
+    });
+  }
+
+  destroy(): void {
+    for (const stream of [...this.queue]) stream.abort();
+    this.agent.destroy();
+  }
+}

@@ -1,0 +1,241 @@
+// Compiles an UpstreamTlsContext (SNI, ALPN, trusted CA, SAN matchers, client certificates from files, inline or SDS) into tls.connect options.
+import { readFileSync } from 'node:fs';
+import { createSecureContext, type ConnectionOptions, type PeerCertificate, type SecureContext } from 'node:tls';
+import { rejectUnsupported } from './config-values.js';
+import type { envoy } from '../../xds/generated/types.js';
+
+type TlsSecret = envoy.extensions.transport_sockets.tls.v3.Secret;
+type TlsCertificate = envoy.extensions.transport_sockets.tls.v3.TlsCertificate;
+type CertificateValidationContext = envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext;
+type UpstreamTlsContext = envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
+type DataSource = envoy.config.core.v3.DataSource;
+type StringMatcher = envoy.type.matcher.v3.StringMatcher;
+
+export const UPSTREAM_TLS_CONTEXT_TYPE_URL = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
+export const RAW_BUFFER_TYPE_URL = 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer';
+
+/**
+ * SDS secrets by name. Structurally the same as transport/secret-provider.ts's SecretProvider (which the SDS subscriber
+ * implements), declared here so the upstream module needs only the generated types.
+ */
+export interface UpstreamSecretProvider {
+  get(name: string): TlsSecret | undefined;
+}
+
+export const NO_UPSTREAM_SECRETS: UpstreamSecretProvider = { get: () => undefined };
+
+/** A compiled upstream TLS context; `connectOptions()` reads SDS secrets when a connection is made, so rotation needs no recompile. */
+export interface UpstreamTls {
+  readonly sni: string | undefined;
+  readonly alpnProtocols: readonly string[];
+  /** tls.connect options for a new connection; throws an Error naming the secret when an SDS secret is not (yet) known. */
+  connectOptions(): ConnectionOptions;
+}
+
+function readSource(source: DataSource | undefined, path: string, problems: string[]): Buffer | undefined {
+  if (!source) return undefined;
+  rejectUnsupported(source, ['filename', 'inline_bytes', 'inline_string', 'environment_variable'], path, problems);
+  try {
+    if (source.filename) return readFileSync(source.filename);
+    if (source.inline_bytes && source.inline_bytes.length > 0) return Buffer.from(source.inline_bytes);
+    if (source.inline_string) return Buffer.from(source.inline_string);
+    if (source.environment_variable) {
+      const v = process.env[source.environment_variable];
+      if (v !== undefined) return Buffer.from(v);
+      problems.push(`${path}.environment_variable: ${source.environment_variable} is not set`);
+      return undefined;
+    }
+  } catch (err) {
+    problems.push(`${path}.filename: cannot read ${source.filename}: ${(err as Error).message}`);
+    return undefined;
+  }
+  problems.push(`${path}: expected filename, inline_bytes, inline_string or environment_variable`);
+  return undefined;
+}
+
+function compileMatcher(m: StringMatcher, path: string, problems: string[]): (s: string) => boolean {
+  rejectUnsupported(m, ['exact', 'prefix', 'suffix', 'contains', 'safe_regex', 'ignore_case'], path, problems);
+  const ic = m.ignore_case === true;
+  const norm = (s: string): string => (ic ? s.toLowerCase() : s);
+  if (m.exact !== undefined && m.exact !== '') {
+    const v = norm(m.exact);
+    return (s) => norm(s) === v;
+  }
+  if (m.prefix) {
+    const v = norm(m.prefix);
+    return (s) => norm(s).startsWith(v);
+  }
+  if (m.suffix) {
+    const v = norm(m.suffix);
+    return (s) => norm(s).endsWith(v);
+  }
+  if (m.contains) {
+    const v = norm(m.contains);
+    return (s) => norm(s).includes(v);
+  }
+  if (m.safe_regex?.regex !== undefined) {
+    try {
+      const re = new RegExp(`^(?:${m.safe_regex.regex})$`, ic ? 'i' : '');
+      return (s) => re.test(s);
+    } catch (err) {
+      problems.push(`${path}.safe_regex.regex: ${(err as Error).message}`);
+      return () => false;
+    }
+  }
+  if (m.exact === '') return (s) => s === '';
+  problems.push(`${path}: expected exact, prefix, suffix, contains or safe_regex`);
+  return () => false;
+}
+
+type SanType = 'DNS' | 'URI' | 'IP Address' | 'email';
+const SAN_TYPE_NAMES: Record<string, SanType> = { DNS: 'DNS', URI: 'URI', IP_ADDRESS: 'IP Address', EMAIL: 'email' };
+
+interface SanMatcher {
+  readonly types: readonly SanType[];
+  readonly match: (s: string) => boolean;
+}
+
+function parseSans(cert: PeerCertificate): { type: string; value: string }[] {
+  const out: { type: string; value: string }[] = [];
+  for (const part of (cert.subjectaltname ?? '').split(', ')) {
+    const i = part.indexOf(':');
+    if (i > 0) out.push({ type: part.slice(0, i), value: part.slice(i + 1) });
+  }
+  return out;
+}
+
+interface ValidationParts {
+  ca: Buffer[];
+  matchers: SanMatcher[];
+}
+
+function compileValidation(v: CertificateValidationContext | undefined, path: string, problems: string[], into: ValidationParts): void {
+  if (!v) return;
+  rejectUnsupported(v, ['trusted_ca', 'match_subject_alt_names', 'match_typed_subject_alt_names'], path, problems);
+  const ca = readSource(v.trusted_ca, `${path}.trusted_ca`, problems);
+  if (ca) into.ca.push(ca);
+  (v.match_subject_alt_names ?? []).forEach((m, i) => {
+    into.matchers.push({ types: ['DNS', 'URI', 'IP Address', 'email'], match: compileMatcher(m, `${path}.match_subject_alt_names[${i}]`, problems) });
+  });
+  (v.match_typed_subject_alt_names ?? []).forEach((m, i) => {
+    const p = `${path}.match_typed_subject_alt_names[${i}]`;
+    rejectUnsupported(m, ['san_type', 'matcher'], p, problems);
+    const type = SAN_TYPE_NAMES[String(m.san_type)];
+    if (!type) problems.push(`${p}.san_type: expected DNS, URI, IP_ADDRESS or EMAIL, got ${String(m.san_type ?? 'SAN_TYPE_UNSPECIFIED')}`);
+    into.matchers.push({ types: type ? [type] : [], match: compileMatcher(m.matcher ?? {}, `${p}.matcher`, problems) });
+  });
+}
+
+const TLS_VERSIONS: Record<string, 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' | undefined> = {
+  TLS_AUTO: undefined,
+  TLSv1_0: 'TLSv1',
+  TLSv1_1: 'TLSv1.1',
+  TLSv1_2: 'TLSv1.2',
+  TLSv1_3: 'TLSv1.3',
+};
+
+/** Validates and compiles; pushes every problem (with its field path) to `problems`. */
+export function compileUpstreamTls(ctx: UpstreamTlsContext, path: string, secrets: UpstreamSecretProvider, problems: string[]): UpstreamTls {
+  rejectUnsupported(ctx, ['common_tls_context', 'sni'], path, problems);
+  const common = ctx.common_tls_context ?? {};
+  const cp = `${path}.common_tls_context`;
+  rejectUnsupported(
+    common,
+    ['tls_params', 'tls_certificates', 'tls_certificate_sds_secret_configs', 'validation_context', 'validation_context_sds_secret_config', 'combined_validation_context', 'alpn_protocols'],
+    cp,
+    problems,
+  );
+  const params = common.tls_params;
+  rejectUnsupported(params, ['tls_minimum_protocol_version', 'tls_maximum_protocol_version', 'cipher_suites', 'ecdh_curves'], `${cp}.tls_params`, problems);
+  // Envoy's upstream default minimum is TLS 1.2.
+  const minVersion = TLS_VERSIONS[String(params?.tls_minimum_protocol_version ?? 'TLS_AUTO')] ?? 'TLSv1.2';
+  const maxVersion = TLS_VERSIONS[String(params?.tls_maximum_protocol_version ?? 'TLS_AUTO')];
+  const ciphers = params?.cipher_suites?.length ? params.cipher_suites.join(':') : undefined;
+  const ecdhCurve = params?.ecdh_curves?.length ? params.ecdh_curves.join(':') : undefined;
+
+  const staticCerts: { cert: Buffer; key: Buffer }[] = [];
+  const addCert = (c: TlsCertificate, p: string, out: { cert: Buffer; key: Buffer }[], errs: string[]): void => {
+    rejectUnsupported(c, ['certificate_chain', 'private_key'], p, errs, 'is not supported (only certificate_chain and private_key)');
+    if (!c.certificate_chain) errs.push(`${p}.certificate_chain: required`);
+    if (!c.private_key) errs.push(`${p}.private_key: required`);
+    const cert = readSource(c.certificate_chain, `${p}.certificate_chain`, errs);
+    const key = readSource(c.private_key, `${p}.private_key`, errs);
+    if (cert && key) out.push({ cert, key });
+  };
+  (common.tls_certificates ?? []).forEach((c, i) => addCert(c, `${cp}.tls_certificates[${i}]`, staticCerts, problems));
+  const certSecretNames = (common.tls_certificate_sds_secret_configs ?? []).map((s, i) => {
+    rejectUnsupported(s, ['name', 'sds_config'], `${cp}.tls_certificate_sds_secret_configs[${i}]`, problems);
+    if (!s.name) problems.push(`${cp}.tls_certificate_sds_secret_configs[${i}].name: required`);
+    return s.name ?? '';
+  });
+
+  const staticValidation: ValidationParts = { ca: [], matchers: [] };
+  let validationSecretName: string | undefined;
+  compileValidation(common.validation_context, `${cp}.validation_context`, problems, staticValidation);
+  if (common.validation_context_sds_secret_config) validationSecretName = common.validation_context_sds_secret_config.name ?? '';
+  const combined = common.combined_validation_context;
+  if (combined) {
+    const p = `${cp}.combined_validation_context`;
+    rejectUnsupported(combined, ['default_validation_context', 'validation_context_sds_secret_config'], p, problems);
+    compileValidation(combined.default_validation_context, `${p}.default_validation_context`, problems, staticValidation);
+    validationSecretName = combined.validation_context_sds_secret_config?.name;
+    if (validationSecretName === '') problems.push(`${p}.validation_context_sds_secret_config.name: required`);
+  }
+  const alpnProtocols = common.alpn_protocols ?? [];
+
+  let cached: { key: unknown[]; options: ConnectionOptions } | undefined;
+  const build = (): ConnectionOptions => {
+    const secretObjects: unknown[] = [];
+    const certs = [...staticCerts];
+    const validation: ValidationParts = { ca: [...staticValidation.ca], matchers: [...staticValidation.matchers] };
+    const errs: string[] = [];
+    for (const name of certSecretNames) {
+      const s = secrets.get(name);
+      secretObjects.push(s);
+      if (!s?.tls_certificate) throw new Error(`SDS secret "${name}" with a tls_certificate is not available`);
+      addCert(s.tls_certificate, `secret ${name}`, certs, errs);
+    }
+    if (validationSecretName !== undefined) {
+      const s = secrets.get(validationSecretName);
+      secretObjects.push(s);
+      if (!s?.validation_context) throw new Error(`SDS secret "${validationSecretName}" with a validation_context is not available`);
+      compileValidation(s.validation_context, `secret ${validationSecretName}`, errs, validation);
+    }
+    if (errs.length > 0) throw new Error(errs.join('; '));
+    if (cached && cached.key.length === secretObjects.length && cached.key.every((o, i) => o === secretObjects[i])) return cached.options;
+    const secureContext: SecureContext = createSecureContext({
+      cert: certs.map((c) => c.cert),
+      key: certs.map((c) => c.key),
+      ca: validation.ca.length > 0 ? validation.ca : undefined,
+      minVersion,
+      maxVersion,
+      ciphers,
+      ecdhCurve,
+    });
+    const matchers = validation.matchers;
+    // Envoy verifies the chain only when a trusted CA is configured, and names only through SAN matchers (never the SNI).
+    const options: ConnectionOptions = {
+      secureContext,
+      rejectUnauthorized: validation.ca.length > 0,
+      checkServerIdentity: (_host, cert) => {
+        if (matchers.length === 0) return undefined;
+        const sans = parseSans(cert);
+        for (const m of matchers) for (const san of sans) if (m.types.includes(san.type as SanType) && m.match(san.value)) return undefined;
+        return new Error(`upstream certificate SANs [${cert.subjectaltname ?? ''}] match none of the configured subject alt names`);
+      },
+    };
+    if (ctx.sni) options.servername = ctx.sni;
+    if (alpnProtocols.length > 0) options.ALPNProtocols = [...alpnProtocols];
+    cached = { key: secretObjects, options };
+    return options;
+  };
+  // Fail at config time on static problems (bad PEM) rather than on the first connection.
+  if (certSecretNames.length === 0 && validationSecretName === undefined && problems.length === 0) {
+    try {
+      build();
+    } catch (err) {
+      problems.push(`${cp}: ${(err as Error).message}`);
+    }
+  }
+  return { sni: ctx.sni || undefined, alpnProtocols, connectOptions: build };
+}
