@@ -6,15 +6,24 @@ import { edsGenerator } from './eds.js';
 import { ldsGenerator } from './lds.js';
 import { rdsGenerator } from './rds.js';
 import { sdsGenerator } from './sds.js';
+import { grpcClusters, grpcListeners, grpcRoutes, withProxylessGrpc } from './proxyless-grpc.js';
 
 export { cdsGenerator, proxyClusters } from './cds.js';
 export { edsGenerator } from './eds.js';
 export { ldsGenerator, proxyListeners } from './lds.js';
 export { rdsGenerator, routeNamesFor } from './rds.js';
 export { sdsGenerator } from './sds.js';
+export { GENERATOR_METADATA, GRPC_GENERATOR, isProxylessGrpc } from './proxyless-grpc.js';
 export { EXPLICIT_PROXY_PORT_METADATA, proxyInputs, type ProxyInputs } from './proxy-inputs.js';
 
 /** Every generator Trellis serves, by type URL (CDS, EDS, LDS, RDS, SDS). */
 export function createGenerators(): ReadonlyMap<string, XdsGenerator<PushContext>> {
-  return new Map([cdsGenerator, edsGenerator, ldsGenerator, rdsGenerator, sdsGenerator].map((g) => [g.typeUrl, g] as const));
+  const generators = [
+    withProxylessGrpc(cdsGenerator, grpcClusters),
+    edsGenerator,
+    withProxylessGrpc(ldsGenerator, grpcListeners),
+    withProxylessGrpc(rdsGenerator, grpcRoutes),
+    sdsGenerator,
+  ];
+  return new Map(generators.map((g) => [g.typeUrl, g] as const));
 }
