@@ -46,9 +46,10 @@ export function computePriorityLoad(
   for (let i = 0; i < n; i++) total += health[i]! + degraded[i]!;
   const normalizedTotal = Math.min(100, total);
   if (normalizedTotal === 0) {
-    // Nothing is available: all traffic goes to priority 0, in panic.
+    // Nothing is available: all traffic goes to priority 0, in panic — unless panic mode is disabled (threshold 0),
+    // where Envoy finds no host (503 UH).
     if (n > 0) healthyLoad[0] = 100;
-    return { healthyLoad, degradedLoad, panic: new Array<boolean>(n).fill(true) };
+    return { healthyLoad, degradedLoad, panic: new Array<boolean>(n).fill(panicThreshold > 0) };
   }
   const distribute = (load: number[], avail: number[], totalLoad: number): { first: number | undefined; rest: number } => {
     let first: number | undefined;
