@@ -8,7 +8,7 @@ import { compilePathRewrite, type PathRewriter } from './path-rewrite.js';
 import { compilePerFilterConfig, mergePerFilterConfig, type PerFilterConfigCallback } from './per-filter-config.js';
 import { compileRedirect } from './redirect.js';
 import { compileRetryPolicy } from './retry-policy.js';
-import { compileRouteMatch, type CompiledRouteMatch } from './route-matcher.js';
+import { compileRouteMatch, pathEnd, type CompiledRouteMatch } from './route-matcher.js';
 import type {
   ClusterRouteAction,
   CompiledHeaderMutation,
@@ -307,7 +307,7 @@ interface Levels {
   readonly mirrors: readonly CompiledMirrorPolicy[];
 }
 
-const UNMATCHABLE: CompiledRouteMatch = { kind: 'prefix', matchedText: '', matches: () => false };
+const UNMATCHABLE: CompiledRouteMatch = { kind: 'prefix', matchedText: '', matches: () => false, matchesPath: () => false };
 
 function compileRoute(route: Route, path: string, vhost: VirtualHostEntry, levels: Levels, ctx: Context): { match: CompiledRouteMatch; entry: RouteEntry } | undefined {
   const { problems } = ctx;
@@ -396,15 +396,20 @@ class CompiledRouteTable implements RouteTable {
   constructor(
     readonly name: string,
     private readonly index: VirtualHostIndex<CompiledVirtualHost>,
+    private readonly ignorePathParameters: boolean,
   ) {}
 
   match(headers: HttpHeaders, random: number): RouteEntry | undefined {
-    const raw = headers[':authority'];
-    const vh = this.index.find(typeof raw === 'string' ? raw : raw?.[0]);
+    const authority = headers[':authority'];
+    const vh = this.index.find(typeof authority === 'string' ? authority : authority?.[0]);
     if (vh === undefined) return undefined;
+    const rawPath = headers[':path'];
+    const path = typeof rawPath === 'string' ? rawPath : rawPath?.[0];
+    if (path === undefined) return undefined;
+    const end = pathEnd(path, this.ignorePathParameters);
     const matchers = vh.matchers;
     for (let i = 0; i < matchers.length; i++) {
-      if (matchers[i]!.matches(headers, random)) return vh.routes[i];
+      if (matchers[i]!.matchesPath(headers, path, end, random)) return vh.routes[i];
     }
     return undefined;
   }
@@ -448,5 +453,5 @@ export function compileRouteConfiguration(config: RouteConfiguration, options: C
     else for (const c of ctx.clusters) if (!options.clusterExists(c.name)) problems.add(c.path, `unknown cluster '${c.name}'`);
   }
   problems.throwIfAny();
-  return new CompiledRouteTable(name, index);
+  return new CompiledRouteTable(name, index, ctx.ignorePathParameters);
 }
