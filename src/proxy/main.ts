@@ -36,7 +36,9 @@ import { TrellisListenerManager } from './listeners/listener-manager.js';
 import { compileRouteConfiguration } from './router/compile-route-table.js';
 import type { CompiledListener, HttpFilterRegistry, ListenerContext, ListenerManager, ListenerStatus } from './listeners/types.js';
 import type { RouteTable } from './router/route-table.js';
-import type { SecretProvider } from './transport/secret-provider.js';
+import { NO_SECRETS, type SecretProvider } from './transport/secret-provider.js';
+import { compileCluster, type UpstreamClusterImpl } from './upstream/cluster.js';
+import { compileLoadAssignment } from './upstream/endpoints.js';
 import type { ClusterManager, UpstreamHost } from './upstream/types.js';
 
 type RouteConfiguration = envoy.config.route.v3.RouteConfiguration;
@@ -161,7 +163,11 @@ export class ProxyStartupError extends Error {
 /** Starts a proxy from a bootstrap file. Throws ConfigError / ConfigValidationError / ProxyStartupError when it cannot start. */
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const bootstrap = loadBootstrap(options.bootstrapPath);
-  const proxy = new Proxy(bootstrap, options, options.dataPlane ?? (await createDataPlane({ drainGraceMs: options.drainTimeMs ?? 5000 })));
+  // Clusters read SDS secrets when they connect; the proxy that holds them exists only after the data plane.
+  let proxyRef: Proxy | undefined;
+  const secrets: SecretProvider = { get: (name) => proxyRef?.secret(name) };
+  const proxy = new Proxy(bootstrap, options, options.dataPlane ?? (await createDataPlane({ drainGraceMs: options.drainTimeMs ?? 5000, secrets })));
+  proxyRef = proxy;
   try {
     await proxy.start();
   } catch (err) {
@@ -214,6 +220,10 @@ class Proxy implements RunningProxy {
 
   state(): ServerState {
     return this.serverState;
+  }
+
+  secret(name: string): Secret | undefined {
+    return this.config.secrets.get(name)?.resource;
   }
 
   async start(): Promise<void> {
@@ -287,7 +297,7 @@ class Proxy implements RunningProxy {
     this.xds = client;
     // Registered in Envoy's order (CDS, EDS, LDS, RDS, SDS); each type compiles while decoding (see compiling()).
     client.register(this.compiling(clusterResourceType, (cluster) => this.compileDynamicCluster(cluster)), (u) => this.enqueue(() => this.applyClusters(u)));
-    client.register(this.compiling(clusterLoadAssignmentResourceType, () => undefined), (u) => this.enqueue(() => this.applyEndpoints(u)));
+    client.register(this.compiling(clusterLoadAssignmentResourceType, (cla) => checkLoadAssignment(cla)), (u) => this.enqueue(() => this.applyEndpoints(u)));
     client.register(this.compiling(listenerResourceType, (listener) => this.compileListener(listener, '', new Date())), (u) => this.enqueue(() => this.applyListeners(u)));
     client.register(this.compiling(routeConfigurationResourceType, (route) => this.dataPlane.compileRouteConfiguration(route)), (u) => this.enqueue(() => this.applyRoutes(u)));
     client.register(this.compiling(secretResourceType, () => undefined), (u) => this.enqueue(() => this.applySecrets(u)));
@@ -718,6 +728,14 @@ function statScopeOf(typeUrl: string): string {
   }
 }
 
+/** EDS resources are checked like the cluster manager will read them (endpoint addresses must be IPs). */
+function checkLoadAssignment(cla: ClusterLoadAssignment): undefined {
+  const problems: string[] = [];
+  compileLoadAssignment(cla, 'ClusterLoadAssignment', true, problems);
+  if (problems.length > 0) throw new XdsValidationError(problems.map((p) => p.replace(/^ClusterLoadAssignment\./, '')));
+  return undefined;
+}
+
 function detailsOf(err: unknown): readonly string[] {
   if (err instanceof XdsValidationError) return err.details;
   return [describeError(err)];
@@ -726,8 +744,8 @@ function detailsOf(err: unknown): readonly string[] {
 // --- the data path as Trellis builds it ------------------------------------------------------------------------
 
 /** The real data path: the listener manager, the router's compiler, the cluster manager and the HTTP filters. */
-export async function createDataPlane(options: { readonly drainGraceMs?: number } = {}): Promise<DataPlane> {
-  const clusters = await createClusterBackend();
+export async function createDataPlane(options: { readonly drainGraceMs?: number; readonly secrets?: SecretProvider } = {}): Promise<DataPlane> {
+  const clusters = createClusterBackend(options.secrets ?? NO_SECRETS);
   const httpFilters = createHttpFilterRegistry({ clusters: clusters.manager });
   // typed_per_filter_config entries are compiled by the factory of the filter they name (or whose config type they carry).
   const perFilterConfig = (filterName: string, any: Any): unknown => {
@@ -745,6 +763,39 @@ export async function createDataPlane(options: { readonly drainGraceMs?: number 
   };
 }
 
-async function createClusterBackend(): Promise<ClusterBackend> {
-  throw new ProxyStartupError(['the cluster manager is not built yet']);
+/**
+ * The cluster set over compileCluster: compile() builds the live cluster (validated, not yet routed to); apply()
+ * swaps the whole set at once and drains the clusters that left or were replaced.
+ */
+function createClusterBackend(secrets: SecretProvider): ClusterBackend {
+  let active = new Map<string, UpstreamClusterImpl>();
+  const manager: ClusterManager = { get: (name) => active.get(name) };
+  return {
+    manager,
+    compile: (cluster) => compileCluster(cluster, { secrets }),
+    apply: (clusters, assignment) => {
+      const next = new Map<string, UpstreamClusterImpl>();
+      for (const { config, compiled } of clusters) {
+        const impl = compiled as UpstreamClusterImpl;
+        next.set(config.name!, impl);
+        // A replaced EDS cluster starts with the endpoints its predecessor had, not empty (no UH during a CDS change).
+        const cla = impl.type === 'EDS' && !impl.warm ? assignment(impl.edsServiceName) : undefined;
+        if (cla) impl.applyLoadAssignment(cla);
+      }
+      const previous = active;
+      active = next;
+      for (const [name, impl] of previous) {
+        if (next.get(name) !== impl) void impl.drain().finally(() => impl.destroy());
+      }
+    },
+    applyLoadAssignment: (serviceName, cla) => {
+      for (const impl of active.values()) if (impl.type === 'EDS' && impl.edsServiceName === serviceName) impl.applyLoadAssignment(cla);
+    },
+    hosts: (name) => active.get(name)?.hosts ?? [],
+    close: async () => {
+      const all = [...active.values()];
+      active = new Map();
+      for (const impl of all) impl.destroy();
+    },
+  };
 }
