@@ -9,10 +9,12 @@ import { HOP_BY_HOP_HEADERS, headerValue, type HttpHeaders } from '../http/heade
 import type { ResponseFlag } from '../http/response-flags.js';
 import type {
   ClusterRouteAction,
+  ClusterTarget,
   CompiledRetryPolicy,
   HeaderFormatterContext,
   RouteEntry,
 } from '../router/route-table.js';
+import { generateHashCookie } from '../router/hash-policy.js';
 import type { ClusterManager, LoadBalancerContext, UpstreamCluster, UpstreamFailure, UpstreamHost, UpstreamRequest } from '../upstream/types.js';
 
 type RouterConfig = envoy.extensions.filters.http.router.v3.Router;
@@ -58,10 +60,14 @@ const GRPC_RETRY_STATUS: Record<string, number> = {
   unavailable: 14,
 };
 
-/** Optional virtual-host fields a route compiler may expose (Envoy's include_attempt_count_in_request/response). */
-interface AttemptCountFlags {
-  readonly includeAttemptCountInRequest?: boolean;
-  readonly includeAttemptCountInResponse?: boolean;
+
+/** grpc-timeout (`<digits><unit>`, units H M S m u n) in milliseconds. */
+function parseGrpcTimeout(value: string | undefined): number | undefined {
+  const m = value ? /^(\d{1,8})([HMSmun])$/.exec(value) : null;
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+  return Math.ceil(n * unit[m[2]!]!);
 }
 
 function positiveInt(value: string | undefined): number | undefined {
@@ -181,7 +187,6 @@ class UpstreamRouting {
   private setCookie: string | undefined;
   private readonly lbContextBase: { hashKey?: bigint };
   private readonly fmt: HeaderFormatterContext;
-  private readonly attemptFlags: AttemptCountFlags;
   private retryBudgetHeld = false;
 
   constructor(
@@ -189,6 +194,7 @@ class UpstreamRouting {
     private readonly stream: HttpTerminalStream,
     private readonly route: RouteEntry,
     private readonly action: ClusterRouteAction,
+    private readonly target: ClusterTarget,
     private readonly cluster: UpstreamCluster,
     private readonly clusters: ClusterManager,
     private readonly upstreamHeaders: HttpHeaders,
@@ -203,9 +209,9 @@ class UpstreamRouting {
       protocol: info.protocol,
       requestId: info.requestId,
       hostname: HOSTNAME,
+      startTimeMs: Date.now(),
     };
     this.lbContextBase = this.computeHash();
-    this.attemptFlags = route.virtualHost as AttemptCountFlags;
   }
 
   private computeHash(): { hashKey?: bigint } {
@@ -215,11 +221,10 @@ class UpstreamRouting {
       let h = policy.hash(headers, this.ctx.info.downstreamRemoteAddress);
       if (h === undefined && policy.cookie && policy.cookie.ttlSeconds > 0) {
         // Envoy generates the cookie when it is absent and a TTL is set, and hashes the generated value.
-        const value = `${Date.now().toString(16)}${Math.floor(Math.random() * 0xffffffff).toString(16)}`;
-        const cookieHeader = headerValue(headers, 'cookie');
-        const withCookie: HttpHeaders = { ...headers, cookie: `${cookieHeader ? `${cookieHeader}; ` : ''}${policy.cookie.name}=${value}` };
-        h = policy.hash(withCookie, this.ctx.info.downstreamRemoteAddress);
-        this.setCookie = `${policy.cookie.name}=${value}; Max-Age=${policy.cookie.ttlSeconds}${policy.cookie.path ? `; Path=${policy.cookie.path}` : ''}; HttpOnly`;
+        const info = this.ctx.info;
+        const generated = generateHashCookie(policy.cookie, `${info.downstreamRemoteAddress}:${info.downstreamRemotePort}`, `${info.downstreamLocalAddress}:${info.downstreamLocalPort}`);
+        h = generated.hash;
+        this.setCookie = generated.setCookie;
       }
       if (h === undefined) continue;
       key = key === undefined ? h : (((key << 1n) | (key >> 63n)) & 0xffffffffffffffffn) ^ h;
@@ -246,7 +251,7 @@ class UpstreamRouting {
       const host = cluster.chooseHost(this.lbContextBase);
       if (!host) continue;
       const headers: HttpHeaders = { ...this.upstreamHeaders };
-      headers[':authority'] = shadowAuthority(headerValue(headers, ':authority') ?? '');
+      if (!policy.disableShadowHostSuffixAppend) headers[':authority'] = shadowAuthority(headerValue(headers, ':authority') ?? '');
       try {
         this.mirrors.push(cluster.request(host, headers, IGNORE_MIRROR_RESPONSE));
       } catch {
@@ -314,7 +319,7 @@ class UpstreamRouting {
     info.upstreamHost = host.addressText;
     info.attemptCount++;
     const headers: HttpHeaders = { ...this.upstreamHeaders };
-    if (this.attemptFlags.includeAttemptCountInRequest) headers['x-envoy-attempt-count'] = String(info.attemptCount);
+    if (this.route.virtualHost.includeRequestAttemptCount) headers['x-envoy-attempt-count'] = String(info.attemptCount);
     const seq = ++this.attemptSeq;
     this.attemptStart = performance.now();
     let request: UpstreamRequest;
@@ -379,13 +384,15 @@ class UpstreamRouting {
     for (const name in headers) if (!HOP_BY_HOP_HEADERS.has(name) && name !== ':status') out[name] = headers[name];
     if (!this.config.suppressEnvoyHeaders) {
       out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - this.attemptStart));
-      if (this.attemptFlags.includeAttemptCountInResponse) out['x-envoy-attempt-count'] = String(this.ctx.info.attemptCount);
+      if (this.route.virtualHost.includeAttemptCountInResponse) out['x-envoy-attempt-count'] = String(this.ctx.info.attemptCount);
     }
     if (this.setCookie) {
       const prev = out['set-cookie'];
       out['set-cookie'] = prev === undefined ? this.setCookie : [...(Array.isArray(prev) ? prev : [prev]), this.setCookie];
     }
-    this.route.responseHeaders.apply(out, { ...this.fmt, upstreamHost: host.addressText });
+    const fmt = { ...this.fmt, upstreamHost: host.addressText, requestHeaders: this.ctx.requestHeaders };
+    this.target.responseHeaders?.apply(out, fmt);
+    this.route.responseHeaders.apply(out, fmt);
     this.ctx.info.responseCodeDetails = 'via_upstream';
     this.stream.encodeHeaders(status, out, false);
   }
@@ -599,29 +606,50 @@ class RouterFilter implements HttpFilter {
       stream.encodeHeaders(action.status, out, true);
       return;
     }
-    const clusterName = action.pickCluster(headers, Math.random());
-    const cluster = clusterName !== undefined ? this.clusters.get(clusterName) : undefined;
-    if (!cluster) {
+    const target = action.pickTarget(headers, Math.random());
+    const cluster = target !== undefined ? this.clusters.get(target.cluster) : undefined;
+    if (!cluster || !target) {
       this.count('no_cluster');
-      if (clusterName !== undefined) info.upstreamCluster = clusterName;
-      ctx.sendLocalReply(503, '', { flag: 'NC', details: 'cluster_not_found' });
+      if (target !== undefined) info.upstreamCluster = target.cluster;
+      ctx.sendLocalReply(action.clusterNotFoundStatus || 503, '', { flag: 'NC', details: 'cluster_not_found' });
       return;
     }
     info.upstreamCluster = cluster.name;
+    if (stream.upgrade) {
+      const kind = String(headerValue(headers, 'upgrade') ?? '').toLowerCase();
+      if (action.upgrades.get(kind) === false) {
+        ctx.sendLocalReply(403, '', { details: 'upgrade_failed' });
+        return;
+      }
+    }
 
     // Upstream request headers: rewrites, mutations, router-consumed x-envoy headers removed.
     const upstream: HttpHeaders = { ...headers };
     action.rewritePath(upstream);
     if (action.hostRewrite !== undefined) upstream[':authority'] = action.hostRewrite;
+    if (action.hostRewriteHeader) {
+      const v = headerValue(headers, action.hostRewriteHeader);
+      if (v) upstream[':authority'] = v;
+    }
+    if (target.hostRewrite !== undefined) upstream[':authority'] = target.hostRewrite;
     let timeoutMs = action.timeoutMs;
     const hdrTimeout = positiveInt(headerValue(headers, 'x-envoy-upstream-rq-timeout-ms'));
     if (hdrTimeout !== undefined) timeoutMs = hdrTimeout;
+    if (action.maxGrpcTimeoutMs !== undefined) {
+      const grpcTimeout = parseGrpcTimeout(headerValue(headers, 'grpc-timeout'));
+      if (grpcTimeout !== undefined) {
+        let t = Math.max(0, grpcTimeout - (action.grpcTimeoutOffsetMs ?? 0));
+        if (action.maxGrpcTimeoutMs > 0) t = Math.min(t, action.maxGrpcTimeoutMs);
+        timeoutMs = t;
+      }
+    }
     if (this.config.respectExpectedRqTimeout) {
       const expected = positiveInt(headerValue(headers, 'x-envoy-expected-rq-timeout-ms'));
       if (expected !== undefined) timeoutMs = expected;
     }
     const retry = effectiveRetry(action.retryPolicy ?? vh.retryPolicy, headers);
     for (const name of CONSUMED_HEADERS) delete upstream[name];
+    target.requestHeaders?.apply(upstream, fmt);
     route.requestHeaders.apply(upstream, fmt);
     const perTry = retry?.perTryTimeoutMs ?? 0;
     const expected = perTry > 0 && (timeoutMs === 0 || perTry < timeoutMs) ? perTry : timeoutMs;
@@ -631,7 +659,7 @@ class RouterFilter implements HttpFilter {
       this.tunnelUpgrade(ctx, stream, cluster, upstream);
       return;
     }
-    new UpstreamRouting(ctx, stream, route, action, cluster, this.clusters, upstream, timeoutMs, retry, this.config).start();
+    new UpstreamRouting(ctx, stream, route, action, target, cluster, this.clusters, upstream, timeoutMs, retry, this.config).start();
   }
 
   /** WebSocket: open a raw connection to a host, replay the request head and splice both directions. */

@@ -2,7 +2,7 @@
 // it turns codec streams into filter-chain runs: standard headers, limits, HTTP filters in order, then the router.
 import { XdsValidationError } from '../../common/errors.js';
 import type { envoy } from '../../xds/generated/types.js';
-import type { RouteTable, RouteEntry } from '../router/route-table.js';
+import { FILTER_DISABLED, type RouteTable, type RouteEntry } from '../router/route-table.js';
 import { unpackAny } from '../../xds/codec.js';
 import type { HttpFilter, HttpFilterContext, HttpFilterFactory, HttpTerminalStream, LocalReplyOptions } from './filter.js';
 import type { HttpHeaders } from './headers.js';
@@ -438,6 +438,8 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
     while (this.filterIndex < filters.length - 1) {
       const filter = filters[this.filterIndex++]!;
       if (!filter.onRequestHeaders) continue;
+      // FilterConfig { disabled: true } on the route turns this filter off for the request.
+      if (this.route()?.perFilterConfig.get(filter.name) === FILTER_DISABLED) continue;
       let status;
       try {
         status = filter.onRequestHeaders(this);
@@ -460,7 +462,8 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
   }
 
   routeConfig<T>(filterName: string): T | undefined {
-    return this.route()?.perFilterConfig.get(filterName) as T | undefined;
+    const v = this.route()?.perFilterConfig.get(filterName);
+    return v === FILTER_DISABLED ? undefined : (v as T | undefined);
   }
   clearRouteCache(): void {
     this.routeCached = false;

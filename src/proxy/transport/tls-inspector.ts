@@ -102,6 +102,8 @@ export function peekSocket(socket: Socket, enough: (bytes: Buffer) => boolean, t
     socket.once('end', onClose);
     socket.once('close', onClose);
     socket.once('error', onClose);
+    // Accepted sockets start paused (pauseOnConnect); a 'data' listener alone does not start an explicitly paused stream.
+    socket.resume();
   });
 }
 
