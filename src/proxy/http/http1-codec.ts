@@ -254,7 +254,9 @@ export class Http1Codec implements DownstreamCodec {
       const kind = classify(err.code);
       this.options.onProtocolError(kind, err.code ?? err.message);
       const status = LOCAL_ERROR_STATUS[kind];
-      if (socket.writable && !(socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+      // Before the response started (also for body errors such as a bad chunk size) Envoy answers 400 and closes.
+      const pending = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (socket.writable && (!pending || !pending.headersSent)) {
         const body = STATUS_CODES[status] ?? 'Bad Request';
         socket.end(`HTTP/1.1 ${status} ${body}\r\ncontent-length: ${body.length}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${body}`);
         setTimeout(() => socket.destroy(), 1000).unref();

@@ -6,7 +6,9 @@ import type { DownstreamCodec, DownstreamConnectionInfo, RequestBodySink, Server
 import type { DownstreamCodecOptions } from './codec-options.js';
 import type { HttpProtocol } from './stream-info.js';
 
-const infos = new WeakMap<Duplex, DownstreamConnectionInfo>();
+/** node:http2 hands out a Proxy of the socket, so the connection info rides on the socket itself under a symbol. */
+const kInfo = Symbol('trellis.downstreamInfo');
+type InfoCarrier = { [kInfo]?: DownstreamConnectionInfo };
 
 function toH2Headers(status: number, headers: HttpHeaders): Record<string, string | string[] | number> {
   const out: Record<string, string | string[] | number> = { ':status': status };
@@ -148,7 +150,7 @@ export class Http2Codec implements DownstreamCodec {
     });
     this.server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
       const socket = stream.session?.socket as Duplex | undefined;
-      const info = socket ? infos.get(socket) : undefined;
+      const info = socket ? (socket as unknown as InfoCarrier)[kInfo] : undefined;
       if (!info) {
         stream.close(constants.NGHTTP2_REFUSED_STREAM);
         return;
@@ -162,7 +164,7 @@ export class Http2Codec implements DownstreamCodec {
   }
 
   serve(socket: Duplex, info: DownstreamConnectionInfo, initialBytes?: Buffer): void {
-    infos.set(socket, info);
+    (socket as unknown as InfoCarrier)[kInfo] = info;
     this.sockets.add(socket);
     this.options.onConnectionOpen?.('http2');
     socket.once('close', () => {
