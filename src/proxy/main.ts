@@ -6,7 +6,7 @@
 // compile failure refuses (NACKs) that resource with the compiler's message and the others still apply.
 // Start-up follows Envoy's warming order: CDS, then EDS of those clusters, then LDS, then RDS of those listeners.
 import { hostname } from 'node:os';
-import { describeError, XdsValidationError } from '../common/errors.js';
+import { ConfigValidationError, describeError, XdsValidationError } from '../common/errors.js';
 import { TRELLIS_VERSION } from '../common/version.js';
 import { unpackAny, type Any } from '../xds/codec.js';
 import type { envoy } from '../xds/generated/types.js';
@@ -152,21 +152,16 @@ export interface RunningProxy {
   stop(): Promise<void>;
 }
 
-/** An error that must stop the proxy at start-up (exit code 1), with every problem. */
-export class ProxyStartupError extends Error {
-  constructor(readonly details: readonly string[]) {
-    super(details.join('\n'));
-    this.name = 'ProxyStartupError';
-  }
-}
+/** Static resources the data path refused at start-up (exit code 1), each problem with the bootstrap file and path. */
+export class ProxyStartupError extends ConfigValidationError {}
 
 /** Starts a proxy from a bootstrap file. Throws ConfigError / ConfigValidationError / ProxyStartupError when it cannot start. */
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const bootstrap = loadBootstrap(options.bootstrapPath);
   // Clusters read SDS secrets when they connect; the proxy that holds them exists only after the data plane.
-  let proxyRef: Proxy | undefined;
+  let proxyRef: ProxyServer | undefined;
   const secrets: SecretProvider = { get: (name) => proxyRef?.secret(name) };
-  const proxy = new Proxy(bootstrap, options, options.dataPlane ?? (await createDataPlane({ drainGraceMs: options.drainTimeMs ?? 5000, secrets })));
+  const proxy = new ProxyServer(bootstrap, options, options.dataPlane ?? (await createDataPlane({ drainGraceMs: options.drainTimeMs ?? 5000, secrets })));
   proxyRef = proxy;
   try {
     await proxy.start();
@@ -177,7 +172,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   return proxy;
 }
 
-class Proxy implements RunningProxy {
+class ProxyServer implements RunningProxy {
   readonly bootstrap: ProxyBootstrap;
   admin?: AdminServer;
   xds?: XdsClient;
@@ -598,15 +593,20 @@ class Proxy implements RunningProxy {
       if (cluster) stats.cluster(name, cluster.stats);
     }
     const listeners = this.listenerManager.status();
-    const httpSeen = new Set<string>();
+    // Envoy keeps one scope per listener address and per HCM stat_prefix: listeners sharing them add up.
+    const byAddress = new Map<string, Record<string, number>>();
+    const byPrefix = new Map<string, Record<string, number>>();
+    const addInto = (map: Map<string, Record<string, number>>, key: string, values: Readonly<Record<string, number>>): void => {
+      const sum = map.get(key) ?? {};
+      for (const [stat, value] of Object.entries(values)) sum[stat] = (sum[stat] ?? 0) + value;
+      map.set(key, sum);
+    };
     for (const status of listeners) {
-      if (status.boundAddress && status.state === 'active') stats.listener(listenerStatScope(status.boundAddress), status.stats);
-      for (const [prefix, http] of Object.entries(status.httpStats)) {
-        if (httpSeen.has(prefix)) continue;
-        httpSeen.add(prefix);
-        stats.http(prefix, http);
-      }
+      if (status.boundAddress) addInto(byAddress, listenerStatScope(status.boundAddress), status.stats);
+      for (const [prefix, http] of Object.entries(status.httpStats)) addInto(byPrefix, prefix, http);
     }
+    for (const [scope, values] of byAddress) stats.listener(scope, values);
+    for (const [prefix, values] of byPrefix) stats.http(prefix, values);
     for (const counter of ['cluster_manager.cds.update_success', 'cluster_manager.cds.update_rejected', 'listener_manager.lds.update_success', 'listener_manager.lds.update_rejected', 'rds.update_success', 'rds.update_rejected', 'cluster_manager.eds.update_success', 'cluster_manager.eds.update_rejected']) {
       stats.plain(counter, this.counters.get(counter) ?? 0, 'counter');
     }

@@ -30,11 +30,11 @@ export function proxyCommand(): Command {
       let proxy;
       try {
         // Loaded on use: the rest of the CLI does not pay for the data path.
-        const { startProxy, ProxyStartupError } = await import('../../proxy/main.js');
+        const { startProxy } = await import('../../proxy/main.js');
         try {
           proxy = await startProxy({ bootstrapPath: opts.configPath, logLevel: opts.logLevel, drainTimeMs: opts.drainTimeS, commandLine: process.argv.slice(2), onQuit: quit });
         } catch (err) {
-          if (err instanceof ConfigValidationError || err instanceof ProxyStartupError) return fail(`refusing to start:\n  ${err.details.join('\n  ')}`);
+          if (err instanceof ConfigValidationError) return fail(`refusing to start:\n  ${err.details.join('\n  ')}`);
           if (err instanceof ConfigError) return fail(err.message);
           throw err;
         }
