@@ -62,6 +62,18 @@ spec:
 `;
 }
 
+/** CPU seconds (user + system) the process has used so far, from /proc/<pid>/stat (fields 14 and 15, in clock ticks). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) is in parentheses and may hold spaces: count fields after its closing one.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks / CLOCK_TICKS;
+}
+
+// Linux's USER_HZ, what /proc reports CPU times in; 100 on every mainstream architecture.
+const CLOCK_TICKS = Number(process.env['CLK_TCK'] ?? 100);
+
 function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
@@ -142,19 +154,23 @@ try {
   await new Promise((r) => setTimeout(r, 1000));
   const idleRss = rssMb(child.pid!);
 
+  const cpuIdle = cpuSeconds(child.pid!);
   const started = performance.now();
   const proxies = Array.from({ length: PROXIES }, (_, i) => connectProxy(port, i));
   await Promise.all(proxies.map((p) => p.synced));
   const convergeMs = performance.now() - started;
+  const cpuConnect = cpuSeconds(child.pid!) - cpuIdle;
   await new Promise((r) => setTimeout(r, 1000));
   const loadedRss = rssMb(child.pid!);
 
   // One VirtualService edit: how long until every proxy has ACKed a new RDS version.
   const acked = proxies.map((p) => new Promise<void>((resolve) => p.client.on('ack', (e) => e.typeUrl === ROUTE_CONFIGURATION && e.changed.length > 0 && resolve())));
+  const cpuBeforeEdit = cpuSeconds(child.pid!);
   const editStart = performance.now();
   writeFileSync(join(dir, 'routing.yaml'), [routingYaml(0, '3s'), ...Array.from({ length: SERVICES / 10 - 1 }, (_, i) => routingYaml(i + 1, '10s'))].join(''));
   await Promise.all(acked);
   const editMs = performance.now() - editStart;
+  const cpuEdit = cpuSeconds(child.pid!) - cpuBeforeEdit;
 
   for (const p of proxies) p.client.close();
   child.kill('SIGTERM');
@@ -163,7 +179,9 @@ try {
   printFigure(`per connected proxy`, (loadedRss - idleRss) / PROXIES, 'MB');
   printRatio(`RSS with ${PROXIES} proxies / RSS with none`, loadedRss / idleRss);
   printFigure(`${PROXIES} proxies connect and receive full config (CDS, EDS, LDS, RDS ACKed)`, convergeMs, 'ms');
+  printFigure(`control plane CPU (user+system) while they connect and sync`, cpuConnect * 1000, 'ms');
   printFigure(`one VirtualService edit until all ${PROXIES} proxies ACKed the new route (includes 100 ms debounce)`, editMs, 'ms');
+  printFigure(`control plane CPU (user+system) for that edit`, cpuEdit * 1000, 'ms');
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -6,13 +6,14 @@ import { describeError } from '../../common/errors.js';
 import type { ConfigEvent, ConfigStore } from '../config/store.js';
 import type { ServiceRegistry } from '../registry/registry.js';
 import type { RegistryChange } from '../model/service.js';
-import type { GeneratedResource, XdsGenerator } from '../model/generator.js';
+import type { XdsGenerator } from '../model/generator.js';
 import { proxyFromNode, type Proxy } from '../model/proxy.js';
 import type { ConfigKey, PushRequest } from '../model/push-request.js';
 import { systemClock, type Clock } from './clock.js';
 import { Debouncer, type DebounceOptions } from './debounce.js';
 import { createPilotMetrics, type PilotMetrics } from './pilot-metrics.js';
 import { PushQueue } from './push-queue.js';
+import { ResourceInterner, type ResourceInternerStats } from './resource-interner.js';
 import { XdsCache } from './xds-cache.js';
 
 /** What the server needs of a PushContext; the real one (model/push-context.ts) has more. */
@@ -77,6 +78,7 @@ export class DiscoveryServer<P extends PushContextView> {
   private readonly debouncer: Debouncer;
   private readonly queue: PushQueue;
   private readonly xdsCache = new XdsCache();
+  private readonly interner = new ResourceInterner();
   private readonly proxies = new Map<string, ProxyEntry<P>>();
   // The node of a stream's first request, between the cache's nodeKey() and the 'connect' event (both synchronous).
   private readonly arrivingNodes = new Map<string, Node>();
@@ -148,6 +150,11 @@ export class DiscoveryServer<P extends PushContextView> {
 
   xdsCacheStats(): ReturnType<XdsCache['stats']> {
     return this.xdsCache.stats();
+  }
+
+  /** How many resources were encoded and how many distinct ones are alive (shared by every proxy holding them). */
+  internerStats(): ResourceInternerStats {
+    return this.interner.stats();
   }
 
   /** Queues a push (merged and debounced like every change); what a config or registry change does. */
@@ -263,9 +270,10 @@ export class DiscoveryServer<P extends PushContextView> {
       const generator = this.options.generators.get(typeUrl)!;
       const started = this.clock.now();
       try {
-        const { resources, hit } = this.xdsCache.getOrGenerate(typeUrl, this.generation, entry.proxy, () => generator.generate(entry.proxy, push, request));
+        const { resources, hit } = this.xdsCache.getOrGenerate(typeUrl, this.generation, entry.proxy, () =>
+          generator.generate(entry.proxy, push, request).map((r) => this.interner.encode(typeUrl, r)));
         this.metrics.cacheReads.inc({ type: hit ? 'hit' : 'miss' });
-        generated.set(typeUrl, resources.map(toInput));
+        generated.set(typeUrl, resources);
       } catch (err) {
         failed++;
         this.metrics.generateErrors.inc({ type: typeLabel(typeUrl) });
@@ -343,8 +351,4 @@ export class DiscoveryServer<P extends PushContextView> {
 /** Istio's metric label for a type: cds, eds, lds, rds, sds. */
 export function typeLabel(typeUrl: string): string {
   return shortName(typeUrl).toLowerCase();
-}
-
-function toInput(resource: GeneratedResource): ResourceInput {
-  return { name: resource.name, resource: resource.resource };
 }

@@ -1,6 +1,6 @@
-// Generated resources cached by their inputs (type, push generation, the proxy's config-relevant fields), so identical proxies generate once per push.
-import type { GeneratedResource } from '../model/generator.js';
+// A proxy's encoded resources of one type cached by (type, push generation, the proxy's config-relevant fields), so replicas of one workload generate once per push.
 import type { Proxy } from '../model/proxy.js';
+import type { EncodedResource } from './resource-interner.js';
 
 export interface XdsCacheStats {
   hits: number;
@@ -35,19 +35,21 @@ export function proxyConfigKey(proxy: Proxy): string {
 }
 
 /**
- * One push generation's worth of generated resources. A new generation (a new PushContext) empties it: entries are
- * only ever valid for the snapshot they were generated from, so there is nothing to invalidate selectively.
+ * One push generation's worth of per-proxy resource lists. A new generation (a new PushContext) empties it: entries are
+ * only ever valid for the snapshot they were generated from, so there is nothing to invalidate selectively. Entries are
+ * lists of shared, interned resources (see ResourceInterner), so an entry costs a list of references, not a copy of
+ * the config; proxies that are not replicas are served by the generators' per-resource sharing instead.
  */
 export class XdsCache {
   private generation = -1;
-  private readonly entries = new Map<string, readonly GeneratedResource[]>();
+  private readonly entries = new Map<string, readonly EncodedResource[]>();
   private hitCount = 0;
   private missCount = 0;
 
-  constructor(private readonly maxEntries = 10_000) {}
+  constructor(private readonly maxEntries = 1_000) {}
 
   /** The cached resources for (type, generation, proxy), or the generated ones, stored for the next identical proxy. */
-  getOrGenerate(typeUrl: string, generation: number, proxy: Proxy, generate: () => readonly GeneratedResource[]): { resources: readonly GeneratedResource[]; hit: boolean } {
+  getOrGenerate(typeUrl: string, generation: number, proxy: Proxy, generate: () => readonly EncodedResource[]): { resources: readonly EncodedResource[]; hit: boolean } {
     if (generation !== this.generation) {
       this.entries.clear();
       this.generation = generation;

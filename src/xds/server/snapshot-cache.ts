@@ -205,8 +205,11 @@ function encodeResource(typeUrl: string, input: ResourceInput): VersionedResourc
         `resource ${input.name}: Any has type ${input.any.type_url || '(empty)'}, expected ${typeUrl}`,
       );
     }
+    // An input with its version already is a VersionedResource: kept as is, so a producer that hands the same input
+    // to many node keys stores it once (the control plane shares one per distinct resource among its proxies).
+    if (input.version !== undefined) return input as VersionedResource;
     const bytes = input.any.value ?? new Uint8Array();
-    return { name: input.name, any: input.any, version: input.version ?? contentVersion(bytes) };
+    return { name: input.name, any: input.any, version: contentVersion(bytes) };
   }
   const any = packAny(messageNameOf(typeUrl), input.resource);
   return { name: input.name, any, version: contentVersion(any.value ?? new Uint8Array()) };

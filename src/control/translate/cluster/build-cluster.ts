@@ -113,6 +113,6 @@ function uniqueByHost(services: readonly Service[]): Service[] {
 }
 
 /** Istio: V4_ONLY when every proxy IP is IPv4 (and for dual stack, which Istio only resolves both ways when enabled), V6_ONLY when all are IPv6. */
-function dnsLookupFamily(ips: readonly string[]): 'V4_ONLY' | 'V6_ONLY' {
+export function dnsLookupFamily(ips: readonly string[]): 'V4_ONLY' | 'V6_ONLY' {
   return ips.length > 0 && ips.every((ip) => ip.includes(':')) ? 'V6_ONLY' : 'V4_ONLY';
 }

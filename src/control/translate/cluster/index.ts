@@ -1,5 +1,6 @@
 // CDS builders: Istio-shaped Envoy Clusters for a sidecar (outbound per service port and subset, inbound, built-ins).
 export { buildOutboundClusters } from './outbound.js';
+export { dnsLookupFamily } from './build-cluster.js';
 export { buildInboundClusters, INBOUND_LOCALHOST } from './inbound.js';
 export { buildBlackHoleCluster, buildPassthroughCluster, buildInboundPassthroughCluster, INBOUND_PASSTHROUGH_BIND_IPV4 } from './builtin.js';
 export type { ClusterBuildContext, ClusterMeshSettings, MutualTlsMode } from './context.js';

@@ -4,9 +4,10 @@ import type { GeneratedResource, XdsGenerator } from '../../model/generator.js';
 import type { Proxy } from '../../model/proxy.js';
 import type { PushContext } from '../../model/push-context.js';
 import {
-  buildBlackHoleCluster, buildInboundClusters, buildInboundPassthroughCluster, buildOutboundClusters, buildPassthroughCluster, type Cluster,
+  buildBlackHoleCluster, buildInboundClusters, buildInboundPassthroughCluster, buildOutboundClusters, buildPassthroughCluster, dnsLookupFamily, type Cluster,
 } from '../cluster/index.js';
 import { memoize, proxyInputs } from './proxy-inputs.js';
+import { identity, sharedBuild } from './shared-build.js';
 
 const clusterMemo = new WeakMap<PushContext, WeakMap<Proxy, readonly Cluster[]>>();
 
@@ -15,14 +16,20 @@ export function proxyClusters(proxy: Proxy, push: PushContext): readonly Cluster
   return memoize(clusterMemo, proxy, push, () => {
     const inputs = proxyInputs(proxy, push);
     const out: Cluster[] = [];
+    // Istio's clusterCache key: what buildOutboundClusters reads besides the snapshot-wide mesh, instances and
+    // PeerAuthentication modes — the service, the DestinationRule this proxy gets for it (its namespace and, for
+    // workloadSelector rules, its labels chose it), the proxy type and the DNS lookup family of its IPs.
+    const proxyPart = `${proxy.type}|${dnsLookupFamily(proxy.ipAddresses)}`;
     for (const service of inputs.outboundServices) {
-      out.push(...buildOutboundClusters(service, push.destinationRule(proxy, service), inputs.clusterContext));
+      const rule = push.destinationRule(proxy, service);
+      const key = `cds|${identity(service)}|${identity(rule)}|${proxyPart}`;
+      out.push(...sharedBuild(push, key, () => buildOutboundClusters(service, rule, inputs.clusterContext)));
     }
-    out.push(buildBlackHoleCluster(push.mesh));
+    out.push(sharedBuild(push, 'cds|BlackHoleCluster', () => buildBlackHoleCluster(push.mesh)));
     if (proxy.type === 'sidecar') {
-      out.push(buildPassthroughCluster(push.mesh));
+      out.push(sharedBuild(push, 'cds|PassthroughCluster', () => buildPassthroughCluster(push.mesh)));
       out.push(...buildInboundClusters(proxy, inputs.inboundInstances, push.mesh));
-      out.push(buildInboundPassthroughCluster(push.mesh));
+      out.push(sharedBuild(push, 'cds|InboundPassthroughCluster', () => buildInboundPassthroughCluster(push.mesh)));
     }
     return out;
   });

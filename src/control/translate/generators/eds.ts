@@ -7,6 +7,7 @@ import { buildClusterLoadAssignment } from '../endpoint/index.js';
 import { proxyClusters } from './cds.js';
 import { clusterTrafficPolicy, endpointsMtlsEnabled } from '../cluster/index.js';
 import { proxyInputs } from './proxy-inputs.js';
+import { identity, labelsKey, sharedBuild } from './shared-build.js';
 
 export const edsGenerator: XdsGenerator<PushContext> = {
   typeUrl: CLUSTER_LOAD_ASSIGNMENT,
@@ -19,17 +20,19 @@ export const edsGenerator: XdsGenerator<PushContext> = {
       const parsed = parseClusterName(name);
       const service = parsed && (inputs.scope.service(parsed.hostname) ?? push.service(parsed.hostname, proxy.namespace));
       if (!parsed || !service) {
-        out.push({ name, resource: buildClusterLoadAssignment(name, []) });
+        out.push({ name, resource: sharedBuild(push, `eds-empty|${name}`, () => buildClusterLoadAssignment(name, [])) });
         continue;
       }
       const rule = push.destinationRule(proxy, service);
       const subsetLabels = parsed.subset ? push.subsetLabels(proxy, service, parsed.subset) : undefined;
-      const assignment = buildClusterLoadAssignment(name, push.instances(service, parsed.port), {
-        ...(subsetLabels ? { subsetLabels } : {}),
-        proxyLocality: proxy.locality,
-        // Istio's mtlsChecker: a DestinationRule TLS mode other than ISTIO_MUTUAL means no auto-mTLS to these endpoints.
-        mtlsEnabled: endpointsMtlsEnabled(clusterTrafficPolicy(rule, parsed.port, parsed.subset || undefined)),
-      });
+      // Istio's mtlsChecker: a DestinationRule TLS mode other than ISTIO_MUTUAL means no auto-mTLS to these endpoints.
+      const mtlsEnabled = endpointsMtlsEnabled(clusterTrafficPolicy(rule, parsed.port, parsed.subset || undefined));
+      // Istio keys EDS by cluster name, DestinationRule and endpoint version; here by what the rule decides (subset
+      // labels, mTLS), so proxies whose different rules agree share too. The proxy's locality is not in the key because
+      // the assignment does not depend on it yet (no locality-aware priorities): it must join the key when it does.
+      const key = `eds|${name}|${identity(service)}|${labelsKey(subsetLabels)}|${mtlsEnabled}`;
+      const assignment = sharedBuild(push, key, () =>
+        buildClusterLoadAssignment(name, push.instances(service, parsed.port), { ...(subsetLabels ? { subsetLabels } : {}), mtlsEnabled }));
       out.push({ name, resource: assignment });
     }
     return out;

@@ -3,9 +3,13 @@ import { LISTENER } from '../../../xds/type-urls.js';
 import type { GeneratedResource, XdsGenerator } from '../../model/generator.js';
 import type { Proxy } from '../../model/proxy.js';
 import type { PushContext } from '../../model/push-context.js';
-import { buildExplicitOutboundListener, buildSidecarListeners, type Listener, type ListenerBuildContext } from '../listener/index.js';
+import type { SidecarScope } from '../../model/sidecar-scope.js';
+import {
+  buildExplicitOutboundListener, buildOutboundListeners, buildVirtualInboundListener, buildVirtualOutboundListener, type Listener, type ListenerBuildContext,
+} from '../listener/index.js';
 import { gatewayConfig } from './gateway-inputs.js';
 import { memoize, proxyInputs } from './proxy-inputs.js';
+import { identity, sharedBuild } from './shared-build.js';
 
 const listenerMemo = new WeakMap<PushContext, WeakMap<Proxy, readonly Listener[]>>();
 
@@ -14,20 +18,23 @@ export function proxyListeners(proxy: Proxy, push: PushContext): readonly Listen
   return memoize(listenerMemo, proxy, push, () => {
     if (proxy.type === 'router') return gatewayConfig(proxy, push).listeners;
     const inputs = proxyInputs(proxy, push);
-    const listeners = buildSidecarListeners(proxy, { outboundServices: inputs.outboundServices, inboundInstances: inputs.inboundInstances }, sidecarContext(proxy, push));
-    if (inputs.explicitPort === undefined) return listeners;
+    // Inbound HTTP routes stay inline in the connection manager (Istio's choice), so RDS serves outbound names only.
+    const inbound = buildVirtualInboundListener(inputs.inboundInstances, { proxy, mesh: push.mesh, outboundTrafficPolicy: inputs.scope.outboundTrafficPolicy });
     // Explicit mode: nothing captures traffic, so the application's HTTP_PROXY listener replaces the outbound side.
-    return [buildExplicitOutboundListener(proxy, '127.0.0.1', inputs.explicitPort), ...listeners.filter(isInbound)];
+    if (inputs.explicitPort !== undefined) return [buildExplicitOutboundListener(proxy, '127.0.0.1', inputs.explicitPort), inbound];
+    return [...sidecarOutboundListeners(push, inputs.scope), inbound];
   });
 }
 
-function sidecarContext(proxy: Proxy, push: PushContext): ListenerBuildContext {
-  // Inbound HTTP routes stay inline in the connection manager (Istio's choice), so RDS serves outbound names only.
-  return { proxy, mesh: push.mesh, outboundTrafficPolicy: proxyInputs(proxy, push).scope.outboundTrafficPolicy };
-}
-
-function isInbound(listener: Listener): boolean {
-  return listener.traffic_direction === 'INBOUND' || listener.name === 'virtualInbound';
+/**
+ * virtualOutbound and the per-port outbound listeners: they read the scope's services and outbound traffic policy and
+ * the mesh config, nothing of the proxy itself (it is not even given), so every proxy of one Sidecar scope shares them.
+ */
+function sidecarOutboundListeners(push: PushContext, scope: SidecarScope): readonly Listener[] {
+  return sharedBuild(push, `lds-outbound|${identity(scope)}`, () => {
+    const context: ListenerBuildContext = { mesh: push.mesh, outboundTrafficPolicy: scope.outboundTrafficPolicy };
+    return [buildVirtualOutboundListener(context), ...buildOutboundListeners(scope.services, context)];
+  });
 }
 
 export const ldsGenerator: XdsGenerator<PushContext> = {

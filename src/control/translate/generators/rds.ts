@@ -15,6 +15,9 @@ import { gatewayConfig } from './gateway-inputs.js';
 import { proxyListeners } from './lds.js';
 import { isHttpProtocol } from '../common/port-protocol.js';
 import { proxyInputs } from './proxy-inputs.js';
+import { identity, labelsKey, sharedBuild } from './shared-build.js';
+import type { SidecarScope } from '../../model/sidecar-scope.js';
+import { selectorMatches } from '../../model/visibility.js';
 
 type HttpConnectionManager = envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 type RouteConfiguration = envoy.config.route.v3.RouteConfiguration;
@@ -60,19 +63,43 @@ function sidecarRoutes(proxy: Proxy, push: PushContext): RouteConfiguration[] {
     const virtualService = inputs.scope.virtualServiceFor(service.hostname);
     return virtualService ? { service, virtualService } : { service };
   };
+  // Istio's route cache key: the scope (its services, VirtualServices, outbound policy), the namespace and DNS domain
+  // (short-name domains, sourceNamespace, service lookups), and — where Istio does not cache at all — which of the
+  // scope's sourceLabels selectors this proxy's labels satisfy, so proxies that match the same ones still share.
+  const shared = `${identity(inputs.scope)}|${proxy.namespace}|${proxy.domainSuffix}|${sourceLabelsMatched(push, inputs.scope, proxy)}`;
   const out: RouteConfiguration[] = [];
   for (const name of routeNamesFor(proxyListeners(proxy, push))) {
     if (name === EXPLICIT_OUTBOUND_ROUTE_NAME) {
-      const entries = inputs.outboundServices.filter((s) => s.ports.some((p) => isHttpProtocol(p.protocol))).map(entry);
-      out.push(buildExplicitRouteConfiguration(entries, context));
+      out.push(sharedBuild(push, `rds|${name}|${shared}`, () => {
+        const entries = inputs.outboundServices.filter((s) => s.ports.some((p) => isHttpProtocol(p.protocol))).map(entry);
+        return buildExplicitRouteConfiguration(entries, context);
+      }));
     } else if (name.startsWith('inbound|')) {
       const port = Number(name.split('|')[1]);
       out.push(buildInboundRouteConfiguration(name, port, inputs.inboundInstances.filter((i) => i.servicePort.number === port), context));
     } else if (/^\d+$/.test(name)) {
       const port = Number(name);
-      const entries = inputs.outboundServices.filter((s) => s.ports.some((p) => p.number === port && isHttpProtocol(p.protocol))).map(entry);
-      out.push(buildOutboundRouteConfiguration(name, port, entries, context));
+      out.push(sharedBuild(push, `rds|${name}|${shared}`, () => {
+        const entries = inputs.outboundServices.filter((s) => s.ports.some((p) => p.number === port && isHttpProtocol(p.protocol))).map(entry);
+        return buildOutboundRouteConfiguration(name, port, entries, context);
+      }));
     }
   }
   return out;
+}
+
+/** One character per distinct `sourceLabels` selector of the scope's VirtualServices: 1 where the proxy's labels match it. */
+function sourceLabelsMatched(push: PushContext, scope: SidecarScope, proxy: Proxy): string {
+  const selectors = sharedBuild(push, `rds-source-labels|${identity(scope)}`, () => {
+    const distinct = new Map<string, Readonly<Record<string, string>>>();
+    for (const vs of scope.virtualServices) {
+      for (const http of vs.spec.http ?? []) {
+        for (const match of http.match ?? []) {
+          if (match.sourceLabels && Object.keys(match.sourceLabels).length > 0) distinct.set(labelsKey(match.sourceLabels), match.sourceLabels);
+        }
+      }
+    }
+    return [...distinct.values()];
+  });
+  return selectors.map((labels) => (selectorMatches(labels, proxy.labels) ? '1' : '0')).join('');
 }
