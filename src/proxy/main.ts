@@ -684,7 +684,10 @@ class ProxyServer implements RunningProxy {
       stats: () => this.stats(),
       drainListeners: async ({ graceful }) => {
         this.serverState = 'DRAINING';
-        await this.listenerManager.drain(graceful ? { graceMs: this.options.drainTimeMs ?? 5000 } : { graceMs: 0 });
+        // Listeners stop accepting at once either way; in-flight requests get the drain time. ?graceful answers when they are done.
+        const drained = this.listenerManager.drain({ graceMs: this.options.drainTimeMs ?? 5000 });
+        if (graceful) await drained;
+        else void drained.catch((err: unknown) => this.log.error('main', `draining listeners: ${describeError(err)}`));
       },
       quit: () => {
         void this.stop().finally(() => this.options.onQuit?.());
