@@ -37,7 +37,8 @@ import { compileRouteConfiguration } from './router/compile-route-table.js';
 import type { CompiledListener, HttpFilterRegistry, ListenerContext, ListenerManager, ListenerStatus } from './listeners/types.js';
 import type { RouteTable } from './router/route-table.js';
 import { NO_SECRETS, type SecretProvider } from './transport/secret-provider.js';
-import { compileCluster, type UpstreamClusterImpl } from './upstream/cluster.js';
+import { compileCluster } from './upstream/cluster.js';
+import { ClusterManagerImpl } from './upstream/cluster-manager.js';
 import { compileLoadAssignment } from './upstream/endpoints.js';
 import type { ClusterManager, UpstreamHost } from './upstream/types.js';
 
@@ -161,7 +162,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   // Clusters read SDS secrets when they connect; the proxy that holds them exists only after the data plane.
   let proxyRef: ProxyServer | undefined;
   const secrets: SecretProvider = { get: (name) => proxyRef?.secret(name) };
-  const proxy = new ProxyServer(bootstrap, options, options.dataPlane ?? (await createDataPlane({ drainGraceMs: options.drainTimeMs ?? 5000, secrets })));
+  const proxy = new ProxyServer(bootstrap, options, options.dataPlane ?? (await createDataPlane({ drainGraceMs: options.drainTimeMs ?? 5000, secrets, ...(options.initialFetchTimeoutMs !== undefined ? { warmingTimeoutMs: options.initialFetchTimeoutMs } : {}) })));
   proxyRef = proxy;
   try {
     await proxy.start();
@@ -747,8 +748,8 @@ function detailsOf(err: unknown): readonly string[] {
 // --- the data path as Trellis builds it ------------------------------------------------------------------------
 
 /** The real data path: the listener manager, the router's compiler, the cluster manager and the HTTP filters. */
-export async function createDataPlane(options: { readonly drainGraceMs?: number; readonly secrets?: SecretProvider } = {}): Promise<DataPlane> {
-  const clusters = createClusterBackend(options.secrets ?? NO_SECRETS);
+export async function createDataPlane(options: { readonly drainGraceMs?: number; readonly secrets?: SecretProvider; readonly warmingTimeoutMs?: number } = {}): Promise<DataPlane> {
+  const clusters = createClusterBackend(options.secrets ?? NO_SECRETS, options.warmingTimeoutMs);
   const httpFilters = createHttpFilterRegistry({ clusters: clusters.manager });
   // typed_per_filter_config entries are compiled by the factory of the filter they name (or whose config type they carry).
   const perFilterConfig = (filterName: string, any: Any): unknown => {
@@ -767,38 +768,29 @@ export async function createDataPlane(options: { readonly drainGraceMs?: number;
 }
 
 /**
- * The cluster set over compileCluster: compile() builds the live cluster (validated, not yet routed to); apply()
- * swaps the whole set at once and drains the clusters that left or were replaced.
+ * The cluster manager as main drives it. compile() only validates (the manager builds its own instance on apply);
+ * apply() hands the manager what changed since the last apply, so unchanged clusters keep their pools and stats.
  */
-function createClusterBackend(secrets: SecretProvider): ClusterBackend {
-  let active = new Map<string, UpstreamClusterImpl>();
-  const manager: ClusterManager = { get: (name) => active.get(name) };
+function createClusterBackend(secrets: SecretProvider, warmingTimeoutMs: number | undefined): ClusterBackend {
+  const context = { secrets, ...(warmingTimeoutMs !== undefined ? { warmingTimeoutMs } : {}) };
+  const manager = new ClusterManagerImpl(context);
+  let applied = new Map<string, Cluster>();
   return {
     manager,
-    compile: (cluster) => compileCluster(cluster, { secrets }),
-    apply: (clusters, assignment) => {
-      const next = new Map<string, UpstreamClusterImpl>();
-      for (const { config, compiled } of clusters) {
-        const impl = compiled as UpstreamClusterImpl;
-        next.set(config.name!, impl);
-        // A replaced EDS cluster starts with the endpoints its predecessor had, not empty (no UH during a CDS change).
-        const cla = impl.type === 'EDS' && !impl.warm ? assignment(impl.edsServiceName) : undefined;
-        if (cla) impl.applyLoadAssignment(cla);
-      }
-      const previous = active;
-      active = next;
-      for (const [name, impl] of previous) {
-        if (next.get(name) !== impl) void impl.drain().finally(() => impl.destroy());
-      }
+    compile: (cluster) => {
+      compileCluster(cluster, { secrets }).destroy();
+      return undefined;
     },
-    applyLoadAssignment: (serviceName, cla) => {
-      for (const impl of active.values()) if (impl.type === 'EDS' && impl.edsServiceName === serviceName) impl.applyLoadAssignment(cla);
+    apply: (clusters) => {
+      const next = new Map(clusters.map(({ config }) => [config.name!, config]));
+      const changed = [...next].filter(([name, config]) => applied.get(name) !== config).map(([, config]) => config);
+      const removed = [...applied.keys()].filter((name) => !next.has(name));
+      if (changed.length > 0) manager.addOrUpdate(changed);
+      if (removed.length > 0) manager.remove(removed);
+      applied = next;
     },
-    hosts: (name) => active.get(name)?.hosts ?? [],
-    close: async () => {
-      const all = [...active.values()];
-      active = new Map();
-      for (const impl of all) impl.destroy();
-    },
+    applyLoadAssignment: (serviceName, cla) => manager.applyLoadAssignment(serviceName, cla),
+    hosts: (name) => manager.get(name)?.hosts ?? [],
+    close: () => manager.close(),
   };
 }
