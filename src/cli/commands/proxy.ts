@@ -11,7 +11,7 @@ function parseLogLevel(value: string): LogLevel {
 function parseDrainTime(value: string): number {
   const seconds = Number(value);
   if (!Number.isFinite(seconds) || seconds < 0) throw new InvalidArgumentError('expected a number of seconds');
-  return seconds * 1000;
+  return seconds;
 }
 
 export function proxyCommand(): Command {
@@ -19,7 +19,7 @@ export function proxyCommand(): Command {
     .description('Run the proxy (Envoy\'s role) from an Envoy v3 bootstrap: static resources, or xDS over ADS from a control plane')
     .requiredOption('-c, --config-path <file>', 'Envoy bootstrap, YAML or JSON')
     .option('-l, --log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, parseLogLevel, 'info' as LogLevel)
-    .option('--drain-time-s <seconds>', 'how long listeners drain on shutdown', parseDrainTime, 5000)
+    .option('--drain-time-s <seconds>', 'how long listeners drain (shutdown, /drain_listeners)', parseDrainTime, 5)
     .action(async (opts: { configPath: string; logLevel: LogLevel; drainTimeS: number }) => {
       const fail = (message: string): void => {
         process.stderr.write(`trellis proxy: ${message}\n`);
@@ -32,7 +32,7 @@ export function proxyCommand(): Command {
         // Loaded on use: the rest of the CLI does not pay for the data path.
         const { startProxy } = await import('../../proxy/main.js');
         try {
-          proxy = await startProxy({ bootstrapPath: opts.configPath, logLevel: opts.logLevel, drainTimeMs: opts.drainTimeS, commandLine: process.argv.slice(2), onQuit: quit });
+          proxy = await startProxy({ bootstrapPath: opts.configPath, logLevel: opts.logLevel, drainTimeMs: opts.drainTimeS * 1000, commandLine: process.argv.slice(2), onQuit: quit });
         } catch (err) {
           if (err instanceof ConfigValidationError) return fail(`refusing to start:\n  ${err.details.join('\n  ')}`);
           if (err instanceof ConfigError) return fail(err.message);
