@@ -33,11 +33,20 @@ export function connectUpstream(host: HostImpl, settings: PoolSettings, alpn?: r
       raw[kConnectFailure] = 'connect_failure';
     }
   }
+  // Counted when the failure is seen (error, timeout or close before connecting), before the request hears of it.
+  let failCounted = false;
+  const countConnectFail = (): void => {
+    if (failCounted || socket.connected) return;
+    failCounted = true;
+    stats.upstream_cx_connect_fail++;
+    host.stats.cxConnectFail++;
+  };
   const timer = setTimeout(() => {
     if (socket.connected) return;
     socket[kConnectFailure] = 'connect_timeout';
     raw[kConnectFailure] = 'connect_timeout';
     stats.upstream_cx_connect_timeout++;
+    countConnectFail();
     const err = Object.assign(new Error(`connect timeout after ${settings.connectTimeoutMs} ms to ${host.addressText}`), { code: 'UPSTREAM_CONNECT_TIMEOUT' });
     socket.destroy(err);
     raw.destroy(err);
@@ -56,8 +65,7 @@ export function connectUpstream(host: HostImpl, settings: PoolSettings, alpn?: r
     clearTimeout(timer);
     if (!socket.connected) {
       socket[kConnectFailure] ??= raw[kConnectFailure] ?? 'connect_failure';
-      stats.upstream_cx_connect_fail++;
-      host.stats.cxConnectFail++;
+      countConnectFail();
     }
     stats.upstream_cx_active--;
     stats.upstream_cx_destroy++;
@@ -69,7 +77,13 @@ export function connectUpstream(host: HostImpl, settings: PoolSettings, alpn?: r
     if (!socket.destroyed) socket.destroy();
   });
   // Errors reach the pool through its own listeners; this one keeps an unobserved error from crashing the process.
-  socket.on('error', () => undefined);
-  raw.on('error', () => undefined);
+  const onError = (): void => {
+    if (!socket.connected) {
+      socket[kConnectFailure] ??= raw[kConnectFailure] ?? 'connect_failure';
+      countConnectFail();
+    }
+  };
+  socket.on('error', onError);
+  raw.on('error', onError);
   return socket;
 }

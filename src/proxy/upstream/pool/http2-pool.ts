@@ -247,16 +247,24 @@ export class Http2Pool implements ConnectionPool {
     session.on('goaway', () => {
       conn.draining = true;
     });
-    session.once('close', () => {
+    let socketClosed = false;
+    socket.once('close', () => (socketClosed = true));
+    const finalize = (): void => {
       const i = this.connections.indexOf(conn);
-      if (i >= 0) this.connections.splice(i, 1);
+      if (i < 0) return;
+      this.connections.splice(i, 1);
       if (conn.idleTimer) clearTimeout(conn.idleTimer);
       const failure = conn.connected ? 'remote_reset' : (socket[kConnectFailure] ?? 'connect_failure');
       for (const st of conn.waiting) st.fail(failure, `connection to ${this.host.addressText} failed`);
       conn.waiting = [];
-      if (!socket.destroyed) socket.destroy();
       this.dispatchQueued();
       this.checkDrained();
+    };
+    // The connection is gone (and its counters released) only once both the session and its socket are closed.
+    session.once('close', () => {
+      if (socketClosed) return finalize();
+      socket.once('close', finalize);
+      if (!socket.destroyed) socket.destroy();
     });
     return conn;
   }
