@@ -149,7 +149,9 @@ export interface RunningProxy {
   readonly admin?: AdminServer;
   readonly xds?: XdsClient;
   state(): ServerState;
-  /** Drains listeners, closes the xDS stream, clusters and admin. */
+  /** Stops accepting and waits (at most the drain time) for in-flight requests: SIGTERM, before stop(). */
+  drain(): Promise<void>;
+  /** Closes listeners, the xDS stream, clusters and admin now. */
   stop(): Promise<void>;
 }
 
@@ -695,6 +697,11 @@ class ProxyServer implements RunningProxy {
       },
       log: this.log,
     };
+  }
+
+  async drain(): Promise<void> {
+    this.serverState = 'DRAINING';
+    await this.listenerManager.drain({ graceMs: this.options.drainTimeMs ?? 5000 });
   }
 
   stop(): Promise<void> {

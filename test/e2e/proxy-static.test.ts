@@ -156,3 +156,16 @@ test('a bad bootstrap is refused at start-up: exit code 1, the field path in std
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /\/nonexistent\/bootstrap\.yaml: cannot read the bootstrap/);
 });
+
+test('SIGTERM drains and exits 0', async (t) => {
+  const upstream = await startUpstream('backend');
+  t.after(() => upstream.close());
+  const proxy = await startProxyProcess(writeTemp('bootstrap.yaml', staticBootstrap(upstream.port)), ['--drain-time-s', '1']);
+  t.after(() => proxy.kill());
+  await eventually('/ready is LIVE', async () => (await httpGet(proxy.admin, '/ready')).status === 200);
+  const address = await listenerAddress(proxy.admin, 'listener_0');
+  assert.equal((await httpGet(address, '/api/one')).status, 200);
+  proxy.child.kill('SIGTERM');
+  assert.equal(await proxy.exited, 0);
+  assert.match(proxy.stderr(), /SIGTERM: draining and stopping/);
+});

@@ -47,7 +47,11 @@ export function proxyCommand(): Command {
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
           process.stderr.write(`trellis proxy: ${signal}: draining and stopping\n`);
-          void running.stop().then(resolve, resolve);
+          void running
+            .drain()
+            .catch(() => undefined)
+            .then(() => running.stop())
+            .then(resolve, resolve);
         };
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));
