@@ -86,3 +86,8 @@ export function xxHash64(input: string | Uint8Array, seed: bigint = 0n): bigint 
   h ^= h >> 32n;
   return h;
 }
+
+/** Envoy's Hex::uint64ToHex: 16 lower-case hex digits. */
+export function uint64ToHex(value: bigint): string {
+  return value.toString(16).padStart(16, '0');
+}

@@ -6,7 +6,7 @@ import { compileRegexSubstitution, type RegexSubstitution } from './regex.js';
 import { queryParameter } from './route-matcher.js';
 import type { CompiledHashPolicy } from './route-table.js';
 import { asciiLower } from './string-matcher.js';
-import { uint64ToHex, xxHash64 } from './xxhash64.js';
+import { uint64ToHex, xxHash64 } from '../../common/xxhash64.js';
 
 type HashPolicy = envoy.config.route.v3.RouteAction.HashPolicy;
 

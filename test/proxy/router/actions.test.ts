@@ -5,7 +5,7 @@ import { computeRequestHash, generateHashCookie } from '../../../src/proxy/route
 import type { ClusterRouteAction, RedirectRouteAction, RouteEntry } from '../../../src/proxy/router/route-table.js';
 import { FILTER_DISABLED } from '../../../src/proxy/router/route-table.js';
 import { parseRetryOn } from '../../../src/proxy/router/retry-policy.js';
-import { xxHash64 } from '../../../src/proxy/router/xxhash64.js';
+import { xxHash64 } from '../../../src/common/xxhash64.js';
 import { encodeMessage, packAny } from '../../../src/xds/codec.js';
 import type { envoy } from '../../../src/xds/generated/types.js';
 import { configWith, request, type Route } from './support.js';

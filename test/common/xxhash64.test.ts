@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { uint64ToHex, xxHash64 } from '../../../src/proxy/router/xxhash64.js';
+import { uint64ToHex, xxHash64 } from '../../src/common/xxhash64.js';
 
 // xxHash's own sanity buffer (cli/xsum_sanity_check.c): byteGen starts at PRIME32, each byte is its top 8 bits, then
 // byteGen *= PRIME64 (mod 2^64).
