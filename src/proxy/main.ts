@@ -267,7 +267,8 @@ class ProxyServer implements RunningProxy {
         await this.waitFor(() => this.missingEndpoints().length === 0, timeout);
       }
       // Static listeners start once the clusters are there (Envoy's init order), with the routes they need.
-      await this.commit({ ...this.config, listeners: new Map([...this.config.listeners, ...listeners]) }, true);
+      // Queued like every xDS change, so the snapshot it builds on is the one current when it runs.
+      await this.enqueue(() => this.commit({ ...this.config, listeners: new Map([...this.config.listeners, ...listeners]) }, true));
       this.syncRouteSubscriptions([...listeners.values()]);
       if (b.ads.lds) {
         this.xds!.subscribe(LISTENER, WILDCARD);
