@@ -1,6 +1,5 @@
 // `trellis analyze DIR`: validates a config directory offline, like `istioctl analyze`; exit 1 when an error is found.
 import { Command } from 'commander';
-import { analyzeDirectory, formatAnalysisMessage } from '../../control/server/analyze.js';
 
 export function analyzeCommand(): Command {
   return new Command('analyze')
@@ -8,6 +7,8 @@ export function analyzeCommand(): Command {
     .argument('<dir>', 'directory of Istio YAML')
     .option('-o, --output <format>', 'log (default) or json', 'log')
     .action(async (dir: string, opts: { output: string }) => {
+      // Loaded on use, so the other subcommands (proxy, proxy-status) do not load the config store and validators.
+      const { analyzeDirectory, formatAnalysisMessage } = await import('../../control/server/analyze.js');
       let result;
       try {
         result = await analyzeDirectory(dir);
