@@ -282,6 +282,7 @@ export class DiscoveryServer<P extends PushContextView> {
       this.metrics.pushTime.observe((this.clock.now() - started) / 1000, { type: typeLabel(typeUrl) });
     }
     this.metrics.cacheSize.set(this.xdsCache.stats().size);
+    this.metrics.sharedResources.set(this.interner.stats().live);
     try {
       if (!entry.initialized) {
         // A partial first config would make the proxy drop what it runs (e.g. after a control-plane restart):

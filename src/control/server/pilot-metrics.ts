@@ -24,6 +24,8 @@ export interface PilotMetrics {
   /** `type`: hit or miss. */
   readonly cacheReads: Counter;
   readonly cacheSize: Gauge;
+  /** Distinct encoded resources alive, each shared by every proxy holding it. */
+  readonly sharedResources: Gauge;
   /** Debounced pushes (each a new PushContext), `type`: the request's reason (config, endpoint, proxy…). */
   readonly pushTriggers: Counter;
   readonly proxiesQueued: Gauge;
@@ -45,6 +47,7 @@ export function createPilotMetrics(registry = new MetricsRegistry()): PilotMetri
     generateErrors: registry.counter('trellis_xds_generate_errors', 'Generator failures by type; the proxy keeps its last config of that type.'),
     cacheReads: registry.counter('pilot_xds_cache_reads', 'Total number of xds cache reads, by hit or miss.'),
     cacheSize: registry.gauge('pilot_xds_cache_size', 'Current size of xds cache.'),
+    sharedResources: registry.gauge('trellis_xds_shared_resources', 'Distinct encoded xDS resources alive; proxies holding equal resources share one.'),
     pushTriggers: registry.counter('pilot_push_triggers', 'Total number of times a push was triggered, labeled by reason for the push.'),
     proxiesQueued: registry.gauge('trellis_push_queue_pending', 'Proxies waiting in the push queue.'),
     services: registry.gauge('pilot_services', 'Total services known to pilot.'),

@@ -44,7 +44,9 @@ export class ResourceInterner {
     if (encoded) {
       this.sharedCount++;
     } else {
-      encoded = { name: generated.name, any, version };
+      // protobufjs writes small messages into slices of Node's shared 8 KiB pool: a copy of exactly the message's size
+      // keeps a long-lived resource from pinning a whole slab.
+      encoded = { name: generated.name, any: { type_url: any.type_url, value: new Uint8Array(any.value ?? new Uint8Array()) }, version };
       this.byContent.set(key, new WeakRef(encoded));
       this.collected.register(encoded, key);
     }

@@ -106,3 +106,17 @@ test('bad resources are refused with TRELLIS_XDS_INVALID_SNAPSHOT and leave the 
   );
   assert.equal(cache.resources('n', CDS)!.version, before);
 });
+
+test('a pre-encoded resource with its version is stored as given: node keys set with one object share it', () => {
+  const cache = new SnapshotCache();
+  const shared = { name: 'reviews', any: packAny('envoy.config.cluster.v3.Cluster', cluster('reviews')), version: 'v7' };
+  cache.setSnapshot('a', { [CDS]: [shared] });
+  cache.setSnapshot('b', { [CDS]: [shared] });
+  assert.equal(cache.resources('a', CDS)!.resources.get('reviews'), shared);
+  assert.equal(cache.resources('b', CDS)!.resources.get('reviews'), shared);
+  // Without a version the cache hashes the bytes and keeps its own record.
+  const unversioned = { name: 'reviews', any: shared.any };
+  cache.setResources('a', CDS, [unversioned]);
+  assert.notEqual(cache.resources('a', CDS)!.resources.get('reviews'), unversioned);
+  assert.equal(cache.resources('a', CDS)!.resources.get('reviews')!.any, shared.any);
+});
