@@ -42,6 +42,25 @@ interface Target {
   readonly throughput: WrkResult[];
   readonly latency: WrkResult[];
   readonly paced: { result: WrkResult; cpuUsPerRequest: number }[];
+  /** Connections the upstream accepted, and requests sent, during this target's measured runs. */
+  upstreamConnections: number;
+  requests: number;
+}
+
+/** Connections the upstream nginx has accepted so far (stub_status). */
+async function upstreamAccepts(upstreamPort: number): Promise<number> {
+  const reply = await fetch(`http://127.0.0.1:${upstreamPort}/bench-stub-status`);
+  const text = await reply.text();
+  // "Active connections: 1 \nserver accepts handled requests\n 12 12 34 \n..."
+  const accepts = /server accepts handled requests\s+(\d+)/.exec(text)?.[1];
+  if (accepts === undefined) throw new Error(`unexpected stub_status reply: ${text}`);
+  return Number(accepts);
+}
+
+/** "(rounds a–b)": the spread behind a median. */
+function spread(values: readonly number[], digits = 0): string {
+  if (values.length < 2) return '';
+  return ` (rounds ${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)})`;
 }
 
 function load(): string {
@@ -162,7 +181,7 @@ async function main(): Promise<void> {
   const haproxy = processes.start('haproxy', cores.proxy, 'haproxy', ['-db', '-f', join(haproxyDir, 'haproxy.cfg')]);
   const trellis = await startTrellis(cores, trellisPort, upstreamPort);
 
-  const target = (name: string, port: number, pids: () => number[], unavailable?: string): Target => ({ name, port, pids, unavailable, throughput: [], latency: [], paced: [] });
+  const target = (name: string, port: number, pids: () => number[], unavailable?: string): Target => ({ name, port, pids, unavailable, throughput: [], latency: [], paced: [], upstreamConnections: 0, requests: 0 });
   const targets: Target[] = [
     target('direct', upstreamPort, () => []),
     target('Trellis', trellisPort, () => family(trellis), await ready('Trellis', trellisPort, trellis)),
@@ -182,9 +201,18 @@ async function main(): Promise<void> {
     const order = live.map((_, i) => live[(i + round) % live.length]!);
     for (const t of order) {
       (globalThis as { gc?: () => void }).gc?.();
-      t.throughput.push(await runWrk(processes, cores.generator, { port: t.port, connections: CONNECTIONS, seconds: DURATION, script: plain }));
-      t.latency.push(await runWrk(processes, cores.generator, { port: t.port, connections: 1, seconds: DURATION, script: plain }));
-      if (t.name !== 'direct') t.paced.push(await measurePaced(cores, t, paced));
+      const accepted = await upstreamAccepts(upstreamPort);
+      const throughput = await runWrk(processes, cores.generator, { port: t.port, connections: CONNECTIONS, seconds: DURATION, script: plain });
+      const latency = await runWrk(processes, cores.generator, { port: t.port, connections: 1, seconds: DURATION, script: plain });
+      t.throughput.push(throughput);
+      t.latency.push(latency);
+      t.requests += throughput.requests + latency.requests;
+      if (t.name !== 'direct') {
+        const p = await measurePaced(cores, t, paced);
+        t.paced.push(p);
+        t.requests += p.result.requests;
+      }
+      t.upstreamConnections += (await upstreamAccepts(upstreamPort)) - accepted - 1; // less the stub_status request's own
     }
     console.log(`proxy bench: round ${round + 1}/${ROUNDS} done; load: ${load().replace(/^.*load average/, 'load average')}`);
   }
@@ -207,16 +235,17 @@ async function main(): Promise<void> {
     };
     figures.set(t.name, f);
     const errors = [...t.throughput, ...t.latency, ...t.paced.map((p) => p.result)].reduce((n, r) => n + r.errors, 0);
-    printFigure(`${t.name} throughput (-c${CONNECTIONS})`, f.rps, 'req/s');
-    printFigure(`${t.name} latency p50 (-c1)`, f.p50, 'us');
-    printFigure(`${t.name} latency p99 (-c1)`, f.p99, 'us');
+    printFigure(`${t.name} throughput (-c${CONNECTIONS})`, f.rps, `req/s${spread(t.throughput.map((r) => r.rps))}`);
+    printFigure(`${t.name} latency p50 (-c1)`, f.p50, `us${spread(t.latency.map((r) => r.p50Us))}`);
+    printFigure(`${t.name} latency p99 (-c1)`, f.p99, `us${spread(t.latency.map((r) => r.p99Us))}`);
     if (t.paced.length > 0) {
       const saturated = f.pacedRps < RATE * 0.95 ? ` (below the ${RATE} req/s asked: saturated)` : '';
       printFigure(`${t.name} fixed rate achieved (-c${PACED_CONNECTIONS})`, f.pacedRps, `req/s${saturated}`);
-      printFigure(`${t.name} fixed rate p50`, f.pacedP50, 'us');
-      printFigure(`${t.name} fixed rate p99`, f.pacedP99, 'us');
-      printFigure(`${t.name} CPU per request at ${RATE} req/s`, f.cpu, 'us');
+      printFigure(`${t.name} fixed rate p50`, f.pacedP50, `us${spread(t.paced.map((p) => p.result.p50Us))}`);
+      printFigure(`${t.name} fixed rate p99`, f.pacedP99, `us${spread(t.paced.map((p) => p.result.p99Us))}`);
+      printFigure(`${t.name} CPU per request at ${RATE} req/s`, f.cpu, `us${spread(t.paced.map((p) => p.cpuUsPerRequest), 1)}`);
     }
+    console.log(`${t.name} upstream connections opened: ${t.upstreamConnections} for ${t.requests} requests`);
     if (errors > 0) console.log(`${t.name} errors: ${errors} (socket errors or non-2xx responses, all runs together)`);
   }
 

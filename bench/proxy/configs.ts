@@ -24,6 +24,8 @@ export function upstreamNginxConf(dir: string, port: number): string {
   server {
     listen 127.0.0.1:${port} reuseport backlog=4096;
     location / { default_type text/plain; return 200 "${BODY}"; }
+    # Accepted connections, read by the benchmark to check that each proxy reuses its upstream connections.
+    location = /bench-stub-status { stub_status; }
   }
 }
 `;
