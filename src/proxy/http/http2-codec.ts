@@ -174,6 +174,9 @@ export class Http2Codec implements DownstreamCodec {
     // node:http2 reads bytes already buffered on the socket before taking over its handle.
     if (initialBytes && initialBytes.length > 0) socket.unshift(initialBytes);
     this.server.emit('connection', socket);
+    // A socket that arrived paused (TLS after our inspection) must read for the session to see frames; with peeked
+    // plaintext bytes node:http2 drains the buffer itself and resuming would hand them to no one.
+    if (!initialBytes?.length) socket.resume();
   }
 
   drain(): void {

@@ -1,7 +1,7 @@
 // The listener manager: compiles Listeners, binds them, picks filter chains per connection and drains on update or removal.
 import { createHash } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { XdsValidationError } from '../../common/errors.js';
 import { unpackAny } from '../../xds/codec.js';
@@ -299,19 +299,29 @@ class ActiveListener {
       return;
     }
     if (initial && initial.length > 0) socket.unshift(initial);
-    const tlsSocket = new TLSSocket(socket, {
-      isServer: true,
-      secureContext: tls.secureContext,
+    // node:tls's server does the handshake (its path handles sockets handed over with buffered bytes).
+    const server = this.tlsServerFor(chain, tls);
+    // The TLSSocket reads the socket's handle itself (the unshifted ClientHello first); resuming the plain socket would steal bytes.
+    server.emit('connection', socket);
+  }
+
+  private readonly tlsServers = new WeakMap<ChainRuntime, TlsServer>();
+
+  /** One node:tls server per chain, fed accepted sockets with emit('connection'); secured sockets go to the chain. */
+  private tlsServerFor(chain: ChainRuntime, tls: CompiledDownstreamTls): TlsServer {
+    let server = this.tlsServers.get(chain);
+    if (server) return server;
+    server = createTlsServer({
+      ...tls.contextOptions,
       ...(tls.alpnProtocols.length ? { ALPNProtocols: [...tls.alpnProtocols] } : {}),
       requestCert: tls.requireClientCertificate,
       rejectUnauthorized: tls.requireClientCertificate,
     });
-    tlsSocket.on('error', () => {
+    server.on('tlsClientError', (_err: Error, s: TLSSocket) => {
       this.stats['ssl_handshake_error']!++;
-      tlsSocket.destroy();
-      socket.destroy();
+      s.destroy();
     });
-    tlsSocket.once('secure', () => {
+    server.on('secureConnection', (tlsSocket: TLSSocket) => {
       if (tls.requireSni && !tlsSocket.servername) {
         tlsSocket.destroy();
         return;
@@ -319,19 +329,23 @@ class ActiveListener {
       const peer = tlsSocket.getPeerCertificate?.();
       const sans = peer && 'subjectaltname' in peer && typeof peer.subjectaltname === 'string' ? peer.subjectaltname.split(', ') : [];
       const info: DownstreamConnectionInfo = {
-        ...baseInfo,
+        remoteAddress: tlsSocket.remoteAddress ?? '',
+        remotePort: tlsSocket.remotePort ?? 0,
+        localAddress: tlsSocket.localAddress ?? '',
+        localPort: tlsSocket.localPort ?? 0,
         tls: {
           ...(typeof tlsSocket.servername === 'string' ? { sni: tlsSocket.servername } : {}),
           ...(typeof tlsSocket.alpnProtocol === 'string' ? { alpn: tlsSocket.alpnProtocol } : {}),
           peerUriSans: [
-            ...sans.filter((s) => s.startsWith('URI:')).map((s) => s.slice(4)),
-            ...sans.filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4)),
+            ...sans.filter((x) => x.startsWith('URI:')).map((x) => x.slice(4)),
+            ...sans.filter((x) => x.startsWith('DNS:')).map((x) => x.slice(4)),
           ],
         },
       };
       this.runNetworkFilter(chain, tlsSocket, info, tlsSocket.alpnProtocol || undefined, undefined);
     });
-    socket.resume();
+    this.tlsServers.set(chain, server);
+    return server;
   }
 
   private runNetworkFilter(chain: ChainRuntime, socket: Duplex, info: DownstreamConnectionInfo, alpn: string | undefined, initial: Buffer | undefined): void {

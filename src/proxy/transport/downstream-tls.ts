@@ -1,6 +1,6 @@
 // Compiles a DownstreamTlsContext (certificates from files, inline or SDS; ALPN; client certificates) into a Node SecureContext.
 import { readFileSync } from 'node:fs';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { XdsValidationError } from '../../common/errors.js';
 import type { envoy } from '../../xds/generated/types.js';
 import type { SecretProvider } from './secret-provider.js';
@@ -15,6 +15,8 @@ export const RAW_BUFFER_TYPE_URL = 'type.googleapis.com/envoy.extensions.transpo
 
 export interface CompiledDownstreamTls {
   readonly secureContext: SecureContext;
+  /** What secureContext was built from, for node:tls servers (which build their own context from options). */
+  readonly contextOptions: SecureContextOptions;
   /** ALPN offered to clients, in preference order (Envoy's alpn_protocols; empty → no ALPN). */
   readonly alpnProtocols: readonly string[];
   readonly requireClientCertificate: boolean;
@@ -81,10 +83,11 @@ export function compileDownstreamTls(ctx: DownstreamTlsContext, path: string, se
   const versions: Record<string, 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' | undefined> = { TLSv1_0: 'TLSv1', TLSv1_1: 'TLSv1.1', TLSv1_2: 'TLSv1.2', TLSv1_3: 'TLSv1.3', TLS_AUTO: undefined };
   if (problems.length > 0) throw new XdsValidationError(problems);
   let secureContext: SecureContext;
+  let contextOptions: SecureContextOptions;
   try {
     const minVersion = params?.tls_minimum_protocol_version !== undefined ? versions[String(params.tls_minimum_protocol_version)] : 'TLSv1.2';
     const maxVersion = params?.tls_maximum_protocol_version !== undefined ? versions[String(params.tls_maximum_protocol_version)] : undefined;
-    secureContext = createSecureContext({
+    contextOptions = {
       cert: certs.map((c) => c.cert),
       key: certs.map((c) => c.key),
       ...(ca ? { ca } : {}),
@@ -92,12 +95,14 @@ export function compileDownstreamTls(ctx: DownstreamTlsContext, path: string, se
       ...(maxVersion ? { maxVersion } : {}),
       ...(params?.cipher_suites?.length ? { ciphers: params.cipher_suites.join(':') } : {}),
       ...(params?.ecdh_curves?.length ? { ecdhCurve: params.ecdh_curves.join(':') } : {}),
-    });
+    };
+    secureContext = createSecureContext(contextOptions);
   } catch (err) {
     throw new XdsValidationError([`${cp}.tls_certificates: ${(err as Error).message}`]);
   }
   return {
     secureContext,
+    contextOptions,
     alpnProtocols: common.alpn_protocols ?? [],
     requireClientCertificate: requireClient,
     requireSni: ctx.require_sni?.value === true,
