@@ -179,6 +179,14 @@ export function checkExportTo(c: Checker, path: string, value: unknown, namespac
 }
 
 /** The networking WorkloadSelector (`workloadSelector: {labels: …}`). */
+/** Istio's type.v1beta1.WorkloadSelector, `{matchLabels}` (DestinationRule, and the security kinds' `selector`). */
+export function checkMatchLabelsSelector(c: Checker, path: string, value: unknown): Record<string, string> | undefined {
+  const sel = asObject(c, path, value, ['matchLabels']);
+  if (!sel) return undefined;
+  return checkLabels(c, fieldPath(path, 'matchLabels'), sel.matchLabels, true);
+}
+
+/** Networking's WorkloadSelector, `{labels}` (Sidecar, ServiceEntry, Gateway-less selection). */
 export function checkWorkloadSelector(c: Checker, path: string, value: unknown): Record<string, string> | undefined {
   const sel = asObject(c, path, value, ['labels']);
   if (!sel) return undefined;

@@ -16,7 +16,7 @@ import {
   type Obj,
 } from '../validation/checker.js';
 import { checkLabels } from '../validation/names.js';
-import { checkExportTo, checkHost, checkPortNumber, checkSubsetName, checkWorkloadSelector } from './common-validation.js';
+import { checkExportTo, checkHost, checkPortNumber, checkSubsetName, checkMatchLabelsSelector } from './common-validation.js';
 import { CLIENT_TLS_MODES, SIMPLE_LB } from './destination-rule.js';
 
 const POLICY_FIELDS = ['loadBalancer', 'connectionPool', 'outlierDetection', 'tls'];
@@ -45,7 +45,7 @@ export function validateDestinationRule(c: Checker, spec: unknown, namespace: st
   });
 
   checkExportTo(c, 'spec.exportTo', dr.exportTo, namespace);
-  checkWorkloadSelector(c, 'spec.workloadSelector', dr.workloadSelector);
+  checkMatchLabelsSelector(c, 'spec.workloadSelector', dr.workloadSelector);
 }
 
 export function checkTrafficPolicy(c: Checker, path: string, value: unknown): void {

@@ -6,7 +6,8 @@ export interface DestinationRuleSpec {
   trafficPolicy?: TrafficPolicy;
   subsets?: Subset[];
   exportTo?: string[];
-  workloadSelector?: WorkloadSelector;
+  /** Istio's type.v1beta1.WorkloadSelector (`matchLabels`), unlike Sidecar's `labels`. */
+  workloadSelector?: { matchLabels?: Record<string, string> };
 }
 
 export interface TrafficPolicy {

@@ -39,7 +39,7 @@ export class DestinationRuleIndex {
         if (isWildcardHost(host)) nsRules.wildcards.push([host, hostRules]);
         else nsRules.exact.set(host, hostRules);
       }
-      (dr.spec.workloadSelector?.labels && Object.keys(dr.spec.workloadSelector.labels).length > 0 ? hostRules.selected : hostRules.plain).push(dr);
+      (dr.spec.workloadSelector?.matchLabels && Object.keys(dr.spec.workloadSelector.matchLabels).length > 0 ? hostRules.selected : hostRules.plain).push(dr);
     }
     for (const ns of this.byNamespace.values()) ns.wildcards.sort(([a], [b]) => b.length - a.length);
   }
@@ -52,7 +52,7 @@ export class DestinationRuleIndex {
   lookup(proxyNamespace: string, service: Pick<Service, 'hostname' | 'namespace'>, proxyLabels?: Readonly<Record<string, string>>): ConsolidatedDestinationRule | undefined {
     if (proxyLabels) {
       const local = this.match(proxyNamespace, service.hostname);
-      const selected = local?.selected.find((dr) => selectorMatches(dr.spec.workloadSelector?.labels, proxyLabels));
+      const selected = local?.selected.find((dr) => selectorMatches(dr.spec.workloadSelector?.matchLabels, proxyLabels));
       if (selected) return { rule: selected, sources: [selected] };
     }
     const key = `${proxyNamespace}|${service.namespace}|${service.hostname}`;

@@ -80,7 +80,7 @@ test('DestinationRules of one namespace for one host merge (first subset and pol
   const { push } = snapshot(base + [
     doc('DestinationRule', 'a', 'host: reviews\nsubsets: [{name: v1, labels: {version: v1}}]', 'default'),
     doc('DestinationRule', 'b', 'host: reviews\ntrafficPolicy: {loadBalancer: {simple: LEAST_REQUEST}}\nsubsets: [{name: v1, labels: {version: x}}, {name: v2, labels: {version: v2}}]', 'default'),
-    doc('DestinationRule', 'c', 'host: reviews\nworkloadSelector: {labels: {app: canary}}\ntrafficPolicy: {loadBalancer: {simple: RANDOM}}', 'default'),
+    doc('DestinationRule', 'c', 'host: reviews\nworkloadSelector: {matchLabels: {app: canary}}\ntrafficPolicy: {loadBalancer: {simple: RANDOM}}', 'default'),
   ].join(''));
   const reviews = push.service('reviews.default.svc.cluster.local')!;
   const merged = push.destinationRule(proxy('default', { app: 'web' }), reviews)!;

@@ -150,7 +150,7 @@ kind: DestinationRule
 metadata: { name: shop-special, namespace: frontend }
 spec:
   host: ${HOST}
-  workloadSelector: { labels: { app: special } }
+  workloadSelector: { matchLabels: { app: special } }
   trafficPolicy: { loadBalancer: { simple: RANDOM } }
 ---
 apiVersion: networking.istio.io/v1
