@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { median, printFigure, printRatio } from './report.js';
 import { haproxyConf, proxyNginxConf, trellisBootstrap, upstreamNginxConf, WRK_PLAIN_LUA, wrkPacedLua } from './proxy/configs.js';
-import { chooseCores, cpuSeconds, descendants, freePort, ProcessSet, sleep, waitReady, type Cores } from './proxy/processes.js';
+import { chooseCores, cpuSeconds, cpuSplit, descendants, freePort, ProcessSet, sleep, waitReady, type Cores } from './proxy/processes.js';
 import { runWrk, type WrkResult } from './proxy/wrk.js';
 import { summarizeProfile } from './proxy/cpu-profile.js';
 
@@ -145,15 +145,16 @@ async function profileTrellis(cores: Cores, upstreamPort: number): Promise<void>
   await runWrk(processes, cores.generator, { port, connections: CONNECTIONS, seconds: 2, script: plain });
   const seconds = Math.max(PACED_DURATION, 10);
   const from = Number(process.hrtime.bigint() / 1000n);
-  const before = cpuSeconds(family(trellis));
+  const before = cpuSplit(family(trellis));
   const result = await runWrk(processes, cores.generator, { port, connections: PACED_CONNECTIONS, seconds, script: paced });
-  const cpu = cpuSeconds(family(trellis)) - before;
+  const after = cpuSplit(family(trellis));
+  const cpu = after.user - before.user + after.system - before.system;
   const to = Number(process.hrtime.bigint() / 1000n);
   await processes.stop(trellis, 15_000); // SIGTERM: the proxy exits and node writes the profile
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error('node wrote no .cpuprofile (did the proxy exit cleanly on SIGTERM?)');
   const summary = summarizeProfile(join(profDir, file), from, to);
-  console.log(`profile: Trellis at ${RATE} req/s for ${seconds} s under --cpu-prof: ${result.rps.toFixed(0)} req/s achieved, p50 ${(result.p50Us / 1000).toFixed(2)} ms, p99 ${(result.p99Us / 1000).toFixed(2)} ms, ${((cpu * 1e6) / result.requests).toFixed(1)} us CPU/request (profiler on)`);
+  console.log(`profile: Trellis at ${RATE} req/s for ${seconds} s under --cpu-prof: ${result.rps.toFixed(0)} req/s achieved, p50 ${(result.p50Us / 1000).toFixed(2)} ms, p99 ${(result.p99Us / 1000).toFixed(2)} ms, ${((cpu * 1e6) / result.requests).toFixed(1)} us CPU/request (profiler on; user ${(((after.user - before.user) * 1e6) / result.requests).toFixed(1)} us, system ${(((after.system - before.system) * 1e6) / result.requests).toFixed(1)} us)`);
   console.log(`profile: ${summary.samples} samples, ${summary.sampledMs.toFixed(0)} ms of the ${summary.windowMs.toFixed(0)} ms window on the main thread`);
   console.log('profile: self time by source');
   for (const s of summary.sources) console.log(`  ${(s.share * 100).toFixed(1).padStart(5)}%  ${s.ms.toFixed(0).padStart(6)} ms  ${s.name}`);

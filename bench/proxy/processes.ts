@@ -126,7 +126,7 @@ export function descendants(pid: number): number[] {
   return found;
 }
 
-function readStat(pid: number): { ppid: number; ticks: number } | undefined {
+function readStat(pid: number): { ppid: number; ticks: number; user: number; system: number } | undefined {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -136,7 +136,9 @@ function readStat(pid: number): { ppid: number; ticks: number } | undefined {
   // The command name (field 2) is in parentheses and may hold spaces: split after the last ')'.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15 (utime and stime cover all threads).
-  return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
+  const user = Number(fields[11]);
+  const system = Number(fields[12]);
+  return { ppid: Number(fields[1]), ticks: user + system, user, system };
 }
 
 /** CPU seconds (user + system, all threads) used so far by the given processes together. */
@@ -144,6 +146,18 @@ export function cpuSeconds(pids: readonly number[]): number {
   let ticks = 0;
   for (const pid of pids) ticks += readStat(pid)?.ticks ?? 0;
   return ticks / CLK_TCK;
+}
+
+/** CPU seconds used so far, split into user and system time. */
+export function cpuSplit(pids: readonly number[]): { user: number; system: number } {
+  let user = 0;
+  let system = 0;
+  for (const pid of pids) {
+    const stat = readStat(pid);
+    user += stat?.user ?? 0;
+    system += stat?.system ?? 0;
+  }
+  return { user: user / CLK_TCK, system: system / CLK_TCK };
 }
 
 export function sleep(ms: number): Promise<void> {
