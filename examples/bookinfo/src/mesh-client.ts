@@ -27,6 +27,13 @@ export class MeshCallError extends Error {
   }
 }
 
+/** A request that failed on a reused kept-alive connection before any response; carries the error to report. */
+class StaleConnectionError extends Error {
+  constructor(readonly failure: MeshCallError) {
+    super(failure.message);
+  }
+}
+
 export interface MeshClientOptions {
   /**
    * The sidecar's outbound address, `http://127.0.0.1:<port>`. Default: the `HTTP_PROXY` (or `http_proxy`)
@@ -74,7 +81,21 @@ export class MeshClient {
     return this.request(url, { ...request, method: 'GET' });
   }
 
-  request(url: string, request: MeshRequest = {}): Promise<MeshResponse> {
+  /**
+   * Sends one request. A GET or HEAD that fails on a reused kept-alive connection before any response (the
+   * server closed it while idle) is sent once more on a fresh connection, as Node's documentation advises.
+   */
+  async request(url: string, request: MeshRequest = {}): Promise<MeshResponse> {
+    try {
+      return await this.send(url, request, false);
+    } catch (error) {
+      const method = (request.method ?? 'GET').toUpperCase();
+      if (error instanceof StaleConnectionError && (method === 'GET' || method === 'HEAD')) return this.send(url, request, true);
+      throw error instanceof StaleConnectionError ? error.failure : error;
+    }
+  }
+
+  private send(url: string, request: MeshRequest, freshConnection: boolean): Promise<MeshResponse> {
     let target: URL;
     try {
       target = new URL(url);
@@ -90,11 +111,11 @@ export class MeshClient {
       : { host: target.hostname, port: target.port === '' ? 80 : Number(target.port), path: `${target.pathname}${target.search}` };
     options.method = request.method ?? 'GET';
     options.headers = headers;
-    options.agent = this.agent;
+    options.agent = freshConnection ? false : this.agent;
 
     return new Promise<MeshResponse>((resolve, reject) => {
       let settled = false;
-      const fail = (error: MeshCallError): void => {
+      const fail = (error: MeshCallError | StaleConnectionError): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -127,7 +148,13 @@ export class MeshClient {
             req.destroy();
           }, timeoutMs)
         : undefined;
-      req.on('error', (error) => fail(new MeshCallError('MESH_CALL_FAILED', url, `${url}: ${error.message}`, { cause: error })));
+      let responded = false;
+      req.once('response', () => { responded = true; });
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        const failure = new MeshCallError('MESH_CALL_FAILED', url, `${url}: ${error.message}`, { cause: error });
+        const stale = req.reusedSocket && !responded && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
+        fail(stale ? new StaleConnectionError(failure) : failure);
+      });
       req.end(request.body);
     });
   }

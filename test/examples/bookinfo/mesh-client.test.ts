@@ -82,3 +82,28 @@ test('a response body over the limit is refused', async () => {
     await big.close();
   }
 });
+
+test('a GET that meets a kept-alive connection the server dropped is sent again on a fresh one', async () => {
+  const perSocket = new WeakMap<net.Socket, number>();
+  const server = await startFake((req, res) => {
+    const n = (perSocket.get(req.socket) ?? 0) + 1;
+    perSocket.set(req.socket, n);
+    if (n > 1) {
+      req.socket.destroy(); // the idle connection "closed" just as the next request arrived
+      return;
+    }
+    res.end(`ok ${req.url}`);
+  });
+  const client = new MeshClient({ proxy: undefined });
+  try {
+    assert.equal((await client.get(`${server.url}/a`)).body, 'ok /a');
+    assert.equal((await client.get(`${server.url}/b`)).body, 'ok /b');
+    assert.deepEqual(server.requests.map((r) => r.url), ['/a', '/b', '/b']);
+    assert.equal((await client.get(`${server.url}/c`)).body, 'ok /c', 'a new pooled connection');
+    await assert.rejects(client.request(`${server.url}/d`, { method: 'POST', body: 'x' }), (e: unknown) => e instanceof MeshCallError && e.code === 'MESH_CALL_FAILED', 'a POST is not repeated');
+    assert.deepEqual(server.requests.map((r) => r.url), ['/a', '/b', '/b', '/c', '/d']);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
