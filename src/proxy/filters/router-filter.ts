@@ -625,7 +625,10 @@ class RouterFilter implements HttpFilter {
 
     // Upstream request headers: rewrites, mutations, router-consumed x-envoy headers removed.
     const upstream: HttpHeaders = { ...headers };
+    const originalPath = upstream[':path'];
     action.rewritePath(upstream);
+    // Envoy keeps the pre-rewrite path for the upstream (and access logs) unless suppress_envoy_headers.
+    if (upstream[':path'] !== originalPath && !this.config.suppressEnvoyHeaders && originalPath !== undefined) upstream['x-envoy-original-path'] = originalPath;
     if (action.hostRewrite !== undefined) upstream[':authority'] = action.hostRewrite;
     if (action.hostRewriteHeader) {
       const v = headerValue(headers, action.hostRewriteHeader);
