@@ -188,6 +188,8 @@ class UpstreamRouting {
   private readonly lbContextBase: { hashKey?: bigint };
   private readonly fmt: HeaderFormatterContext;
   private retryBudgetHeld = false;
+  /** Request bytes a retry may replay: the route's (or virtual host's) per_request_buffer_limit_bytes, else the listener's. */
+  private readonly bufferLimit: number;
 
   constructor(
     private readonly ctx: HttpFilterContext,
@@ -212,6 +214,7 @@ class UpstreamRouting {
       startTimeMs: Date.now(),
     };
     this.lbContextBase = this.computeHash();
+    this.bufferLimit = route.perRequestBufferLimitBytes ?? route.virtualHost.perRequestBufferLimitBytes ?? stream.bufferLimitBytes;
   }
 
   private computeHash(): { hashKey?: bigint } {
@@ -265,7 +268,7 @@ class UpstreamRouting {
     if (this.canRetryBody && this.retry) {
       this.buffer.push(chunk);
       this.bufferedBytes += chunk.length;
-      if (this.bufferedBytes > this.stream.bufferLimitBytes) {
+      if (this.bufferedBytes > this.bufferLimit) {
         if (this.attempt) {
           // Past the buffer limit the request can no longer be replayed: no retries from here on (Envoy).
           this.canRetryBody = false;
@@ -349,7 +352,7 @@ class UpstreamRouting {
     if (seq !== this.attemptSeq || this.done) return; // failed synchronously
     this.attempt = request;
     for (const chunk of this.buffer) request.write(chunk);
-    if (this.bufferedBytes > this.stream.bufferLimitBytes) {
+    if (this.bufferedBytes > this.bufferLimit) {
       this.canRetryBody = false;
       this.buffer = [];
     }

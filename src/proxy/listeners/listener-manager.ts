@@ -443,7 +443,7 @@ export class TrellisListenerManager implements ListenerManager {
       if (t) chains.push(t);
     });
     const defaultChain = listener.default_filter_chain ? this.compileChain(listener.default_filter_chain, `${at}: default_filter_chain`, problems) : undefined;
-    if (chains.length === 0 && !listener.default_filter_chain) problems.push(`${at}: filter_chains: at least one filter chain or a default_filter_chain is required`);
+    if ((listener.filter_chains ?? []).length === 0 && !listener.default_filter_chain) problems.push(`${at}: filter_chains: at least one filter chain or a default_filter_chain is required`);
     if (problems.length > 0) {
       for (const c of chains) c.hcm?.close();
       defaultChain?.hcm?.close();

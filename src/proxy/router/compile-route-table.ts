@@ -77,6 +77,7 @@ const VHOST_FIELDS = new Set([
   'include_attempt_count_in_response',
   'retry_policy',
   'request_mirror_policies',
+  'per_request_buffer_limit_bytes',
   'metadata',
 ]);
 const ROUTE_FIELDS = new Set([
@@ -93,6 +94,7 @@ const ROUTE_FIELDS = new Set([
   'response_headers_to_add',
   'response_headers_to_remove',
   'stat_prefix',
+  'per_request_buffer_limit_bytes',
 ]);
 const ACTION_FIELDS = new Set([
   'cluster',
@@ -343,6 +345,7 @@ function compileRoute(route: Route, path: string, vhost: VirtualHostEntry, level
     perFilterConfig: mergePerFilterConfig([levels.globalFilters, levels.vhostFilters, filters]),
     ...(route.decorator?.operation ? { operation: route.decorator.operation } : {}),
     ...(route.stat_prefix ? { statPrefix: route.stat_prefix } : {}),
+    ...(route.per_request_buffer_limit_bytes?.value !== undefined ? { perRequestBufferLimitBytes: route.per_request_buffer_limit_bytes.value } : {}),
   };
   return { match, entry };
 }
@@ -368,6 +371,7 @@ function compileVirtualHost(
     ...(retryPolicy ? { retryPolicy } : {}),
     includeRequestAttemptCount: vh.include_request_attempt_count === true,
     includeAttemptCountInResponse: vh.include_attempt_count_in_response === true,
+    ...(vh.per_request_buffer_limit_bytes?.value !== undefined ? { perRequestBufferLimitBytes: vh.per_request_buffer_limit_bytes.value } : {}),
   };
   const vhMirrors = compileMirrors(vh.request_mirror_policies, fieldPath(path, 'request_mirror_policies'), ctx);
   const levels: Levels = {

@@ -144,6 +144,8 @@ export interface VirtualHostEntry {
   readonly includeRequestAttemptCount: boolean;
   /** include_attempt_count_in_response: send x-envoy-attempt-count downstream. */
   readonly includeAttemptCountInResponse: boolean;
+  /** per_request_buffer_limit_bytes: the most request body a retry or mirror may hold; the listener's limit when unset. */
+  readonly perRequestBufferLimitBytes?: number;
 }
 
 /** A typed_per_filter_config entry wrapped in FilterConfig with `disabled: true`: the filter is off for this route. */
@@ -164,6 +166,8 @@ export interface RouteEntry {
   readonly operation?: string;
   /** The route's stat_prefix (Envoy's `vhost.<vhost>.route.<prefix>.` stats), if set. */
   readonly statPrefix?: string;
+  /** per_request_buffer_limit_bytes of the route (over the virtual host's); the listener's limit when neither is set. */
+  readonly perRequestBufferLimitBytes?: number;
 }
 
 export interface RouteTable {
