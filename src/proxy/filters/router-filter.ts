@@ -328,7 +328,7 @@ class UpstreamRouting {
     let request: UpstreamRequest;
     try {
       request = this.cluster.request(host, headers, {
-        onHeaders: (status, h) => this.onUpstreamHeaders(seq, host, status, h),
+        onHeaders: (status, h, endStream) => this.onUpstreamHeaders(seq, host, status, h, endStream === true),
         onData: (chunk) => {
           if (seq !== this.attemptSeq || this.done) return;
           if (!this.stream.encodeData(chunk)) {
@@ -371,7 +371,7 @@ class UpstreamRouting {
     this.perTryTimer = undefined;
   }
 
-  private onUpstreamHeaders(seq: number, host: UpstreamHost, status: number, headers: HttpHeaders): void {
+  private onUpstreamHeaders(seq: number, host: UpstreamHost, status: number, headers: HttpHeaders, endStream: boolean): void {
     if (seq !== this.attemptSeq || this.done) return;
     this.cluster.reportResult?.(host, status);
     if (status < 200 && status !== 101) return; // 1xx informational: Envoy swallows 100-continue
@@ -397,6 +397,12 @@ class UpstreamRouting {
     this.target.responseHeaders?.apply(out, fmt);
     this.route.responseHeaders.apply(out, fmt);
     this.ctx.info.responseCodeDetails = 'via_upstream';
+    if (endStream) {
+      // Headers-only (gRPC trailers-only: grpc-status in the headers) must stay headers-only downstream.
+      this.finish();
+      this.stream.encodeHeaders(status, out, true);
+      return;
+    }
     this.stream.encodeHeaders(status, out, false);
   }
 

@@ -70,7 +70,8 @@ export type UpstreamFailure =
 
 /** Callbacks for one upstream request; exactly one of onEnd/onFailure ends it. */
 export interface UpstreamResponseHandler {
-  onHeaders(status: number, headers: HttpHeaders): void;
+  /** `endStream`: the response has no body or trailers (an HTTP/2 HEADERS frame with END_STREAM, e.g. gRPC trailers-only). */
+  onHeaders(status: number, headers: HttpHeaders, endStream?: boolean): void;
   onData(chunk: Buffer): void;
   onTrailers?(trailers: HttpHeaders): void;
   onEnd(): void;

@@ -58,12 +58,13 @@ class Http2Stream implements UpstreamRequest {
       return;
     }
     this.stream = stream;
-    stream.on('response', (headers: IncomingHttpHeaders) => {
+    stream.on('response', (headers: IncomingHttpHeaders, flags: number) => {
       if (this.done) return;
       const status = Number(headers[':status']);
       countStatus(this.pool.settings.stats, status);
       (headers as Record<string, unknown>)[':status'] = String(status);
-      this.handler.onHeaders(status, headers as HttpHeaders);
+      // END_STREAM on the HEADERS frame (gRPC trailers-only): the router keeps the reply headers-only.
+      this.handler.onHeaders(status, headers as HttpHeaders, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0);
     });
     stream.on('data', (chunk: Buffer) => {
       if (!this.done) this.handler.onData(chunk);
