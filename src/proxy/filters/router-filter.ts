@@ -188,6 +188,7 @@ class UpstreamRouting {
   private readonly lbContextBase: { hashKey?: bigint };
   private readonly fmt: HeaderFormatterContext;
   private retryBudgetHeld = false;
+  private responsePaused = false;
   /** Request bytes a retry may replay: the route's (or virtual host's) per_request_buffer_limit_bytes, else the listener's. */
   private readonly bufferLimit: number;
 
@@ -331,11 +332,16 @@ class UpstreamRouting {
         onHeaders: (status, h, endStream) => this.onUpstreamHeaders(seq, host, status, h, endStream === true),
         onData: (chunk) => {
           if (seq !== this.attemptSeq || this.done) return;
-          if (!this.stream.encodeData(chunk)) {
-            const r = this.attempt as (UpstreamRequest & { pauseResponse?(): void; resumeResponse?(): void }) | undefined;
-            if (r?.pauseResponse) {
+          if (!this.stream.encodeData(chunk) && !this.responsePaused) {
+            // The downstream is full: stop reading the upstream until it drains (one drain wait at a time).
+            const r = this.attempt;
+            if (r) {
+              this.responsePaused = true;
               r.pauseResponse();
-              this.stream.onEncoderDrain(() => r.resumeResponse?.());
+              this.stream.onEncoderDrain(() => {
+                this.responsePaused = false;
+                if (!this.done) r.resumeResponse();
+              });
             }
           }
         },

@@ -327,6 +327,13 @@ class DeferredRequest implements UpstreamRequest {
     this.drain = callback;
     if (this.real) this.real.onDrain(callback);
   }
+  // No response arrives before bind(), so there is nothing to pause until then.
+  pauseResponse(): void {
+    this.real?.pauseResponse();
+  }
+  resumeResponse(): void {
+    this.real?.resumeResponse();
+  }
 }
 
 interface HostPools {

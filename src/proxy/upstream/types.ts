@@ -86,6 +86,12 @@ export interface UpstreamRequest {
   /** Resets the stream (timeout, downstream reset); no callbacks follow. */
   abort(): void;
   onDrain(callback: () => void): void;
+  /**
+   * Response back-pressure: stop reading the response from the upstream until resumeResponse (the downstream cannot
+   * take more yet), so a slow client never makes the proxy hold a whole large body in memory.
+   */
+  pauseResponse(): void;
+  resumeResponse(): void;
 }
 
 /** Circuit-breaker thresholds of one priority (Envoy defaults: 1024 connections/pending/requests, 3 retries). */

@@ -145,9 +145,13 @@ export class FakeCluster implements UpstreamCluster {
         req.destroy();
       },
       onDrain: (cb) => req.once('drain', cb),
+      pauseResponse: () => response?.pause(),
+      resumeResponse: () => response?.resume(),
     };
     this.active.add(ur);
+    let response: import('node:http').IncomingMessage | undefined;
     req.on('response', (res) => {
+      response = res;
       const h: HttpHeaders = {};
       for (const k in res.headers) h[k] = res.headers[k];
       if (!done) handler.onHeaders(res.statusCode ?? 502, h);
@@ -194,6 +198,8 @@ export class FakeCluster implements UpstreamCluster {
         stream.close();
       },
       onDrain: (cb) => stream.once('drain', cb),
+      pauseResponse: () => stream.pause(),
+      resumeResponse: () => stream.resume(),
     };
     this.active.add(ur);
     stream.on('response', (h) => {

@@ -55,6 +55,8 @@ export function failedRequest(handler: UpstreamResponseHandler, failure: 'overfl
       aborted = true;
     },
     onDrain: () => undefined,
+    pauseResponse: () => undefined,
+    resumeResponse: () => undefined,
   };
 }
 

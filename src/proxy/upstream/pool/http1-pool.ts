@@ -33,6 +33,8 @@ class Http1Stream implements UpstreamRequest {
   private queuedBody: Buffer[] | undefined;
   private queuedEnd: { trailers: HttpHeaders | undefined } | undefined;
   private drainCallback: (() => void) | undefined;
+  private response: IncomingMessage | undefined;
+  private responsePaused = false;
 
   constructor(
     private readonly pool: Http1Pool,
@@ -85,12 +87,15 @@ class Http1Stream implements UpstreamRequest {
     if (this.done) return;
     const status = res.statusCode ?? 0;
     this.pool.onStatus(status, this);
+    this.response = res;
     const headers = res.headers as HttpHeaders;
     headers[':status'] = String(status);
     this.handler.onHeaders(status, headers);
     res.on('data', (chunk: Buffer) => {
       if (!this.done) this.handler.onData(chunk);
     });
+    // Paused from onHeaders/onData before 'data' was attached: attaching it switched the stream to flowing again.
+    if (this.responsePaused) res.pause();
     res.on('end', () => {
       if (this.done) return;
       const trailers = res.trailers;
@@ -155,6 +160,16 @@ class Http1Stream implements UpstreamRequest {
     this.drainCallback = callback;
     if (this.req) this.req.once('drain', callback);
     else queueMicrotask(callback);
+  }
+
+  pauseResponse(): void {
+    this.responsePaused = true;
+    if (!this.done) this.response?.pause();
+  }
+
+  resumeResponse(): void {
+    this.responsePaused = false;
+    if (!this.done) this.response?.resume();
   }
 }
 

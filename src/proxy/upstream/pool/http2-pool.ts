@@ -138,6 +138,15 @@ class Http2Stream implements UpstreamRequest {
     if (this.stream) this.stream.once('drain', callback);
     else queueMicrotask(callback);
   }
+
+  // Pausing the stream stops consuming its DATA: HTTP/2 flow control then holds the upstream at its window.
+  pauseResponse(): void {
+    if (!this.done && this.stream && !this.stream.destroyed) this.stream.pause();
+  }
+
+  resumeResponse(): void {
+    if (!this.done && this.stream && !this.stream.destroyed) this.stream.resume();
+  }
 }
 
 export class Http2Pool implements ConnectionPool {
