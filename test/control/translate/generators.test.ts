@@ -9,7 +9,7 @@ import { DEFAULT_MESH_CONFIG } from '../../../src/control/model/mesh-config.js';
 import { proxyFromNode, type Proxy } from '../../../src/control/model/proxy.js';
 import type { GeneratedResource } from '../../../src/control/model/generator.js';
 import type { PushRequest } from '../../../src/control/model/push-request.js';
-import { createGenerators, routeNamesFor, EXPLICIT_PROXY_PORT_METADATA } from '../../../src/control/translate/generators/index.js';
+import { createGenerators, routeNamesFor, EXPLICIT_PROXY_PORT_METADATA, LOCAL_INBOUND_PORTS_METADATA } from '../../../src/control/translate/generators/index.js';
 import { CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET } from '../../../src/xds/type-urls.js';
 import type { envoy } from '../../../src/xds/generated/types.js';
 
@@ -136,6 +136,40 @@ test(`explicit mode (${EXPLICIT_PROXY_PORT_METADATA}): one listener on 127.0.0.1
     const route = as<RouteConfiguration>(out.get(ROUTE_CONFIGURATION)).find((r) => r.name === 'outbound_http');
     assert.ok(route?.virtual_hosts?.some((v) => v.domains?.includes('reviews.default.svc.cluster.local:9080')), 'virtual hosts name host:port');
     assert.deepEqual(names(out.get(ROUTE_CONFIGURATION)).sort(), routeNamesFor(listeners).sort());
+  } finally {
+    await close();
+  }
+});
+
+test(`local sidecar (${LOCAL_INBOUND_PORTS_METADATA}): a bound 127.0.0.1:<endpoint port> inbound listener instead of virtualInbound, the inbound cluster to the app port, passthrough by :authority`, async () => {
+  const { push, close } = await bookinfo();
+  try {
+    // productpage-v1's WorkloadEntry names port 19080: the sidecar listens there and forwards to the app on 15110.
+    const proxy = node('sidecar', 'productpage-v1', { app: 'productpage', version: 'v1' }, { [EXPLICIT_PROXY_PORT_METADATA]: '15111', [LOCAL_INBOUND_PORTS_METADATA]: '19080=15110' });
+    const out = generate(proxy, push);
+    const listeners = as<Listener>(out.get(LISTENER));
+    assert.deepEqual(listeners.map((l) => l.name), ['outbound_http', '127.0.0.1_19080'], 'no virtualInbound on 0.0.0.0:15006 (every local sidecar would want it)');
+    const inbound = listeners[1]!;
+    assert.deepEqual(inbound.address?.socket_address, { address: '127.0.0.1', port_value: 19080 });
+    assert.equal(inbound.traffic_direction, 'INBOUND');
+    assert.equal(inbound.filter_chains?.length, 1);
+    assert.equal(inbound.filter_chains![0]!.filter_chain_match, undefined, 'a bound listener needs no destination-port match');
+    assert.deepEqual(inbound.listener_filters ?? [], [], 'no original_dst: nothing was redirected');
+    const clusters = as<Cluster>(out.get(CLUSTER));
+    const inboundCluster = clusters.find((c) => c.name === 'inbound|19080||');
+    assert.equal(inboundCluster?.load_assignment?.endpoints?.[0]?.lb_endpoints?.[0]?.endpoint?.address?.socket_address?.port_value, 15110);
+    const passthrough = clusters.find((c) => c.name === 'PassthroughCluster');
+    assert.deepEqual(passthrough?.original_dst_lb_config, { use_http_header: true, http_header_name: ':authority' }, 'explicit mode: the destination is the request authority, not the proxy itself');
+    assert.deepEqual(names(out.get(ROUTE_CONFIGURATION)).sort(), routeNamesFor(listeners).sort());
+
+    // A port the metadata does not list is not served; malformed metadata is ignored (virtualInbound as before).
+    const unlisted = as<Listener>(generate(node('sidecar', 'productpage-v1', { app: 'productpage', version: 'v1' }, { [LOCAL_INBOUND_PORTS_METADATA]: '19999=15110' }), push).get(LISTENER));
+    assert.ok(!unlisted.some((l) => l.name === '127.0.0.1_19080' || l.name === 'virtualInbound'));
+    const malformed = generate(node('sidecar', 'productpage-v1', { app: 'productpage', version: 'v1' }, { [LOCAL_INBOUND_PORTS_METADATA]: 'x=y' }), push);
+    assert.ok(names(malformed.get(LISTENER)).includes('virtualInbound'));
+    const captured = as<Cluster>(malformed.get(CLUSTER));
+    assert.equal(captured.find((c) => c.name === 'inbound|19080||')?.load_assignment?.endpoints?.[0]?.lb_endpoints?.[0]?.endpoint?.address?.socket_address?.port_value, 19080);
+    assert.equal(captured.find((c) => c.name === 'PassthroughCluster')?.original_dst_lb_config, undefined);
   } finally {
     await close();
   }

@@ -24,13 +24,18 @@ export function buildBlackHoleCluster(mesh: MeshConfig = DEFAULT_MESH_CONFIG): C
   };
 }
 
-/** ORIGINAL_DST to wherever the connection was going (ALLOW_ANY outbound traffic), with the default circuit breakers. */
-export function buildPassthroughCluster(mesh: MeshConfig = DEFAULT_MESH_CONFIG): Cluster {
+/**
+ * ORIGINAL_DST to wherever the connection was going (ALLOW_ANY outbound traffic), with the default circuit breakers.
+ * `byAuthority` (explicit HTTP_PROXY mode, where the connection went to the proxy itself): the destination is the
+ * request's authority (`ip:port`), Envoy's `original_dst_lb_config.use_http_header` on `:authority`.
+ */
+export function buildPassthroughCluster(mesh: MeshConfig = DEFAULT_MESH_CONFIG, options: { byAuthority?: boolean } = {}): Cluster {
   return {
     name: PASSTHROUGH_CLUSTER,
     type: 'ORIGINAL_DST',
     connect_timeout: durationFromMs(mesh.connectTimeoutMs),
     lb_policy: 'CLUSTER_PROVIDED',
+    ...(options.byAuthority ? { original_dst_lb_config: { use_http_header: true, http_header_name: ':authority' } } : {}),
     alt_stat_name: `${PASSTHROUGH_CLUSTER};`,
     circuit_breakers: { thresholds: [defaultCircuitBreakerThresholds()] },
     typed_extension_protocol_options: {

@@ -17,7 +17,13 @@ export const INBOUND_LOCALHOST = '127.0.0.1';
  * the default connection pool and `istio.services` naming every service on that service port. Sorted by port.
  * Inbound DestinationRule/Sidecar connection pools are not applied yet.
  */
-export function buildInboundClusters(proxy: Proxy, instances: readonly ServiceInstance[], mesh: MeshConfig & ClusterMeshSettings): Cluster[] {
+export function buildInboundClusters(
+  proxy: Proxy,
+  instances: readonly ServiceInstance[],
+  mesh: MeshConfig & ClusterMeshSettings,
+  /** Local sidecars: endpoint port → the application's port, when they differ (the sidecar listens on the endpoint port). */
+  appPorts?: ReadonlyMap<number, number>,
+): Cluster[] {
   const context: ClusterBuildContext = { proxy, mesh };
   const byPort = new Map<number, ServiceInstance[]>();
   for (const instance of instances) {
@@ -31,7 +37,7 @@ export function buildInboundClusters(proxy: Proxy, instances: readonly ServiceIn
     const group = byPort.get(port)!;
     const primary = group[0]!;
     const name = clusterName('inbound', port, '', '');
-    const endpoints = [{ lb_endpoints: [{ endpoint: { address: buildAddress(INBOUND_LOCALHOST, port) } }] }];
+    const endpoints = [{ lb_endpoints: [{ endpoint: { address: buildAddress(INBOUND_LOCALHOST, appPorts?.get(port) ?? port) } }] }];
     const services = group.filter((i) => i.servicePort.number === primary.servicePort.number).map(serviceOf);
     const wrapper = buildCluster(name, 'STATIC', endpoints, primary.servicePort, services, context);
     if (!wrapper) continue;

@@ -27,8 +27,11 @@ export function proxyClusters(proxy: Proxy, push: PushContext): readonly Cluster
     }
     out.push(sharedBuild(push, 'cds|BlackHoleCluster', () => buildBlackHoleCluster(push.mesh)));
     if (proxy.type === 'sidecar') {
-      out.push(sharedBuild(push, 'cds|PassthroughCluster', () => buildPassthroughCluster(push.mesh)));
-      out.push(...buildInboundClusters(proxy, inputs.inboundInstances, push.mesh));
+      // Explicit mode: the connection's original destination is the proxy's own listener, so passthrough follows the Host.
+      out.push(inputs.explicitPort !== undefined
+        ? sharedBuild(push, 'cds|PassthroughCluster|explicit', () => buildPassthroughCluster(push.mesh, { byAuthority: true }))
+        : sharedBuild(push, 'cds|PassthroughCluster', () => buildPassthroughCluster(push.mesh)));
+      out.push(...buildInboundClusters(proxy, inputs.inboundInstances, push.mesh, inputs.localInboundPorts));
       out.push(sharedBuild(push, 'cds|InboundPassthroughCluster', () => buildInboundPassthroughCluster(push.mesh)));
     }
     return out;

@@ -14,7 +14,7 @@ export { ldsGenerator, proxyListeners } from './lds.js';
 export { rdsGenerator, routeNamesFor } from './rds.js';
 export { sdsGenerator } from './sds.js';
 export { GENERATOR_METADATA, GRPC_GENERATOR, isProxylessGrpc } from './proxyless-grpc.js';
-export { EXPLICIT_PROXY_PORT_METADATA, proxyInputs, type ProxyInputs } from './proxy-inputs.js';
+export { EXPLICIT_PROXY_PORT_METADATA, LOCAL_INBOUND_PORTS_METADATA, proxyInputs, type ProxyInputs } from './proxy-inputs.js';
 
 /** Every generator Trellis serves, by type URL (CDS, EDS, LDS, RDS, SDS). */
 export function createGenerators(): ReadonlyMap<string, XdsGenerator<PushContext>> {

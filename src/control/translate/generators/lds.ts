@@ -1,11 +1,11 @@
-// LDS: sidecar listeners (outbound per port, virtualOutbound, virtualInbound for its own workload) or the explicit HTTP_PROXY listener; gateways' listeners from their Gateways.
+// LDS: sidecar listeners (outbound per port, virtualOutbound, virtualInbound or local inbound listeners for its own workload) or the explicit HTTP_PROXY listener; gateways' listeners from their Gateways.
 import { LISTENER } from '../../../xds/type-urls.js';
 import type { GeneratedResource, XdsGenerator } from '../../model/generator.js';
 import type { Proxy } from '../../model/proxy.js';
 import type { PushContext } from '../../model/push-context.js';
 import type { SidecarScope } from '../../model/sidecar-scope.js';
 import {
-  buildExplicitOutboundListener, buildOutboundListeners, buildVirtualInboundListener, buildVirtualOutboundListener, type Listener, type ListenerBuildContext,
+  buildExplicitOutboundListener, buildLocalInboundListeners, buildOutboundListeners, buildVirtualInboundListener, buildVirtualOutboundListener, type Listener, type ListenerBuildContext,
 } from '../listener/index.js';
 import { gatewayConfig } from './gateway-inputs.js';
 import { memoize, proxyInputs } from './proxy-inputs.js';
@@ -19,10 +19,14 @@ export function proxyListeners(proxy: Proxy, push: PushContext): readonly Listen
     if (proxy.type === 'router') return gatewayConfig(proxy, push).listeners;
     const inputs = proxyInputs(proxy, push);
     // Inbound HTTP routes stay inline in the connection manager (Istio's choice), so RDS serves outbound names only.
-    const inbound = buildVirtualInboundListener(inputs.inboundInstances, { proxy, mesh: push.mesh, outboundTrafficPolicy: inputs.scope.outboundTrafficPolicy });
+    const context = { proxy, mesh: push.mesh, outboundTrafficPolicy: inputs.scope.outboundTrafficPolicy };
+    // Local mode: bound loopback listeners per endpoint port replace virtualInbound (nothing redirects to 15006).
+    const inbound = inputs.localInboundPorts
+      ? buildLocalInboundListeners(inputs.inboundInstances, inputs.localInboundPorts, context)
+      : [buildVirtualInboundListener(inputs.inboundInstances, context)];
     // Explicit mode: nothing captures traffic, so the application's HTTP_PROXY listener replaces the outbound side.
-    if (inputs.explicitPort !== undefined) return [buildExplicitOutboundListener(proxy, '127.0.0.1', inputs.explicitPort), inbound];
-    return [...sidecarOutboundListeners(push, inputs.scope), inbound];
+    if (inputs.explicitPort !== undefined) return [buildExplicitOutboundListener(proxy, '127.0.0.1', inputs.explicitPort), ...inbound];
+    return [...sidecarOutboundListeners(push, inputs.scope), ...inbound];
   });
 }
 

@@ -8,6 +8,13 @@ import type { ClusterBuildContext } from '../cluster/index.js';
 /** Node metadata that switches a sidecar to explicit (HTTP_PROXY) mode: one listener on 127.0.0.1:<port>, no iptables needed. */
 export const EXPLICIT_PROXY_PORT_METADATA = 'TRELLIS_EXPLICIT_PROXY_PORT';
 
+/**
+ * Node metadata of a local sidecar (no iptables, one loopback shared by the mesh): `<endpoint port>=<application port>`
+ * pairs, comma-separated. The endpoint port is the one the workload's WorkloadEntry names, where the sidecar binds its
+ * inbound listener on 127.0.0.1; the inbound cluster forwards to 127.0.0.1:<application port>.
+ */
+export const LOCAL_INBOUND_PORTS_METADATA = 'TRELLIS_LOCAL_INBOUND_PORTS';
+
 export interface ProxyInputs {
   readonly proxy: Proxy;
   readonly push: PushContext;
@@ -18,6 +25,8 @@ export interface ProxyInputs {
   readonly inboundInstances: readonly ServiceInstance[];
   /** Set in explicit (HTTP_PROXY) mode: the loopback port the application sends its proxied requests to. */
   readonly explicitPort: number | undefined;
+  /** Set for a local sidecar: endpoint port → application port (TRELLIS_LOCAL_INBOUND_PORTS). */
+  readonly localInboundPorts: ReadonlyMap<number, number> | undefined;
   /** What cluster translators need besides the service and its rule (instances for DNS/inline clusters, mTLS modes). */
   readonly clusterContext: ClusterBuildContext;
 }
@@ -38,6 +47,7 @@ export function proxyInputs(proxy: Proxy, push: PushContext): ProxyInputs {
       outboundServices: scope.services,
       inboundInstances: proxy.type === 'sidecar' ? push.instancesForProxy(proxy) : [],
       explicitPort: explicitProxyPort(proxy),
+      localInboundPorts: proxy.type === 'sidecar' ? localInboundPorts(proxy) : undefined,
       // serviceAccounts is left to the cluster builder, which derives the SPIFFE ids from `instances`.
       clusterContext: {
         proxy,
@@ -61,6 +71,22 @@ export function memoize<T>(slot: WeakMap<PushContext, WeakMap<Proxy, T>>, proxy:
     perPush.set(proxy, value);
   }
   return value;
+}
+
+/** Parses TRELLIS_LOCAL_INBOUND_PORTS; malformed pairs are ignored (a proxy's metadata is not config to refuse). */
+export function localInboundPorts(proxy: Proxy): ReadonlyMap<number, number> | undefined {
+  const raw = proxy.metadata[LOCAL_INBOUND_PORTS_METADATA];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const out = new Map<number, number>();
+  for (const pair of raw.split(',')) {
+    const [inbound, app] = pair.split('=').map((s) => Number(s.trim()));
+    if (isPort(inbound) && isPort(app)) out.set(inbound!, app!);
+  }
+  return out.size > 0 ? out : undefined;
+}
+
+function isPort(n: number | undefined): boolean {
+  return n !== undefined && Number.isInteger(n) && n > 0 && n < 65536;
 }
 
 function explicitProxyPort(proxy: Proxy): number | undefined {

@@ -9,6 +9,7 @@ export * from './listener-context.js';
 export { buildVirtualOutboundListener, buildOutboundListeners, cidrRange } from './sidecar-outbound.js';
 export { buildVirtualInboundListener } from './sidecar-inbound.js';
 export { buildExplicitOutboundListener } from './explicit-outbound.js';
+export { buildLocalInboundListeners, LOCAL_INBOUND_ADDRESS } from './local-inbound.js';
 
 export interface SidecarListenerInput {
   /** Services visible to the proxy (its Sidecar scope), each port giving an outbound listener. */

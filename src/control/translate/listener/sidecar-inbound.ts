@@ -10,7 +10,7 @@ import { listenerName, WILDCARD_ADDRESS, type FilterChain, type Listener, type L
 type MatchPredicate = envoy.config.listener.v3.ListenerFilterChainMatchPredicate;
 
 /** One chain per workload port (instances deduplicated by port; the first instance's protocol wins), by Istio's name. */
-function inboundChain(port: number, instances: ServiceInstance[], context: ListenerBuildContext): FilterChain {
+export function inboundChain(port: number, instances: ServiceInstance[], context: ListenerBuildContext): FilterChain {
   const name = inboundRouteName(port);
   const first = instances[0]!;
   if (!isHttpProtocol(first.servicePort.protocol)) {
@@ -29,13 +29,8 @@ function inboundChain(port: number, instances: ServiceInstance[], context: Liste
   return { name, filter_chain_match: { destination_port: { value: port } }, filters: [hcm] };
 }
 
-/**
- * Istio's virtualInbound: bound on 0.0.0.0:15006 where iptables redirects inbound traffic; original_dst restores the
- * port the client dialled and a chain per workload port picks HTTP (connection manager to `inbound|<port>||`) or TCP.
- * Other ports pass through to InboundPassthroughClusterIpv4; 15006 itself is black-holed. http_inspector is disabled
- * on the declared ports, whose protocol is known (Istio does the same).
- */
-export function buildVirtualInboundListener(instances: readonly ServiceInstance[], context: ListenerBuildContext): Listener {
+/** The proxy's instances grouped by endpoint port (the port the workload is reached on), in input order. */
+export function instancesByPort(instances: readonly ServiceInstance[]): Map<number, ServiceInstance[]> {
   const byPort = new Map<number, ServiceInstance[]>();
   for (const instance of instances) {
     if (instance.port <= 0) continue;
@@ -43,6 +38,17 @@ export function buildVirtualInboundListener(instances: readonly ServiceInstance[
     list.push(instance);
     byPort.set(instance.port, list);
   }
+  return byPort;
+}
+
+/**
+ * Istio's virtualInbound: bound on 0.0.0.0:15006 where iptables redirects inbound traffic; original_dst restores the
+ * port the client dialled and a chain per workload port picks HTTP (connection manager to `inbound|<port>||`) or TCP.
+ * Other ports pass through to InboundPassthroughClusterIpv4; 15006 itself is black-holed. http_inspector is disabled
+ * on the declared ports, whose protocol is known (Istio does the same).
+ */
+export function buildVirtualInboundListener(instances: readonly ServiceInstance[], context: ListenerBuildContext): Listener {
+  const byPort = instancesByPort(instances);
   const ports = [...byPort.keys()].sort((a, b) => a - b);
   const chains: FilterChain[] = [
     {
