@@ -7,6 +7,9 @@ import { controlCommand } from './commands/control.js';
 import { proxyConfigCommand } from './commands/proxy-config.js';
 import { proxyCommand } from './commands/proxy.js';
 import { proxyStatusCommand } from './commands/proxy-status.js';
+import { downCommand } from './commands/down.js';
+import { statusCommand } from './commands/status.js';
+import { upCommand } from './commands/up.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -14,7 +17,7 @@ export function buildProgram(): Command {
     .name('trellis')
     .description('Trellis service mesh: an Istio-compatible control plane and an Envoy-compatible proxy, speaking xDS v3.')
     .version(TRELLIS_VERSION, '-v, --version', 'print the Trellis version');
-  for (const command of [controlCommand(), analyzeCommand(), proxyStatusCommand(), proxyConfigCommand(), proxyCommand()]) program.addCommand(command);
+  for (const command of [controlCommand(), analyzeCommand(), proxyStatusCommand(), proxyConfigCommand(), proxyCommand(), upCommand(), downCommand(), statusCommand()]) program.addCommand(command);
   return program;
 }
 

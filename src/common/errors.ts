@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   TRELLIS_CONFIG_PARSE: 'a configuration file that could not be read or a YAML document that does not parse (file, document and line:column in the message)',
   TRELLIS_CONFIG_UNSUPPORTED: 'a configuration document whose kind or apiVersion Trellis does not accept',
   TRELLIS_CONFIG_CONFLICT: 'two definitions of the same resource (kind, namespace, name) in one config store; the first by file path is served',
+  TRELLIS_MANIFEST_INVALID: 'a local mesh manifest (mesh.yaml) that cannot be used at all: unreadable, invalid YAML, or no usable workload or gateway (file and field path in the message)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

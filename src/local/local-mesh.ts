@@ -1,0 +1,309 @@
+// Brings a whole mesh up on one machine: config dir, in-process control plane, each workload beside its sidecar, the gateways; status and a clean stop.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { proxyBootstrapYaml, proxyNodeId } from '../agent/bootstrap.js';
+import { formatTable } from '../cli/commands/table.js';
+import type { ControlPlane } from '../control/server/main.js';
+import { ensureCertificate } from './certificates.js';
+import { writeConfigDir } from './config-dir.js';
+import { loadManifest, type MeshManifest } from './manifest.js';
+import { describeTakenPort, findTakenPorts, planPorts, type PortPlan } from './port-blocks.js';
+import { writeState, isAlive, readState, removeState, stateDir, type MeshState } from './state-file.js';
+import { Supervisor, type SupervisorOptions } from './supervisor.js';
+
+/** The `trellis` entry point the proxies are started with (this build's). */
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+export interface LocalMeshOptions {
+  /** The mesh dir (holding mesh.yaml) or the manifest file. */
+  readonly dir: string;
+  /** Overrides the manifest's portBase. */
+  readonly portBase?: number;
+  readonly write?: (text: string) => void;
+  readonly color?: boolean;
+  /** Restart backoff of crashed processes (tests shorten it). */
+  readonly backoffBaseMs?: number;
+  readonly backoffMaxMs?: number;
+}
+
+/** One row of the mesh: a workload, a gateway or an external stand-in, its processes and ports. */
+export interface MeshMember {
+  readonly name: string;
+  readonly kind: 'workload' | 'gateway' | 'external';
+  readonly namespace: string;
+  readonly nodeId?: string;
+  readonly appPort?: number;
+  readonly outboundPort?: number;
+  readonly inboundPort?: number;
+  readonly adminPort?: number;
+  readonly listenerPorts?: readonly number[];
+  /** Supervised process names: the application and/or its proxy. */
+  readonly processes: readonly string[];
+}
+
+export interface LocalMesh {
+  readonly manifest: MeshManifest;
+  readonly plan: PortPlan;
+  /** The watched config dir (`$CONFIG` in the walkthrough). */
+  readonly configDir: string;
+  readonly members: readonly MeshMember[];
+  readonly control: ControlPlane;
+  /** Members left out (bad manifest entry, port taken) with the reason. */
+  readonly skipped: readonly string[];
+  /**
+   * Waits until every proxy is LIVE and synced and every application accepts connections; resolves with the members
+   * still not ready when `timeoutMs` passed (empty: all ready).
+   */
+  waitReady(timeoutMs: number): Promise<string[]>;
+  /** The status table: each member, its ports, process state and proxy sync state. */
+  statusTable(): Promise<string>;
+  /** Stops everything in reverse start order, then the control plane; removes the state file. */
+  stop(): Promise<void>;
+}
+
+/** Starts the mesh described by `options.dir`. Throws (ManifestError, RangeError, …) only when nothing can start. */
+export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMesh> {
+  const manifest = loadManifest(options.dir);
+  const meshDir = manifest.dir;
+  const write = options.write ?? ((t: string) => process.stdout.write(t));
+  const previous = readState(meshDir);
+  if (previous && previous.supervisorPid !== process.pid && isAlive(previous.supervisorPid)) {
+    throw new Error(`a mesh from ${manifest.file} is already running (supervisor PID ${previous.supervisorPid}); stop it with \`trellis down ${meshDir}\``);
+  }
+  let state: Omit<MeshState, 'processes' | 'rows' | 'ready'> | undefined;
+  let ready = false;
+  let rows: string[][] | undefined;
+  const supervisorOptions: SupervisorOptions = {
+    write,
+    ...(options.color !== undefined ? { color: options.color } : {}),
+    ...(options.backoffBaseMs !== undefined ? { backoffBaseMs: options.backoffBaseMs } : {}),
+    ...(options.backoffMaxMs !== undefined ? { backoffMaxMs: options.backoffMaxMs } : {}),
+    onChange: () => saveState(),
+  };
+  const supervisor = new Supervisor(supervisorOptions);
+  const note = (line: string): void => supervisor.log('trellis', line);
+  const saveState = (): void => {
+    if (!state) return;
+    const processes = supervisor.status().map((s) => ({ name: s.name, pid: s.pid, state: s.state, restarts: s.restarts }));
+    writeState(meshDir, { ...state, ready, processes, ...(rows ? { rows } : {}) });
+  };
+
+  for (const problem of manifest.problems) note(`mesh.yaml: ${problem}`);
+  const plan = planPorts(manifest, options.portBase ?? manifest.portBase);
+  const skipped: string[] = [];
+  const taken = await findTakenPorts(plan);
+  const blocked = new Set<string>();
+  for (const t of taken) {
+    if (t.owner === 'control') throw new Error(`control plane: ${t.role} port ${t.port} is ${t.reason}; choose another block with --port-base`);
+    note(`port taken: ${describeTakenPort(t)}${t.role === 'gateway listener' ? ' (the gateway starts, that listener will fail)' : '; left out of the mesh'}`);
+    if (t.role !== 'gateway listener') blocked.add(t.owner);
+  }
+  for (const name of blocked) skipped.push(`${name}: a port of its block is taken`);
+
+  const dotDir = stateDir(meshDir);
+  mkdirSync(join(dotDir, 'bootstrap'), { recursive: true });
+  const sources = [...manifest.config];
+  for (const cert of manifest.certificates) {
+    const result = ensureCertificate(cert);
+    if (result.ok) {
+      if (result.created) note(`made a self-signed certificate ${cert.cert} for ${cert.hosts.join(', ')}`);
+      sources.push(...cert.config);
+    } else {
+      note(`HTTPS skipped: ${result.reason}; not loading ${cert.config.join(', ')}`);
+    }
+  }
+  const configDir = join(dotDir, 'config');
+  const written = writeConfigDir(configDir, manifest, sources, plan, blocked);
+  for (const n of written.notes) note(n);
+
+  // The control plane runs in this process: it is the supervisor's first dependency, and its logs join the others'.
+  const { startControlPlane } = await import('../control/server/main.js');
+  const control = await startControlPlane({
+    configDir,
+    xdsAddress: `127.0.0.1:${plan.control.xds}`,
+    monitoringAddress: `127.0.0.1:${plan.control.monitoring}`,
+    mesh: { outboundTrafficPolicy: manifest.mesh.outboundTrafficPolicy },
+    logger: { info: (m) => supervisor.log('control', m), warn: (m) => supervisor.log('control', m) },
+  });
+  state = {
+    supervisorPid: process.pid,
+    startedAt: new Date().toISOString(),
+    manifest: manifest.file,
+    configDir,
+    monitoringPort: control.monitoringPort,
+    xdsPort: control.xdsPort,
+  };
+  saveState();
+
+  const members: MeshMember[] = [];
+  const node = process.execPath;
+  for (const w of manifest.workloads) {
+    if (blocked.has(w.name)) continue;
+    const ports = plan.workloads.get(w.name)!;
+    const appEnv: Record<string, string> = { PORT: String(ports.app) };
+    if (w.labels['version']) appEnv['SERVICE_VERSION'] = w.labels['version'];
+    const processes: string[] = [];
+    let nodeId: string | undefined;
+    if (w.sidecar && ports.outbound !== undefined && ports.inbound !== undefined && ports.admin !== undefined) {
+      const bootstrapOptions = {
+        type: 'sidecar' as const,
+        name: w.name,
+        namespace: w.namespace,
+        labels: w.labels,
+        serviceAccount: w.serviceAccount,
+        adminPort: ports.admin,
+        xdsPort: control.xdsPort,
+        explicitProxyPort: ports.outbound,
+        inboundPorts: w.service ? [{ inbound: ports.inbound, app: ports.app }] : [],
+      };
+      nodeId = proxyNodeId(bootstrapOptions);
+      const bootstrap = join(dotDir, 'bootstrap', `${w.name}.yaml`);
+      writeFileSync(bootstrap, proxyBootstrapYaml(bootstrapOptions));
+      supervisor.start({ name: `${w.name}/sidecar`, command: node, args: [CLI, 'proxy', '-c', bootstrap], cwd: meshDir });
+      processes.push(`${w.name}/sidecar`);
+      appEnv['HTTP_PROXY'] = `http://127.0.0.1:${ports.outbound}`;
+    }
+    const isScript = w.command.endsWith('.js') || w.command.endsWith('.mjs');
+    supervisor.start({
+      name: w.name,
+      command: isScript ? node : w.command,
+      args: isScript ? [w.command, ...w.args] : [...w.args],
+      env: { ...appEnv, ...w.env },
+      cwd: meshDir,
+    });
+    processes.push(w.name);
+    members.push({
+      name: w.name,
+      kind: w.sidecar ? 'workload' : 'external',
+      namespace: w.namespace,
+      ...(nodeId ? { nodeId } : {}),
+      appPort: ports.app,
+      ...(w.sidecar ? { outboundPort: ports.outbound, inboundPort: ports.inbound, adminPort: ports.admin } : {}),
+      processes,
+    });
+  }
+  for (const g of manifest.gateways) {
+    const ports = plan.gateways.get(g.name)!;
+    const bootstrapOptions = { type: 'router' as const, name: g.name, namespace: g.namespace, labels: g.labels, serviceAccount: g.serviceAccount, adminPort: ports.admin, xdsPort: control.xdsPort };
+    const bootstrap = join(dotDir, 'bootstrap', `${g.name}.yaml`);
+    writeFileSync(bootstrap, proxyBootstrapYaml(bootstrapOptions));
+    supervisor.start({ name: g.name, command: node, args: [CLI, 'proxy', '-c', bootstrap], cwd: meshDir });
+    members.push({ name: g.name, kind: 'gateway', namespace: g.namespace, nodeId: proxyNodeId(bootstrapOptions), adminPort: ports.admin, listenerPorts: ports.listeners, processes: [g.name] });
+  }
+
+  const syncz = async (): Promise<Map<string, Record<string, { state: string; nack?: { message: string } }>>> => {
+    const body = await httpGet(control.monitoringPort, '/debug/syncz').catch(() => undefined);
+    const out = new Map<string, Record<string, { state: string; nack?: { message: string } }>>();
+    if (!body || body.status !== 200) return out;
+    for (const entry of JSON.parse(body.text) as Array<{ proxy: string; types: Record<string, { state: string; nack?: { message: string } }> }>) out.set(entry.proxy, entry.types);
+    return out;
+  };
+
+  const memberReady = async (m: MeshMember, sync: Map<string, Record<string, { state: string }>>): Promise<boolean> => {
+    if (m.adminPort !== undefined) {
+      const ready = await httpGet(m.adminPort, '/ready').catch(() => undefined);
+      if (ready?.status !== 200) return false;
+      const types = sync.get(m.nodeId ?? '');
+      if (!types || !Object.values(types).every((t) => t.state === 'SYNCED' || t.state === 'IGNORED')) return false;
+    }
+    if (m.appPort !== undefined && !(await canConnect(m.appPort))) return false;
+    return true;
+  };
+
+  let stopped: Promise<void> | undefined;
+  const mesh: LocalMesh = {
+    manifest,
+    plan,
+    configDir,
+    members,
+    control,
+    skipped,
+    async waitReady(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const sync = await syncz();
+        const states = await Promise.all(members.map((m) => memberReady(m, sync)));
+        const waiting = members.filter((_, i) => !states[i]).map((m) => m.name);
+        if (waiting.length === 0 || Date.now() >= deadline) {
+          ready = true;
+          saveState();
+          return waiting;
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    },
+    async statusTable() {
+      const sync = await syncz();
+      const processes = new Map(supervisor.status().map((s) => [s.name, s]));
+      const table: string[][] = [];
+      for (const m of members) {
+        const procs = m.processes.map((p) => processes.get(p)).filter((p) => p !== undefined);
+        const procText = procs.map((p) => `${p.name.endsWith('/sidecar') ? 'proxy' : m.kind === 'gateway' ? 'proxy' : 'app'} ${p.state}${p.restarts ? ` (${p.restarts} restarts, last ${p.lastExit})` : ''}`).join(', ');
+        let syncText = '-';
+        if (m.nodeId) {
+          const types = sync.get(m.nodeId);
+          if (!types) syncText = 'NOT CONNECTED';
+          else {
+            const bad = Object.entries(types).filter(([, t]) => t.state !== 'SYNCED' && t.state !== 'IGNORED');
+            syncText = bad.length === 0 ? 'SYNCED' : bad.map(([type, t]) => `${type} ${t.state}`).join(', ');
+          }
+        }
+        table.push([
+          m.name,
+          m.kind,
+          m.appPort !== undefined ? String(m.appPort) : m.listenerPorts?.join(',') ?? '-',
+          m.outboundPort !== undefined ? `http://127.0.0.1:${m.outboundPort}` : '-',
+          m.inboundPort !== undefined ? String(m.inboundPort) : '-',
+          m.adminPort !== undefined ? String(m.adminPort) : '-',
+          procText,
+          syncText,
+        ]);
+      }
+      rows = table;
+      saveState();
+      return formatTable(STATUS_HEADER, table);
+    },
+    stop() {
+      return (stopped ??= (async () => {
+        await supervisor.stop();
+        await control.close();
+        state = undefined;
+        removeState(meshDir);
+      })());
+    },
+  };
+  return mesh;
+}
+
+export const STATUS_HEADER = ['NAME', 'KIND', 'PORT', 'HTTP_PROXY', 'INBOUND', 'ADMIN', 'PROCESSES', 'SYNC'];
+
+/** A GET on 127.0.0.1 with a short timeout. */
+export function httpGet(port: number, path: string, timeoutMs = 2_000): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = get({ host: '127.0.0.1', port, path, timeout: timeoutMs, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.setTimeout(1_000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
