@@ -15,6 +15,7 @@ import { Http2Codec } from './http2-codec.js';
 import { ensureRequestId } from './request-id.js';
 import { applyForwardedHeaders } from './forwarded-headers.js';
 import { buildLocalReply, isGrpcRequest } from './local-reply.js';
+import { normalizeRequestPath } from './path-normalization.js';
 
 type Hcm = envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 type RouteConfiguration = envoy.config.route.v3.RouteConfiguration;
@@ -44,17 +45,34 @@ function durationMs(d: { seconds?: number; nanos?: number } | undefined, fallbac
   return (d.seconds ?? 0) * 1000 + Math.floor((d.nanos ?? 0) / 1e6);
 }
 
-/** Fields of HttpConnectionManager this implementation honours; anything else set is refused (NACK). */
+/**
+ * Fields of HttpConnectionManager this implementation accepts; anything else set is refused (NACK). `access_log` is
+ * compiled by main (src/proxy/admin/access-log.ts), the rest here. forward_client_cert_details and
+ * set_current_client_cert_details are accepted because Trellis's control plane sets them on inbound listeners, but
+ * the x-forwarded-client-cert header is not written yet (docs/proxy-startup.md, "Not done").
+ */
 const SUPPORTED_HCM_FIELDS = new Set([
   'codec_type', 'stat_prefix', 'rds', 'route_config', 'http_filters', 'common_http_protocol_options', 'http_protocol_options',
   'http2_protocol_options', 'server_name', 'server_header_transformation', 'max_request_headers_kb', 'stream_idle_timeout',
-  'request_timeout', 'request_headers_timeout', 'drain_timeout', 'delayed_close_timeout', 'use_remote_address', 'xff_num_trusted_hops',
+  'request_timeout', 'request_headers_timeout', 'use_remote_address', 'xff_num_trusted_hops',
   'skip_xff_append', 'via', 'generate_request_id', 'preserve_external_request_id', 'always_set_request_id_in_response',
-  'upgrade_configs', 'normalize_path', 'merge_slashes', 'access_log', 'tracing', 'forward_client_cert_details',
-  'set_current_client_cert_details', 'path_with_escaped_slashes_action', 'internal_address_config', 'add_user_agent',
-  'proxy_100_continue', 'stat_prefix', 'request_id_extension', 'strip_any_host_port', 'strip_matching_host_port',
-  'use_remote_address', 'local_reply_config', 'access_log_options',
+  'upgrade_configs', 'normalize_path', 'merge_slashes', 'access_log', 'forward_client_cert_details',
+  'set_current_client_cert_details', 'path_with_escaped_slashes_action',
 ]);
+/** Fields refused with the reason (instead of accepted and ignored). */
+const REFUSED_HCM_FIELDS: Record<string, string> = {
+  tracing: 'tracing is not supported by Trellis',
+  local_reply_config: 'local reply mappers and body formats are not supported by Trellis (local replies use Envoy\'s default bodies)',
+  drain_timeout: 'not supported: HTTP/2 connections get one GOAWAY when a listener drains, and the listener drain time governs the rest',
+  delayed_close_timeout: 'not supported: connections close as soon as the response is written',
+  internal_address_config: 'not supported: internal addresses are the RFC 1918 / loopback ranges',
+  request_id_extension: 'not supported: x-request-id is a UUID v4',
+  access_log_options: 'not supported: access logs are written when the stream completes',
+  add_user_agent: 'not supported (x-envoy-downstream-service-cluster/node are not added)',
+  proxy_100_continue: 'not supported: 100-continue is answered by the proxy',
+  strip_any_host_port: 'not supported: the port stays in :authority (virtual hosts match with and without port)',
+  strip_matching_host_port: 'not supported: the port stays in :authority (virtual hosts match with and without port)',
+};
 
 interface CompiledFilter {
   readonly name: string;
@@ -81,7 +99,8 @@ function initialStats(): Record<string, number> {
     'downstream_rq_1xx', 'downstream_rq_2xx', 'downstream_rq_3xx', 'downstream_rq_4xx', 'downstream_rq_5xx', 'downstream_rq_rx_reset',
     'downstream_rq_tx_reset', 'downstream_rq_header_timeout', 'downstream_rq_too_large', 'downstream_rq_non_relative_path',
     'downstream_rq_ws_on_non_ws_route', 'downstream_cx_drain_close', 'rq_direct_response', 'rq_redirect', 'no_route', 'no_cluster',
-    'rq_total', 'rq_reset_after_downstream_response_started', 'downstream_rq_failed_path_normalization',
+    'rq_total', 'rq_reset_after_downstream_response_started', 'downstream_rq_failed_path_normalization', 'downstream_rq_idle_timeout',
+    'downstream_rq_timeout',
   ]) s[name] = 0;
   return s;
 }
@@ -92,7 +111,14 @@ export function compileHttpConnectionManager(config: Hcm, path: string, deps: Ht
   for (const key of Object.keys(config)) {
     const v = (config as Record<string, unknown>)[key];
     if (v === undefined || (Array.isArray(v) && v.length === 0)) continue;
-    if (!SUPPORTED_HCM_FIELDS.has(key)) problems.push(`${path}.${key}: not supported by Trellis`);
+    if (v === false && (key === 'add_user_agent' || key === 'proxy_100_continue' || key === 'strip_any_host_port' || key === 'strip_matching_host_port')) continue;
+    if ((key === 'add_user_agent' || key === 'proxy_100_continue') && (v as { value?: boolean }).value === false) continue;
+    if (REFUSED_HCM_FIELDS[key]) problems.push(`${path}.${key}: ${REFUSED_HCM_FIELDS[key]}`);
+    else if (!SUPPORTED_HCM_FIELDS.has(key)) problems.push(`${path}.${key}: not supported by Trellis`);
+  }
+  const escapedSlashes = String(config.path_with_escaped_slashes_action ?? 'IMPLEMENTATION_SPECIFIC_DEFAULT');
+  if (escapedSlashes !== 'IMPLEMENTATION_SPECIFIC_DEFAULT' && escapedSlashes !== 'KEEP_UNCHANGED' && escapedSlashes !== '0' && escapedSlashes !== '1') {
+    problems.push(`${path}.path_with_escaped_slashes_action: ${escapedSlashes} is not supported (KEEP_UNCHANGED only)`);
   }
   if (config.scoped_routes) problems.push(`${path}.scoped_routes: not supported (use rds or route_config)`);
   const statPrefix = config.stat_prefix ?? '';
@@ -181,6 +207,11 @@ export function compileHttpConnectionManager(config: Hcm, path: string, deps: Ht
     maxRequestHeadersKb: maxKb,
     maxHeadersCount,
     requestHeadersTimeoutMs: durationMs(config.request_headers_timeout, 0),
+    // Envoy's defaults: stream_idle_timeout 5 min, request_timeout off; 0 disables either.
+    streamIdleTimeoutMs: durationMs(config.stream_idle_timeout, 300_000),
+    requestTimeoutMs: durationMs(config.request_timeout, 0),
+    normalizePath: config.normalize_path?.value === true,
+    mergeSlashes: config.merge_slashes === true,
     idleTimeoutMs: durationMs(common.idle_timeout, 3_600_000),
     useRemoteAddress: config.use_remote_address?.value === true,
     xffNumTrustedHops: config.xff_num_trusted_hops ?? 0,
@@ -214,6 +245,10 @@ interface CompiledOptions {
   readonly maxRequestHeadersKb: number;
   readonly maxHeadersCount: number;
   readonly requestHeadersTimeoutMs: number;
+  readonly streamIdleTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly normalizePath: boolean;
+  readonly mergeSlashes: boolean;
   readonly idleTimeoutMs: number;
   readonly useRemoteAddress: boolean;
   readonly xffNumTrustedHops: number;
@@ -311,6 +346,11 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
   private downstreamResetCallback: () => void = NOOP;
   private readonly grpc: boolean;
   abortedFlag = false;
+  /** stream_idle_timeout (or the route's idle_timeout): re-armed on every request or response byte. */
+  private idleTimer: NodeJS.Timeout | undefined;
+  private idleTimeoutMs: number;
+  /** request_timeout: until the whole request was received or the response started. */
+  private requestTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly hcm: HttpConnectionManager,
@@ -337,7 +377,35 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
       filterState: new Map(),
       requestHeaders: stream.headers,
     };
+    this.idleTimeoutMs = hcm.options.streamIdleTimeoutMs;
     stream.onReset(() => this.onDownstreamGone());
+  }
+
+  private touch(): void {
+    // Upgraded (WebSocket) streams are tunnels: their lifetime is the connection's.
+    if (this.idleTimeoutMs <= 0 || this.completed || this.stream.upgrade) return;
+    // refresh() keeps one timer per stream rather than allocating one per chunk; the sockets keep the process alive.
+    if (this.idleTimer) this.idleTimer.refresh();
+    else (this.idleTimer = setTimeout(() => this.onTimeout('idle'), this.idleTimeoutMs)).unref();
+  }
+
+  private onTimeout(kind: 'idle' | 'request'): void {
+    if (this.completed) return;
+    const stats = this.hcm.options.stats;
+    stats[kind === 'idle' ? 'downstream_rq_idle_timeout' : 'downstream_rq_timeout']!++;
+    if (kind === 'idle') this.info.responseFlags.add('SI');
+    const cb = this.downstreamResetCallback;
+    this.downstreamResetCallback = NOOP;
+    if (this.responseStartedFlag) {
+      this.info.responseCodeDetails = kind === 'idle' ? 'stream_idle_timeout' : 'request_overall_timeout';
+      cb();
+      this.resetDownstream();
+      return;
+    }
+    // The router (or a filter) stops its upstream work before the local reply goes out.
+    cb();
+    this.stream.closeConnectionAfterResponse();
+    this.sendLocalReply(408, kind === 'idle' ? 'stream timeout' : 'request timeout', { details: kind === 'idle' ? 'stream_idle_timeout' : 'request_overall_timeout' });
   }
 
   get aborted(): boolean {
@@ -360,6 +428,8 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
     stats[this.stream.protocol === 'HTTP/2' ? 'downstream_rq_http2_total' : 'downstream_rq_http1_total']!++;
     stats['downstream_rq_active']!++;
     const h = this.requestHeaders;
+    this.touch();
+    if (o.requestTimeoutMs > 0 && !this.stream.upgrade) (this.requestTimer = setTimeout(() => this.onTimeout('request'), o.requestTimeoutMs)).unref();
 
     // Limits: Envoy's 431 for too many or too large headers (HTTP/1 size is enforced by the parser).
     if (this.stream.headerCount > o.maxHeadersCount || this.stream.headerBytes > o.maxRequestHeadersKb * 1024) {
@@ -392,6 +462,17 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
         this.sendLocalReply(404, '', { details: 'absolute_path_rejected' });
         return;
       }
+    }
+
+    if ((o.normalizePath || o.mergeSlashes) && typeof h[':path'] === 'string' && (h[':path'] as string).startsWith('/')) {
+      const normalized = normalizeRequestPath(h[':path'] as string, o.normalizePath, o.mergeSlashes);
+      if (normalized === undefined) {
+        stats['downstream_rq_failed_path_normalization']!++;
+        this.stream.closeConnectionAfterResponse();
+        this.sendLocalReply(400, 'Bad Request', { details: 'path_normalization_failed' });
+        return;
+      }
+      h[':path'] = normalized;
     }
 
     // Hop-by-hop headers: those named in Connection, then the standard set (te: trailers survives for gRPC).
@@ -474,7 +555,17 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
       this.routeCached = true;
       const table = this.hcm.options.routeSource();
       this.cachedRoute = table?.match(this.requestHeaders, this.random);
-      if (this.cachedRoute) this.info.routeName = this.cachedRoute.name;
+      if (this.cachedRoute) {
+        this.info.routeName = this.cachedRoute.name;
+        const action = this.cachedRoute.action;
+        // A route's idle_timeout replaces the HCM's stream_idle_timeout (0 disables it).
+        if (action.kind === 'cluster' && action.idleTimeoutMs !== undefined && action.idleTimeoutMs !== this.idleTimeoutMs) {
+          this.idleTimeoutMs = action.idleTimeoutMs;
+          if (this.idleTimer) clearTimeout(this.idleTimer);
+          this.idleTimer = undefined;
+          this.touch();
+        }
+      }
     }
     return this.cachedRoute;
   }
@@ -501,9 +592,14 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
     this.stream.setBodySink({
       onData: (chunk) => {
         this.info.bytesReceived += chunk.length;
+        this.touch();
         sink.onData(chunk);
       },
-      onEnd: (trailers) => sink.onEnd(trailers),
+      onEnd: (trailers) => {
+        this.touch();
+        this.clearRequestTimer();
+        sink.onEnd(trailers);
+      },
     });
   }
   pauseBody(): void {
@@ -519,6 +615,8 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
   encodeHeaders(status: number, headers: HttpHeaders, endStream: boolean): void {
     if (this.responseStartedFlag || this.completed) return;
     this.responseStartedFlag = true;
+    this.clearRequestTimer();
+    this.touch();
     const o = this.hcm.options;
     const filters = o.filters;
     for (let i = Math.min(this.filterIndex, filters.length) - 1; i >= 0; i--) {
@@ -557,6 +655,7 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
   encodeData(chunk: Buffer): boolean {
     if (this.completed) return true;
     this.info.bytesSent += chunk.length;
+    this.touch();
     return this.stream.write(chunk);
   }
   onEncoderDrain(callback: () => void): void {
@@ -575,6 +674,11 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
     this.complete();
   }
 
+  private clearRequestTimer(): void {
+    if (this.requestTimer) clearTimeout(this.requestTimer);
+    this.requestTimer = undefined;
+  }
+
   private onDownstreamGone(): void {
     if (this.completed) return;
     this.abortedFlag = true;
@@ -590,6 +694,8 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
   private complete(): void {
     if (this.completed) return;
     this.completed = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.clearRequestTimer();
     const o = this.hcm.options;
     o.stats['downstream_rq_active']!--;
     o.stats['downstream_rq_completed']!++;

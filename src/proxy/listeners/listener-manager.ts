@@ -29,13 +29,18 @@ const SUPPORTED_LISTENER_FIELDS = new Set([
   'metadata', 'drain_type', 'listener_filters', 'listener_filters_timeout', 'continue_on_listener_filters_timeout', 'traffic_direction',
   'bind_to_port', 'access_log', 'reuse_port', 'enable_reuse_port', 'tcp_backlog_size', 'ignore_global_conn_limit', 'bypass_overload_manager',
 ]);
-/** Listener filters accepted: the inspectors run whenever a chain needs them; original_dst treats the local address as the destination (no iptables here). */
+/** Listener filters accepted: the inspectors run whenever a chain needs them. */
 const KNOWN_LISTENER_FILTERS = new Set([
-  'envoy.filters.listener.tls_inspector', 'envoy.filters.listener.http_inspector', 'envoy.filters.listener.original_dst',
+  'envoy.filters.listener.tls_inspector', 'envoy.filters.listener.http_inspector',
   'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
   'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
-  'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst',
 ]);
+/**
+ * Traffic capture needs the redirected connection's original destination (SO_ORIGINAL_DST), which Node.js cannot read:
+ * refused rather than accepted and silently routed by the capture port.
+ */
+const ORIGINAL_DST_REASON = 'the original destination of a redirected connection (SO_ORIGINAL_DST) cannot be read by Trellis; use explicit (HTTP_PROXY) mode listeners';
+const ORIGINAL_DST_FILTERS = new Set(['envoy.filters.listener.original_dst', 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst']);
 const DEFAULT_BUFFER_LIMIT = 1024 * 1024;
 const DEFAULT_LISTENER_FILTERS_TIMEOUT_MS = 15_000;
 
@@ -420,6 +425,7 @@ export class TrellisListenerManager implements ListenerManager {
       if (v === undefined || (Array.isArray(v) && v.length === 0)) continue;
       if (!SUPPORTED_LISTENER_FIELDS.has(key)) problems.push(`${at}: ${key}: not supported by Trellis`);
     }
+    if (listener.use_original_dst?.value === true) problems.push(`${at}: use_original_dst: ${ORIGINAL_DST_REASON}`);
     const sa = listener.address?.socket_address;
     if (!sa) problems.push(`${at}: address.socket_address: required (pipes and internal addresses are not supported)`);
     else {
@@ -429,7 +435,9 @@ export class TrellisListenerManager implements ListenerManager {
     }
     (listener.listener_filters ?? []).forEach((f, i) => {
       const url = f.typed_config?.type_url;
-      if (!KNOWN_LISTENER_FILTERS.has(f.name ?? '') && !(url && KNOWN_LISTENER_FILTERS.has(url))) {
+      if (ORIGINAL_DST_FILTERS.has(f.name ?? '') || (url && ORIGINAL_DST_FILTERS.has(url))) {
+        problems.push(`${at}: listener_filters[${i}]: envoy.filters.listener.original_dst: ${ORIGINAL_DST_REASON}`);
+      } else if (!KNOWN_LISTENER_FILTERS.has(f.name ?? '') && !(url && KNOWN_LISTENER_FILTERS.has(url))) {
         problems.push(`${at}: listener_filters[${i}]: unsupported listener filter ${f.name ?? url ?? ''}`);
       }
     });
