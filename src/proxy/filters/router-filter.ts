@@ -185,7 +185,7 @@ class UpstreamRouting {
   private readonly mirrors: UpstreamRequest[] = [];
   private attemptStart = 0;
   private setCookie: string | undefined;
-  private readonly lbContextBase: { hashKey?: bigint };
+  private readonly lbContextBase: LoadBalancerContext;
   private readonly fmt: HeaderFormatterContext;
   private retryBudgetHeld = false;
   private responsePaused = false;
@@ -214,7 +214,9 @@ class UpstreamRouting {
       hostname: HOSTNAME,
       startTimeMs: Date.now(),
     };
-    this.lbContextBase = this.computeHash();
+    // ORIGINAL_DST clusters pick the connection's (restored) local address, or with use_http_header a request header.
+    const local = info.downstreamLocalAddress.includes(':') ? `[${info.downstreamLocalAddress}]` : info.downstreamLocalAddress;
+    this.lbContextBase = { ...this.computeHash(), originalDestination: `${local}:${info.downstreamLocalPort}`, requestHeaders: ctx.requestHeaders };
     this.bufferLimit = route.perRequestBufferLimitBytes ?? route.virtualHost.perRequestBufferLimitBytes ?? stream.bufferLimitBytes;
   }
 
