@@ -52,6 +52,8 @@ export interface MeshManifest {
   readonly workloads: readonly WorkloadSpec[];
   readonly gateways: readonly GatewaySpec[];
   readonly certificates: readonly CertificateSpec[];
+  /** Addresses to show the user once the mesh is ready (`http://127.0.0.1:8080/productpage`). */
+  readonly urls: readonly string[];
   /**
    * Problems that did not stop the rest: a workload or gateway with a problem (unknown field, missing command, a
    * name used twice) is left out and named here, so the rest of the mesh still starts.
@@ -184,7 +186,7 @@ export function parseManifest(text: string, file: string): MeshManifest {
   if (doc.errors.length > 0) throw new ManifestError(doc.errors.map((e) => `${file}: invalid YAML: ${e.message}`));
   const value: unknown = doc.toJS();
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ManifestError([`${file}: expected a mapping with workloads, gateways, config, mesh; got ${describe(value)}`]);
-  const root = check.object(value, '', ['portBase', 'config', 'mesh', 'workloads', 'gateways', 'certificates']) ?? {};
+  const root = check.object(value, '', ['portBase', 'config', 'mesh', 'workloads', 'gateways', 'certificates', 'urls']) ?? {};
   const portBase = check.port(root['portBase'], 'portBase') ?? DEFAULT_PORT_BASE;
   const config = check.strings(root['config'], 'config').map((p) => abs(dir, p));
   const meshObj = check.object(root['mesh'], 'mesh', ['outboundTrafficPolicy']) ?? {};
@@ -289,7 +291,7 @@ export function parseManifest(text: string, file: string): MeshManifest {
   });
 
   if (workloads.length === 0 && gateways.length === 0) throw new ManifestError([...check.problems, `${file}: the mesh has no usable workload and no gateway`]);
-  return { file, dir, portBase, config, mesh: { outboundTrafficPolicy }, workloads, gateways, certificates, problems: check.problems };
+  return { file, dir, portBase, config, mesh: { outboundTrafficPolicy }, workloads, gateways, certificates, urls: check.strings(root['urls'], 'urls'), problems: check.problems };
 }
 
 function abs(dir: string, path: string): string {

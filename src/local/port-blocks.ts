@@ -73,8 +73,13 @@ export async function findTakenPorts(plan: PortPlan): Promise<TakenPort[]> {
     wanted.push({ owner: name, role: 'admin', port: p.admin });
     for (const port of p.listeners) wanted.push({ owner: name, role: 'gateway listener', port });
   }
-  const results = await Promise.all(wanted.map(async (w) => ({ ...w, reason: await portProblem(w.port) })));
-  return results.filter((r): r is TakenPort => r.reason !== undefined);
+  // One at a time: two owners of one port (a fixed port inside a block) must not make each other look taken.
+  const taken: TakenPort[] = [];
+  for (const w of wanted) {
+    const reason = await portProblem(w.port);
+    if (reason !== undefined) taken.push({ ...w, reason });
+  }
+  return taken;
 }
 
 /** Why `port` cannot be bound on 127.0.0.1 (e.g. `EADDRINUSE`), or undefined when it is free. */

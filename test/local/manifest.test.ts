@@ -1,0 +1,69 @@
+// The local mesh manifest: Bookinfo's loads; each bad entry is named with its field path and left out, the rest kept.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { loadManifest, ManifestError, parseManifest } from '../../src/local/manifest.js';
+import { planPorts } from '../../src/local/port-blocks.js';
+import { registryYaml } from '../../src/local/config-dir.js';
+import { parseAllDocuments } from 'yaml';
+
+const BOOKINFO = fileURLToPath(new URL('../../../examples/bookinfo/', import.meta.url));
+
+test("examples/bookinfo/mesh.yaml: six workloads with sidecars, the external stand-in, the ingress gateway; no problems", () => {
+  const m = loadManifest(BOOKINFO);
+  assert.deepEqual(m.problems, []);
+  assert.deepEqual(m.workloads.map((w) => w.name), ['productpage-v1', 'details-v1', 'reviews-v1', 'reviews-v2', 'reviews-v3', 'ratings-v1', 'external-api']);
+  assert.equal(m.workloads.find((w) => w.name === 'external-api')?.sidecar, false);
+  assert.deepEqual(m.gateways.map((g) => [g.name, g.labels['istio'], g.ports]), [['istio-ingressgateway', 'ingressgateway', [8080, 8443]]]);
+  assert.ok(m.workloads[0]!.command.endsWith('/dist/examples/bookinfo/src/productpage.js'), 'relative commands resolve against the manifest dir');
+});
+
+const file = '/mesh/mesh.yaml';
+const W = (extra: string) => `workloads:\n- name: a\n  command: a.js\n  service: { host: a, port: 9080 }\n${extra}`;
+
+test('duplicate names: the second is named and left out, the first and the rest start', () => {
+  const m = parseManifest(W('- name: a\n  command: b.js\n  service: { host: b, port: 9080 }\n- name: c\n  command: c.js\n  service: { host: c, port: 9080 }\n'), file);
+  assert.deepEqual(m.workloads.map((w) => [w.name, w.command]), [['a', '/mesh/a.js'], ['c', '/mesh/c.js']]);
+  assert.match(m.problems.join('\n'), /\/mesh\/mesh\.yaml: workloads\[1\]\.name: duplicate name "a" \(already used by workloads\[0\]\)/);
+  assert.match(m.problems.join('\n'), /workloads\[1\]: workload "a" left out/);
+});
+
+test('unknown fields, a missing command, a bad port, a bad protocol: each named by path, that entry left out', () => {
+  const m = parseManifest(W('- name: typo\n  comand: x.js\n  service: { host: t, port: 9080 }\n- name: noport\n  command: n.js\n  service: { host: n, port: 70000 }\n- name: proto\n  command: p.js\n  service: { host: p, port: 1, protocol: SMTP }\n'), file);
+  const text = m.problems.join('\n');
+  assert.match(text, /workloads\[1\]\.comand: unknown field/);
+  assert.match(text, /workloads\[1\]\.command: required/);
+  assert.match(text, /workloads\[2\]\.service\.port: expected a port number 1-65535, got number 70000/);
+  assert.match(text, /workloads\[3\]\.service\.protocol: expected one of HTTP, HTTP2, GRPC, TCP, got "SMTP"/);
+  assert.deepEqual(m.workloads.map((w) => w.name), ['a']);
+});
+
+test('unusable manifests throw ManifestError naming the file: invalid YAML, not a mapping, nothing usable', () => {
+  assert.throws(() => parseManifest('workloads: [', file), (e: unknown) => e instanceof ManifestError && e.code === 'TRELLIS_MANIFEST_INVALID' && /\/mesh\/mesh\.yaml: invalid YAML/.test(e.message));
+  assert.throws(() => parseManifest('- a\n- b\n', file), /expected a mapping/);
+  assert.throws(() => parseManifest('workloads:\n- name: x\n', file), /workloads\[0\]\.command: required[\s\S]*no usable workload/);
+  assert.throws(() => loadManifest('/nonexistent/dir'), /cannot read the mesh manifest \(ENOENT\)/);
+});
+
+test('port blocks do not overlap; WorkloadEntries point at each sidecar inbound port, one ServiceEntry per service selecting the shared labels', () => {
+  const m = loadManifest(BOOKINFO);
+  const plan = planPorts(m, 20000);
+  const all = [plan.control.xds, plan.control.monitoring];
+  for (const p of plan.workloads.values()) all.push(...[p.app, p.outbound, p.inbound, p.admin].filter((x): x is number => x !== undefined));
+  for (const p of plan.gateways.values()) all.push(p.admin);
+  assert.equal(new Set(all).size, all.length, `ports collide: ${all.join(',')}`);
+  assert.equal(plan.workloads.get('external-api')?.app, 19480, 'a fixed port stays');
+  assert.deepEqual(plan.workloads.get('reviews-v2'), { app: 20040, outbound: 20041, inbound: 20042, admin: 20043 });
+  assert.throws(() => planPorts(m, 65500), /must lie within 1024-65535/);
+
+  const docs = parseAllDocuments(registryYaml(m, plan).yaml).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec: Record<string, unknown> });
+  const reviews = docs.find((d) => d.kind === 'ServiceEntry' && d.metadata.name === 'reviews')!;
+  assert.deepEqual(reviews.spec['hosts'], ['reviews.default.svc.cluster.local']);
+  assert.deepEqual(reviews.spec['workloadSelector'], { labels: { app: 'reviews' } });
+  const v2 = docs.find((d) => d.kind === 'WorkloadEntry' && d.metadata.name === 'reviews-v2')!;
+  assert.deepEqual(v2.spec['ports'], { 'http-9080': 20042 });
+  assert.equal((v2.spec['labels'] as Record<string, string>)['version'], 'v2');
+  assert.ok(!docs.some((d) => d.metadata.name === 'external-api'), 'no registry entry for a workload without sidecar');
+  const skipped = parseAllDocuments(registryYaml(m, plan, new Set(['reviews-v2'])).yaml).map((d) => (d.toJS() as { metadata: { name: string } }).metadata.name);
+  assert.ok(!skipped.includes('reviews-v2') && skipped.includes('reviews-v3'));
+});
