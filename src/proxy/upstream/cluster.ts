@@ -12,8 +12,9 @@ import { HostImpl, coarseHealth } from './host.js';
 import { loadBalancerPolicy, loadBalancerPolicyNames } from './lb/index.js';
 import { policyConfigFields, type LbEnvironment, type LoadBalancerPolicy } from './lb/load-balancer-policy.js';
 import { PriorityLoadBalancer } from './lb/priority-load-balancer.js';
-import { connectUpstream, kConnectFailure } from './pool/connect.js';
+import { connectUpstream, kConnectFailure, type UpstreamSocket } from './pool/connect.js';
 import type { ClusterResources, ConnectionPool, PoolSettings } from './pool/connection-pool.js';
+import { Http1LeanPool } from './pool/http1-lean-pool.js';
 import { Http1Pool } from './pool/http1-pool.js';
 import { Http2Pool } from './pool/http2-pool.js';
 import { buildPrioritySet } from './priority-set.js';
@@ -336,8 +337,17 @@ class DeferredRequest implements UpstreamRequest {
   }
 }
 
+/**
+ * The HTTP/1.1 pool: the raw-socket pool (http1-lean-pool.ts) by default; TRELLIS_UPSTREAM_HTTP1_POOL=node selects the
+ * node:http Agent pool, kept to compare the two in one benchmark run (docs/performance.md).
+ */
+const USE_NODE_HTTP1_POOL = process.env['TRELLIS_UPSTREAM_HTTP1_POOL'] === 'node';
+function newHttp1Pool(host: HostImpl, settings: PoolSettings, adopt?: UpstreamSocket): ConnectionPool {
+  return USE_NODE_HTTP1_POOL ? new Http1Pool(host, settings, adopt) : new Http1LeanPool(host, settings, adopt);
+}
+
 interface HostPools {
-  h1?: Http1Pool;
+  h1?: ConnectionPool;
   h2?: Http2Pool;
   /** auto_config: the ALPN result for this host, once known. */
   negotiated?: 'h1' | 'h2';
@@ -592,13 +602,13 @@ export class UpstreamClusterImpl implements UpstreamCluster {
     let pool: ConnectionPool;
     switch (this.compiled.protocol.protocol) {
       case 'http1':
-        pool = pools.h1 ??= new Http1Pool(h, pools.settings);
+        pool = pools.h1 ??= newHttp1Pool(h, pools.settings);
         break;
       case 'http2':
         pool = pools.h2 ??= new Http2Pool(h, pools.settings);
         break;
       case 'downstream':
-        pool = options?.downstreamProtocol === 'HTTP/2' ? (pools.h2 ??= new Http2Pool(h, pools.settings)) : (pools.h1 ??= new Http1Pool(h, pools.settings));
+        pool = options?.downstreamProtocol === 'HTTP/2' ? (pools.h2 ??= new Http2Pool(h, pools.settings)) : (pools.h1 ??= newHttp1Pool(h, pools.settings));
         break;
       case 'auto':
         if (pools.negotiated === 'h2') pool = pools.h2!;
@@ -625,7 +635,7 @@ export class UpstreamClusterImpl implements UpstreamCluster {
         pools.h2 = new Http2Pool(host, pools.settings, socket);
       } else {
         pools.negotiated = 'h1';
-        pools.h1 = new Http1Pool(host, pools.settings, socket);
+        pools.h1 = newHttp1Pool(host, pools.settings, socket);
       }
       const pool: ConnectionPool = pools.h2 ?? pools.h1!;
       const list = pools.waiting ?? [];

@@ -1,7 +1,7 @@
 // What a per-host connection pool shares with its cluster (limits, counters, socket options) and offers to it.
 import type { HttpHeaders } from '../../http/headers.js';
 import type { UpstreamTls } from '../upstream-tls.js';
-import type { CircuitBreakerState, ClusterStats, UpstreamRequest, UpstreamResponseHandler } from '../types.js';
+import type { CircuitBreakerState, ClusterStats, HostStats, UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from '../types.js';
 
 /** Cluster-wide usage of the circuit-breaker resources (DEFAULT priority). */
 export interface ClusterResources {
@@ -67,4 +67,66 @@ export function countStatus(stats: ClusterStats, status: number): void {
   else if (status < 400) stats.upstream_rq_3xx++;
   else if (status < 500) stats.upstream_rq_4xx++;
   else stats.upstream_rq_5xx++;
+}
+
+/** What the shared request accounting needs of a pool's stream. */
+export interface AccountedStream {
+  /** Finished (response ended, failed or aborted); counted once. */
+  done: boolean;
+  /** Counted in max_pending_requests / upstream_rq_pending_active: waiting for a connection. */
+  pending: boolean;
+}
+
+/**
+ * Circuit-breaker admission of a new request, the same for every pool: max_requests, and max_pending_requests when
+ * it has to wait for a connection. Returns the failed request on overflow (counted), undefined when admitted.
+ */
+export function admitRequest(s: PoolSettings, handler: UpstreamResponseHandler, needsConnection: boolean): UpstreamRequest | undefined {
+  if (s.resources.requests >= s.limits.maxRequests) {
+    s.stats.upstream_rq_pending_overflow++;
+    return failedRequest(handler, 'overflow', `max_requests (${s.limits.maxRequests}) reached for cluster ${s.clusterName}`);
+  }
+  if (needsConnection && s.resources.pendingRequests >= s.limits.maxPendingRequests) {
+    s.stats.upstream_rq_pending_overflow++;
+    return failedRequest(handler, 'overflow', `max_pending_requests (${s.limits.maxPendingRequests}) reached for cluster ${s.clusterName}`);
+  }
+  return undefined;
+}
+
+/** Counts an admitted request as started (cluster and host counters, the max_requests resource). */
+export function countRequestStart(s: PoolSettings, hostStats: HostStats): void {
+  s.resources.requests++;
+  s.stats.upstream_rq_total++;
+  s.stats.upstream_rq_active++;
+  hostStats.rqTotal++;
+  hostStats.rqActive++;
+}
+
+export function enterPending(s: PoolSettings, stream: AccountedStream): void {
+  if (stream.pending) return;
+  stream.pending = true;
+  s.resources.pendingRequests++;
+  s.stats.upstream_rq_pending_active++;
+}
+
+export function leavePending(s: PoolSettings, stream: AccountedStream): void {
+  if (!stream.pending) return;
+  stream.pending = false;
+  s.resources.pendingRequests--;
+  s.stats.upstream_rq_pending_active--;
+}
+
+/** Counts a request's end once (resets by direction, host success/error); false if it was already counted. */
+export function countRequestEnd(s: PoolSettings, hostStats: HostStats, stream: AccountedStream, ok: boolean, failure?: UpstreamFailure): boolean {
+  if (stream.done) return false;
+  stream.done = true;
+  leavePending(s, stream);
+  s.resources.requests--;
+  s.stats.upstream_rq_active--;
+  hostStats.rqActive--;
+  if (failure === 'remote_reset') s.stats.upstream_rq_rx_reset++;
+  else if (failure === 'local_reset') s.stats.upstream_rq_tx_reset++;
+  if (ok) hostStats.rqSuccess++;
+  else hostStats.rqError++;
+  return true;
 }

@@ -10,7 +10,7 @@ import type { HttpHeaders } from '../../http/headers.js';
 import type { HostImpl } from '../host.js';
 import type { UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from '../types.js';
 import { connectUpstream, kConnectFailure, type UpstreamSocket } from './connect.js';
-import { countStatus, failedRequest, type ConnectionPool, type PoolSettings } from './connection-pool.js';
+import { admitRequest, countRequestEnd, countRequestStart, countStatus, enterPending, leavePending, type ConnectionPool, type PoolSettings } from './connection-pool.js';
 
 const kUses = Symbol('trellis.requestsOnConnection');
 type CountedSocket = UpstreamSocket & { [kUses]?: number };
@@ -205,27 +205,16 @@ export class Http1Pool implements ConnectionPool {
 
   newStream(headers: HttpHeaders, handler: UpstreamResponseHandler): UpstreamRequest {
     const s = this.settings;
-    const stats = s.stats;
-    if (s.resources.requests >= s.limits.maxRequests) {
-      stats.upstream_rq_pending_overflow++;
-      return failedRequest(handler, 'overflow', `max_requests (${s.limits.maxRequests}) reached for cluster ${s.clusterName}`);
-    }
     const needsConnection = this.connectionCount <= this.inAgent;
     const mayConnect = s.resources.connections < s.limits.maxConnections || this.connectionCount === 0;
-    if (needsConnection && s.resources.pendingRequests >= s.limits.maxPendingRequests) {
-      stats.upstream_rq_pending_overflow++;
-      return failedRequest(handler, 'overflow', `max_pending_requests (${s.limits.maxPendingRequests}) reached for cluster ${s.clusterName}`);
-    }
+    const refused = admitRequest(s, handler, needsConnection);
+    if (refused) return refused;
     const stream = new Http1Stream(this, headers, handler);
     this.activeRequests++;
-    s.resources.requests++;
-    stats.upstream_rq_total++;
-    stats.upstream_rq_active++;
-    this.host.stats.rqTotal++;
-    this.host.stats.rqActive++;
-    if (needsConnection) this.enterPending(stream);
+    countRequestStart(s, this.host.stats);
+    if (needsConnection) enterPending(s, stream);
     if (needsConnection && !mayConnect) {
-      stats.upstream_cx_overflow++;
+      s.stats.upstream_cx_overflow++;
       this.queue.push(stream);
     } else {
       this.inAgent++;
@@ -234,17 +223,8 @@ export class Http1Pool implements ConnectionPool {
     return stream;
   }
 
-  private enterPending(stream: Http1Stream): void {
-    stream.pending = true;
-    this.settings.resources.pendingRequests++;
-    this.settings.stats.upstream_rq_pending_active++;
-  }
-
   leavePending(stream: Http1Stream): void {
-    if (!stream.pending) return;
-    stream.pending = false;
-    this.settings.resources.pendingRequests--;
-    this.settings.stats.upstream_rq_pending_active--;
+    leavePending(this.settings, stream);
   }
 
   onStatus(status: number, _stream: Http1Stream): void {
@@ -252,18 +232,8 @@ export class Http1Pool implements ConnectionPool {
   }
 
   finish(stream: Http1Stream, ok: boolean, failure?: UpstreamFailure): void {
-    if (stream.done) return;
-    stream.done = true;
-    this.leavePending(stream);
-    const s = this.settings;
+    if (!countRequestEnd(this.settings, this.host.stats, stream, ok, failure)) return;
     this.activeRequests--;
-    s.resources.requests--;
-    s.stats.upstream_rq_active--;
-    this.host.stats.rqActive--;
-    if (failure === 'remote_reset') s.stats.upstream_rq_rx_reset++;
-    else if (failure === 'local_reset') s.stats.upstream_rq_tx_reset++;
-    if (ok) this.host.stats.rqSuccess++;
-    else this.host.stats.rqError++;
     const queued = this.queue.indexOf(stream);
     if (queued >= 0) this.queue.splice(queued, 1);
     else this.inAgent--;

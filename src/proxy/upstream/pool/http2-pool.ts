@@ -5,7 +5,7 @@ import type { HttpHeaders } from '../../http/headers.js';
 import type { HostImpl } from '../host.js';
 import type { UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from '../types.js';
 import { connectUpstream, kConnectFailure, type UpstreamSocket } from './connect.js';
-import { countStatus, failedRequest, type ConnectionPool, type PoolSettings } from './connection-pool.js';
+import { admitRequest, countRequestEnd, countRequestStart, countStatus, enterPending, leavePending, type ConnectionPool, type PoolSettings } from './connection-pool.js';
 
 /** Connection-specific headers HTTP/2 forbids (RFC 9113 §8.2.2); `te` is allowed only as "trailers". */
 const H2_FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
@@ -27,7 +27,8 @@ class Http2Stream implements UpstreamRequest {
   stream: ClientHttp2Stream | undefined;
   conn: H2Connection | undefined;
   done = false;
-  pending = true;
+  /** Set by enterPending when the pool counts it as waiting for a connection. */
+  pending = false;
   private queuedBody: Buffer[] | undefined;
   private queuedEnd: { trailers: HttpHeaders | undefined } | undefined;
   private drainCallback: (() => void) | undefined;
@@ -178,26 +179,13 @@ export class Http2Pool implements ConnectionPool {
 
   newStream(headers: HttpHeaders, handler: UpstreamResponseHandler): UpstreamRequest {
     const s = this.settings;
-    if (s.resources.requests >= s.limits.maxRequests) {
-      s.stats.upstream_rq_pending_overflow++;
-      return failedRequest(handler, 'overflow', `max_requests (${s.limits.maxRequests}) reached for cluster ${s.clusterName}`);
-    }
     let conn = this.usable();
-    if (!conn || !conn.connected) {
-      if (s.resources.pendingRequests >= s.limits.maxPendingRequests) {
-        s.stats.upstream_rq_pending_overflow++;
-        return failedRequest(handler, 'overflow', `max_pending_requests (${s.limits.maxPendingRequests}) reached for cluster ${s.clusterName}`);
-      }
-    }
+    const refused = admitRequest(s, handler, !conn || !conn.connected);
+    if (refused) return refused;
     const stream = new Http2Stream(this, headers, handler);
     this.activeRequests++;
-    s.resources.requests++;
-    s.stats.upstream_rq_total++;
-    s.stats.upstream_rq_active++;
-    this.host.stats.rqTotal++;
-    this.host.stats.rqActive++;
-    s.resources.pendingRequests++;
-    s.stats.upstream_rq_pending_active++;
+    countRequestStart(s, this.host.stats);
+    enterPending(s, stream);
     if (!conn) {
       if (s.resources.connections < s.limits.maxConnections || this.connections.length === 0) conn = this.newConnection();
       else s.stats.upstream_cx_overflow++;
@@ -226,10 +214,7 @@ export class Http2Pool implements ConnectionPool {
   }
 
   private leavePending(stream: Http2Stream): void {
-    if (!stream.pending) return;
-    stream.pending = false;
-    this.settings.resources.pendingRequests--;
-    this.settings.stats.upstream_rq_pending_active--;
+    leavePending(this.settings, stream);
   }
 
   private newConnection(): H2Connection {
@@ -280,18 +265,8 @@ export class Http2Pool implements ConnectionPool {
   }
 
   finish(stream: Http2Stream, ok: boolean, failure?: UpstreamFailure): void {
-    if (stream.done) return;
-    stream.done = true;
-    this.leavePending(stream);
-    const s = this.settings;
+    if (!countRequestEnd(this.settings, this.host.stats, stream, ok, failure)) return;
     this.activeRequests--;
-    s.resources.requests--;
-    s.stats.upstream_rq_active--;
-    this.host.stats.rqActive--;
-    if (failure === 'remote_reset') s.stats.upstream_rq_rx_reset++;
-    else if (failure === 'local_reset') s.stats.upstream_rq_tx_reset++;
-    if (ok) this.host.stats.rqSuccess++;
-    else this.host.stats.rqError++;
     const q = this.queue.indexOf(stream);
     if (q >= 0) this.queue.splice(q, 1);
     const conn = stream.conn;

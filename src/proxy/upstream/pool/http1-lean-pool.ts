@@ -1,0 +1,570 @@
+// HTTP/1.1 connection pool of one host over raw sockets: pool-owned keep-alive connections, one request at a time each.
+//
+// Hand-written because node:http's client was the bottleneck of the proxy's request path: under
+// `npm run bench -- proxy --profile` its ClientRequest/IncomingMessage/Agent machinery took ~30% of Trellis's CPU at
+// 4,000 req/s, plus per-request listener churn (~7%) and a second socket write per request (docs/performance.md). Here a
+// request is one socket write (the head serialised straight from HttpHeaders, body appended when it is known to be
+// empty), responses are parsed by Node's own llhttp binding (`HTTPParser` from node:_http_common, the parser node:http
+// uses; one per connection, reused across requests) and every listener is attached once per connection. Measured with
+// /tmp-style quick loops and the full bench: see docs/performance.md, "What we tried".
+import { createRequire } from 'node:module';
+import type { HttpHeaders } from '../../http/headers.js';
+import type { HostImpl } from '../host.js';
+import type { UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from '../types.js';
+import { connectUpstream, kConnectFailure, type UpstreamSocket } from './connect.js';
+import {
+  admitRequest,
+  countRequestEnd,
+  countRequestStart,
+  countStatus,
+  enterPending,
+  leavePending,
+  type ConnectionPool,
+  type PoolSettings,
+} from './connection-pool.js';
+
+/** Node's llhttp binding as node:http uses it (stable across Node 18-22; not in @types/node). */
+interface LlhttpParser {
+  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
+  execute(data: Buffer): number | (Error & { code?: string });
+  finish(): undefined | (Error & { code?: string });
+  close(): void;
+  [key: number]: unknown;
+}
+interface LlhttpParserClass {
+  new (): LlhttpParser;
+  readonly RESPONSE: number;
+  readonly kOnHeaders: number;
+  readonly kOnHeadersComplete: number;
+  readonly kOnBody: number;
+  readonly kOnMessageComplete: number;
+  readonly kLenientNone: number;
+}
+const { HTTPParser } = createRequire(import.meta.url)('_http_common') as { HTTPParser: LlhttpParserClass };
+
+/** Methods that carry no body unless they say so (node:http's useChunkedEncodingByDefault = false). */
+const NO_DEFAULT_BODY = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
+/** Safe to send again on a fresh connection when a reused one closed before any response byte (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+/** Header values that would split the request head (CR, LF, NUL) — node:http's ERR_INVALID_CHAR check. */
+const INVALID_VALUE = /[\r\n\0]/;
+/** Response headers of which node:http keeps the first of duplicates (IncomingMessage._addHeaderLine). */
+const FIRST_WINS = new Set([
+  'content-type', 'content-length', 'user-agent', 'referer', 'host', 'authorization', 'proxy-authorization',
+  'if-modified-since', 'if-unmodified-since', 'from', 'location', 'max-forwards', 'retry-after', 'etag',
+  'last-modified', 'server', 'age', 'expires',
+]);
+
+const CRLF = '\r\n';
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+
+/** Adds one raw header line to response headers with node:http's folding (set-cookie list, cookie '; ', others ', '). */
+function addHeader(out: HttpHeaders, rawName: string, value: string): void {
+  const name = rawName.toLowerCase();
+  const prev = out[name];
+  if (prev === undefined) {
+    out[name] = name === 'set-cookie' ? [value] : value;
+  } else if (name === 'set-cookie') {
+    (prev as string[]).push(value);
+  } else if (!FIRST_WINS.has(name)) {
+    out[name] = `${prev as string}${name === 'cookie' ? '; ' : ', '}${value}`;
+  }
+}
+
+class LeanStream implements UpstreamRequest {
+  done = false;
+  pending = false;
+  conn: LeanConnection | undefined;
+  /** The request head went out (on the first body write or on end). */
+  headSent = false;
+  ended = false;
+  /** The head and every body byte were handed to the socket. */
+  requestComplete = false;
+  chunked = false;
+  bodyBytes = 0;
+  responseBytes = false;
+  retried = false;
+  head = false;
+  readonly method: string;
+  private queued: Buffer[] | undefined;
+  private trailers: HttpHeaders | undefined;
+  drainCallback: (() => void) | undefined;
+
+  constructor(
+    readonly pool: Http1LeanPool,
+    readonly headers: HttpHeaders,
+    readonly handler: UpstreamResponseHandler,
+  ) {
+    this.method = (headers[':method'] as string | undefined) ?? 'GET';
+    this.head = this.method === 'HEAD';
+  }
+
+  /** The connection is ours: send what the router already gave us. */
+  attach(conn: LeanConnection): void {
+    this.conn = conn;
+    this.headSent = false;
+    this.requestComplete = false;
+    const queued = this.queued;
+    this.queued = undefined;
+    if (queued) for (const chunk of queued) this.write(chunk);
+    if (this.ended) this.finishRequest();
+    if (this.drainCallback && !this.ended) {
+      const cb = this.drainCallback;
+      this.drainCallback = undefined;
+      queueMicrotask(cb);
+    }
+  }
+
+  /** Serialises the request line and headers; `knownEmpty` when the request ended before any body byte. */
+  private serializeHead(knownEmpty: boolean): string {
+    const h = this.headers;
+    const conn = this.conn!;
+    let head = `${this.method} ${(h[':path'] as string | undefined) ?? '/'} HTTP/1.1\r\n`;
+    let hasLength = false;
+    let hasHost = false;
+    for (const name in h) {
+      if (name.charCodeAt(0) === 58 /* ':' */) continue;
+      const v = h[name];
+      if (v === undefined) continue;
+      if (name === 'content-length') hasLength = true;
+      else if (name === 'host') hasHost = true;
+      else if (name === 'transfer-encoding' || name === 'connection') continue; // framing is ours
+      if (typeof v === 'string') head += `${name}: ${v}\r\n`;
+      else for (const one of v) head += `${name}: ${one}\r\n`;
+    }
+    if (!hasHost) head += `host: ${(h[':authority'] as string | undefined) ?? ''}\r\n`;
+    if (!hasLength) {
+      if (!knownEmpty) {
+        head += 'transfer-encoding: chunked\r\n';
+        this.chunked = true;
+      } else if (!NO_DEFAULT_BODY.has(this.method)) {
+        head += 'content-length: 0\r\n';
+      }
+    }
+    if (conn.last) head += 'connection: close\r\n';
+    return head + CRLF;
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.done || chunk.length === 0) return true;
+    const conn = this.conn;
+    if (!conn) {
+      (this.queued ??= []).push(chunk);
+      return false;
+    }
+    this.bodyBytes += chunk.length;
+    const socket = conn.socket;
+    if (!this.headSent) {
+      this.headSent = true;
+      // Head and first chunk in one writev.
+      socket.cork();
+      socket.write(this.serializeHead(false), 'latin1');
+      const ok = this.writeBody(chunk);
+      socket.uncork();
+      return ok;
+    }
+    return this.writeBody(chunk);
+  }
+
+  private writeBody(chunk: Buffer): boolean {
+    const socket = this.conn!.socket;
+    if (!this.chunked) return socket.write(chunk);
+    socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+    socket.write(chunk);
+    return socket.write(CRLF, 'latin1');
+  }
+
+  end(trailers?: HttpHeaders): void {
+    if (this.done || this.ended) return;
+    this.ended = true;
+    this.trailers = trailers;
+    if (this.conn) this.finishRequest();
+  }
+
+  private finishRequest(): void {
+    const socket = this.conn!.socket;
+    if (!this.headSent) {
+      this.headSent = true;
+      socket.write(this.serializeHead(true), 'latin1');
+    } else if (this.chunked) {
+      let tail = '';
+      const t = this.trailers;
+      if (t) {
+        for (const name in t) {
+          const v = t[name];
+          if (v === undefined || name.charCodeAt(0) === 58) continue;
+          for (const one of typeof v === 'string' ? [v] : v) if (!INVALID_VALUE.test(one)) tail += `${name}: ${one}\r\n`;
+        }
+      }
+      socket.write(tail ? `0\r\n${tail}\r\n` : LAST_CHUNK, 'latin1');
+    }
+    this.requestComplete = true;
+  }
+
+  abort(): void {
+    if (this.done) return;
+    this.pool.finish(this, false, 'local_reset');
+  }
+
+  onDrain(callback: () => void): void {
+    // Called by the connection's 'drain' listener, or when a queued request gets its connection.
+    this.drainCallback = callback;
+  }
+
+  pauseResponse(): void {
+    if (!this.done) this.conn?.socket.pause();
+  }
+
+  resumeResponse(): void {
+    if (!this.done) this.conn?.socket.resume();
+  }
+}
+
+/** One upstream connection: its socket, its parser, and the stream it serves now (if any). */
+class LeanConnection {
+  readonly parser: LlhttpParser;
+  stream: LeanStream | undefined;
+  uses = 0;
+  /** This request is the connection's last (max_requests_per_connection): sent with `connection: close`. */
+  last = false;
+  keepAlive = true;
+  /** The current response is 1xx (informational): its message end is not the response's end. */
+  informational = false;
+  closed = false;
+  private partialHeaders: string[] = [];
+  private status = 0;
+
+  constructor(
+    readonly pool: Http1LeanPool,
+    readonly socket: UpstreamSocket,
+  ) {
+    const parser = new HTTPParser();
+    parser.initialize(HTTPParser.RESPONSE, {}, 0, HTTPParser.kLenientNone);
+    parser[HTTPParser.kOnHeaders] = (headers: string[]) => {
+      for (let i = 0; i < headers.length; i++) this.partialHeaders.push(headers[i]!);
+    };
+    parser[HTTPParser.kOnHeadersComplete] = (
+      _major: number, _minor: number, headers: string[] | undefined, _method: unknown, _url: unknown,
+      status: number, _message: string, upgrade: boolean, shouldKeepAlive: boolean,
+    ): number => this.onHeadersComplete(headers, status, upgrade, shouldKeepAlive);
+    parser[HTTPParser.kOnBody] = (chunk: Buffer) => {
+      const s = this.stream;
+      if (s && !s.done) s.handler.onData(chunk);
+    };
+    parser[HTTPParser.kOnMessageComplete] = () => this.onMessageComplete();
+    this.parser = parser;
+    socket.on('data', (data: Buffer) => this.onData(data));
+    socket.on('end', () => this.onEnd());
+    socket.on('close', () => this.onClose());
+    socket.on('drain', () => {
+      const cb = this.stream?.drainCallback;
+      if (cb) {
+        this.stream!.drainCallback = undefined;
+        cb();
+      }
+    });
+    socket.on('timeout', () => {
+      // Inactivity on an idle connection: common_http_protocol_options.idle_timeout.
+      if (!this.stream) socket.destroy();
+    });
+    if (pool.settings.idleTimeoutMs > 0) socket.setTimeout(pool.settings.idleTimeoutMs);
+  }
+
+  private onData(data: Buffer): void {
+    const stream = this.stream;
+    if (!stream) {
+      // Bytes nobody asked for: the connection cannot be trusted with a next request.
+      this.socket.destroy();
+      return;
+    }
+    stream.responseBytes = true;
+    const ret = this.parser.execute(data);
+    if (typeof ret !== 'number') {
+      this.keepAlive = false;
+      const s = this.stream;
+      if (s && !s.done) this.pool.fail(s, 'protocol_error', `malformed upstream response: ${ret.code ?? ret.message}`);
+      this.socket.destroy();
+    }
+  }
+
+  private onHeadersComplete(headers: string[] | undefined, status: number, upgrade: boolean, shouldKeepAlive: boolean): number {
+    let raw = headers;
+    if (raw === undefined) {
+      raw = this.partialHeaders;
+      this.partialHeaders = [];
+    } else if (this.partialHeaders.length > 0) {
+      raw = this.partialHeaders.concat(raw);
+      this.partialHeaders = [];
+    }
+    const stream = this.stream;
+    if (!stream || stream.done) return 1;
+    if (status < 200 && status !== 101) {
+      // 100-continue and other informational responses: swallowed, as by node:http and Envoy.
+      this.informational = true;
+      return 0;
+    }
+    if (upgrade) {
+      // The pool does not tunnel (WebSocket goes through the router's own tunnel): the connection is unusable.
+      this.keepAlive = false;
+      this.pool.fail(stream, 'protocol_error', `unexpected upgrade response ${status}`);
+      this.socket.destroy();
+      return 2;
+    }
+    this.informational = false;
+    this.status = status;
+    if (!shouldKeepAlive) this.keepAlive = false;
+    const out: HttpHeaders = {};
+    for (let i = 0; i < raw.length; i += 2) addHeader(out, raw[i]!, raw[i + 1]!);
+    out[':status'] = String(status);
+    countStatus(this.pool.settings.stats, status);
+    stream.handler.onHeaders(status, out);
+    // A response to HEAD has no body whatever its headers say.
+    return stream.head ? 1 : 0;
+  }
+
+  private onMessageComplete(): void {
+    const trailerFields = this.partialHeaders;
+    this.partialHeaders = [];
+    if (this.informational) {
+      this.informational = false;
+      return;
+    }
+    const stream = this.stream;
+    if (!stream || stream.done || this.status === 0) return;
+    this.status = 0;
+    const handler = stream.handler;
+    if (trailerFields.length > 0 && handler.onTrailers) {
+      const trailers: HttpHeaders = {};
+      for (let i = 0; i < trailerFields.length; i += 2) addHeader(trailers, trailerFields[i]!, trailerFields[i + 1]!);
+      handler.onTrailers(trailers);
+    }
+    // Reusable only if the request went out whole and neither side asked to close.
+    const reusable = this.keepAlive && !this.last && stream.requestComplete && stream.ended;
+    this.pool.complete(stream, this, reusable);
+    handler.onEnd();
+  }
+
+  private onEnd(): void {
+    // EOF: ends a response delimited by the connection's close, or interrupts one.
+    if (this.stream && !this.stream.done) {
+      const err = this.parser.finish();
+      if (err && this.stream && !this.stream.done) this.lost();
+    }
+    this.socket.destroy();
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.stream && !this.stream.done) {
+      if (this.pool.isDestroyed) this.pool.fail(this.stream, 'local_reset', 'connection pool destroyed');
+      else this.lost();
+    }
+    this.stream = undefined;
+    try {
+      this.parser.close();
+    } catch {
+      // already freed
+    }
+    this.pool.onConnectionClosed(this);
+  }
+
+  /** The connection went away under a request. */
+  private lost(): void {
+    const stream = this.stream!;
+    this.stream = undefined;
+    const socket = this.socket;
+    if (!socket.connected) {
+      this.pool.fail(stream, socket[kConnectFailure] ?? 'connect_failure', `connection to ${this.pool.host.addressText} failed`);
+      return;
+    }
+    // A kept-alive connection the upstream closed as we reused it: nothing of the response arrived, so an
+    // idempotent request without a body can go once more on a fresh connection (node:http reports ECONNRESET here).
+    if (this.uses > 1 && !stream.responseBytes && !stream.retried && stream.bodyBytes === 0 && IDEMPOTENT.has(stream.method)) {
+      stream.retried = true;
+      stream.conn = undefined;
+      stream.headSent = false;
+      this.pool.redispatch(stream);
+      return;
+    }
+    this.pool.fail(stream, 'remote_reset', 'upstream connection closed before the response ended');
+  }
+}
+
+export class Http1LeanPool implements ConnectionPool {
+  activeRequests = 0;
+  connectionCount = 0;
+  /** Idle keep-alive connections, most recently used last (LIFO: warm connections stay warm). */
+  private readonly idle: LeanConnection[] = [];
+  /** Every open connection (connecting, busy or idle). */
+  private readonly connections = new Set<LeanConnection>();
+  /** Requests waiting for a connection under max_connections. */
+  private readonly queue: LeanStream[] = [];
+  private drainWaiters: (() => void)[] | undefined;
+  private destroyed = false;
+
+  constructor(
+    readonly host: HostImpl,
+    readonly settings: PoolSettings,
+    /** A TLS socket already negotiated to HTTP/1.1 by ALPN (auto_config), used as the first connection. */
+    private adopt?: UpstreamSocket,
+  ) {}
+
+  get isDestroyed(): boolean {
+    return this.destroyed;
+  }
+
+  newStream(headers: HttpHeaders, handler: UpstreamResponseHandler): UpstreamRequest {
+    const s = this.settings;
+    const needsConnection = this.idle.length === 0;
+    const refused = admitRequest(s, handler, needsConnection);
+    if (refused) return refused;
+    for (const name in headers) {
+      const v = headers[name];
+      if (v === undefined) continue;
+      if (typeof v === 'string' ? INVALID_VALUE.test(v) : v.some((one) => INVALID_VALUE.test(one))) {
+        throw Object.assign(new TypeError(`Invalid character in header content ["${name}"]`), { code: 'ERR_INVALID_CHAR' });
+      }
+    }
+    const stream = new LeanStream(this, headers, handler);
+    this.activeRequests++;
+    countRequestStart(s, this.host.stats);
+    this.dispatch(stream);
+    return stream;
+  }
+
+  /** Gives `stream` an idle connection, a new one, or a place in the queue (max_connections). */
+  private dispatch(stream: LeanStream): void {
+    const idle = this.idle.pop();
+    if (idle) {
+      this.assign(idle, stream);
+      return;
+    }
+    const s = this.settings;
+    enterPending(s, stream);
+    if (s.resources.connections < s.limits.maxConnections || this.connectionCount === 0) {
+      this.assign(this.connect(), stream);
+    } else {
+      s.stats.upstream_cx_overflow++;
+      this.queue.push(stream);
+    }
+  }
+
+  redispatch(stream: LeanStream): void {
+    if (stream.done) return;
+    this.dispatch(stream);
+  }
+
+  private connect(): LeanConnection {
+    const socket = this.adopt ?? connectUpstream(this.host, this.settings);
+    this.adopt = undefined;
+    this.connectionCount++;
+    const conn = new LeanConnection(this, socket);
+    this.connections.add(conn);
+    if (!socket.connected) {
+      socket.once('encrypted' in socket && socket.encrypted ? 'secureConnect' : 'connect', () => {
+        const st = conn.stream;
+        if (st) leavePending(this.settings, st);
+      });
+    }
+    return conn;
+  }
+
+  private assign(conn: LeanConnection, stream: LeanStream): void {
+    conn.stream = stream;
+    conn.uses++;
+    const max = this.settings.maxRequestsPerConnection;
+    conn.last = max > 0 && conn.uses >= max;
+    if (conn.socket.connected) leavePending(this.settings, stream);
+    stream.attach(conn);
+  }
+
+  /** The response ended: count it and keep the connection for the next request, or close it. */
+  complete(stream: LeanStream, conn: LeanConnection, reusable: boolean): void {
+    conn.stream = undefined;
+    countRequestEnd(this.settings, this.host.stats, stream, true);
+    this.activeRequests--;
+    if (reusable && !this.destroyed && !this.drainWaiters) this.release(conn);
+    else conn.socket.destroy();
+    if (this.drainWaiters && this.activeRequests === 0) process.nextTick(() => this.closeIdle());
+  }
+
+  private release(conn: LeanConnection): void {
+    const socket = conn.socket;
+    if (socket.isPaused()) socket.resume();
+    const next = this.queue.shift();
+    if (next) this.assign(conn, next);
+    else this.idle.push(conn);
+  }
+
+  /** Ends `stream` with a failure (reported to its handler) and closes its connection. */
+  fail(stream: LeanStream, failure: UpstreamFailure, detail: string): void {
+    if (!this.end(stream, failure)) return;
+    stream.handler.onFailure(failure, detail);
+  }
+
+  finish(stream: LeanStream, _ok: false, failure: UpstreamFailure): void {
+    this.end(stream, failure);
+  }
+
+  private end(stream: LeanStream, failure: UpstreamFailure): boolean {
+    if (!countRequestEnd(this.settings, this.host.stats, stream, false, failure)) return false;
+    this.activeRequests--;
+    const queued = this.queue.indexOf(stream);
+    if (queued >= 0) this.queue.splice(queued, 1);
+    const conn = stream.conn;
+    if (conn && conn.stream === stream) {
+      // Mid-request: the connection's state is unknown, it cannot carry another request.
+      conn.stream = undefined;
+      conn.socket.destroy();
+    }
+    if (this.drainWaiters && this.activeRequests === 0) process.nextTick(() => this.closeIdle());
+    return true;
+  }
+
+  onConnectionClosed(conn: LeanConnection): void {
+    this.connectionCount--;
+    this.connections.delete(conn);
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+    // A slot under max_connections opened: the first queued request gets a new connection.
+    const s = this.settings;
+    while (this.queue.length > 0 && !this.destroyed && (s.resources.connections < s.limits.maxConnections || this.connectionCount === 0)) {
+      const next = this.queue.shift()!;
+      this.assign(this.connect(), next);
+    }
+    this.checkDrained();
+  }
+
+  private closeIdle(): void {
+    if (this.activeRequests === 0) for (const conn of this.idle.splice(0)) conn.socket.destroy();
+    this.checkDrained();
+  }
+
+  private checkDrained(): void {
+    if (this.drainWaiters && this.activeRequests === 0 && this.connectionCount === 0) {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  drain(): Promise<void> {
+    return new Promise((resolve) => {
+      (this.drainWaiters ??= []).push(resolve);
+      if (this.activeRequests === 0) this.closeIdle();
+    });
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    for (const stream of this.queue.splice(0)) this.fail(stream, 'local_reset', 'connection pool destroyed');
+    this.idle.length = 0;
+    for (const conn of [...this.connections]) {
+      if (conn.stream) this.fail(conn.stream, 'local_reset', 'connection pool destroyed');
+      conn.socket.destroy();
+    }
+    this.adopt?.destroy();
+    this.adopt = undefined;
+  }
+}
