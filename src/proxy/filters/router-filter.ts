@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { XdsValidationError } from '../../common/errors.js';
 import type { envoy } from '../../xds/generated/types.js';
 import type { HttpFilter, HttpFilterContext, HttpFilterFactory, HttpTerminalStream } from '../http/filter.js';
-import { HOP_BY_HOP_HEADERS, headerValue, type HttpHeaders } from '../http/headers.js';
+import { headerValue, type HttpHeaders } from '../http/headers.js';
 import type { ResponseFlag } from '../http/response-flags.js';
 import type {
   ClusterRouteAction,
@@ -15,6 +15,7 @@ import type {
   RouteEntry,
 } from '../router/route-table.js';
 import { generateHashCookie } from '../router/hash-policy.js';
+import { NO_HEADER_MUTATION } from '../router/header-mutation.js';
 import type { ClusterManager, LoadBalancerContext, UpstreamCluster, UpstreamFailure, UpstreamHost, UpstreamRequest } from '../upstream/types.js';
 
 type RouterConfig = envoy.extensions.filters.http.router.v3.Router;
@@ -186,7 +187,10 @@ class UpstreamRouting {
   private attemptStart = 0;
   private setCookie: string | undefined;
   private readonly lbContextBase: LoadBalancerContext;
-  private readonly fmt: HeaderFormatterContext;
+  /** Whether the route or its weighted cluster mutates response headers (decided at config apply: NO_HEADER_MUTATION). */
+  private readonly mutatesResponse: boolean;
+  /** Epoch ms of the request's start, for %START_TIME% in response header mutations. */
+  private readonly startTimeMs = Date.now();
   private retryBudgetHeld = false;
   private responsePaused = false;
   /** Request bytes a retry may replay: the route's (or virtual host's) per_request_buffer_limit_bytes, else the listener's. */
@@ -206,14 +210,7 @@ class UpstreamRouting {
     private readonly config: { suppressEnvoyHeaders: boolean },
   ) {
     const info = ctx.info;
-    this.fmt = {
-      downstreamRemoteAddress: info.downstreamRemoteAddress,
-      downstreamLocalAddress: info.downstreamLocalAddress,
-      protocol: info.protocol,
-      requestId: info.requestId,
-      hostname: HOSTNAME,
-      startTimeMs: Date.now(),
-    };
+    this.mutatesResponse = route.responseHeaders !== NO_HEADER_MUTATION || (target.responseHeaders !== undefined && target.responseHeaders !== NO_HEADER_MUTATION);
     // ORIGINAL_DST clusters pick the connection's (restored) local address, or with use_http_header a request header.
     const local = info.downstreamLocalAddress.includes(':') ? `[${info.downstreamLocalAddress}]` : info.downstreamLocalAddress;
     this.lbContextBase = { ...this.computeHash(), originalDestination: `${local}:${info.downstreamLocalPort}`, requestHeaders: ctx.requestHeaders };
@@ -324,10 +321,12 @@ class UpstreamRouting {
     const info = this.ctx.info;
     info.upstreamHost = host.addressText;
     info.attemptCount++;
-    const headers: HttpHeaders = { ...this.upstreamHeaders };
-    if (this.route.virtualHost.includeRequestAttemptCount) headers['x-envoy-attempt-count'] = String(info.attemptCount);
+    // Pools do not modify the headers they are given: one copy per request (made in decodeStream), not per attempt.
+    let headers = this.upstreamHeaders;
+    if (this.route.virtualHost.includeRequestAttemptCount) headers = { ...headers, 'x-envoy-attempt-count': String(info.attemptCount) };
     const seq = ++this.attemptSeq;
-    this.attemptStart = performance.now();
+    // The first attempt starts with the stream (the router's own few µs are below the header's ms resolution).
+    this.attemptStart = info.attemptCount === 1 ? info.startTime : performance.now();
     let request: UpstreamRequest;
     try {
       request = this.cluster.request(host, headers, {
@@ -390,20 +389,34 @@ class UpstreamRouting {
     this.clearAttemptTimers();
     if (this.retriesUsed > 0 && status < 500) this.cluster.stats.upstream_rq_retry_success++;
     this.responseStarted = true;
-    this.ctx.info.upstreamResponseStart = performance.now();
-    const out: HttpHeaders = {};
-    for (const name in headers) if (!HOP_BY_HOP_HEADERS.has(name) && name !== ':status') out[name] = headers[name];
+    const now = performance.now();
+    this.ctx.info.upstreamResponseStart = now;
+    // The pool's header object is this response's own: passed on as is. `:status` and hop-by-hop names stay in it
+    // and are dropped by the downstream codec as it serialises (it skips them for every response anyway).
+    const out = headers;
     if (!this.config.suppressEnvoyHeaders) {
-      out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - this.attemptStart));
+      out['x-envoy-upstream-service-time'] = String(Math.round(now - this.attemptStart));
       if (this.route.virtualHost.includeAttemptCountInResponse) out['x-envoy-attempt-count'] = String(this.ctx.info.attemptCount);
     }
     if (this.setCookie) {
       const prev = out['set-cookie'];
       out['set-cookie'] = prev === undefined ? this.setCookie : [...(Array.isArray(prev) ? prev : [prev]), this.setCookie];
     }
-    const fmt = { ...this.fmt, upstreamHost: host.addressText, requestHeaders: this.ctx.requestHeaders };
-    this.target.responseHeaders?.apply(out, fmt);
-    this.route.responseHeaders.apply(out, fmt);
+    if (this.mutatesResponse) {
+      const info = this.ctx.info;
+      const fmt: HeaderFormatterContext = {
+        downstreamRemoteAddress: info.downstreamRemoteAddress,
+        downstreamLocalAddress: info.downstreamLocalAddress,
+        protocol: info.protocol,
+        requestId: info.requestId,
+        hostname: HOSTNAME,
+        startTimeMs: this.startTimeMs,
+        upstreamHost: host.addressText,
+        requestHeaders: this.ctx.requestHeaders,
+      };
+      this.target.responseHeaders?.apply(out, fmt);
+      this.route.responseHeaders.apply(out, fmt);
+    }
     this.ctx.info.responseCodeDetails = 'via_upstream';
     if (endStream) {
       // Headers-only (gRPC trailers-only: grpc-status in the headers) must stay headers-only downstream.
@@ -552,6 +565,17 @@ class UpstreamRouting {
   }
 }
 
+/** What %DOWNSTREAM_REMOTE_ADDRESS%-style substitutions read; built only for routes with header mutations. */
+function formatterContext(info: HttpFilterContext['info']): HeaderFormatterContext {
+  return {
+    downstreamRemoteAddress: info.downstreamRemoteAddress,
+    downstreamLocalAddress: info.downstreamLocalAddress,
+    protocol: info.protocol,
+    requestId: info.requestId,
+    hostname: HOSTNAME,
+  };
+}
+
 /** Serialises an HTTP/1.1 request head for a raw upgrade tunnel. */
 function upgradeRequestHead(headers: HttpHeaders): string {
   let head = `${headerValue(headers, ':method') ?? 'GET'} ${headerValue(headers, ':path') ?? '/'} HTTP/1.1\r\nhost: ${headerValue(headers, ':authority') ?? ''}\r\n`;
@@ -571,42 +595,32 @@ class RouterFilter implements HttpFilter {
     private readonly config: { suppressEnvoyHeaders: boolean; respectExpectedRqTimeout: boolean },
   ) {}
 
-  private count(name: string): void {
-    this.stats[name] = (this.stats[name] ?? 0) + 1;
-  }
 
   decodeStream(ctx: HttpFilterContext, stream: HttpTerminalStream): void {
-    this.count('rq_total');
+    this.stats['rq_total'] = (this.stats['rq_total'] ?? 0) + 1;
     const route = ctx.route();
     if (!route) {
-      this.count('no_route');
+      this.stats['no_route'] = (this.stats['no_route'] ?? 0) + 1;
       ctx.sendLocalReply(404, '', { flag: 'NR', details: 'route_not_found' });
       return;
     }
     const info = ctx.info;
-    const fmt: HeaderFormatterContext = {
-      downstreamRemoteAddress: info.downstreamRemoteAddress,
-      downstreamLocalAddress: info.downstreamLocalAddress,
-      protocol: info.protocol,
-      requestId: info.requestId,
-      hostname: HOSTNAME,
-    };
     const headers = ctx.requestHeaders;
     const vh = route.virtualHost;
     if (vh.requireTls !== 'NONE' && headers[':scheme'] !== 'https' && (vh.requireTls === 'ALL' || headers['x-envoy-internal'] !== 'true')) {
       const location = `https://${headerValue(headers, ':authority') ?? ''}${headerValue(headers, ':path') ?? '/'}`;
-      this.count('rq_redirect');
+      this.stats['rq_redirect'] = (this.stats['rq_redirect'] ?? 0) + 1;
       info.responseCodeDetails = 'direct_response';
       stream.encodeHeaders(301, { location, 'content-length': '0' }, true);
       return;
     }
     const action = route.action;
     if (action.kind === 'direct_response') {
-      this.count('rq_direct_response');
+      this.stats['rq_direct_response'] = (this.stats['rq_direct_response'] ?? 0) + 1;
       const body = Buffer.from(action.body);
       const out: HttpHeaders = { 'content-length': String(body.length) };
       if (body.length > 0) out['content-type'] = 'text/plain';
-      route.responseHeaders.apply(out, fmt);
+      route.responseHeaders.apply(out, formatterContext(info));
       info.responseCodeDetails = 'direct_response';
       stream.encodeHeaders(action.status, out, body.length === 0);
       if (body.length > 0) {
@@ -616,9 +630,9 @@ class RouterFilter implements HttpFilter {
       return;
     }
     if (action.kind === 'redirect') {
-      this.count('rq_redirect');
+      this.stats['rq_redirect'] = (this.stats['rq_redirect'] ?? 0) + 1;
       const out: HttpHeaders = { location: action.location(headers), 'content-length': '0' };
-      route.responseHeaders.apply(out, fmt);
+      route.responseHeaders.apply(out, formatterContext(info));
       info.responseCodeDetails = 'direct_response';
       stream.encodeHeaders(action.status, out, true);
       return;
@@ -626,7 +640,7 @@ class RouterFilter implements HttpFilter {
     const target = action.pickTarget(headers, Math.random());
     const cluster = target !== undefined ? this.clusters.get(target.cluster) : undefined;
     if (!cluster || !target) {
-      this.count('no_cluster');
+      this.stats['no_cluster'] = (this.stats['no_cluster'] ?? 0) + 1;
       if (target !== undefined) info.upstreamCluster = target.cluster;
       ctx.sendLocalReply(action.clusterNotFoundStatus || 503, '', { flag: 'NC', details: 'cluster_not_found' });
       return;
@@ -669,8 +683,13 @@ class RouterFilter implements HttpFilter {
     }
     const retry = effectiveRetry(action.retryPolicy ?? vh.retryPolicy, headers);
     for (const name of CONSUMED_HEADERS) delete upstream[name];
-    target.requestHeaders?.apply(upstream, fmt);
-    route.requestHeaders.apply(upstream, fmt);
+    // Most routes mutate nothing (NO_HEADER_MUTATION, decided at config apply): no formatter context then.
+    const targetMutation = target.requestHeaders;
+    if (route.requestHeaders !== NO_HEADER_MUTATION || (targetMutation !== undefined && targetMutation !== NO_HEADER_MUTATION)) {
+      const fmt = formatterContext(info);
+      targetMutation?.apply(upstream, fmt);
+      route.requestHeaders.apply(upstream, fmt);
+    }
     const perTry = retry?.perTryTimeoutMs ?? 0;
     const expected = perTry > 0 && (timeoutMs === 0 || perTry < timeoutMs) ? perTry : timeoutMs;
     if (!this.config.suppressEnvoyHeaders && expected > 0) upstream['x-envoy-expected-rq-timeout-ms'] = String(expected);

@@ -89,20 +89,49 @@ export interface CompiledHttpConnectionManager {
   close(): void;
 }
 
-/** Counters one HCM starts with (Envoy's names under http.<stat_prefix>.). */
-function initialStats(): Record<string, number> {
-  const s: Record<string, number> = {};
-  for (const name of [
-    'downstream_cx_total', 'downstream_cx_active', 'downstream_cx_http1_total', 'downstream_cx_http1_active', 'downstream_cx_http2_total',
-    'downstream_cx_http2_active', 'downstream_cx_protocol_error', 'downstream_cx_upgrades_total', 'downstream_cx_upgrades_active',
-    'downstream_rq_total', 'downstream_rq_http1_total', 'downstream_rq_http2_total', 'downstream_rq_active', 'downstream_rq_completed',
-    'downstream_rq_1xx', 'downstream_rq_2xx', 'downstream_rq_3xx', 'downstream_rq_4xx', 'downstream_rq_5xx', 'downstream_rq_rx_reset',
-    'downstream_rq_tx_reset', 'downstream_rq_header_timeout', 'downstream_rq_too_large', 'downstream_rq_non_relative_path',
-    'downstream_rq_ws_on_non_ws_route', 'downstream_cx_drain_close', 'rq_direct_response', 'rq_redirect', 'no_route', 'no_cluster',
-    'rq_total', 'rq_reset_after_downstream_response_started', 'downstream_rq_failed_path_normalization', 'downstream_rq_idle_timeout',
-    'downstream_rq_timeout',
-  ]) s[name] = 0;
-  return s;
+/**
+ * Counters of one HCM (Envoy's names under http.<stat_prefix>.), shared with its filters. Declared fields, not a
+ * dictionary filled by key: V8 turns an object that gets dozens of properties by keyed stores into a hash table, and
+ * every per-request `stats[name]++` then hashes the name (the profile's "string-keyed counters"). Filters may add
+ * their own counters by name.
+ */
+export class HttpConnectionManagerStats {
+  [name: string]: number;
+  downstream_cx_total = 0;
+  downstream_cx_active = 0;
+  downstream_cx_http1_total = 0;
+  downstream_cx_http1_active = 0;
+  downstream_cx_http2_total = 0;
+  downstream_cx_http2_active = 0;
+  downstream_cx_protocol_error = 0;
+  downstream_cx_upgrades_total = 0;
+  downstream_cx_upgrades_active = 0;
+  downstream_rq_total = 0;
+  downstream_rq_http1_total = 0;
+  downstream_rq_http2_total = 0;
+  downstream_rq_active = 0;
+  downstream_rq_completed = 0;
+  downstream_rq_1xx = 0;
+  downstream_rq_2xx = 0;
+  downstream_rq_3xx = 0;
+  downstream_rq_4xx = 0;
+  downstream_rq_5xx = 0;
+  downstream_rq_rx_reset = 0;
+  downstream_rq_tx_reset = 0;
+  downstream_rq_header_timeout = 0;
+  downstream_rq_too_large = 0;
+  downstream_rq_non_relative_path = 0;
+  downstream_rq_ws_on_non_ws_route = 0;
+  downstream_cx_drain_close = 0;
+  rq_direct_response = 0;
+  rq_redirect = 0;
+  no_route = 0;
+  no_cluster = 0;
+  rq_total = 0;
+  rq_reset_after_downstream_response_started = 0;
+  downstream_rq_failed_path_normalization = 0;
+  downstream_rq_idle_timeout = 0;
+  downstream_rq_timeout = 0;
 }
 
 /** Validates and compiles an HttpConnectionManager; throws XdsValidationError listing every problem. */
@@ -147,7 +176,7 @@ export function compileHttpConnectionManager(config: Hcm, path: string, deps: Ht
     problems.push(`${path}: expected rds or route_config`);
   }
 
-  const stats = initialStats();
+  const stats = new HttpConnectionManagerStats();
   const filters: CompiledFilter[] = [];
   const httpFilters = config.http_filters ?? [];
   httpFilters.forEach((f, i) => {
@@ -239,7 +268,7 @@ export function compileHttpConnectionManager(config: Hcm, path: string, deps: Ht
 
 interface CompiledOptions {
   readonly statPrefix: string;
-  readonly stats: Record<string, number>;
+  readonly stats: HttpConnectionManagerStats;
   readonly filters: readonly HttpFilter[];
   readonly routeSource: () => RouteTable | undefined;
   readonly maxRequestHeadersKb: number;
@@ -424,9 +453,10 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
   start(): void {
     const o = this.hcm.options;
     const stats = o.stats;
-    stats['downstream_rq_total']!++;
-    stats[this.stream.protocol === 'HTTP/2' ? 'downstream_rq_http2_total' : 'downstream_rq_http1_total']!++;
-    stats['downstream_rq_active']!++;
+    stats.downstream_rq_total++;
+    if (this.stream.protocol === 'HTTP/2') stats.downstream_rq_http2_total++;
+    else stats.downstream_rq_http1_total++;
+    stats.downstream_rq_active++;
     const h = this.requestHeaders;
     this.touch();
     if (o.requestTimeoutMs > 0 && !this.stream.upgrade) (this.requestTimer = setTimeout(() => this.onTimeout('request'), o.requestTimeoutMs)).unref();
@@ -643,8 +673,13 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
     this.info.responseHeaders = headers;
     if (this.info.responseCodeDetails === undefined) this.info.responseCodeDetails = 'via_upstream';
     const stats = o.stats;
-    const cls = Math.floor(status / 100);
-    if (cls >= 1 && cls <= 5) stats[`downstream_rq_${cls}xx`]!++;
+    if (status < 100) {
+      // not counted
+    } else if (status < 200) stats.downstream_rq_1xx++;
+    else if (status < 300) stats.downstream_rq_2xx++;
+    else if (status < 400) stats.downstream_rq_3xx++;
+    else if (status < 500) stats.downstream_rq_4xx++;
+    else if (status < 600) stats.downstream_rq_5xx++;
     if (this.hcm.isDraining) {
       this.stream.closeConnectionAfterResponse();
       stats['downstream_cx_drain_close']!++;
@@ -697,8 +732,8 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.clearRequestTimer();
     const o = this.hcm.options;
-    o.stats['downstream_rq_active']!--;
-    o.stats['downstream_rq_completed']!++;
+    o.stats.downstream_rq_active--;
+    o.stats.downstream_rq_completed++;
     this.info.endTime = performance.now();
     const filters = o.filters;
     for (let i = 0; i < Math.min(this.filterIndex, filters.length); i++) {

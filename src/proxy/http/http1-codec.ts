@@ -50,6 +50,18 @@ function toHttpHeaders(req: IncomingMessage, scheme: string): HttpHeaders {
   return headers;
 }
 
+/** Response headers as node:http's flat [name, value, …] list: no intermediate object for writeHead to walk again. */
+function toFlatHeaders(headers: HttpHeaders): string[] {
+  const out: string[] = [];
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined || name.charCodeAt(0) === 58 /* ':' */ || HOP_BY_HOP_HEADERS.has(name)) continue;
+    if (typeof v === 'string') out.push(name, v);
+    else for (const one of v) out.push(name, one);
+  }
+  return out;
+}
+
 function toNodeHeaders(headers: HttpHeaders, out: Record<string, string | string[]>): void {
   for (const name in headers) {
     const v = headers[name];
@@ -67,6 +79,7 @@ class Http1Stream implements ServerStream {
   private resetCallback: (() => void) | undefined;
   private finished = false;
   private resetFired = false;
+  private readonly hasBody: boolean;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -76,12 +89,16 @@ class Http1Stream implements ServerStream {
     this.protocol = req.httpVersionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1';
     this.headers = toHttpHeaders(req, conn.info.tls ? 'https' : 'http');
     this.headerCount = req.rawHeaders.length >> 1;
-    const onGone = (): void => {
-      if (!this.finished) this.fireReset();
-    };
-    // 'close' on the response before 'finish' means the client went away (or we reset).
-    res.once('close', onGone);
-    req.once('error', onGone);
+    // Read before the connection manager strips transfer-encoding (hop-by-hop) from the headers.
+    this.hasBody = this.headers['content-length'] !== undefined || this.headers['transfer-encoding'] !== undefined;
+    // The response's 'close' (one listener, added by the codec for the connection's count too) before 'finish'
+    // means the client went away (or we reset).
+    req.once('error', () => this.onGone());
+  }
+
+  /** The response closed (or the request errored): a reset unless the response had ended. */
+  onGone(): void {
+    if (!this.finished) this.fireReset();
   }
 
   private fireReset(): void {
@@ -92,6 +109,12 @@ class Http1Stream implements ServerStream {
   }
 
   setBodySink(sink: RequestBodySink): void {
+    if (!this.hasBody) {
+      // HTTP/1.1 request without a body (RFC 9112 §6.3): ends now, so the router sends the upstream request in this
+      // tick as one write instead of waiting for the IncomingMessage's 'end' (and no per-request body listeners).
+      sink.onEnd();
+      return;
+    }
     this.req.on('data', (chunk: Buffer) => sink.onData(chunk));
     this.req.once('end', () => sink.onEnd());
     if (this.req.readableEnded) sink.onEnd();
@@ -109,11 +132,9 @@ class Http1Stream implements ServerStream {
     if (this.headersSent || this.res.destroyed) return;
     this.headersSent = true;
     if (this.conn.closeAfterResponse) this.res.shouldKeepAlive = false;
-    const out: Record<string, string | string[]> = {};
-    toNodeHeaders(headers, out);
     const res = this.res;
     try {
-      res.writeHead(status, STATUS_CODES[status] ?? 'Unknown', out);
+      res.writeHead(status, STATUS_CODES[status] ?? 'Unknown', toFlatHeaders(headers));
     } catch {
       res.destroy();
       return;
@@ -235,12 +256,14 @@ export class Http1Codec implements DownstreamCodec {
         return;
       }
       conn.active++;
+      if (this.draining) conn.closeAfterResponse = true;
+      const stream = new Http1Stream(req, res, conn);
       res.once('close', () => {
         conn.active--;
         if (conn.active === 0 && (this.draining || conn.closeAfterResponse)) req.socket.end();
+        stream.onGone();
       });
-      if (this.draining) conn.closeAfterResponse = true;
-      this.options.onStream(new Http1Stream(req, res, conn), conn.info);
+      this.options.onStream(stream, conn.info);
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const conn = connStates.get(socket);
