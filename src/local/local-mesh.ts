@@ -16,6 +16,8 @@ import { Supervisor, type SupervisorOptions } from './supervisor.js';
 
 /** The `trellis` entry point the proxies are started with (this build's). */
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+/** Listener drain on stop: one second is plenty on a developer's machine, and stops are sequential (reverse order). */
+const PROXY_DRAIN_S = 1;
 
 export interface LocalMeshOptions {
   /** The mesh dir (holding mesh.yaml) or the manifest file. */
@@ -162,7 +164,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       nodeId = proxyNodeId(bootstrapOptions);
       const bootstrap = join(dotDir, 'bootstrap', `${w.name}.yaml`);
       writeFileSync(bootstrap, proxyBootstrapYaml(bootstrapOptions));
-      supervisor.start({ name: `${w.name}/sidecar`, command: node, args: [CLI, 'proxy', '-c', bootstrap], cwd: meshDir });
+      supervisor.start({ name: `${w.name}/sidecar`, command: node, args: [CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S)], cwd: meshDir });
       processes.push(`${w.name}/sidecar`);
       appEnv['HTTP_PROXY'] = `http://127.0.0.1:${ports.outbound}`;
     }
@@ -190,7 +192,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     const bootstrapOptions = { type: 'router' as const, name: g.name, namespace: g.namespace, labels: g.labels, serviceAccount: g.serviceAccount, adminPort: ports.admin, xdsPort: control.xdsPort };
     const bootstrap = join(dotDir, 'bootstrap', `${g.name}.yaml`);
     writeFileSync(bootstrap, proxyBootstrapYaml(bootstrapOptions));
-    supervisor.start({ name: g.name, command: node, args: [CLI, 'proxy', '-c', bootstrap], cwd: meshDir });
+    supervisor.start({ name: g.name, command: node, args: [CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S)], cwd: meshDir });
     members.push({ name: g.name, kind: 'gateway', namespace: g.namespace, nodeId: proxyNodeId(bootstrapOptions), adminPort: ports.admin, listenerPorts: ports.listeners, processes: [g.name] });
   }
 

@@ -159,9 +159,15 @@ export class Supervisor {
     return this.processes.map((p) => ({ name: p.spec.name, state: p.state, pid: p.child?.pid, restarts: p.restarts, lastExit: p.lastExit }));
   }
 
-  /** Stops every process, the last started first: SIGTERM, then SIGKILL after the stop timeout. */
-  async stop(): Promise<void> {
+  /**
+   * Stops every process, the last started first: SIGTERM to each in reverse start order, waiting for it to exit for at
+   * most `staggerMs` before signalling the next (so a gateway goes before the workloads, an application before its
+   * sidecar, without adding up every drain); then waits for all, with SIGKILL for any still running after the stop
+   * timeout.
+   */
+  async stop(staggerMs = 400): Promise<void> {
     this.stopping = true;
+    const waits: Promise<void>[] = [];
     for (const p of [...this.processes].reverse()) {
       if (p.timer) clearTimeout(p.timer);
       p.timer = undefined;
@@ -173,10 +179,14 @@ export class Supervisor {
       p.state = 'stopping';
       child.kill('SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), this.options.stopTimeoutMs ?? 6_000);
-      await p.exited;
-      clearTimeout(killer);
-      p.state = 'stopped';
+      const exited = p.exited.then(() => {
+        clearTimeout(killer);
+        p.state = 'stopped';
+      });
+      waits.push(exited);
+      await Promise.race([exited, new Promise((r) => setTimeout(r, staggerMs))]);
     }
+    await Promise.all(waits);
     this.options.onChange?.();
   }
 }
