@@ -65,6 +65,7 @@ let httpsPort = 0;
 let externalPort = 0;
 let productpageProxy = 0;
 let configDir = '';
+let monitoringPort = 0;
 
 /** Waits (bounded) until `check` holds for `times` results in a row: a config change has reached every proxy it affects. */
 async function until(what: string, check: () => Promise<boolean>, times = 3, timeoutMs = 20_000): Promise<void> {
@@ -139,6 +140,7 @@ before(async () => {
   assert.match(output, /trellis up: mesh ready/, output.slice(-3000));
   const state = readState(dir)!;
   configDir = state.configDir;
+  monitoringPort = state.monitoringPort;
   productpageProxy = base + 11; // block 1 (productpage-v1), +1: its sidecar's outbound (HTTP_PROXY) port
   assert.match(output, new RegExp(`productpage-v1 +workload +${base + 10} +http://127\\.0\\.0\\.1:${productpageProxy} `), 'the status table shows the ports');
 });
@@ -244,6 +246,13 @@ test('walkthrough: all-v1, then jason to v2 (cookie and header), the 7 s delay a
   // Binomial(200, 0.5): mean 100, standard deviation ~7; 65-135 is five deviations either way.
   assert.ok(counts['v3']! >= 65 && counts['v3']! <= 135, `50/50 within bounds: ${JSON.stringify(counts)}`);
   remove('virtual-service-reviews-50-v3.yaml');
+
+  // Every proxy accepted every version the walkthrough made the control plane generate.
+  const syncz = JSON.parse((await get(monitoringPort, '/debug/syncz')).body) as Array<{ proxy: string; types: Record<string, { state: string; nack?: { message: string } }> }>;
+  assert.equal(syncz.length, 7, 'six sidecars and the gateway');
+  for (const entry of syncz) {
+    for (const [type, status] of Object.entries(entry.types)) assert.equal(status.nack, undefined, `${entry.proxy} ${type}: ${status.nack?.message}`);
+  }
 });
 
 test('egress: ALLOW_ANY passes an unknown host through, REGISTRY_ONLY answers 502 from BlackHoleCluster, a ServiceEntry lets the host in again', async () => {
