@@ -1,11 +1,10 @@
 // Compiles a DownstreamTlsContext (certificates from files, inline or SDS; ALPN; client certificates) into a Node SecureContext.
-import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { XdsValidationError } from '../../common/errors.js';
 import type { envoy } from '../../xds/generated/types.js';
 import type { SecretProvider } from './secret-provider.js';
+import { readDataSource } from './data-source.js';
 
-type DataSource = envoy.config.core.v3.DataSource;
 type DownstreamTlsContext = envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext;
 type TlsCertificate = envoy.extensions.transport_sockets.tls.v3.TlsCertificate;
 type CertificateValidationContext = envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext;
@@ -23,26 +22,6 @@ export interface CompiledDownstreamTls {
   readonly requireSni: boolean;
 }
 
-function readDataSource(source: DataSource | undefined, path: string, problems: string[]): Buffer | undefined {
-  if (!source) return undefined;
-  try {
-    if (source.filename) return readFileSync(source.filename);
-    if (source.inline_bytes && source.inline_bytes.length > 0) return Buffer.from(source.inline_bytes);
-    if (source.inline_string !== undefined) return Buffer.from(source.inline_string);
-    if (source.environment_variable) {
-      const v = process.env[source.environment_variable];
-      if (v !== undefined) return Buffer.from(v);
-      problems.push(`${path}.environment_variable: ${source.environment_variable} is not set`);
-      return undefined;
-    }
-  } catch (err) {
-    problems.push(`${path}.filename: cannot read ${source.filename}: ${(err as Error).message}`);
-    return undefined;
-  }
-  problems.push(`${path}: expected filename, inline_bytes, inline_string or environment_variable`);
-  return undefined;
-}
-
 /** Validates and compiles; throws XdsValidationError listing every problem with its field path. */
 export function compileDownstreamTls(ctx: DownstreamTlsContext, path: string, secrets: SecretProvider): CompiledDownstreamTls {
   const problems: string[] = [];
@@ -51,8 +30,8 @@ export function compileDownstreamTls(ctx: DownstreamTlsContext, path: string, se
   const certs: { cert: Buffer; key: Buffer }[] = [];
   const addCert = (c: TlsCertificate, p: string): void => {
     if (c.pkcs12 || c.private_key_provider || c.watched_directory) problems.push(`${p}: only certificate_chain and private_key are supported`);
-    const cert = readDataSource(c.certificate_chain, `${p}.certificate_chain`, problems);
-    const key = readDataSource(c.private_key, `${p}.private_key`, problems);
+    const cert = readDataSource(c.certificate_chain, `${p}.certificate_chain`, problems, true);
+    const key = readDataSource(c.private_key, `${p}.private_key`, problems, true);
     if (!c.certificate_chain) problems.push(`${p}.certificate_chain: required`);
     if (!c.private_key) problems.push(`${p}.private_key: required`);
     if (cert && key) certs.push({ cert, key });
@@ -76,7 +55,7 @@ export function compileDownstreamTls(ctx: DownstreamTlsContext, path: string, se
     if (!secret?.validation_context) problems.push(`${cp}.validation_context_sds_secret_config.name: no SDS secret "${sdsValidation.name ?? ''}" with a validation_context`);
     else validation = { ...secret.validation_context, ...(validation ?? {}), trusted_ca: validation?.trusted_ca ?? secret.validation_context.trusted_ca };
   }
-  const ca = validation ? readDataSource(validation.trusted_ca, `${cp}.validation_context.trusted_ca`, problems) : undefined;
+  const ca = validation ? readDataSource(validation.trusted_ca, `${cp}.validation_context.trusted_ca`, problems, true) : undefined;
   const requireClient = ctx.require_client_certificate?.value === true;
   if (requireClient && !ca) problems.push(`${path}.require_client_certificate: needs a validation_context with trusted_ca`);
   const params = common.tls_params;

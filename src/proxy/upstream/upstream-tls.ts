@@ -1,7 +1,7 @@
 // Compiles an UpstreamTlsContext (SNI, ALPN, trusted CA, SAN matchers, client certificates from files, inline or SDS) into tls.connect options.
-import { readFileSync } from 'node:fs';
 import { createSecureContext, type ConnectionOptions, type PeerCertificate, type SecureContext } from 'node:tls';
 import { rejectUnsupported } from './config-values.js';
+import { readDataSource } from '../transport/data-source.js';
 import type { envoy } from '../../xds/generated/types.js';
 
 type TlsSecret = envoy.extensions.transport_sockets.tls.v3.Secret;
@@ -35,22 +35,7 @@ export interface UpstreamTls {
 function readSource(source: DataSource | undefined, path: string, problems: string[]): Buffer | undefined {
   if (!source) return undefined;
   rejectUnsupported(source, ['filename', 'inline_bytes', 'inline_string', 'environment_variable'], path, problems);
-  try {
-    if (source.filename) return readFileSync(source.filename);
-    if (source.inline_bytes && source.inline_bytes.length > 0) return Buffer.from(source.inline_bytes);
-    if (source.inline_string) return Buffer.from(source.inline_string);
-    if (source.environment_variable) {
-      const v = process.env[source.environment_variable];
-      if (v !== undefined) return Buffer.from(v);
-      problems.push(`${path}.environment_variable: ${source.environment_variable} is not set`);
-      return undefined;
-    }
-  } catch (err) {
-    problems.push(`${path}.filename: cannot read ${source.filename}: ${(err as Error).message}`);
-    return undefined;
-  }
-  problems.push(`${path}: expected filename, inline_bytes, inline_string or environment_variable`);
-  return undefined;
+  return readDataSource(source, path, problems, false);
 }
 
 function compileMatcher(m: StringMatcher, path: string, problems: string[]): (s: string) => boolean {
