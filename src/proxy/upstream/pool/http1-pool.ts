@@ -7,6 +7,7 @@
 import { Agent, request, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { HttpHeaders } from '../../http/headers.js';
+import { PendingBody } from './pending-request.js';
 import type { HostImpl } from '../host.js';
 import type { UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from '../types.js';
 import { connectUpstream, kConnectFailure, type UpstreamSocket } from './connect.js';
@@ -30,8 +31,7 @@ class Http1Stream implements UpstreamRequest {
   done = false;
   /** Waiting for a connection: queued behind max_connections, or its new connection is still connecting. */
   pending = false;
-  private queuedBody: Buffer[] | undefined;
-  private queuedEnd: { trailers: HttpHeaders | undefined } | undefined;
+  private readonly pendingBody = new PendingBody();
   private drainCallback: (() => void) | undefined;
   private response: IncomingMessage | undefined;
   private responsePaused = false;
@@ -66,9 +66,7 @@ class Http1Stream implements UpstreamRequest {
     req.on('response', (res: IncomingMessage) => this.onResponse(res));
     req.on('error', (err: NodeJS.ErrnoException) => this.fail(classifyHttp1Error(err, req.socket as UpstreamSocket | null), err.message));
     if (this.drainCallback) req.on('drain', this.drainCallback);
-    if (this.queuedBody) for (const chunk of this.queuedBody) req.write(chunk);
-    this.queuedBody = undefined;
-    if (this.queuedEnd) this.endRequest(this.queuedEnd.trailers);
+    this.pendingBody.flush((chunk) => req.write(chunk), (trailers) => this.endRequest(trailers));
   }
 
   private onSocket(s: CountedSocket): void {
@@ -123,14 +121,14 @@ class Http1Stream implements UpstreamRequest {
   write(chunk: Buffer): boolean {
     if (this.done) return true;
     if (this.req) return this.req.write(chunk);
-    (this.queuedBody ??= []).push(chunk);
+    this.pendingBody.write(chunk);
     return false;
   }
 
   end(trailers?: HttpHeaders): void {
     if (this.done) return;
     if (this.req) this.endRequest(trailers);
-    else this.queuedEnd = { trailers };
+    else this.pendingBody.end(trailers);
   }
 
   private endRequest(trailers: HttpHeaders | undefined): void {

@@ -2,6 +2,7 @@
 import { connect as h2connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { HttpHeaders } from '../../http/headers.js';
+import { PendingBody } from './pending-request.js';
 import type { HostImpl } from '../host.js';
 import type { UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from '../types.js';
 import { connectUpstream, kConnectFailure, type UpstreamSocket } from './connect.js';
@@ -29,8 +30,7 @@ class Http2Stream implements UpstreamRequest {
   done = false;
   /** Set by enterPending when the pool counts it as waiting for a connection. */
   pending = false;
-  private queuedBody: Buffer[] | undefined;
-  private queuedEnd: { trailers: HttpHeaders | undefined } | undefined;
+  private readonly pendingBody = new PendingBody();
   private drainCallback: (() => void) | undefined;
   private gotEnd = false;
 
@@ -97,9 +97,7 @@ class Http2Stream implements UpstreamRequest {
       else this.fail('remote_reset', `upstream reset the stream (code ${code ?? 'none'})`);
     });
     if (this.drainCallback) stream.on('drain', this.drainCallback);
-    if (this.queuedBody) for (const c of this.queuedBody) stream.write(c);
-    this.queuedBody = undefined;
-    if (this.queuedEnd) this.endStream(this.queuedEnd.trailers);
+    this.pendingBody.flush((chunk) => stream.write(chunk), (trailers) => this.endStream(trailers));
   }
 
   private trailersToSend: HttpHeaders | undefined;
@@ -113,14 +111,14 @@ class Http2Stream implements UpstreamRequest {
   write(chunk: Buffer): boolean {
     if (this.done) return true;
     if (this.stream) return this.stream.write(chunk);
-    (this.queuedBody ??= []).push(chunk);
+    this.pendingBody.write(chunk);
     return false;
   }
 
   end(trailers?: HttpHeaders): void {
     if (this.done) return;
     if (this.stream) this.endStream(trailers);
-    else this.queuedEnd = { trailers };
+    else this.pendingBody.end(trailers);
   }
 
   private endStream(trailers: HttpHeaders | undefined): void {
