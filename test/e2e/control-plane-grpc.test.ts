@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { startControlPlane } from '../../src/control/server/main.js';
 import { WILDCARD, XdsClient, routeConfigurationResourceType, type RouteConfiguration } from '../../src/xds/client/index.js';
 import { LISTENER, ROUTE_CONFIGURATION } from '../../src/xds/type-urls.js';
+import { startProxylessClient, type ProxylessClient } from './proxyless-client.js';
 
 const HOST = 'echo.default.svc.cluster.local';
 const WHOAMI = '/trellis.test.Echo/Whoami';
@@ -66,10 +67,8 @@ spec:
 `;
 }
 
-function whoami(client: grpc.Client): Promise<string> {
-  return new Promise((resolve, reject) =>
-    client.makeUnaryRequest(WHOAMI, raw, raw, Buffer.alloc(0), { deadline: Date.now() + 5000 }, (err, reply) => (err ? reject(err) : resolve(reply?.toString() ?? ''))),
-  );
+function whoami(client: ProxylessClient): Promise<string> {
+  return client.whoami();
 }
 
 async function eventually(what: string, condition: () => boolean | Promise<boolean>): Promise<void> {
@@ -96,7 +95,10 @@ test('a VirtualService edit reaches a proxyless grpc-js-xds client (its RPCs mov
   writeFileSync(join(dir, 'mesh.yaml'), meshYaml(v1.port, v2.port));
   writeFileSync(join(dir, 'route.yaml'), routeYaml('v1'));
   const plane = await startControlPlane({ configDir: dir, xdsAddress: '127.0.0.1:0', monitoringAddress: '127.0.0.1:0', debounceAfterMs: 20, logger: { info: () => {}, warn: () => {} } });
+  // One teardown, in order: the clients go before the control plane.
+  const clientsToClose: Array<{ close(): void | Promise<void> }> = [];
   t.after(async () => {
+    for (const c of clientsToClose.reverse()) await c.close();
     await plane.close();
     v1.server.forceShutdown();
     v2.server.forceShutdown();
@@ -108,21 +110,22 @@ test('a VirtualService edit reaches a proxyless grpc-js-xds client (its RPCs mov
     server: `127.0.0.1:${plane.xdsPort}`,
     node: { id: 'sidecar~127.0.0.1~client-v1.default~default.svc.cluster.local', metadata: { fields: { NAMESPACE: { string_value: 'default' } } } },
   });
-  t.after(() => sidecar.close());
+  clientsToClose.push(sidecar);
   sidecar.subscribe(LISTENER, WILDCARD);
   sidecar.subscribe(ROUTE_CONFIGURATION, ['9090']);
 
-  // The proxyless gRPC client, with Istio's GENERATOR=grpc node metadata.
-  process.env['GRPC_XDS_BOOTSTRAP_CONFIG'] = JSON.stringify({
-    xds_servers: [{ server_uri: `127.0.0.1:${plane.xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
-    node: { id: 'sidecar~127.0.0.1~grpc-client.default~default.svc.cluster.local', locality: {}, metadata: { GENERATOR: 'grpc', NAMESPACE: 'default' } },
+  // The proxyless gRPC client (its own process: see proxyless-client-main.ts), with Istio's GENERATOR=grpc node metadata.
+  const client = startProxylessClient({
+    bootstrap: {
+      xds_servers: [{ server_uri: `127.0.0.1:${plane.xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+      node: { id: 'sidecar~127.0.0.1~grpc-client.default~default.svc.cluster.local', locality: {}, metadata: { GENERATOR: 'grpc', NAMESPACE: 'default' } },
+    },
+    target: `xds:///${HOST}:9090`,
+    methodPath: WHOAMI,
   });
-  const grpcJsXds = await import('@grpc/grpc-js-xds');
-  grpcJsXds.register();
-  const client = new grpc.Client(`xds:///${HOST}:9090`, grpc.credentials.createInsecure());
-  t.after(() => client.close());
+  clientsToClose.push(client);
 
-  assert.equal(await whoami(client), 'echo-v1');
+  await eventually('the first RPC answers', async () => (await whoami(client)) === 'echo-v1');
   await eventually('the sidecar has the v1 route', () => echoRouteCluster(sidecar.resources(routeConfigurationResourceType).get('9090')) === `outbound|9090|v1|${HOST}`);
   const grpcStream = plane.discovery.ads.streams().find((s) => s.node.id.startsWith('sidecar~127.0.0.1~grpc-client'));
   assert.ok(grpcStream, 'the grpc client is connected');

@@ -8,6 +8,7 @@ import { AdsServer, SnapshotCache, type AdsListener } from '../../src/xds/server
 import { packAny } from '../../src/xds/codec.js';
 import { CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION } from '../../src/xds/type-urls.js';
 import type { envoy } from '../../src/xds/generated/types.js';
+import { startProxylessClient, type ProxylessClient } from './proxyless-client.js';
 
 const TARGET = 'whoami.test';
 const ROUTE_NAME = 'whoami-route';
@@ -77,16 +78,12 @@ function assignment(name: string, port: number): envoy.config.endpoint.v3.Cluste
   };
 }
 
-function whoami(client: grpc.Client): Promise<string> {
-  return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(WHOAMI_PATH, passThrough, passThrough, Buffer.alloc(0), { deadline: Date.now() + 5_000 }, (err, reply) =>
-      err ? reject(err) : resolve(reply?.toString() ?? ''),
-    );
-  });
+function whoami(client: ProxylessClient): Promise<string> {
+  return client.whoami();
 }
 
 /** Calls until `predicate` holds for an answer; bounded in count and time. */
-async function callUntil(client: grpc.Client, predicate: (answer: string) => boolean, what: string): Promise<void> {
+async function callUntil(client: ProxylessClient, predicate: (answer: string) => boolean, what: string): Promise<void> {
   const deadline = Date.now() + 15_000;
   let last = '';
   for (let attempt = 0; attempt < 300 && Date.now() < deadline; attempt++) {
@@ -115,7 +112,9 @@ test('grpc-js-xds resolves xds:/// through Trellis, follows a weight change, and
   const cache = new SnapshotCache();
   const ads = new AdsServer({ source: cache, logger: { warn: () => {} } });
   const listener: AdsListener = await ads.listen('127.0.0.1:0');
+  let client: ProxylessClient | undefined;
   t.after(async () => {
+    await client?.close();
     await ads.close();
     backendA.server.forceShutdown();
     backendB.server.forceShutdown();
@@ -134,18 +133,18 @@ test('grpc-js-xds resolves xds:/// through Trellis, follows a weight change, and
     ],
   });
 
-  // grpc-js-xds reads its bootstrap once, lazily, when the first xds: channel is made.
-  process.env['GRPC_XDS_BOOTSTRAP_CONFIG'] = JSON.stringify({
-    xds_servers: [{ server_uri: `127.0.0.1:${listener.port}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
-    node: { id: NODE_ID, cluster: 'e2e', locality: { region: 'local', zone: 'a' } },
+  // grpc-js-xds runs in its own process (see proxyless-client-main.ts), with this bootstrap.
+  client = startProxylessClient({
+    bootstrap: {
+      xds_servers: [{ server_uri: `127.0.0.1:${listener.port}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+      node: { id: NODE_ID, cluster: 'e2e', locality: { region: 'local', zone: 'a' } },
+    },
+    target: `xds:///${TARGET}`,
+    methodPath: WHOAMI_PATH,
   });
-  const grpcJsXds = await import('@grpc/grpc-js-xds');
-  grpcJsXds.register();
-  const client = new grpc.Client(`xds:///${TARGET}`, grpc.credentials.createInsecure());
-  t.after(() => client.close());
 
   // 1. The RPC reaches the server the route points at.
-  assert.equal(await whoami(client), 'server-a');
+  await callUntil(client, (answer) => answer === 'server-a', 'the first RPC reaches server-a');
   const stream = ads.streams().find((s) => s.node.id === NODE_ID);
   assert.ok(stream, 'grpc-js-xds opened an ADS stream with its node id');
   for (const typeUrl of [LISTENER, ROUTE_CONFIGURATION, CLUSTER, CLUSTER_LOAD_ASSIGNMENT]) {
