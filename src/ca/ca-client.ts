@@ -1,0 +1,53 @@
+// The client side of the CA: sends a CSR to IstioCertificateService.CreateCertificate over TLS with a bearer token, as istio-agent does.
+import * as grpc from '@grpc/grpc-js';
+import { CA_SERVICE_DEFINITION, stringStruct, type IstioCertificateRequest, type IstioCertificateResponse } from './ca-service.js';
+
+export interface CreateCertificateOptions {
+  /** PEM PKCS#10 request. */
+  readonly csr: string;
+  /** Requested validity; 0/absent lets the CA choose its default (24 h). */
+  readonly validitySeconds?: number;
+  /** Bootstrap token; sent as `authorization: Bearer <token>` (Istio's header). */
+  readonly token?: string;
+  /** PEM root(s) the CA's serving certificate must chain to (the root the control plane wrote out). */
+  readonly rootCertPem: string;
+  /** TLS name to check instead of the address's host (e.g. `istiod.istio-system.svc`). */
+  readonly serverName?: string;
+  /** Istio's request metadata (WorkloadName, WorkloadIP, ClusterID). */
+  readonly metadata?: Readonly<Record<string, string>>;
+  /** Deadline for the call, default 10 s. */
+  readonly timeoutMs?: number;
+}
+
+const CaClient = grpc.makeGenericClientConstructor(CA_SERVICE_DEFINITION, 'IstioCertificateService');
+
+/** Error of a failed CreateCertificate: the gRPC status code (UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT, …) and the CA's reason. */
+export type CaCallError = grpc.ServiceError;
+
+/**
+ * Asks the CA at `address` (host:port of the secure xDS port) to sign `csr`. Resolves to the PEM chain in
+ * Istio's order: leaf, intermediates, root; during a root rotation overlap the other trusted root(s) follow.
+ * The self-signed certificates at the end are the trust bundle. Rejects with a grpc.ServiceError.
+ */
+export function createCertificate(address: string, options: CreateCertificateOptions): Promise<string[]> {
+  const channelOptions: grpc.ChannelOptions = options.serverName ? { 'grpc.ssl_target_name_override': options.serverName, 'grpc.default_authority': options.serverName } : {};
+  const client = new CaClient(address, grpc.credentials.createSsl(Buffer.from(options.rootCertPem)), channelOptions);
+  const metadata = new grpc.Metadata();
+  if (options.token !== undefined) metadata.set('authorization', `Bearer ${options.token}`);
+  const request: IstioCertificateRequest = {
+    csr: options.csr,
+    validity_duration: options.validitySeconds ?? 0,
+    ...(options.metadata ? { metadata: stringStruct(options.metadata) } : {}),
+  };
+  const deadline = new Date(Date.now() + (options.timeoutMs ?? 10_000));
+  return new Promise<string[]>((resolve, reject) => {
+    const call = client as unknown as {
+      createCertificate(req: IstioCertificateRequest, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: IstioCertificateResponse) => void): void;
+    };
+    call.createCertificate(request, metadata, { deadline }, (err, response) => {
+      client.close();
+      if (err) reject(err);
+      else resolve(response?.cert_chain ?? []);
+    });
+  });
+}
