@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   TRELLIS_CONFIG_UNSUPPORTED: 'a configuration document whose kind or apiVersion Trellis does not accept',
   TRELLIS_CONFIG_CONFLICT: 'two definitions of the same resource (kind, namespace, name) in one config store; the first by file path is served',
   TRELLIS_MANIFEST_INVALID: 'a local mesh manifest (mesh.yaml) that cannot be used at all: unreadable, invalid YAML, or no usable workload or gateway (file and field path in the message)',
+  TRELLIS_AGENT_CERTIFICATE: 'the workload certificate could not be obtained or used (CA unreachable or refusing, an unusable cert_chain, an expired certificate while the CA stays down); the agent retries with backoff and keeps serving the previous certificate',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -15,7 +15,7 @@ import { Http2Codec } from './http2-codec.js';
 import { ensureRequestId } from './request-id.js';
 import { applyForwardedHeaders } from './forwarded-headers.js';
 import { buildLocalReply, isGrpcRequest } from './local-reply.js';
-import { normalizeRequestPath } from './path-normalization.js';
+import { compilePathNormalization, normalizePath, type PathNormalizationOptions } from './path-normalization.js';
 
 type Hcm = envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 type RouteConfiguration = envoy.config.route.v3.RouteConfiguration;
@@ -130,6 +130,7 @@ export class HttpConnectionManagerStats {
   rq_total = 0;
   rq_reset_after_downstream_response_started = 0;
   downstream_rq_failed_path_normalization = 0;
+  downstream_rq_redirected_with_normalized_path = 0;
   downstream_rq_idle_timeout = 0;
   downstream_rq_timeout = 0;
 }
@@ -145,10 +146,7 @@ export function compileHttpConnectionManager(config: Hcm, path: string, deps: Ht
     if (REFUSED_HCM_FIELDS[key]) problems.push(`${path}.${key}: ${REFUSED_HCM_FIELDS[key]}`);
     else if (!SUPPORTED_HCM_FIELDS.has(key)) problems.push(`${path}.${key}: not supported by Trellis`);
   }
-  const escapedSlashes = String(config.path_with_escaped_slashes_action ?? 'IMPLEMENTATION_SPECIFIC_DEFAULT');
-  if (escapedSlashes !== 'IMPLEMENTATION_SPECIFIC_DEFAULT' && escapedSlashes !== 'KEEP_UNCHANGED' && escapedSlashes !== '0' && escapedSlashes !== '1') {
-    problems.push(`${path}.path_with_escaped_slashes_action: ${escapedSlashes} is not supported (KEEP_UNCHANGED only)`);
-  }
+  const pathNormalization = compilePathNormalization(config, path, problems);
   if (config.scoped_routes) problems.push(`${path}.scoped_routes: not supported (use rds or route_config)`);
   const statPrefix = config.stat_prefix ?? '';
   if (!statPrefix) problems.push(`${path}.stat_prefix: required`);
@@ -239,8 +237,7 @@ export function compileHttpConnectionManager(config: Hcm, path: string, deps: Ht
     // Envoy's defaults: stream_idle_timeout 5 min, request_timeout off; 0 disables either.
     streamIdleTimeoutMs: durationMs(config.stream_idle_timeout, 300_000),
     requestTimeoutMs: durationMs(config.request_timeout, 0),
-    normalizePath: config.normalize_path?.value === true,
-    mergeSlashes: config.merge_slashes === true,
+    pathNormalization,
     idleTimeoutMs: durationMs(common.idle_timeout, 3_600_000),
     useRemoteAddress: config.use_remote_address?.value === true,
     xffNumTrustedHops: config.xff_num_trusted_hops ?? 0,
@@ -276,8 +273,8 @@ interface CompiledOptions {
   readonly requestHeadersTimeoutMs: number;
   readonly streamIdleTimeoutMs: number;
   readonly requestTimeoutMs: number;
-  readonly normalizePath: boolean;
-  readonly mergeSlashes: boolean;
+  /** normalize_path, merge_slashes, path_with_escaped_slashes_action; undefined when all are off. */
+  readonly pathNormalization: PathNormalizationOptions | undefined;
   readonly idleTimeoutMs: number;
   readonly useRemoteAddress: boolean;
   readonly xffNumTrustedHops: number;
@@ -494,15 +491,21 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
       }
     }
 
-    if ((o.normalizePath || o.mergeSlashes) && typeof h[':path'] === 'string' && (h[':path'] as string).startsWith('/')) {
-      const normalized = normalizeRequestPath(h[':path'] as string, o.normalizePath, o.mergeSlashes);
-      if (normalized === undefined) {
+    if (o.pathNormalization && typeof h[':path'] === 'string' && (h[':path'] as string).startsWith('/')) {
+      const normalized = normalizePath(h[':path'] as string, o.pathNormalization);
+      // Envoy answers a gRPC request that would be redirected with 400: gRPC clients do not follow redirects.
+      if (normalized.action === 'reject' || (normalized.action === 'redirect' && this.grpc)) {
         stats['downstream_rq_failed_path_normalization']!++;
         this.stream.closeConnectionAfterResponse();
         this.sendLocalReply(400, 'Bad Request', { details: 'path_normalization_failed' });
         return;
       }
-      h[':path'] = normalized;
+      h[':path'] = normalized.path;
+      if (normalized.action === 'redirect') {
+        stats['downstream_rq_redirected_with_normalized_path']!++;
+        this.sendLocalReply(307, '', { details: 'path_normalization_failed', headers: { location: normalized.path } });
+        return;
+      }
     }
 
     // Hop-by-hop headers: those named in Connection, then the standard set (te: trailers survives for gRPC).
