@@ -1,4 +1,6 @@
 // Reads the CA's cert_chain answer: the chain a workload presents (leaf up to its root) and the trust bundle (every self-signed root, all of them during a root rotation overlap).
+// @peculiar/x509 resolves its ASN.1 types through tsyringe, which needs the Reflect metadata API loaded first.
+import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { AgentError } from './agent-error.js';

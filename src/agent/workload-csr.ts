@@ -1,4 +1,6 @@
 // The workload's key pair and certificate signing request: the SPIFFE identity as a URI SAN, ECDSA P-256 by default (RSA optional), as istio-agent generates them.
+// @peculiar/x509 resolves its ASN.1 types through tsyringe, which needs the Reflect metadata API loaded first.
+import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
