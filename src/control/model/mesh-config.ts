@@ -15,7 +15,42 @@ export interface MeshConfig {
   readonly defaultRetryAttempts: number;
   /** Ingress gateway selector label (Istio: `istio: ingressgateway`). */
   readonly ingressSelector: string;
+  /** Istio `pathNormalization`: how connection managers normalize `:path` before routing and policy (absent: DEFAULT, i.e. BASE). */
+  readonly pathNormalization?: { readonly normalization?: PathNormalizationMode };
+  /** Istio's `extensionProviders`: the external authorizers CUSTOM AuthorizationPolicies name (`provider.name`). */
+  readonly extensionProviders?: readonly ExtensionProvider[];
 }
+
+/** One of Istio's MeshConfig.ExtensionProvider; Trellis reads `envoyExtAuthzHttp` (and refuses the others by name). */
+export interface ExtensionProvider {
+  readonly name: string;
+  readonly envoyExtAuthzHttp?: EnvoyExternalAuthorizationHttpProvider;
+  /** Recognised so a policy naming it gets a clear "not supported" instead of "not found". */
+  readonly envoyExtAuthzGrpc?: Readonly<Record<string, unknown>>;
+}
+
+/** Istio's EnvoyExternalAuthorizationHttpProvider, field names as in mesh config YAML. */
+export interface EnvoyExternalAuthorizationHttpProvider {
+  /** `<host>` or `<namespace>/<host>` of a service in the registry. */
+  readonly service: string;
+  readonly port: number;
+  /** Istio duration; default 600s. */
+  readonly timeout?: string;
+  readonly pathPrefix?: string;
+  readonly failOpen?: boolean;
+  /** HTTP status when the authorizer cannot be reached, e.g. "503". */
+  readonly statusOnError?: string;
+  readonly includeRequestHeadersInCheck?: readonly string[];
+  readonly includeAdditionalHeadersInCheck?: Readonly<Record<string, string>>;
+  readonly includeRequestBodyInCheck?: { readonly maxRequestBytes?: number; readonly allowPartialMessage?: boolean; readonly packAsBytes?: boolean };
+  readonly headersToUpstreamOnAllow?: readonly string[];
+  readonly headersToDownstreamOnAllow?: readonly string[];
+  readonly headersToDownstreamOnDeny?: readonly string[];
+}
+
+/** Istio's MeshConfig.ProxyPathNormalization.NormalizationType. */
+export const PATH_NORMALIZATION_MODES = ['DEFAULT', 'NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'] as const;
+export type PathNormalizationMode = (typeof PATH_NORMALIZATION_MODES)[number];
 
 export const DEFAULT_MESH_CONFIG: MeshConfig = {
   rootNamespace: 'istio-system',
@@ -26,4 +61,5 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   outboundTrafficPolicy: 'ALLOW_ANY',
   defaultRetryAttempts: 2,
   ingressSelector: 'ingressgateway',
+  extensionProviders: [],
 };

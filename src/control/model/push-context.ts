@@ -6,6 +6,7 @@ import type { ConfigStore } from '../config/store.js';
 import type { ServiceRegistry } from '../registry/registry.js';
 import { DestinationRuleIndex, subsetLabels } from './destination-rule-index.js';
 import type { MeshConfig } from './mesh-config.js';
+import { PeerAuthenticationIndex, type EffectivePeerAuthentication, type MutualTlsMode } from './peer-authentication-index.js';
 import type { Proxy } from './proxy.js';
 import { pushTypesFor } from './proxy-dependencies.js';
 import type { PushRequest } from './push-request.js';
@@ -46,6 +47,7 @@ export class PushContext {
   private readonly sidecars: readonly Sidecar[];
   private readonly gateways: readonly Gateway[];
   private readonly peerAuthns: readonly PeerAuthentication[];
+  private readonly peerAuthnIndex: PeerAuthenticationIndex;
   private readonly authzPolicies: readonly AuthorizationPolicy[];
   private readonly requestAuthns: readonly RequestAuthentication[];
   private readonly telemetries: readonly Telemetry[];
@@ -80,6 +82,7 @@ export class PushContext {
     this.sidecars = sorted('Sidecar');
     this.gateways = sorted('Gateway');
     this.peerAuthns = sorted('PeerAuthentication');
+    this.peerAuthnIndex = new PeerAuthenticationIndex(this.peerAuthns, mesh.rootNamespace);
     this.authzPolicies = sorted('AuthorizationPolicy');
     this.requestAuthns = sorted('RequestAuthentication');
     this.telemetries = sorted('Telemetry');
@@ -227,16 +230,22 @@ export class PushContext {
   }
 
   /**
-   * The namespace-wide mTLS mode (Istio's namespace/mesh-level PeerAuthentication, without selector): the namespace's
-   * policy, else the root namespace's; UNSET inherits. Undefined when none sets a mode (Istio then means PERMISSIVE).
+   * The namespace-wide mTLS mode (Istio's GetNamespaceMutualTLSMode, what clients infer a service's mode from): the
+   * namespace's policy without selector, else the root namespace's; UNSET inherits. Undefined when none sets a mode
+   * (Istio then means PERMISSIVE).
    */
-  peerAuthenticationMode(namespace: string): 'STRICT' | 'PERMISSIVE' | 'DISABLE' | undefined {
-    const level = (ns: string) => {
-      const policy = this.peerAuthns.find((p) => p.metadata.namespace === ns && !hasLabels(p.spec.selector?.matchLabels));
-      const mode = policy?.spec.mtls?.mode;
-      return mode === 'STRICT' || mode === 'PERMISSIVE' || mode === 'DISABLE' ? mode : undefined;
-    };
-    return level(namespace) ?? (namespace === this.mesh.rootNamespace ? undefined : level(this.mesh.rootNamespace));
+  peerAuthenticationMode(namespace: string): MutualTlsMode | undefined {
+    return this.peerAuthnIndex.namespaceMode(namespace);
+  }
+
+  /** The PeerAuthentication a workload (namespace, labels) is under, composed as Istio does: mode and per-port overrides. */
+  effectivePeerAuthentication(namespace: string, labels: Readonly<Record<string, string>>): EffectivePeerAuthentication {
+    return this.peerAuthnIndex.forWorkload(namespace, labels);
+  }
+
+  /** The mTLS mode a workload accepts on one of its endpoint ports (PERMISSIVE when no policy applies). */
+  mtlsModeForPort(namespace: string, labels: Readonly<Record<string, string>>, port: number): MutualTlsMode {
+    return this.peerAuthnIndex.modeForPort(namespace, labels, port);
   }
 
   authorizationPolicies(proxy: Proxy): readonly AuthorizationPolicy[] {

@@ -305,7 +305,7 @@ test('reviews: one cluster per port plus one per subset, EDS over ADS named afte
   assert.equal(clusters[0]!.typed_extension_protocol_options, undefined);
 });
 
-test('auto mTLS without DestinationRule TLS: tlsMode-istio match with ISTIO_MUTUAL (SNI, SDS over ADS, ALPN, SPIFFE SANs), plaintext otherwise', () => {
+test('auto mTLS without DestinationRule TLS: tlsMode-istio match with ISTIO_MUTUAL (SNI, SDS from the node agent over sds-grpc, ALPN, SPIFFE SANs), plaintext otherwise', () => {
   const clusters = build('reviews.default.svc.cluster.local');
   const v1 = byName(clusters, 'outbound|9080|v1|reviews.default.svc.cluster.local');
   assert.equal(v1.transport_socket, undefined);
@@ -318,12 +318,17 @@ test('auto mTLS without DestinationRule TLS: tlsMode-istio match with ISTIO_MUTU
   const common = tls.common_tls_context!;
   assert.deepEqual(common.tls_params, { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3' });
   assert.deepEqual(common.alpn_protocols, ['istio-peer-exchange', 'istio']);
-  // Unpacked from the Any, so zero-valued fields read back as absent: the 0s initial fetch timeout is `{}`.
-  const ads = { ads: {}, initial_fetch_timeout: {}, resource_api_version: 'V3' };
-  assert.deepEqual(common.tls_certificate_sds_secret_configs, [{ name: 'default', sds_config: ads }]);
+  // Istio's ConstructSdsSecretConfig. Unpacked from the Any, so zero-valued fields read back as absent: the 0s initial
+  // fetch timeout is `{}`.
+  const sdsGrpc = {
+    api_config_source: { api_type: 'GRPC', set_node_on_first_message_only: true, transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'sds-grpc' } }] },
+    initial_fetch_timeout: {},
+    resource_api_version: 'V3',
+  };
+  assert.deepEqual(common.tls_certificate_sds_secret_configs, [{ name: 'default', sds_config: sdsGrpc }]);
   assert.deepEqual(common.combined_validation_context, {
     default_validation_context: { match_subject_alt_names: [{ exact: 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews' }] },
-    validation_context_sds_secret_config: { name: 'ROOTCA', sds_config: ads },
+    validation_context_sds_secret_config: { name: 'ROOTCA', sds_config: sdsGrpc },
   });
   assert.equal(disabled!.name, 'tlsMode-disabled');
   assert.deepEqual(disabled!.match, {});

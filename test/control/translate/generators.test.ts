@@ -152,9 +152,10 @@ test(`local sidecar (${LOCAL_INBOUND_PORTS_METADATA}): a bound 127.0.0.1:<endpoi
     const inbound = listeners[1]!;
     assert.deepEqual(inbound.address?.socket_address, { address: '127.0.0.1', port_value: 19080 });
     assert.equal(inbound.traffic_direction, 'INBOUND');
-    assert.equal(inbound.filter_chains?.length, 1);
-    assert.equal(inbound.filter_chains![0]!.filter_chain_match, undefined, 'a bound listener needs no destination-port match');
-    assert.deepEqual(inbound.listener_filters ?? [], [], 'no original_dst: nothing was redirected');
+    // No PeerAuthentication: PERMISSIVE, an mTLS chain and a plaintext one, as a virtualInbound port has.
+    assert.deepEqual(inbound.filter_chains?.map((c) => c.filter_chain_match?.transport_protocol), ['tls', 'raw_buffer']);
+    assert.ok(inbound.filter_chains!.every((c) => c.filter_chain_match?.destination_port === undefined), 'a bound listener needs no destination-port match');
+    assert.deepEqual(inbound.listener_filters?.map((f) => f.name), ['envoy.filters.listener.tls_inspector'], 'no original_dst: nothing was redirected');
     const clusters = as<Cluster>(out.get(CLUSTER));
     const inboundCluster = clusters.find((c) => c.name === 'inbound|19080||');
     assert.equal(inboundCluster?.load_assignment?.endpoints?.[0]?.lb_endpoints?.[0]?.endpoint?.address?.socket_address?.port_value, 15110);

@@ -115,10 +115,21 @@ describe('sidecar listeners', () => {
     assert.deepEqual(l.listener_filters?.[2]?.filter_disabled, {
       or_match: { rules: [15006, 7000, 9080].map((p) => ({ destination_port_range: { start: p, end: p + 1 } })) },
     });
-    assert.deepEqual(l.filter_chains?.map((c) => c.name), ['virtualInbound-blackhole', 'inbound|7000||', 'inbound|9080||', 'virtualInbound']);
+    // No PeerAuthentication: every port is PERMISSIVE (mTLS and plaintext; TCP also lets other TLS through).
+    assert.deepEqual(l.filter_chains?.map((c) => c.name), [
+      'virtualInbound-blackhole',
+      'inbound|7000||', 'inbound|7000||-plaintext', 'inbound|7000||-tls-passthrough',
+      'inbound|9080||', 'inbound|9080||-plaintext',
+      'virtualInbound', 'virtualInbound-plaintext', 'virtualInbound-tls-passthrough',
+    ]);
 
-    const http = l.filter_chains![2]!;
-    assert.deepEqual(http.filter_chain_match, { destination_port: { value: 9080 } });
+    const http = l.filter_chains![4]!;
+    assert.deepEqual(http.filter_chain_match, {
+      destination_port: { value: 9080 },
+      transport_protocol: 'tls',
+      application_protocols: ['istio', 'istio-peer-exchange', 'istio-http/1.0', 'istio-http/1.1', 'istio-h2'],
+    });
+    assert.equal(http.transport_socket?.name, 'envoy.transport_sockets.tls');
     const hcm = hcmOf(http);
     assert.equal(hcm.stat_prefix, 'inbound_0.0.0.0_9080');
     assert.equal(hcm.forward_client_cert_details, 'APPEND_FORWARD');
@@ -126,13 +137,21 @@ describe('sidecar listeners', () => {
     assert.equal(hcm.route_config?.name, 'inbound|9080||');
     assert.equal(hcm.route_config?.virtual_hosts?.[0]?.routes?.[0]?.route?.cluster, 'inbound|9080||');
     assert.deepEqual(hcm.route_config?.virtual_hosts?.[0]?.domains, ['*']);
+    const plainHttp = l.filter_chains![5]!;
+    assert.deepEqual(plainHttp.filter_chain_match, { destination_port: { value: 9080 }, transport_protocol: 'raw_buffer' });
+    assert.equal(plainHttp.transport_socket, undefined);
+    assert.equal(hcmOf(plainHttp).route_config?.name, 'inbound|9080||');
 
     const tcp = l.filter_chains![1]!;
-    assert.deepEqual(tcp.filter_chain_match, { destination_port: { value: 7000 } });
+    assert.equal(tcp.filter_chain_match?.transport_protocol, 'tls');
     assert.deepEqual(tcpProxyOf(tcp), { stat_prefix: 'inbound|7000||', cluster: 'inbound|7000||' });
+    const tlsThrough = l.filter_chains![3]!;
+    assert.deepEqual(tlsThrough.filter_chain_match, { destination_port: { value: 7000 }, transport_protocol: 'tls' });
+    assert.equal(tlsThrough.transport_socket, undefined, 'TLS without an Istio ALPN is not terminated');
+    assert.deepEqual(tcpProxyOf(tlsThrough), { stat_prefix: 'inbound|7000||', cluster: 'inbound|7000||' });
 
-    const passthrough = l.filter_chains![3]!;
-    assert.deepEqual(passthrough.filter_chain_match, { prefix_ranges: [{ address_prefix: '0.0.0.0', prefix_len: { value: 0 } }] });
+    const passthrough = l.filter_chains![6]!;
+    assert.deepEqual(passthrough.filter_chain_match?.prefix_ranges, [{ address_prefix: '0.0.0.0', prefix_len: { value: 0 } }]);
     assert.equal(tcpProxyOf(passthrough).cluster, 'InboundPassthroughClusterIpv4');
     assert.equal(tcpProxyOf(l.filter_chains![0]).cluster, 'BlackHoleCluster');
   });

@@ -36,4 +36,9 @@ export interface ClusterBuildContext {
   instances?: (service: Service, port: ServicePort) => readonly ServiceInstance[];
   /** Namespace/mesh-level PeerAuthentication mode of a namespace; undefined when no policy applies (Istio: PERMISSIVE). */
   peerAuthenticationMode?: (namespace: string) => MutualTlsMode | undefined;
+  /**
+   * The mode an endpoint's own workload accepts on its port (workload and port-level policies included): endpoints in
+   * DISABLE get no `tlsMode: istio` metadata, so auto mTLS sends them plaintext. Absent: not consulted.
+   */
+  endpointMtlsMode?: (instance: ServiceInstance) => MutualTlsMode;
 }

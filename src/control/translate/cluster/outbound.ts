@@ -24,7 +24,7 @@ export function buildOutboundClusters(service: Service, rule: DestinationRule | 
     const name = clusterName('outbound', port.number, '', service.hostname);
     const type = discoveryType(service, instances, context);
     const { policy } = portLevelTrafficPolicy(spec?.trafficPolicy, port.number);
-    const endpoints = isInline(type) ? buildLocalityLbEndpoints(inlineInstances(type, instances), { allowHostnames: true, mtlsEnabled: endpointsMtlsEnabled(policy) }) : [];
+    const endpoints = isInline(type) ? buildLocalityLbEndpoints(inlineInstances(type, instances), { allowHostnames: true, mtlsEnabled: endpointsMtlsEnabled(policy), ...endpointMode(context) }) : [];
     const wrapper = buildCluster(name, type, endpoints, port, [service], context);
     if (!wrapper) continue;
 
@@ -72,7 +72,7 @@ function buildSubsetCluster(
   const type: DiscoveryType = passthrough ? 'ORIGINAL_DST' : defaultType;
   // STATIC and DNS clusters carry their endpoints, so a subset's are filtered by its labels here; EDS filters at EDS time.
   const endpoints = isInline(type)
-    ? buildLocalityLbEndpoints(inlineInstances(type, instances), { allowHostnames: true, subsetLabels: subset.labels ?? {}, mtlsEnabled: endpointsMtlsEnabled(policy) })
+    ? buildLocalityLbEndpoints(inlineInstances(type, instances), { allowHostnames: true, subsetLabels: subset.labels ?? {}, mtlsEnabled: endpointsMtlsEnabled(policy), ...endpointMode(context) })
     : [];
   const wrapper = buildCluster(name, type, endpoints, port, [service], context);
   if (!wrapper) return undefined;
@@ -112,6 +112,10 @@ function discoveryType(service: Service, instances: readonly ServiceInstance[], 
     default:
       return 'EDS';
   }
+}
+
+function endpointMode(context: ClusterBuildContext): { endpointMtlsMode?: NonNullable<ClusterBuildContext['endpointMtlsMode']> } {
+  return context.endpointMtlsMode ? { endpointMtlsMode: context.endpointMtlsMode } : {};
 }
 
 function isInline(type: DiscoveryType): boolean {

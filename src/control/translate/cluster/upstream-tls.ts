@@ -3,21 +3,19 @@ import type { ClientTLSSettings } from '../../../api/index.js';
 import { packAny } from '../../../xds/codec.js';
 import type { envoy } from '../../../xds/generated/types.js';
 import { toStruct } from '../common/protobuf-values.js';
+import { credentialSdsSecretConfig, SDS_CA_SUFFIX, SDS_DEFAULT_RESOURCE, SDS_ROOT_RESOURCE, workloadSdsSecretConfig } from '../common/sds-secret-config.js';
 import { httpOptions, isHttp2Cluster, type ClusterWrapper } from './cluster-wrapper.js';
 import type { MutualTlsMode } from './context.js';
 
 export type UpstreamTlsContext = envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
 type TransportSocket = envoy.config.core.v3.TransportSocket;
-type SdsSecretConfig = envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig;
 
 export const UPSTREAM_TLS_CONTEXT_TYPE = 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
 export const TLS_TRANSPORT_SOCKET = 'envoy.transport_sockets.tls';
 export const RAW_BUFFER_TRANSPORT_SOCKET = 'envoy.transport_sockets.raw_buffer';
 const RAW_BUFFER_TYPE_URL = 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer';
 
-/** Istio's SDS resource names for the workload certificate and the mesh root. */
-export const SDS_DEFAULT_RESOURCE = 'default';
-export const SDS_ROOT_RESOURCE = 'ROOTCA';
+export { SDS_DEFAULT_RESOURCE, SDS_ROOT_RESOURCE };
 /** ALPN Istio offers to in-mesh peers (istio-peer-exchange lets the server's metadata-exchange filter recognise a sidecar). */
 export const ALPN_IN_MESH = ['istio-peer-exchange', 'istio'];
 export const ALPN_IN_MESH_H2 = ['istio-peer-exchange', 'istio', 'h2'];
@@ -94,10 +92,11 @@ function buildUpstreamTlsContext(wrapper: ClusterWrapper, tls: ClientTLSSettings
   switch (tls.mode) {
     case 'ISTIO_MUTUAL': {
       const common = defaultCommonTlsContext();
-      common.tls_certificate_sds_secret_configs = [sdsOverAds(SDS_DEFAULT_RESOURCE, true)];
+      // The workload certificate and mesh root come from the node agent over sds-grpc, as in Istio.
+      common.tls_certificate_sds_secret_configs = [workloadSdsSecretConfig(SDS_DEFAULT_RESOURCE)];
       common.combined_validation_context = {
         default_validation_context: sanMatch(tls.subjectAltNames),
-        validation_context_sds_secret_config: sdsOverAds(SDS_ROOT_RESOURCE, true),
+        validation_context_sds_secret_config: workloadSdsSecretConfig(SDS_ROOT_RESOURCE),
       };
       common.alpn_protocols = isHttp2Cluster(wrapper) ? [...ALPN_IN_MESH_H2] : [...ALPN_IN_MESH];
       return { common_tls_context: common, sni: tls.sni || wrapper.cluster.name || '' };
@@ -113,7 +112,7 @@ function buildUpstreamTlsContext(wrapper: ClusterWrapper, tls: ClientTLSSettings
 
 /**
  * SIMPLE/MUTUAL (Istio's constructUpstreamTLS). Certificates named by credentialName come over SDS (ADS), as
- * `kubernetes://<name>` and `kubernetes://<name>-cacert`. File paths are given to the proxy as file data sources: Istio
+ * `kubernetes://<name>` and `kubernetes://<name>-cacert` (no validation at all with insecureSkipVerify). File paths are given to the proxy as file data sources: Istio
  * serves them through its node agent's SDS (`file-cert:`/`file-root:` names), but Trellis's SDS is the control plane,
  * which cannot read files on the proxy's host.
  */
@@ -129,12 +128,13 @@ function buildUserTlsContext(wrapper: ClusterWrapper, original: ClientTLSSetting
   }
   const sans = sanMatch(tls.subjectAltNames);
   if (tls.credentialName) {
-    const name = credentialResourceName(tls.credentialName);
-    if (mutual) common.tls_certificate_sds_secret_configs = [sdsOverAds(name, false)];
-    common.combined_validation_context = {
-      default_validation_context: sans,
-      validation_context_sds_secret_config: sdsOverAds(`${name}-cacert`, false),
-    };
+    if (mutual) common.tls_certificate_sds_secret_configs = [credentialSdsSecretConfig(tls.credentialName)];
+    if (!tls.insecureSkipVerify) {
+      common.combined_validation_context = {
+        default_validation_context: sans,
+        validation_context_sds_secret_config: credentialSdsSecretConfig(tls.credentialName + SDS_CA_SUFFIX),
+      };
+    }
   } else {
     if (mutual) {
       // Istio refuses MUTUAL without both files (validation reports it); the cluster then has no TLS at all.
@@ -173,20 +173,4 @@ function defaultCommonTlsContext(): envoy.extensions.transport_sockets.tls.v3.Co
 
 function sanMatch(sans: readonly string[] | undefined): envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext {
   return sans && sans.length > 0 ? { match_subject_alt_names: sans.map((exact) => ({ exact })) } : {};
-}
-
-/** An SDS secret fetched over the ADS stream (Trellis's control plane serves SDS on ADS, like Istio does for credentials). */
-function sdsOverAds(name: string, noInitialFetchTimeout: boolean): SdsSecretConfig {
-  return {
-    name,
-    sds_config: {
-      ads: {},
-      resource_api_version: 'V3',
-      ...(noInitialFetchTimeout ? { initial_fetch_timeout: { seconds: 0, nanos: 0 } } : {}),
-    },
-  };
-}
-
-function credentialResourceName(name: string): string {
-  return name.includes('://') ? name : `kubernetes://${name}`;
 }

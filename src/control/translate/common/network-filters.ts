@@ -19,6 +19,7 @@ import {
   TLS_INSPECTOR,
   TLS_INSPECTOR_MESSAGE,
 } from './envoy-filter-names.js';
+import type { MeshConfig, PathNormalizationMode } from '../../model/mesh-config.js';
 
 export type Address = envoy.config.core.v3.Address;
 export type Filter = envoy.config.listener.v3.Filter;
@@ -44,11 +45,13 @@ export function tcpProxyFilter(cluster: string, statPrefix: string = cluster): F
 }
 
 /**
- * The HTTP filters of Istio's sidecar and gateway connection managers that Trellis generates: fault and CORS (both
- * configured per route through typed_per_filter_config), then the router, which must be last.
+ * The HTTP filters of Istio's sidecar and gateway connection managers that Trellis generates: `leading` ones first (the
+ * security filters: jwt_authn, ext_authz, rbac, which must see a request before anything acts on it), fault and CORS
+ * (both configured per route through typed_per_filter_config), then the router, which must be last.
  */
-export function standardHttpFilters(): HttpFilter[] {
+export function standardHttpFilters(leading: readonly HttpFilter[] = []): HttpFilter[] {
   return [
+    ...leading,
     { name: FAULT_FILTER, typed_config: packAny(FAULT_MESSAGE, {}) },
     { name: CORS_FILTER, typed_config: packAny(CORS_MESSAGE, {}) },
     { name: ROUTER_FILTER, typed_config: packAny(ROUTER_MESSAGE, {}) },
@@ -65,6 +68,10 @@ export interface HttpConnectionManagerOptions {
   useRemoteAddress: boolean;
   /** Inbound sidecars and gateways set Istio's XFCC handling; outbound leaves Envoy's default. */
   forwardClientCertDetails?: HttpConnectionManager['forward_client_cert_details'];
+  /** HTTP filters placed before fault, CORS and the router (the inbound and gateway security filters). */
+  leadingHttpFilters?: readonly HttpFilter[];
+  /** MeshConfig `pathNormalization.normalization`; absent means Istio's DEFAULT (BASE). */
+  pathNormalization?: PathNormalizationMode;
 }
 
 /** The HttpConnectionManager Istio builds (tracing and access logs left out), wrapped as a network filter. */
@@ -72,7 +79,7 @@ export function httpConnectionManager(options: HttpConnectionManagerOptions): Ht
   const hcm: HttpConnectionManager = { stat_prefix: options.statPrefix };
   if (options.rdsRouteName !== undefined) hcm.rds = { config_source: adsConfigSource(), route_config_name: options.rdsRouteName };
   else if (options.routeConfig !== undefined) hcm.route_config = options.routeConfig;
-  hcm.http_filters = standardHttpFilters();
+  hcm.http_filters = standardHttpFilters(options.leadingHttpFilters);
   hcm.use_remote_address = { value: options.useRemoteAddress };
   if (options.forwardClientCertDetails !== undefined) {
     hcm.forward_client_cert_details = options.forwardClientCertDetails;
@@ -80,9 +87,39 @@ export function httpConnectionManager(options: HttpConnectionManagerOptions): Ht
   }
   hcm.upgrade_configs = [{ upgrade_type: 'websocket' }];
   hcm.stream_idle_timeout = { seconds: 0 };
-  hcm.normalize_path = { value: true };
-  hcm.path_with_escaped_slashes_action = 'KEEP_UNCHANGED';
+  applyPathNormalization(hcm, options.pathNormalization);
   return hcm;
+}
+
+/** `{ pathNormalization }` from the mesh config when it sets one, to spread into HttpConnectionManagerOptions. */
+export function pathNormalizationOption(mesh: Pick<MeshConfig, 'pathNormalization'> | undefined): { pathNormalization?: PathNormalizationMode } {
+  const mode = mesh?.pathNormalization?.normalization;
+  return mode ? { pathNormalization: mode } : {};
+}
+
+/**
+ * Istio's buildHTTPConnectionManager normalization: NONE leaves the path alone; DEFAULT and BASE apply RFC 3986
+ * normalization (percent-decoding of unreserved characters, dot segments); MERGE_SLASHES also collapses `//`;
+ * DECODE_AND_MERGE_SLASHES also decodes `%2F`/`%5C` so an escaped slash cannot hide a path from routes and policies.
+ */
+export function applyPathNormalization(hcm: HttpConnectionManager, mode: PathNormalizationMode = 'DEFAULT'): void {
+  hcm.path_with_escaped_slashes_action = 'KEEP_UNCHANGED';
+  switch (mode) {
+    case 'NONE':
+      hcm.normalize_path = { value: false };
+      break;
+    case 'MERGE_SLASHES':
+      hcm.normalize_path = { value: true };
+      hcm.merge_slashes = true;
+      break;
+    case 'DECODE_AND_MERGE_SLASHES':
+      hcm.normalize_path = { value: true };
+      hcm.merge_slashes = true;
+      hcm.path_with_escaped_slashes_action = 'UNESCAPE_AND_FORWARD';
+      break;
+    default:
+      hcm.normalize_path = { value: true };
+  }
 }
 
 export function httpConnectionManagerFilter(options: HttpConnectionManagerOptions): Filter {

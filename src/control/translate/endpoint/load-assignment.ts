@@ -34,6 +34,12 @@ export interface LoadAssignmentOptions {
    * auto-mTLS clusters talk plaintext. Default true.
    */
   mtlsEnabled?: boolean;
+  /**
+   * The mTLS mode the endpoint's own workload accepts on its port (its PeerAuthentication: workload, port-level,
+   * namespace, mesh). DISABLE means no `tlsMode: istio` metadata, so auto mTLS talks plaintext to it (Istio's
+   * mtlsChecker). Absent: PeerAuthentication is not consulted.
+   */
+  endpointMtlsMode?: (instance: ServiceInstance) => 'STRICT' | 'PERMISSIVE' | 'DISABLE';
   /** Istio's cluster id in the compressed `istio.workload` metadata; empty by default (single cluster). */
   clusterId?: string;
 }
@@ -119,13 +125,13 @@ function lbEndpoint(instance: ServiceInstance, options: BuildOptions): LbEndpoin
 }
 
 /**
- * Istio's AppendLbEndpointMetadata: `envoy.transport_socket_match: {tlsMode: istio}` for endpoints with a sidecar
- * (the auto-mTLS transport socket match keys on it), and `istio.workload`, the compressed telemetry string
+ * Istio's AppendLbEndpointMetadata: `envoy.transport_socket_match: {tlsMode: istio}` for endpoints with a sidecar whose
+ * PeerAuthentication does not disable mTLS on that port (the auto-mTLS transport socket match keys on it), and `istio.workload`, the compressed telemetry string
  * `workload;namespace;canonical-service;canonical-revision;cluster`.
  */
 function endpointMetadata(instance: ServiceInstance, options: BuildOptions): envoy.config.core.v3.Metadata {
   const filter: Record<string, Struct> = {};
-  if (instance.tlsMode === 'istio' && options.mtlsEnabled !== false) {
+  if (instance.tlsMode === 'istio' && options.mtlsEnabled !== false && options.endpointMtlsMode?.(instance) !== 'DISABLE') {
     filter[TRANSPORT_SOCKET_MATCH_KEY] = toStruct({ tlsMode: 'istio' });
   }
   const workloadName = instance.source.name;

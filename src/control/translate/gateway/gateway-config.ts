@@ -3,11 +3,13 @@ import type { Gateway, Server, VirtualService } from '../../../api/index.js';
 import { resolveHostname } from '../../model/hostname.js';
 import type { MeshConfig } from '../../model/mesh-config.js';
 import type { Proxy } from '../../model/proxy.js';
+import type { PushContext } from '../../model/push-context.js';
 import type { Service } from '../../model/service.js';
-import { httpConnectionManagerFilter, socketAddress, tlsInspector } from '../common/network-filters.js';
+import { httpConnectionManagerFilter, pathNormalizationOption, socketAddress, tlsInspector, type HttpFilter } from '../common/network-filters.js';
 import { isHttpProtocol } from '../common/port-protocol.js';
 import { virtualServiceGateways, type ServiceLookup } from '../common/service-lookup.js';
 import { buildHttpRoutesForVirtualService } from '../route/http-route.js';
+import { securityHttpFilters } from '../security/inbound-filters.js';
 import { MAX_DIRECT_RESPONSE_BODY_BYTES, VirtualHostSet, type RouteConfiguration, type VirtualHost } from '../route/route-configuration.js';
 import { listenerName, WILDCARD_ADDRESS, type FilterChain, type Listener } from '../listener/listener-context.js';
 import { intersectHosts, parseServerHost } from './gateway-hosts.js';
@@ -16,6 +18,8 @@ import { tlsTransportSocket } from './gateway-tls.js';
 export interface GatewayBuildContext {
   mesh: MeshConfig;
   proxy?: Proxy;
+  /** For the security filters (AuthorizationPolicy, RequestAuthentication selecting the gateway); none without it. */
+  push?: PushContext;
 }
 
 export interface GatewayConfig {
@@ -117,12 +121,14 @@ function buildGatewayRouteConfiguration(
   };
 }
 
-function gatewayHcm(statPort: number, routeName: string) {
+function gatewayHcm(statPort: number, routeName: string, context: GatewayBuildContext, securityFilters: readonly HttpFilter[]) {
   return httpConnectionManagerFilter({
     statPrefix: `outbound_${listenerName(WILDCARD_ADDRESS, statPort)}`,
     rdsRouteName: routeName,
     useRemoteAddress: true,
     forwardClientCertDetails: 'SANITIZE_SET',
+    leadingHttpFilters: securityFilters,
+    ...pathNormalizationOption(context.mesh),
   });
 }
 
@@ -146,6 +152,8 @@ export function buildGatewayConfig(
   context: GatewayBuildContext,
 ): GatewayConfig {
   const lookup = toLookup(services);
+  // AuthorizationPolicy and RequestAuthentication select the gateway workload as a whole: one filter list for every HCM.
+  const securityFilters = context.push ? securityHttpFilters({ push: context.push, proxy, isGateway: true }) : [];
   const byPort = new Map<number, GatewayServer[]>();
   for (const gateway of gateways) {
     for (const server of gateway.spec.servers ?? []) {
@@ -174,14 +182,14 @@ export function buildGatewayConfig(
     if (kind === 'http') {
       const name = gatewayRouteName(servers[0]!, 'http');
       routes.push(buildGatewayRouteConfiguration(name, port, servers, virtualServices, lookup, context, proxy, false));
-      chains.push({ name, filters: [gatewayHcm(port, name)] });
+      chains.push({ name, filters: [gatewayHcm(port, name, context, securityFilters)] });
     } else {
       const seenSni = new Set<string>();
       for (const entry of servers) {
         const name = gatewayRouteName(entry, 'https');
         routes.push(buildGatewayRouteConfiguration(name, port, [entry], virtualServices, lookup, context, proxy, true));
         const sni = (entry.server.hosts ?? []).map((h) => parseServerHost(h, entry.gatewayNamespace).host).filter((h) => h !== '*' && !seenSni.has(h));
-        const chain: FilterChain = { name, filters: [gatewayHcm(port, name)], transport_socket: tlsTransportSocket(entry.server.tls!) };
+        const chain: FilterChain = { name, filters: [gatewayHcm(port, name, context, securityFilters)], transport_socket: tlsTransportSocket(entry.server.tls!) };
         const wildcardServer = (entry.server.hosts ?? []).some((h) => parseServerHost(h, entry.gatewayNamespace).host === '*');
         if (!wildcardServer) {
           // Two servers claiming the same SNI would make identical chain matches, which Envoy refuses.

@@ -3,7 +3,7 @@ import type { ServerTLSSettings } from '../../../api/index.js';
 import { packAny } from '../../../xds/codec.js';
 import type { envoy } from '../../../xds/generated/types.js';
 import { DOWNSTREAM_TLS_CONTEXT_MESSAGE, TLS_TRANSPORT_SOCKET } from '../common/envoy-filter-names.js';
-import { adsConfigSource } from '../common/network-filters.js';
+import { credentialResourceName, credentialSdsSecretConfig, SDS_CA_SUFFIX, SDS_DEFAULT_RESOURCE, SDS_ROOT_RESOURCE, workloadSdsSecretConfig } from '../common/sds-secret-config.js';
 
 type DownstreamTlsContext = envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext;
 type CommonTlsContext = envoy.extensions.transport_sockets.tls.v3.CommonTlsContext;
@@ -17,20 +17,17 @@ const PROTOCOL_VERSIONS: Readonly<Record<string, TlsProtocol>> = {
   TLSV1_3: 'TLSv1_3',
 };
 
-/** Istio's SDS resource names: `kubernetes://<credentialName>` and its CA `…-cacert`; the workload's own `default` and `ROOTCA`. */
+/** Istio's SDS resource names: `kubernetes://<credentialName>` (names with a scheme as given) and its CA `…-cacert`. */
 export function credentialSecretName(credentialName: string): string {
-  return `kubernetes://${credentialName}`;
-}
-
-function sds(name: string): envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig {
-  return { name, sds_config: adsConfigSource() };
+  return credentialResourceName(credentialName);
 }
 
 /**
  * SIMPLE: the server certificate (files, or the credentialName's secret over SDS). MUTUAL/OPTIONAL_MUTUAL: plus the
  * client CA (caCertificates file or `<credentialName>-cacert`) and SAN checks; MUTUAL requires a client certificate.
- * ISTIO_MUTUAL: the gateway's mesh identity (`default`) and the mesh root (`ROOTCA`). TLS 1.2 minimum unless set,
- * ALPN h2 and http/1.1, as Istio's gateways do.
+ * ISTIO_MUTUAL: the gateway's mesh identity (`default`) and the mesh root (`ROOTCA`) from the node agent (sds-grpc).
+ * credentialName secrets come from the control plane over ADS. TLS 1.2 minimum unless set, ALPN h2 and http/1.1, as
+ * Istio's gateways do.
  */
 export function downstreamTlsContext(tls: ServerTLSSettings): DownstreamTlsContext {
   const mode = tls.mode ?? 'SIMPLE';
@@ -44,16 +41,19 @@ export function downstreamTlsContext(tls: ServerTLSSettings): DownstreamTlsConte
   const sans = (tls.subjectAltNames ?? []).map((san) => ({ exact: san }));
   const credential = tls.credentialName ?? tls.credentialNames?.[0];
   if (mode === 'ISTIO_MUTUAL') {
-    common.tls_certificate_sds_secret_configs = [sds('default')];
-    common.combined_validation_context = { default_validation_context: sans.length ? { match_subject_alt_names: sans } : {}, validation_context_sds_secret_config: sds('ROOTCA') };
+    common.tls_certificate_sds_secret_configs = [workloadSdsSecretConfig(SDS_DEFAULT_RESOURCE)];
+    common.combined_validation_context = {
+      default_validation_context: sans.length ? { match_subject_alt_names: sans } : {},
+      validation_context_sds_secret_config: workloadSdsSecretConfig(SDS_ROOT_RESOURCE),
+    };
   } else {
-    if (credential) common.tls_certificate_sds_secret_configs = [sds(credentialSecretName(credential))];
+    if (credential) common.tls_certificate_sds_secret_configs = [credentialSdsSecretConfig(credential)];
     else common.tls_certificates = [{ certificate_chain: { filename: tls.serverCertificate ?? '' }, private_key: { filename: tls.privateKey ?? '' } }];
     if (mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') {
       if (credential) {
         common.combined_validation_context = {
           default_validation_context: sans.length ? { match_subject_alt_names: sans } : {},
-          validation_context_sds_secret_config: sds(`${credentialSecretName(credential)}-cacert`),
+          validation_context_sds_secret_config: credentialSdsSecretConfig(credential + SDS_CA_SUFFIX),
         };
       } else if (tls.caCertificates) {
         common.validation_context = { trusted_ca: { filename: tls.caCertificates } };

@@ -32,7 +32,12 @@ export const edsGenerator: XdsGenerator<PushContext> = {
       // the assignment does not depend on it yet (no locality-aware priorities): it must join the key when it does.
       const key = `eds|${name}|${identity(service)}|${labelsKey(subsetLabels)}|${mtlsEnabled}`;
       const assignment = sharedBuild(push, key, () =>
-        buildClusterLoadAssignment(name, push.instances(service, parsed.port), { ...(subsetLabels ? { subsetLabels } : {}), mtlsEnabled }));
+        buildClusterLoadAssignment(name, push.instances(service, parsed.port), {
+          ...(subsetLabels ? { subsetLabels } : {}),
+          mtlsEnabled,
+          // PeerAuthentication is snapshot-wide, so it needs no place in the key.
+          endpointMtlsMode: (i) => push.mtlsModeForPort(i.source.namespace, i.labels, i.port),
+        }));
       out.push({ name, resource: assignment });
     }
     return out;

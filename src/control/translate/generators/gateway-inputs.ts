@@ -20,6 +20,6 @@ export function gatewayConfig(proxy: Proxy, push: PushContext): GatewayConfig {
       }
     }
     const lookup = (host: string) => push.service(host, proxy.namespace);
-    return buildGatewayConfig(proxy, gateways, virtualServices, lookup, { proxy, mesh: push.mesh });
+    return buildGatewayConfig(proxy, gateways, virtualServices, lookup, { proxy, mesh: push.mesh, push });
   });
 }

@@ -19,13 +19,14 @@ export function proxyListeners(proxy: Proxy, push: PushContext): readonly Listen
     if (proxy.type === 'router') return gatewayConfig(proxy, push).listeners;
     const inputs = proxyInputs(proxy, push);
     // Inbound HTTP routes stay inline in the connection manager (Istio's choice), so RDS serves outbound names only.
-    const context = { proxy, mesh: push.mesh, outboundTrafficPolicy: inputs.scope.outboundTrafficPolicy };
+    // The push gives inbound chains their PeerAuthentication mode and security filters.
+    const context: ListenerBuildContext = { proxy, push, mesh: push.mesh, outboundTrafficPolicy: inputs.scope.outboundTrafficPolicy };
     // Local mode: bound loopback listeners per endpoint port replace virtualInbound (nothing redirects to 15006).
     const inbound = inputs.localInboundPorts
       ? buildLocalInboundListeners(inputs.inboundInstances, inputs.localInboundPorts, context)
       : [buildVirtualInboundListener(inputs.inboundInstances, context)];
     // Explicit mode: nothing captures traffic, so the application's HTTP_PROXY listener replaces the outbound side.
-    if (inputs.explicitPort !== undefined) return [buildExplicitOutboundListener(proxy, '127.0.0.1', inputs.explicitPort), ...inbound];
+    if (inputs.explicitPort !== undefined) return [buildExplicitOutboundListener(proxy, '127.0.0.1', inputs.explicitPort, push.mesh), ...inbound];
     return [...sidecarOutboundListeners(push, inputs.scope), ...inbound];
   });
 }

@@ -54,6 +54,7 @@ export function proxyInputs(proxy: Proxy, push: PushContext): ProxyInputs {
         mesh: push.mesh,
         instances: (service, port) => push.instances(service, port.number),
         peerAuthenticationMode: (namespace) => push.peerAuthenticationMode(namespace),
+        endpointMtlsMode: (instance) => push.mtlsModeForPort(instance.source.namespace, instance.labels, instance.port),
       },
     };
     perPush.set(proxy, inputs);

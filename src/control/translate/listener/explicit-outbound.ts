@@ -1,6 +1,7 @@
 // The explicit-proxy outbound listener for local meshes: workloads send HTTP to it through HTTP_PROXY, nothing is captured.
+import type { MeshConfig } from '../../model/mesh-config.js';
 import type { Proxy } from '../../model/proxy.js';
-import { httpConnectionManagerFilter, socketAddress } from '../common/network-filters.js';
+import { httpConnectionManagerFilter, pathNormalizationOption, socketAddress } from '../common/network-filters.js';
 import { EXPLICIT_OUTBOUND_ROUTE_NAME } from '../route/route-configuration.js';
 import type { Listener } from './listener-context.js';
 
@@ -9,14 +10,14 @@ import type { Listener } from './listener-context.js';
  * virtual hosts, see buildExplicitRouteConfiguration). Bound, unlike the captured listeners, since no iptables rule
  * hands it connections.
  */
-export function buildExplicitOutboundListener(_proxy: Proxy, address: string, port: number): Listener {
+export function buildExplicitOutboundListener(_proxy: Proxy, address: string, port: number, mesh?: Pick<MeshConfig, 'pathNormalization'>): Listener {
   return {
     name: EXPLICIT_OUTBOUND_ROUTE_NAME,
     address: socketAddress(address, port),
     filter_chains: [
       {
         name: EXPLICIT_OUTBOUND_ROUTE_NAME,
-        filters: [httpConnectionManagerFilter({ statPrefix: EXPLICIT_OUTBOUND_ROUTE_NAME, rdsRouteName: EXPLICIT_OUTBOUND_ROUTE_NAME, useRemoteAddress: false })],
+        filters: [httpConnectionManagerFilter({ statPrefix: EXPLICIT_OUTBOUND_ROUTE_NAME, rdsRouteName: EXPLICIT_OUTBOUND_ROUTE_NAME, useRemoteAddress: false, ...pathNormalizationOption(mesh) })],
       },
     ],
     traffic_direction: 'OUTBOUND',

@@ -2,6 +2,7 @@
 import type { envoy } from '../../../xds/generated/types.js';
 import type { MeshConfig } from '../../model/mesh-config.js';
 import type { Proxy } from '../../model/proxy.js';
+import type { PushContext } from '../../model/push-context.js';
 
 export type Listener = envoy.config.listener.v3.Listener;
 export type FilterChain = envoy.config.listener.v3.FilterChain;
@@ -13,6 +14,11 @@ export interface ListenerBuildContext {
   outboundTrafficPolicy?: MeshConfig['outboundTrafficPolicy'];
   /** Inbound HTTP routes inline in the connection manager (Istio's choice, the default) or fetched by RDS as `inbound|<port>||`. */
   inboundRoutes?: 'inline' | 'rds';
+  /**
+   * The snapshot inbound listeners read policies from: PeerAuthentication (each port's mTLS mode) and the security
+   * filters (AuthorizationPolicy, RequestAuthentication). Without it every port is PERMISSIVE and has no security filters.
+   */
+  push?: PushContext;
 }
 
 /** `0.0.0.0_9080`, `10.0.0.5_3306`: Istio's listener names. */

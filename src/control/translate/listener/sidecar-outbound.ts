@@ -2,7 +2,7 @@
 import { BLACKHOLE_CLUSTER, clusterName, OUTBOUND_CAPTURE_PORT, PASSTHROUGH_CLUSTER, VIRTUAL_OUTBOUND_LISTENER } from '../../model/cluster-name.js';
 import type { MeshConfig } from '../../model/mesh-config.js';
 import type { Service } from '../../model/service.js';
-import { httpConnectionManagerFilter, socketAddress, tcpProxyFilter } from '../common/network-filters.js';
+import { httpConnectionManagerFilter, pathNormalizationOption, socketAddress, tcpProxyFilter } from '../common/network-filters.js';
 import { isHttpProtocol } from '../common/port-protocol.js';
 import { listenerName, WILDCARD_ADDRESS, type FilterChain, type Listener, type ListenerBuildContext } from './listener-context.js';
 
@@ -105,6 +105,7 @@ export function buildOutboundListeners(services: readonly Service[], context: Li
             statPrefix: `outbound_${listenerName(WILDCARD_ADDRESS, port.number)}`,
             rdsRouteName: String(port.number),
             useRemoteAddress: false,
+            ...pathNormalizationOption(context.mesh),
           }),
         ],
       });
