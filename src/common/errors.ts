@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   TRELLIS_CONFIG_CONFLICT: 'two definitions of the same resource (kind, namespace, name) in one config store; the first by file path is served',
   TRELLIS_MANIFEST_INVALID: 'a local mesh manifest (mesh.yaml) that cannot be used at all: unreadable, invalid YAML, or no usable workload or gateway (file and field path in the message)',
   TRELLIS_AGENT_CERTIFICATE: 'the workload certificate could not be obtained or used (CA unreachable or refusing, an unusable cert_chain, an expired certificate while the CA stays down); the agent retries with backoff and keeps serving the previous certificate',
+  TRELLIS_TLS_PEER_REJECTED: 'a TLS peer certificate the proxy refused (not signed by a trusted CA, expired, not yet valid, self-signed, no SAN matching the validation context, or missing when required); logged with the reason and counted in ssl.fail_verify_*',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
