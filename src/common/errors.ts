@@ -16,6 +16,11 @@ export const ERROR_CODES = {
   TRELLIS_CONFIG_CONFLICT: 'two definitions of the same resource (kind, namespace, name) in one config store; the first by file path is served',
   TRELLIS_MANIFEST_INVALID: 'a local mesh manifest (mesh.yaml) that cannot be used at all: unreadable, invalid YAML, or no usable workload or gateway (file and field path in the message)',
   TRELLIS_AGENT_CERTIFICATE: 'the workload certificate could not be obtained or used (CA unreachable or refusing, an unusable cert_chain, an expired certificate while the CA stays down); the agent retries with backoff and keeps serving the previous certificate',
+  TRELLIS_CA_MATERIAL_INVALID: 'CA certificate or key files (cacerts plug-in or the self-signed CA directory) that cannot be used: unreadable, key not matching the certificate, not a CA, a chain that does not verify to the root, expired (file and reason in the message)',
+  TRELLIS_CA_CSR_INVALID: 'a certificate signing request the CA cannot sign: not a PEM PKCS#10 request, a bad signature, an unsupported key (gRPC INVALID_ARGUMENT)',
+  TRELLIS_CA_IDENTITY_MISMATCH: 'a certificate signing request for another identity than the authenticated caller\'s (gRPC PERMISSION_DENIED)',
+  TRELLIS_CA_UNAUTHENTICATED: 'a CA call without an `authorization: Bearer <token>` header, or with a token the CA does not know (gRPC UNAUTHENTICATED)',
+  TRELLIS_CA_TOKEN_FILE_INVALID: 'a CA token file (--ca-token-file) that cannot be read or has a line other than `token namespace serviceaccount` (file:line in the message)',
   TRELLIS_TLS_PEER_REJECTED: 'a TLS peer certificate the proxy refused (not signed by a trusted CA, expired, not yet valid, self-signed, no SAN matching the validation context, or missing when required); logged with the reason and counted in ssl.fail_verify_*',
 } as const;
 

@@ -34,6 +34,9 @@ function checkTargetRefs(c: Checker, spec: Obj, hasSelector: boolean): void {
   if (one) checkTargetRef(c, 'spec.targetRef', one);
   if (one && many.length) c.report('spec', 'only one of targetRef or targetRefs may be set');
   if (hasSelector && (one || many.length)) c.report('spec', 'only one of targetRefs or selector can be set');
+  // Istio binds targetRef(s) policies to Gateway API Gateways and Services (waypoints); Trellis models neither, so
+  // such a policy would silently apply nowhere. Refused instead, so the user knows to use a selector.
+  if (one || many.length) c.report(one ? 'spec.targetRef' : 'spec.targetRefs', 'targetRef/targetRefs are not supported by Trellis: select workloads with spec.selector');
 }
 
 function checkTargetRef(c: Checker, path: string, ref: Obj): void {
@@ -168,6 +171,13 @@ export function validateAuthorizationPolicy(c: Checker, spec: unknown): void {
         });
       }
       if (isSet(src.serviceAccounts) && (isSet(src.principals) || isSet(src.notPrincipals))) c.report(sp, 'cannot set serviceAccounts with principals or notPrincipals');
+      for (const k of ['serviceAccounts', 'notServiceAccounts']) {
+        const values = Array.isArray(src[k]) ? (src[k] as unknown[]) : [];
+        if (values.length > 16) c.report(fieldPath(sp, k), 'may not have more than 16 values');
+        values.forEach((v, vi) => {
+          if (typeof v === 'string' && v !== '') checkServiceAccount(c, indexPath(fieldPath(sp, k), vi), k, v);
+        });
+      }
     });
     const to = asList(c, fieldPath(p, 'to'), rule.to);
     if (to && to.length === 0) c.report(fieldPath(p, 'to'), '`to` must not be empty');
@@ -180,10 +190,40 @@ export function validateAuthorizationPolicy(c: Checker, spec: unknown): void {
       for (const k of OPERATION_FIELDS) {
         const values = asStringList(c, fieldPath(op, k), o[k], false) ?? [];
         if (k === 'ports' || k === 'notPorts') values.forEach((v, vi) => checkPortString(c, indexPath(fieldPath(op, k), vi), v));
+        if (k === 'paths' || k === 'notPaths') values.forEach((v, vi) => checkPathTemplate(c, indexPath(fieldPath(op, k), vi), v));
       }
     });
     eachObject(c, fieldPath(p, 'when'), rule.when, ['key', 'values', 'notValues'], (w, wp) => checkCondition(c, wp, w));
   });
+}
+
+/** Istio's CheckServiceAccount: `sa` or `namespace/sa`, no wildcard, at most 320 characters. */
+function checkServiceAccount(c: Checker, path: string, field: string, v: string): void {
+  if (v.includes('*')) c.report(path, `wildcard not allowed in ${field}`);
+  else if (v.split('/').length > 2 || v.split('/').some((s) => s === '')) c.report(path, `expected format 'serviceAccount' or 'namespace/serviceAccount', found ${JSON.stringify(v)}`);
+  else if (v.length > 320) c.report(path, 'value cannot exceed 320 characters');
+}
+
+/** RFC 3986 pchar: what a literal segment of a path template may hold (Istio's validLiteral). */
+const PATH_TEMPLATE_LITERAL = /^[a-zA-Z0-9\-._~%!$&'()+,;:@=]+$/;
+
+/**
+ * Istio's CheckValidPathTemplate: `{*}` (one segment) and `{**}` (the rest) only as whole segments, nothing template-like
+ * after `{**}`, no other braces, and literal segments of a template path made of path characters.
+ */
+function checkPathTemplate(c: Checker, path: string, value: string): void {
+  const hasTemplate = value.includes('{*}') || value.includes('{**}');
+  let sawMatchAny = false;
+  for (const glob of value.replace(/^\/+|\/+$/g, '').split('/')) {
+    if ((glob === '{*}' || glob === '{**}') && sawMatchAny) return void c.report(path, `invalid or unsupported path ${JSON.stringify(value)}: {**} is not the last operator`);
+    if (glob === '{*}') continue;
+    if (glob === '{**}') {
+      sawMatchAny = true;
+      continue;
+    }
+    if (/[{}]/.test(glob)) return void c.report(path, `invalid or unsupported path ${JSON.stringify(value)}: contains '{' or '}' beyond a supported path template`);
+    if (hasTemplate && !PATH_TEMPLATE_LITERAL.test(glob)) return void c.report(path, `invalid or unsupported path ${JSON.stringify(value)}: segment ${JSON.stringify(glob)} is not a valid string literal`);
+  }
 }
 
 function checkPortString(c: Checker, path: string, value: string): void {
@@ -213,10 +253,7 @@ function checkCondition(c: Checker, path: string, w: Obj): void {
         const bad = cidrProblem(v);
         if (bad) c.report(p, bad);
       } else if (key === 'destination.port') checkPortString(c, p, v);
-      else if (key === 'source.serviceAccount') {
-        if (v.includes('*')) c.report(p, `wildcard not allowed in ${key}`);
-        else if (v.split('/').length > 2 || v.split('/').some((s) => s === '')) c.report(p, `expected format 'serviceAccount' or 'namespace/serviceAccount', found ${JSON.stringify(v)}`);
-      }
+      else if (key === 'source.serviceAccount') checkServiceAccount(c, p, key, v);
     });
   }
 }
@@ -228,9 +265,13 @@ export function conditionKeyProblem(key: string): string | undefined {
     const rest = key.slice(prefix.length);
     return /^\[[^\]]+\]$/.test(rest) ? 'ok' : `bad key (${key}): should have format ${prefix}[name]`;
   };
-  for (const prefix of ['request.headers', 'request.experimental.inline.headers', 'request.auth.claims']) {
+  for (const prefix of ['request.headers', 'request.experimental.inline.headers']) {
     const r = mapKey(prefix);
     if (r) return r === 'ok' ? undefined : r;
+  }
+  // Claims may be nested: request.auth.claims[a][b] is claim b inside claim a.
+  if (key.startsWith('request.auth.claims')) {
+    return /^(\[[^[\]]+\])+$/.test(key.slice('request.auth.claims'.length)) ? undefined : `bad key (${key}): should have format request.auth.claims[name] or request.auth.claims[name][nested]`;
   }
   if (key.startsWith('experimental.envoy.filters.')) return /\[[^\]]+\]$/.test(key) ? undefined : `bad key (${key}): should have format a[b]`;
   const plain = [

@@ -1,9 +1,15 @@
 // The security filters Istio puts in front of a workload's (or gateway's) traffic, from RequestAuthentication and
 // AuthorizationPolicy: HTTP filters jwt_authn, ext_authz (CUSTOM), rbac (DENY, then ALLOW/AUDIT), inserted before
 // fault/CORS/router; network filters rbac (and ext_authz) before tcp_proxy. Listener builders call these two functions.
+import { packAny } from '../../../xds/codec.js';
 import type { PushContext } from '../../model/push-context.js';
 import type { Proxy } from '../../model/proxy.js';
 import type { Filter, HttpFilter } from '../common/network-filters.js';
+import { authorizationHttpFilters, authorizationNetworkFilters } from './authz-filters.js';
+import { buildJwtAuthentication } from './jwt-authn.js';
+import { authorizationPoliciesFor } from './policy-selection.js';
+import type { AuthorizationProblem } from './rbac-builder.js';
+import { JWT_AUTHN_FILTER, JWT_AUTHN_MESSAGE } from './security-filter-names.js';
 
 export interface SecurityFilterInput {
   readonly push: PushContext;
@@ -14,12 +20,30 @@ export interface SecurityFilterInput {
   readonly isGateway: boolean;
 }
 
-/** HTTP filters, in Istio's order, that go before fault, CORS and the router in the connection manager. */
-export function securityHttpFilters(_input: SecurityFilterInput): HttpFilter[] {
-  return [];
+/**
+ * HTTP filters, in Istio's order, that go before fault, CORS and the router in the connection manager: jwt_authn
+ * (authentication first, so its metadata is there for authorization), then the CUSTOM pair (shadow RBAC, ext_authz),
+ * then RBAC for AUDIT, DENY and ALLOW. Destination ports are matched by the RBAC filters at request time, so every
+ * port of a workload gets the same filters (as in Istio).
+ */
+export function securityHttpFilters(input: SecurityFilterInput): HttpFilter[] {
+  const filters: HttpFilter[] = [];
+  const jwt = buildJwtAuthentication(input.push.requestAuthentications(input.proxy));
+  if (jwt) filters.push({ name: JWT_AUTHN_FILTER, typed_config: packAny(JWT_AUTHN_MESSAGE, jwt) });
+  filters.push(...authorizationHttpFilters(input.push, authorizationPoliciesFor(input.push, input.proxy)).filters);
+  return filters;
 }
 
-/** Network filters that go before tcp_proxy on TCP filter chains. */
-export function securityNetworkFilters(_input: SecurityFilterInput): Filter[] {
-  return [];
+/** Network filters that go before tcp_proxy on TCP filter chains: RBAC with HTTP-only rules dropped (ALLOW) or widened (DENY). */
+export function securityNetworkFilters(input: SecurityFilterInput): Filter[] {
+  return authorizationNetworkFilters(input.push, authorizationPoliciesFor(input.push, input.proxy)).filters;
+}
+
+/**
+ * What the two functions above left out for this proxy, and why (rules skipped on TCP chains, unusable CUSTOM
+ * providers): Istio logs these; the control plane can report them (e.g. on /debug endpoints) by calling this.
+ */
+export function securityFilterProblems(input: SecurityFilterInput): AuthorizationProblem[] {
+  const policies = authorizationPoliciesFor(input.push, input.proxy);
+  return [...authorizationHttpFilters(input.push, policies).problems, ...authorizationNetworkFilters(input.push, policies).problems];
 }
