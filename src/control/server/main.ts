@@ -11,7 +11,10 @@ import { configDump } from './config-dump.js';
 import { DiscoveryServer, type ControlLogger } from './discovery-server.js';
 import { startMonitoringServer, type MonitoringListener } from './monitoring-server.js';
 import { proxySyncStatus } from './sync-status.js';
-import { DEFAULT_MONITORING_ADDRESS, DEFAULT_XDS_ADDRESS } from './ports.js';
+import { DEFAULT_MONITORING_ADDRESS, DEFAULT_SECURE_XDS_ADDRESS, DEFAULT_XDS_ADDRESS } from './ports.js';
+import { startSecureXds, type SecureXdsOptions } from './secure-xds.js';
+import type { CertificateAuthority } from '../../ca/authority.js';
+import type { BootstrapTokens } from '../../ca/bootstrap-tokens.js';
 import { createGenerators } from '../translate/generators/index.js';
 
 export interface ControlPlaneOptions {
@@ -33,6 +36,11 @@ export interface ControlPlaneOptions {
   readonly logger?: ControlLogger;
   /** Generators by type URL; default: the sidecar and gateway generators of src/control/translate. */
   readonly generators?: ReadonlyMap<string, XdsGenerator<PushContext>>;
+  /**
+   * The CA and the secure xDS port (TLS, ADS + IstioCertificateService, Istio's 15012). Off when absent;
+   * `address` defaults to 127.0.0.1:15012, the trust domain to the mesh config's.
+   */
+  readonly secureXds?: Partial<SecureXdsOptions>;
 }
 
 export interface ControlPlane {
@@ -40,11 +48,17 @@ export interface ControlPlane {
   readonly monitoringPort: number;
   readonly discovery: DiscoveryServer<PushContext>;
   readonly store: FileConfigStore;
+  /** The secure xDS port, when `secureXds` was given. */
+  readonly secureXdsPort?: number;
+  /** The CA (root rotation: `ca.rotateRoot()`), when `secureXds` was given. */
+  readonly ca?: CertificateAuthority;
+  /** The bootstrap tokens the CA accepts (`tokens.issue(namespace, serviceAccount)`), when `secureXds` was given. */
+  readonly tokens?: BootstrapTokens;
   /** Stops serving (streams end with OK so proxies reconnect elsewhere), stops watching; idempotent. */
   close(): Promise<void>;
 }
 
-export { DEFAULT_MONITORING_ADDRESS, DEFAULT_XDS_ADDRESS };
+export { DEFAULT_MONITORING_ADDRESS, DEFAULT_SECURE_XDS_ADDRESS, DEFAULT_XDS_ADDRESS };
 
 const consoleLogger: ControlLogger = { info: (m) => console.log(m), warn: (m) => console.warn(m) };
 
@@ -95,6 +109,19 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
     const xds = await discovery.ads.listen(options.xdsAddress ?? DEFAULT_XDS_ADDRESS);
     cleanups.push(() => xds.close());
+    const secure = options.secureXds
+      ? await startSecureXds({
+          ...options.secureXds,
+          address: options.secureXds.address ?? DEFAULT_SECURE_XDS_ADDRESS,
+          trustDomain: options.secureXds.trustDomain ?? mesh.trustDomain,
+          rootNamespace: mesh.rootNamespace,
+          ads: discovery.ads,
+          registry: discovery.metrics.registry,
+          logger,
+        })
+      : undefined;
+    // First in the list, so it runs last: by then discovery.close() has ended the ADS streams on its server too.
+    if (secure) cleanups.unshift(() => secure.close());
     let serving = true;
     const controlPlaneName = `trellis-control.${hostname()}`;
     const monitoring: MonitoringListener = await startMonitoringServer(options.monitoringAddress ?? DEFAULT_MONITORING_ADDRESS, {
@@ -108,13 +135,14 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       serving = false;
       return monitoring.close();
     });
-    logger.info(`control plane ${TRELLIS_VERSION}: xDS on port ${xds.port}, monitoring on port ${monitoring.port}`);
+    logger.info(`control plane ${TRELLIS_VERSION}: xDS on port ${xds.port}${secure ? `, secure xDS and CA on port ${secure.port}` : ''}, monitoring on port ${monitoring.port}`);
     let closing: Promise<void> | undefined;
     return {
       xdsPort: xds.port,
       monitoringPort: monitoring.port,
       discovery,
       store,
+      ...(secure ? { secureXdsPort: secure.port, ca: secure.ca, tokens: secure.tokens } : {}),
       close: () => (closing ??= closeAll()),
     };
   } catch (err) {

@@ -1,0 +1,96 @@
+// IstioCertificateService.CreateCertificate on a grpc.Server: authenticate the caller, sign its CSR for its own identity, answer the chain; every refusal logged with its reason.
+import * as grpc from '@grpc/grpc-js';
+import { describeError } from '../common/errors.js';
+import type { CertificateAuthority } from './authority.js';
+import { BootstrapTokens, type TokenIdentity } from './bootstrap-tokens.js';
+import { CaError } from './ca-error.js';
+import { CA_SERVICE_DEFINITION, structStrings, type IstioCertificateRequest, type IstioCertificateResponse } from './ca-service.js';
+
+/** Decides who is calling: the identity the caller may get a certificate for, or a CaError TRELLIS_CA_UNAUTHENTICATED. */
+export interface CallerAuthenticator {
+  authenticate(metadata: grpc.Metadata): TokenIdentity;
+}
+
+/** Istio's bearer-token authentication (`authorization: Bearer <token>`), over local mode's bootstrap tokens. */
+export function bootstrapTokenAuthenticator(tokens: BootstrapTokens): CallerAuthenticator {
+  return {
+    authenticate(metadata) {
+      const values = metadata.get('authorization');
+      if (values.length === 0) throw new CaError('TRELLIS_CA_UNAUTHENTICATED', 'no authorization header (expected "Bearer <token>")');
+      const header = String(values[0]);
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+      if (!m) throw new CaError('TRELLIS_CA_UNAUTHENTICATED', 'authorization header is not "Bearer <token>"');
+      const identity = tokens.identityOf(m[1]!);
+      if (!identity) throw new CaError('TRELLIS_CA_UNAUTHENTICATED', 'unknown bearer token');
+      return identity;
+    },
+  };
+}
+
+/** Why a request was refused, as counted (Istio's citadel_server_* error counters). */
+export type CaRefusal = 'authentication' | 'csr' | 'identity' | 'sign';
+
+/** Hooks for metrics; every one optional. */
+export interface CaServiceObserver {
+  request?(): void;
+  issued?(): void;
+  refused?(reason: CaRefusal): void;
+}
+
+export interface CaServiceOptions {
+  readonly ca: CertificateAuthority;
+  readonly authenticator: CallerAuthenticator;
+  readonly logger: { info(message: string): void; warn(message: string): void };
+  readonly observer?: CaServiceObserver;
+}
+
+const STATUS: Readonly<Record<string, { code: grpc.status; refusal: CaRefusal }>> = {
+  TRELLIS_CA_UNAUTHENTICATED: { code: grpc.status.UNAUTHENTICATED, refusal: 'authentication' },
+  TRELLIS_CA_CSR_INVALID: { code: grpc.status.INVALID_ARGUMENT, refusal: 'csr' },
+  TRELLIS_CA_IDENTITY_MISMATCH: { code: grpc.status.PERMISSION_DENIED, refusal: 'identity' },
+};
+
+/** Registers istio.v1.auth.IstioCertificateService on `server` (the secure xDS port's, beside ADS). */
+export function addCaService(server: grpc.Server, options: CaServiceOptions): void {
+  const { ca, authenticator, logger, observer } = options;
+  server.addService(CA_SERVICE_DEFINITION, {
+    CreateCertificate: (call: grpc.ServerUnaryCall<IstioCertificateRequest, IstioCertificateResponse>, callback: grpc.sendUnaryData<IstioCertificateResponse>) => {
+      observer?.request?.();
+      const peer = safePeer(call);
+      const workload = structStrings(call.request?.metadata).WorkloadName;
+      const who = `${peer}${workload ? ` (WorkloadName ${workload})` : ''}`;
+      const refuse = (err: unknown, caller?: TokenIdentity): void => {
+        const mapped = err instanceof CaError ? STATUS[err.code] : undefined;
+        const code = mapped?.code ?? grpc.status.INTERNAL;
+        observer?.refused?.(mapped?.refusal ?? 'sign');
+        const as = caller ? ` as ${caller.namespace}/${caller.serviceAccount}` : '';
+        logger.warn(`CA: refused CreateCertificate from ${who}${as}: ${grpc.status[code]}: ${describeError(err)}`);
+        callback({ code, details: describeError(err) });
+      };
+      let caller: TokenIdentity;
+      try {
+        caller = authenticator.authenticate(call.metadata);
+      } catch (err) {
+        return refuse(err);
+      }
+      const request = call.request ?? { csr: '' };
+      ca.signWorkload(request.csr, caller, request.validity_duration).then(
+        (signed) => {
+          observer?.issued?.();
+          const clamped = signed.clamped ? ` (requested ${request.validity_duration} s, clamped to the maximum)` : '';
+          logger.info(`CA: issued ${signed.identity} to ${who}, serial ${signed.leaf.serialNumber}, valid until ${signed.leaf.notAfter.toISOString()}${clamped}`);
+          callback(null, { cert_chain: signed.certChain });
+        },
+        (err: unknown) => refuse(err, caller),
+      );
+    },
+  });
+}
+
+function safePeer(call: { getPeer(): string }): string {
+  try {
+    return call.getPeer();
+  } catch {
+    return 'unknown peer';
+  }
+}
