@@ -3,6 +3,8 @@ import type { HttpFilterFactory } from '../http/filter.js';
 import type { ClusterManager } from '../upstream/types.js';
 import { corsFilterFactory } from './cors.js';
 import { faultFilterFactory } from './fault.js';
+import { httpRbacFilterFactory } from './rbac/http-rbac.js';
+import { jwtAuthnFilterFactory, type JwtFilterLog } from './jwt-authn/filter.js';
 import { routerFilterFactory } from './router-filter.js';
 
 export class HttpFilterRegistry {
@@ -23,7 +25,12 @@ export class HttpFilterRegistry {
   }
 }
 
-/** The filters Trellis ships: fault, CORS and the router (which needs the live cluster manager). */
-export function createHttpFilterRegistry(deps: { readonly clusters: ClusterManager }): HttpFilterRegistry {
-  return new HttpFilterRegistry().register(faultFilterFactory).register(corsFilterFactory).register(routerFilterFactory(deps.clusters));
+/** The filters Trellis ships: fault, CORS, JWT authentication and the router (the last two need the live cluster manager). */
+export function createHttpFilterRegistry(deps: { readonly clusters: ClusterManager; readonly log?: JwtFilterLog }): HttpFilterRegistry {
+  return new HttpFilterRegistry()
+    .register(faultFilterFactory)
+    .register(httpRbacFilterFactory)
+    .register(corsFilterFactory)
+    .register(jwtAuthnFilterFactory({ clusters: deps.clusters, ...(deps.log ? { log: deps.log } : {}) }))
+    .register(routerFilterFactory(deps.clusters));
 }
