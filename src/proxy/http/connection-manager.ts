@@ -14,6 +14,7 @@ import { Http1Codec } from './http1-codec.js';
 import { Http2Codec } from './http2-codec.js';
 import { ensureRequestId } from './request-id.js';
 import { applyForwardedHeaders } from './forwarded-headers.js';
+import { applyClientCertDetails, compileClientCertDetails, type ClientCertDetailsConfig } from './client-cert-details.js';
 import { buildLocalReply, isGrpcRequest } from './local-reply.js';
 import { compilePathNormalization, normalizePath, type PathNormalizationOptions } from './path-normalization.js';
 
@@ -47,9 +48,8 @@ function durationMs(d: { seconds?: number; nanos?: number } | undefined, fallbac
 
 /**
  * Fields of HttpConnectionManager this implementation accepts; anything else set is refused (NACK). `access_log` is
- * compiled by main (src/proxy/admin/access-log.ts), the rest here. forward_client_cert_details and
- * set_current_client_cert_details are accepted because Trellis's control plane sets them on inbound listeners, but
- * the x-forwarded-client-cert header is not written yet (docs/proxy-startup.md, "Not done").
+ * compiled by main (src/proxy/admin/access-log.ts), the rest here; forward_client_cert_details and
+ * set_current_client_cert_details in ./client-cert-details.ts.
  */
 const SUPPORTED_HCM_FIELDS = new Set([
   'codec_type', 'stat_prefix', 'rds', 'route_config', 'http_filters', 'common_http_protocol_options', 'http_protocol_options',
@@ -242,6 +242,7 @@ export function compileHttpConnectionManager(config: Hcm, path: string, deps: Ht
     useRemoteAddress: config.use_remote_address?.value === true,
     xffNumTrustedHops: config.xff_num_trusted_hops ?? 0,
     skipXffAppend: config.skip_xff_append === true,
+    clientCertDetails: compileClientCertDetails(config),
     generateRequestId: config.generate_request_id?.value !== false,
     preserveExternalRequestId: config.preserve_external_request_id === true,
     alwaysSetRequestIdInResponse: config.always_set_request_id_in_response === true,
@@ -279,6 +280,7 @@ interface CompiledOptions {
   readonly useRemoteAddress: boolean;
   readonly xffNumTrustedHops: number;
   readonly skipXffAppend: boolean;
+  readonly clientCertDetails: ClientCertDetailsConfig;
   readonly generateRequestId: boolean;
   readonly preserveExternalRequestId: boolean;
   readonly alwaysSetRequestIdInResponse: boolean;
@@ -539,6 +541,7 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
       xffNumTrustedHops: o.xffNumTrustedHops,
       skipXffAppend: o.skipXffAppend,
     });
+    applyClientCertDetails(h, this.info.downstreamTls, o.clientCertDetails);
     this.info.requestId = ensureRequestId(h, o.generateRequestId, o.useRemoteAddress && !internal && !o.preserveExternalRequestId);
     if (o.via) {
       const via = h['via'];

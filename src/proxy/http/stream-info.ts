@@ -11,6 +11,23 @@ export interface DownstreamTlsInfo {
   /** SPIFFE URI SANs and DNS SANs of the peer certificate (mTLS), first is the principal. */
   readonly peerUriSans: readonly string[];
   readonly peerCertificatePem?: string;
+  /** The rest is filled by transport/downstream-tls-acceptor.ts (transport/peer-certificate.ts's TlsConnectionInfo). */
+  /** URI SANs of the peer certificate only. */
+  readonly peerUris?: readonly string[];
+  readonly peerDnsSans?: readonly string[];
+  /** RFC 2253 subject (`CN=client,O=cluster.local`). */
+  readonly peerSubject?: string;
+  /** Lower-case hex serial number. */
+  readonly peerSerial?: string;
+  /** Lower-case hex SHA-256 of the peer certificate's DER (XFCC Hash=). */
+  readonly peerCertificateSha256?: string;
+  readonly peerCertificateChainPem?: string;
+  /** The peer certificate chained to the trusted CA and passed SAN matching. */
+  readonly peerCertificateValidated?: boolean;
+  /** URI SANs of this side's certificate (XFCC By=). */
+  readonly localUriSans?: readonly string[];
+  readonly tlsVersion?: string;
+  readonly cipher?: string;
 }
 
 export interface StreamInfo {
