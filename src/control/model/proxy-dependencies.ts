@@ -20,8 +20,9 @@ export const TYPES_BY_KIND: Readonly<Record<Kind | 'Endpoints', readonly string[
   DestinationRule: [CLUSTER, CLUSTER_LOAD_ASSIGNMENT, ROUTE_CONFIGURATION],
   VirtualService: [LISTENER, ROUTE_CONFIGURATION],
   Gateway: [LISTENER, ROUTE_CONFIGURATION],
-  // Auto mTLS reads PeerAuthentication for the client side (clusters) as well as the server side (inbound listeners).
-  PeerAuthentication: [CLUSTER, LISTENER],
+  // Auto mTLS reads PeerAuthentication for the client side (clusters: the destination namespace's mode; endpoints: a
+  // workload or port-level DISABLE drops tlsMode:istio) as well as the server side (inbound listeners).
+  PeerAuthentication: [CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER],
   AuthorizationPolicy: [LISTENER],
   RequestAuthentication: [LISTENER],
   Telemetry: [LISTENER],
@@ -80,6 +81,11 @@ function concerns(key: ConfigKey, proxy: Proxy, rootNamespace: string, scopes: r
       return scopes.some((s) => s.dependsOn(key.kind, key.namespace, key.name));
     case 'DestinationRule':
       return scopes.some((s) => s.dependsOn(key.kind, key.namespace, key.name));
+    case 'PeerAuthentication':
+      // Clients too: a policy decides how they reach the workloads of its namespace (mesh-wide ones reach everyone).
+      if (key.namespace === rootNamespace || scopes.some((s) => s.services.some((svc) => svc.namespace === key.namespace))) return true;
+      if (key.namespace !== proxy.namespace) return false;
+      return anyFound(snapshots, key, (p) => selectorMatches((p.spec as { selector?: { matchLabels?: Record<string, string> } }).selector?.matchLabels, proxy.labels), true);
     default:
       if (SECURITY_KINDS.has(key.kind)) {
         if (key.namespace !== rootNamespace && key.namespace !== proxy.namespace) return false;
