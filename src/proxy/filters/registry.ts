@@ -3,6 +3,7 @@ import type { HttpFilterFactory } from '../http/filter.js';
 import type { ClusterManager } from '../upstream/types.js';
 import { corsFilterFactory } from './cors.js';
 import { faultFilterFactory } from './fault.js';
+import { httpRbacFilterFactory } from './rbac/http-rbac.js';
 import { jwtAuthnFilterFactory, type JwtFilterLog } from './jwt-authn/filter.js';
 import { routerFilterFactory } from './router-filter.js';
 
@@ -28,6 +29,7 @@ export class HttpFilterRegistry {
 export function createHttpFilterRegistry(deps: { readonly clusters: ClusterManager; readonly log?: JwtFilterLog }): HttpFilterRegistry {
   return new HttpFilterRegistry()
     .register(faultFilterFactory)
+    .register(httpRbacFilterFactory)
     .register(corsFilterFactory)
     .register(jwtAuthnFilterFactory({ clusters: deps.clusters, ...(deps.log ? { log: deps.log } : {}) }))
     .register(routerFilterFactory(deps.clusters));

@@ -83,6 +83,8 @@ export interface FilterFactoryContext {
   readonly statPrefix: string;
   /** The HCM's counters (`http.<stat_prefix>.`); a filter adds its own under its Envoy prefix (`fault.aborts_injected`). */
   readonly stats?: Record<string, number>;
+  /** The HCM's xff_num_trusted_hops (default 0), for filters that need the client address Envoy derives from x-forwarded-for (RBAC remote_ip). */
+  readonly xffNumTrustedHops?: number;
 }
 
 /**

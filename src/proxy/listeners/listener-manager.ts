@@ -15,6 +15,9 @@ import {
 } from '../http/connection-manager.js';
 import type { DownstreamConnectionInfo } from '../http/server-stream.js';
 import { compileTcpProxy, TCP_PROXY_NAME, TCP_PROXY_TYPE_URL, type TcpProxy } from '../filters/tcp-proxy.js';
+import { NETWORK_READ_FILTER_NAMES, networkReadFilterFactory, type DownstreamConnection, type NetworkReadFilter } from '../filters/network-filter.js';
+import type { DownstreamTlsInfo } from '../http/stream-info.js';
+import { peerIdentityFromCertificate, splitSubjectAltName } from '../filters/rbac/rbac-input.js';
 import { compileDownstreamTls, DOWNSTREAM_TLS_CONTEXT_TYPE_URL, RAW_BUFFER_TYPE_URL, type CompiledDownstreamTls } from '../transport/downstream-tls.js';
 import { NO_SECRETS } from '../transport/secret-provider.js';
 import { detectHttp2Preface, parseClientHello, peekSocket, MAX_CLIENT_HELLO } from '../transport/tls-inspector.js';
@@ -50,6 +53,8 @@ interface ChainTemplate {
   readonly tls?: CompiledDownstreamTls;
   readonly hcm?: CompiledHttpConnectionManager;
   readonly tcpConfig?: envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
+  /** Network read filters (RBAC) that see each connection, in order, before the terminal filter. */
+  readonly readFilters: readonly NetworkReadFilter[];
   readonly path: string;
 }
 
@@ -155,6 +160,12 @@ class Generation {
     for (const c of this.allChains()) if (c.tcp) out[c.tcp.statPrefix] = c.tcp.stats;
     return out;
   }
+  /** Network read filter counters by full stat name; chains sharing a stat prefix add up, as Envoy's shared scopes do. */
+  networkFilterStats(into: Record<string, number>): void {
+    for (const c of this.allChains()) {
+      for (const f of c.template.readFilters) for (const [k, v] of Object.entries(f.stats)) into[k] = (into[k] ?? 0) + v;
+    }
+  }
 }
 
 function listenerStats(): Record<string, number> {
@@ -167,6 +178,29 @@ function listenerStats(): Record<string, number> {
     downstream_pre_cx_timeout: 0,
     downstream_cx_transport_socket_connect_timeout: 0,
     ssl_handshake_error: 0,
+  };
+}
+
+/** The peer certificate facts of an accepted TLS socket; URI SANs and DNS SANs apart, for RBAC's principal order. */
+interface DetailedDownstreamTlsInfo extends DownstreamTlsInfo {
+  readonly peerUris: readonly string[];
+  readonly peerDnsSans: readonly string[];
+  readonly peerSubject?: string;
+}
+
+function downstreamTlsInfo(tlsSocket: TLSSocket): DetailedDownstreamTlsInfo {
+  const peer = tlsSocket.getPeerX509Certificate?.();
+  const sans = splitSubjectAltName(peer?.subjectAltName);
+  const peerUris = sans.filter((s) => s.type === 'URI').map((s) => s.value);
+  const peerDnsSans = sans.filter((s) => s.type === 'DNS').map((s) => s.value);
+  return {
+    ...(typeof tlsSocket.servername === 'string' ? { sni: tlsSocket.servername } : {}),
+    ...(typeof tlsSocket.alpnProtocol === 'string' ? { alpn: tlsSocket.alpnProtocol } : {}),
+    // URI SANs first, then DNS SANs: the first entry is the principal (Envoy's order).
+    peerUriSans: [...peerUris, ...peerDnsSans],
+    peerUris,
+    peerDnsSans,
+    ...(peer ? { peerSubject: peerIdentityFromCertificate(peer).subject, peerCertificatePem: peer.toString() } : {}),
   };
 }
 
@@ -300,7 +334,7 @@ class ActiveListener {
     };
     const tls = chain.template.tls;
     if (!tls) {
-      this.runNetworkFilter(chain, socket, baseInfo, undefined, initial);
+      this.runNetworkFilter(chain, socket, baseInfo, undefined, initial, sni);
       return;
     }
     if (initial && initial.length > 0) socket.unshift(initial);
@@ -331,21 +365,12 @@ class ActiveListener {
         tlsSocket.destroy();
         return;
       }
-      const peer = tlsSocket.getPeerCertificate?.();
-      const sans = peer && 'subjectaltname' in peer && typeof peer.subjectaltname === 'string' ? peer.subjectaltname.split(', ') : [];
       const info: DownstreamConnectionInfo = {
         remoteAddress: tlsSocket.remoteAddress ?? '',
         remotePort: tlsSocket.remotePort ?? 0,
         localAddress: tlsSocket.localAddress ?? '',
         localPort: tlsSocket.localPort ?? 0,
-        tls: {
-          ...(typeof tlsSocket.servername === 'string' ? { sni: tlsSocket.servername } : {}),
-          ...(typeof tlsSocket.alpnProtocol === 'string' ? { alpn: tlsSocket.alpnProtocol } : {}),
-          peerUriSans: [
-            ...sans.filter((x) => x.startsWith('URI:')).map((x) => x.slice(4)),
-            ...sans.filter((x) => x.startsWith('DNS:')).map((x) => x.slice(4)),
-          ],
-        },
+        tls: downstreamTlsInfo(tlsSocket),
       };
       this.runNetworkFilter(chain, tlsSocket, info, tlsSocket.alpnProtocol || undefined, undefined);
     });
@@ -353,7 +378,26 @@ class ActiveListener {
     return server;
   }
 
-  private runNetworkFilter(chain: ChainRuntime, socket: Duplex, info: DownstreamConnectionInfo, alpn: string | undefined, initial: Buffer | undefined): void {
+  private runNetworkFilter(chain: ChainRuntime, socket: Duplex, info: DownstreamConnectionInfo, alpn: string | undefined, initial: Buffer | undefined, sni?: string): void {
+    const readFilters = chain.template.readFilters;
+    if (readFilters.length > 0) {
+      const connection: DownstreamConnection = {
+        remoteAddress: info.remoteAddress,
+        remotePort: info.remotePort,
+        localAddress: info.localAddress,
+        localPort: info.localPort,
+        requestedServerName: info.tls?.sni ?? sni ?? '',
+        ...(info.tls ? { tls: info.tls } : {}),
+        filterState: new Map(),
+      };
+      for (const f of readFilters) {
+        if (f.onNewConnection(connection) === 'stop') {
+          // Envoy closes a refused connection without flushing (ConnectionCloseType::NoFlush).
+          socket.destroy();
+          return;
+        }
+      }
+    }
     if (chain.tcp) {
       chain.tcp.handle(socket, initial);
       return;
@@ -500,12 +544,38 @@ export class TrellisListenerManager implements ListenerManager {
       }
     }
     const filters = fc.filters ?? [];
-    if (filters.length !== 1) {
-      problems.push(`${path}.filters: expected exactly one network filter (${HTTP_CONNECTION_MANAGER_NAME} or ${TCP_PROXY_NAME}), got ${filters.length}`);
+    if (filters.length === 0) {
+      problems.push(`${path}.filters: expected network filters ending in a terminal filter (${HTTP_CONNECTION_MANAGER_NAME} or ${TCP_PROXY_NAME}), got none`);
       return undefined;
     }
-    const f = filters[0]!;
-    const fp = `${path}.filters[0]`;
+    // Read filters (RBAC) come first, in order; the last filter must be the terminal one, as Envoy requires.
+    const readFilters: NetworkReadFilter[] = [];
+    let readFiltersOk = true;
+    filters.slice(0, -1).forEach((rf, i) => {
+      const rp = `${path}.filters[${i}]`;
+      const rurl = rf.typed_config?.type_url ?? '';
+      const factory = networkReadFilterFactory(rf.name ?? '', rurl);
+      if (!factory) {
+        readFiltersOk = false;
+        const terminal = rurl === HTTP_CONNECTION_MANAGER_TYPE_URL || rurl === TCP_PROXY_TYPE_URL || (!rurl && (rf.name === HTTP_CONNECTION_MANAGER_NAME || rf.name === TCP_PROXY_NAME));
+        problems.push(
+          terminal
+            ? `${rp}: terminal filter ${rf.name || rurl} must be the last network filter`
+            : `${rp}: unsupported network filter ${rf.name ?? ''}${rurl ? ` (${rurl})` : ''} (supported before the terminal filter: ${NETWORK_READ_FILTER_NAMES.join(', ')})`,
+        );
+        return;
+      }
+      try {
+        readFilters.push(factory.create(rf.typed_config ? unpackAny(rf.typed_config) : {}, `${rp}.typed_config`));
+      } catch (err) {
+        readFiltersOk = false;
+        if (err instanceof XdsValidationError) problems.push(...err.details);
+        else problems.push(`${rp}.typed_config: ${(err as Error).message}`);
+      }
+    });
+    const last = filters.length - 1;
+    const f = filters[last]!;
+    const fp = `${path}.filters[${last}]`;
     const url = f.typed_config?.type_url ?? '';
     let hcm: CompiledHttpConnectionManager | undefined;
     let tcpConfig: envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy | undefined;
@@ -515,6 +585,8 @@ export class TrellisListenerManager implements ListenerManager {
       } else if (url === TCP_PROXY_TYPE_URL || (!url && f.name === TCP_PROXY_NAME)) {
         tcpConfig = unpackAny(f.typed_config ?? { type_url: TCP_PROXY_TYPE_URL });
         compileTcpProxy(tcpConfig!, `${fp}.typed_config`, this.context.clusters); // validate now
+      } else if (networkReadFilterFactory(f.name ?? '', url)) {
+        problems.push(`${fp}: ${f.name || url} is not a terminal filter; the last network filter must be ${HTTP_CONNECTION_MANAGER_NAME} or ${TCP_PROXY_NAME}`);
       } else {
         problems.push(`${fp}: unsupported network filter ${f.name ?? ''}${url ? ` (${url})` : ''}`);
       }
@@ -522,8 +594,11 @@ export class TrellisListenerManager implements ListenerManager {
       if (err instanceof XdsValidationError) problems.push(...err.details);
       else problems.push(`${fp}.typed_config: ${(err as Error).message}`);
     }
-    if (!match || (!hcm && !tcpConfig)) return undefined;
-    return { name: fc.name ?? '', match, ...(tls ? { tls } : {}), ...(hcm ? { hcm } : {}), ...(tcpConfig ? { tcpConfig } : {}), path: fp };
+    if (!match || (!hcm && !tcpConfig) || !readFiltersOk) {
+      hcm?.close();
+      return undefined;
+    }
+    return { name: fc.name ?? '', match, ...(tls ? { tls } : {}), ...(hcm ? { hcm } : {}), ...(tcpConfig ? { tcpConfig } : {}), readFilters, path: fp };
   }
 
   async apply(listeners: readonly CompiledListener[]): Promise<void> {
@@ -580,9 +655,11 @@ export class TrellisListenerManager implements ListenerManager {
     const push = (a: ActiveListener, state: 'active' | 'draining'): void => {
       const httpStats: Record<string, Record<string, number>> = {};
       const tcpStats: Record<string, Record<string, number>> = {};
+      const networkFilterStats: Record<string, number> = {};
       for (const g of [a.current, ...a.old]) {
         Object.assign(httpStats, g.httpStats());
         Object.assign(tcpStats, g.tcpStats());
+        g.networkFilterStats(networkFilterStats);
       }
       out.push({
         name: a.current.compiled.name,
@@ -591,6 +668,7 @@ export class TrellisListenerManager implements ListenerManager {
         stats: a.stats,
         httpStats,
         tcpStats,
+        networkFilterStats,
       });
     };
     for (const a of this.active.values()) push(a, 'active');

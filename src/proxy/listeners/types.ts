@@ -53,6 +53,8 @@ export interface ListenerStatus {
   readonly httpStats: Readonly<Record<string, HttpConnectionManagerStats>>;
   /** Counters of each tcp_proxy by stat_prefix (Envoy: `tcp.<stat_prefix>.`). */
   readonly tcpStats?: Readonly<Record<string, Record<string, number>>>;
+  /** Counters of network read filters (RBAC) by full Envoy stat name (`tcp.rbac.denied`): the stat_prefix is the filter's own. */
+  readonly networkFilterStats?: Readonly<Record<string, number>>;
 }
 
 export interface ListenerManager {

@@ -1,0 +1,135 @@
+// What an RBAC policy is evaluated against (Envoy's connection + headers + stream info), and the peer identity read from a TLS connection.
+import { X509Certificate } from 'node:crypto';
+import type { HttpHeaders } from '../../http/headers.js';
+import type { DownstreamTlsInfo } from '../../http/stream-info.js';
+
+/** The downstream peer's certificate facts in Envoy's terms (Ssl::ConnectionInfo). */
+export interface PeerIdentity {
+  /** uriSanPeerCertificate(). */
+  readonly uriSans: readonly string[];
+  /** dnsSansPeerCertificate(). */
+  readonly dnsSans: readonly string[];
+  /** subjectPeerCertificate(): RFC 2253, most specific RDN first; '' without a peer certificate. */
+  readonly subject: string;
+}
+
+/** The connection facts RBAC reads; one object per connection, shared by its requests. */
+export interface RbacConnection {
+  /** The downstream address (source_ip, direct_remote_ip: Trellis has no PROXY protocol, so both are the socket peer). */
+  readonly remoteAddress: string;
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** SNI, '' when none (Envoy's requestedServerName()). */
+  readonly requestedServerName: string;
+  /** Present when the connection is TLS (Envoy's connection.ssl() != nullptr), with or without a client certificate. */
+  readonly peer?: PeerIdentity;
+}
+
+/** One evaluation: a request (HTTP RBAC) or a connection (network RBAC: no headers). */
+export interface RbacInput {
+  readonly connection: RbacConnection;
+  /** Request headers in HTTP/2 shape (`:path`, `:method`, `:authority`); empty for network RBAC. */
+  readonly headers: HttpHeaders;
+  /** remote_ip: the client address as the HTTP connection manager determined it (x-forwarded-for when trusted). */
+  readonly remoteIp: string;
+  /** Dynamic metadata by filter name (the team's convention: plain objects in filterState). */
+  readonly filterState: ReadonlyMap<string, unknown>;
+}
+
+export const NO_HEADERS: HttpHeaders = Object.freeze({}) as HttpHeaders;
+export const NO_FILTER_STATE: ReadonlyMap<string, unknown> = new Map();
+
+/** Node prints a subject one RDN per line, in certificate order; RFC 2253 (Envoy's subject) reverses and joins them. */
+function rfc2253(subject: string): string {
+  return subject.split('\n').filter(Boolean).reverse().join(',');
+}
+
+/** The extra fields the TLS acceptor records (transport/peer-certificate.ts), read when present. */
+interface DetailedTlsInfo extends DownstreamTlsInfo {
+  readonly peerUris?: readonly string[];
+  readonly peerDnsSans?: readonly string[];
+  readonly peerSubject?: string;
+}
+
+const identities = new WeakMap<DownstreamTlsInfo, PeerIdentity>();
+
+/**
+ * The peer identity of a TLS connection, computed once per connection. Uses the separate URI/DNS lists and subject
+ * when the acceptor provides them; otherwise splits `peerUriSans` (a DNS name never holds ':', a URI always does) and
+ * reads the subject from the PEM only if a policy asks for it.
+ */
+export function peerIdentityOf(tls: DownstreamTlsInfo): PeerIdentity {
+  let identity = identities.get(tls);
+  if (identity) return identity;
+  const detailed = tls as DetailedTlsInfo;
+  const uriSans = detailed.peerUris ?? tls.peerUriSans.filter((s) => s.includes(':'));
+  const dnsSans = detailed.peerDnsSans ?? tls.peerUriSans.filter((s) => !s.includes(':'));
+  let subject = detailed.peerSubject;
+  identity = {
+    uriSans,
+    dnsSans,
+    get subject(): string {
+      if (subject === undefined) {
+        try {
+          subject = tls.peerCertificatePem ? rfc2253(new X509Certificate(tls.peerCertificatePem).subject) : '';
+        } catch {
+          subject = '';
+        }
+      }
+      return subject;
+    },
+  };
+  identities.set(tls, identity);
+  return identity;
+}
+
+/** Peer identity straight from a certificate (network filters, which see the TLSSocket's X509Certificate). */
+export function peerIdentityFromCertificate(cert: X509Certificate | undefined): PeerIdentity {
+  if (!cert) return { uriSans: [], dnsSans: [], subject: '' };
+  const sans = splitSubjectAltName(cert.subjectAltName);
+  return {
+    uriSans: sans.filter((s) => s.type === 'URI').map((s) => s.value),
+    dnsSans: sans.filter((s) => s.type === 'DNS').map((s) => s.value),
+    subject: rfc2253(cert.subject),
+  };
+}
+
+/** Splits Node's `subjectAltName` text (`URI:spiffe://a, DNS:b`); values with ", " inside are quoted by Node. */
+export function splitSubjectAltName(text: string | undefined): { type: string; value: string }[] {
+  if (!text) return [];
+  const out: { type: string; value: string }[] = [];
+  const re = /(DNS|URI|IP Address|email|othername|DirName|Registered ID):("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    let value = m[2]!;
+    if (value.startsWith('"')) {
+      try {
+        value = JSON.parse(value) as string;
+      } catch {
+        value = value.slice(1, -1);
+      }
+    }
+    out.push({ type: m[1]!, value });
+    if (m[0].length === 0) re.lastIndex++;
+  }
+  return out;
+}
+
+/**
+ * Envoy's downstream remote address for a request: the x-forwarded-for entry `xffNumTrustedHops` from the right of
+ * the header as the connection manager left it (with use_remote_address it has already appended the peer, which
+ * makes the same index right in both modes), else the connection's peer.
+ */
+export function remoteIpFromForwardedFor(headers: HttpHeaders, peer: string, xffNumTrustedHops: number): string {
+  const xff = headers['x-forwarded-for'];
+  if (xff === undefined) return peer;
+  const text = typeof xff === 'string' ? xff : xff.join(',');
+  const list = text.split(',');
+  const i = list.length - 1 - xffNumTrustedHops;
+  if (i < 0) return peer;
+  const candidate = list[i]!.trim();
+  return candidate !== '' && isIpLiteral(candidate) ? candidate : peer;
+}
+
+function isIpLiteral(s: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(s) || (/^[0-9a-fA-F:.]+$/.test(s) && s.includes(':'));
+}
