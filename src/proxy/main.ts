@@ -5,6 +5,8 @@
 // sees either the old config or the new one. Over ADS, each resource is compiled while it is decoded, so a
 // compile failure refuses (NACKs) that resource with the compiler's message and the others still apply.
 // Start-up follows Envoy's warming order: CDS, then EDS of those clusters, then LDS, then RDS of those listeners.
+// SDS secrets come from ADS (`sds_config: { ads: {} }`) or from an SDS server behind a static cluster (Istio's
+// sds-grpc), one stream per server; listeners warm until the secrets they reference arrive.
 import { hostname } from 'node:os';
 import { ConfigValidationError, describeError, XdsValidationError } from '../common/errors.js';
 import { TRELLIS_VERSION } from '../common/version.js';
@@ -33,6 +35,8 @@ import { loadBootstrap, type Cluster, type Listener, type ProxyBootstrap, type S
 import type { StreamInfo } from './http/stream-info.js';
 import { createHttpFilterRegistry } from './filters/registry.js';
 import { TrellisListenerManager } from './listeners/listener-manager.js';
+import { SdsClients } from './sds-clients.js';
+import { clusterSecretReferences, listenerSecretReferences, type SecretReference } from './secret-references.js';
 import { compileRouteConfiguration } from './router/compile-route-table.js';
 import type { CompiledListener, HttpFilterRegistry, ListenerContext, ListenerManager, ListenerStatus } from './listeners/types.js';
 import type { RouteTable } from './router/route-table.js';
@@ -87,6 +91,8 @@ export interface ProxyListenerContext extends ListenerContext {
 
 interface AppliedCluster extends AppliedResource<Cluster> {
   readonly compiled: unknown;
+  /** SDS secrets its transport sockets reference. */
+  readonly secretRefs: readonly SecretReference[];
 }
 
 interface AppliedRoute extends AppliedResource<RouteConfiguration> {
@@ -94,7 +100,10 @@ interface AppliedRoute extends AppliedResource<RouteConfiguration> {
 }
 
 interface AppliedListener extends AppliedResource<Listener> {
-  readonly compiled: CompiledListener;
+  /** Undefined while the listener warms: an SDS secret it references has not arrived yet. */
+  readonly compiled: CompiledListener | undefined;
+  /** SDS secrets its filter chains reference. */
+  readonly secretRefs: readonly SecretReference[];
   /** Route names its HCMs take from RDS. */
   readonly routeNames: readonly string[];
   /** Inline route_config of its HCMs (for config_dump's static route configs). */
@@ -102,6 +111,8 @@ interface AppliedListener extends AppliedResource<Listener> {
   /** Access loggers by HCM stat_prefix. */
   readonly accessLogs: ReadonlyMap<string, readonly AccessLogger[]>;
 }
+
+type AppliedWithSecrets = Pick<AppliedListener, 'secretRefs'>;
 
 /** The whole applied configuration; never mutated, replaced as a whole. */
 interface ConfigSnapshot {
@@ -179,6 +190,8 @@ class ProxyServer implements RunningProxy {
   readonly bootstrap: ProxyBootstrap;
   admin?: AdminServer;
   xds?: XdsClient;
+  /** Streams to SDS servers named by api_config_source (Istio's sds-grpc), one per static cluster. */
+  private sdsClients: SdsClients<Compiled<Secret, undefined>> | undefined;
 
   private readonly log: ProxyLog;
   private readonly options: ProxyOptions;
@@ -197,6 +210,8 @@ class ProxyServer implements RunningProxy {
   /** LDS listeners waiting for their RDS (Envoy's listener warming), applied together once all routes are held. */
   private warmingListeners: { listeners: Map<string, AppliedListener>; version: string; timer: NodeJS.Timeout } | undefined;
   private readonly firstUpdate = new Map<string, () => void>();
+  /** Static listeners while start-up waits for their secrets (so their SDS subscriptions exist). */
+  private staticWarming: readonly AppliedListener[] | undefined;
 
   constructor(bootstrap: ProxyBootstrap, options: ProxyOptions, dataPlane: DataPlane) {
     this.bootstrap = bootstrap;
@@ -237,7 +252,8 @@ class ProxyServer implements RunningProxy {
     const clusters = new Map<string, AppliedCluster>();
     b.clusters.forEach((cluster, i) => {
       try {
-        clusters.set(cluster.name!, { name: cluster.name!, resource: cluster, lastUpdated: now, compiled: this.dataPlane.clusters.compile(cluster) });
+        const secretRefs = this.clusterSecrets(cluster);
+        clusters.set(cluster.name!, { name: cluster.name!, resource: cluster, lastUpdated: now, compiled: this.dataPlane.clusters.compile(cluster), secretRefs });
       } catch (err) {
         problems.push(...detailsOf(err).map((d) => `${b.source}: static_resources.clusters[${i}]: ${d}`));
       }
@@ -259,13 +275,14 @@ class ProxyServer implements RunningProxy {
     await this.commit({ ...this.config, clusters });
     this.serverState = 'INITIALIZING';
 
+    const timeout = this.options.initialFetchTimeoutMs ?? 15_000;
     if (b.ads) {
       this.startXds();
-      const timeout = this.options.initialFetchTimeoutMs ?? 15_000;
       if (b.ads.cds) {
         await this.waitFirst(CLUSTER, timeout);
         await this.waitFor(() => this.missingEndpoints().length === 0, timeout);
       }
+      await this.warmStaticListeners(listeners, timeout);
       // Static listeners start once the clusters are there (Envoy's init order), with the routes they need.
       // Queued like every xDS change, so the snapshot it builds on is the one current when it runs.
       await this.enqueue(() => this.commit({ ...this.config, listeners: new Map([...this.config.listeners, ...listeners]) }, true));
@@ -276,10 +293,123 @@ class ProxyServer implements RunningProxy {
       }
       await this.waitFor(() => this.warmingListeners === undefined && this.missingRoutes([...this.config.listeners.values()]).length === 0, timeout);
     } else {
+      await this.warmStaticListeners(listeners, timeout);
       await this.commit({ ...this.config, listeners }, true);
     }
     this.serverState = 'LIVE';
     this.log.info('main', `proxy live: ${this.config.listeners.size} listeners, ${this.config.clusters.size} clusters${b.ads ? `, xDS ${b.ads.server} (${b.ads.mode})` : ''}`);
+  }
+
+  /**
+   * Envoy's init order for SDS: clusters and static listeners wait (at most the initial fetch timeout) for the secrets
+   * they reference; static listeners are compiled once theirs are held. One that still cannot compile stops the start-up.
+   */
+  private async warmStaticListeners(listeners: Map<string, AppliedListener>, timeoutMs: number): Promise<void> {
+    const b = this.bootstrap;
+    this.staticWarming = [...listeners.values()];
+    this.syncSecretSubscriptions();
+    const refs = (): readonly AppliedWithSecrets[] => [...this.config.clusters.values(), ...listeners.values()];
+    if (this.missingSecrets(refs()).length > 0) {
+      this.log.info('config', `waiting for SDS secrets ${this.missingSecrets(refs()).join(', ')}`);
+      await this.waitFor(() => this.missingSecrets(refs()).length === 0, timeoutMs);
+    }
+    this.staticWarming = undefined;
+    const missing = this.missingSecrets(refs());
+    if (missing.length > 0) this.log.warn('config', `SDS secrets ${missing.join(', ')} not delivered within the initial fetch timeout (${timeoutMs} ms)`);
+    const problems: string[] = [];
+    b.listeners.forEach((listener, i) => {
+      const applied = listeners.get(listener.name!);
+      if (!applied || applied.compiled) return;
+      try {
+        listeners.set(listener.name!, { ...applied, compiled: this.listenerManager.compile(listener) });
+      } catch (err) {
+        problems.push(...detailsOf(err).map((d) => `${b.source}: static_resources.listeners[${i}]: ${d}`));
+      }
+    });
+    if (problems.length > 0) throw new ProxyStartupError(problems);
+  }
+
+  // --- SDS -----------------------------------------------------------------------------------------------------
+
+  /** The secrets a cluster references, their config sources checked (throws XdsValidationError). */
+  private clusterSecrets(cluster: Cluster): SecretReference[] {
+    const problems: string[] = [];
+    const refs = clusterSecretReferences(cluster, problems);
+    this.checkSecretSources(refs, problems);
+    if (problems.length > 0) throw new XdsValidationError(problems);
+    return refs;
+  }
+
+  private checkSecretSources(refs: readonly SecretReference[], problems: string[]): void {
+    for (const ref of refs) {
+      if (ref.source.kind === 'ads' && !this.bootstrap.ads) problems.push(`SDS secret "${ref.name}": sds_config.ads needs dynamic_resources.ads_config in the bootstrap`);
+      if (ref.source.kind === 'grpc' && !this.sdsServerOf(ref.source.clusterName)) {
+        problems.push(`SDS secret "${ref.name}": sds_config.api_config_source names cluster "${ref.source.clusterName}", which is not a static cluster of the bootstrap with a socket_address endpoint`);
+      }
+      if (ref.source.kind === 'static' && !this.bootstrap.secrets.some((s) => s.name === ref.name)) {
+        problems.push(`SDS secret "${ref.name}": no sds_config, and static_resources.secrets has no secret of that name`);
+      }
+    }
+  }
+
+  /** `host:port` of a static cluster's first endpoint: where an api_config_source's gRPC stream goes (as for ADS). */
+  private sdsServerOf(clusterName: string): string | undefined {
+    const cluster = this.bootstrap.clusters.find((c) => c.name === clusterName);
+    const socket = cluster?.load_assignment?.endpoints?.[0]?.lb_endpoints?.[0]?.endpoint?.address?.socket_address;
+    if (!socket?.address || !socket.port_value) return undefined;
+    return `${socket.address.includes(':') ? `[${socket.address}]` : socket.address}:${socket.port_value}`;
+  }
+
+  /** Subscribes every secret the clusters and listeners (active, warming, static at start-up) reference from its source; drops the rest. */
+  private syncSecretSubscriptions(): void {
+    if (this.stopping) return;
+    const all: AppliedWithSecrets[] = [...this.config.clusters.values(), ...this.config.listeners.values(), ...(this.warmingListeners?.listeners.values() ?? []), ...(this.staticWarming ?? [])];
+    const ads = new Set<string>();
+    const grpcSources = new Map<string, { clusterName: string; mode: 'sotw' | 'delta'; names: Set<string> }>();
+    for (const item of all) {
+      for (const { name, source } of item.secretRefs) {
+        if (source.kind === 'ads') ads.add(name);
+        if (source.kind !== 'grpc') continue;
+        let entry = grpcSources.get(source.clusterName);
+        if (!entry) grpcSources.set(source.clusterName, (entry = { clusterName: source.clusterName, mode: source.mode, names: new Set() }));
+        entry.names.add(name);
+      }
+    }
+    if (this.xds && !this.xds.status().closed) {
+      const current = this.subscribedNames(SECRET);
+      const added = [...ads].filter((n) => !current.has(n));
+      const removed = [...current].filter((n) => !ads.has(n));
+      if (added.length > 0) this.xds.subscribe(SECRET, added);
+      if (removed.length > 0) this.xds.unsubscribe(SECRET, removed);
+    }
+    if (grpcSources.size === 0 && !this.sdsClients) return;
+    this.sdsClients ??= new SdsClients({
+      node: this.xdsNode(),
+      resolveCluster: (name) => this.sdsServerOf(name),
+      secretType: this.compiling(secretResourceType, () => undefined),
+      apply: (u) => this.enqueue(() => this.applySecrets(u)),
+      onClient: (client, clusterName) => {
+        const server = this.sdsServerOf(clusterName);
+        client.on('ack', (event) => this.count(`${statScopeOf(event.typeUrl)}.update_success`));
+        client.on('nack', (event) => this.onNack(event));
+        client.on('connected', () => this.log.info('config', `SDS connected to ${clusterName} (${server})`));
+        client.on('disconnected', (event) =>
+          this.log.warn('config', `SDS stream to ${clusterName} (${server}) ended (${event.code} ${event.details}); keeping the secrets held, retrying in ${event.retryInMs} ms`),
+        );
+      },
+    });
+    this.sdsClients.sync([...grpcSources.values()]);
+  }
+
+  private missingSecrets(items: readonly AppliedWithSecrets[]): string[] {
+    const missing = new Set<string>();
+    for (const item of items) for (const { name } of item.secretRefs) if (!this.config.secrets.has(name)) missing.add(name);
+    return [...missing];
+  }
+
+  private xdsNode(): envoy.config.core.v3.Node {
+    const node = this.bootstrap.node;
+    return { id: node.id, cluster: node.cluster, ...(node.metadata ? { metadata: node.metadata } : {}), ...(node.locality ? { locality: node.locality } : {}) };
   }
 
   // --- xDS ---------------------------------------------------------------------------------------------------
@@ -335,6 +465,7 @@ class ProxyServer implements RunningProxy {
     if (this.bootstrap.clusters.some((c) => c.name === cluster.name)) {
       throw new XdsValidationError([`name: "${cluster.name}" is a static cluster of the bootstrap; CDS cannot replace it`]);
     }
+    this.clusterSecrets(cluster);
     return this.dataPlane.clusters.compile(cluster);
   }
 
@@ -369,11 +500,13 @@ class ProxyServer implements RunningProxy {
     const now = new Date();
     for (const name of update.removed) clusters.delete(name);
     for (const [name, { resource, compiled }] of update.changed) {
-      clusters.set(name, { name, resource, compiled, versionInfo: update.versionInfo, lastUpdated: now });
+      // Checked while decoding; a throw here cannot happen for an accepted cluster.
+      clusters.set(name, { name, resource, compiled, versionInfo: update.versionInfo, lastUpdated: now, secretRefs: this.clusterSecrets(resource) });
       this.clearError(CLUSTER, name);
     }
     await this.commit({ ...this.config, clusters, clustersVersion: update.versionInfo });
     this.syncEndpointSubscriptions();
+    this.syncSecretSubscriptions();
   }
 
   private async applyEndpoints(update: ResourceUpdate<Compiled<ClusterLoadAssignment, undefined>>): Promise<void> {
@@ -395,31 +528,65 @@ class ProxyServer implements RunningProxy {
       this.clearError(LISTENER, name);
     }
     if (this.warmingListeners) clearTimeout(this.warmingListeners.timer);
-    this.warmingListeners = undefined;
-    const wanted = [...listeners.values()];
-    this.syncRouteSubscriptions(wanted);
-    const missing = this.missingRoutes(wanted);
-    if (missing.length === 0) {
-      await this.commit({ ...this.config, listeners, listenersVersion: update.versionInfo }, true);
-      this.syncRouteSubscriptions([...this.config.listeners.values()]);
-      return;
-    }
-    // Envoy warms a listener until its routes arrive (or initial_fetch_timeout), so it never serves 404s meanwhile.
-    this.log.info('config', `listeners warming until RDS delivers ${missing.join(', ')}`);
-    const timer = setTimeout(() => void this.enqueue(() => this.activateWarmingListeners('timeout')), this.options.initialFetchTimeoutMs ?? 15_000);
+    // Envoy warms a listener until its routes and secrets arrive (or initial_fetch_timeout), so it never serves 404s
+    // or handshakes without a certificate meanwhile. A set with nothing missing activates at once.
+    const timer = setTimeout(() => void this.enqueue(async () => void (await this.activateWarmingListeners('timeout'))), this.options.initialFetchTimeoutMs ?? 15_000);
     timer.unref();
     this.warmingListeners = { listeners, version: update.versionInfo, timer };
+    this.syncRouteSubscriptions([...listeners.values()]);
+    this.syncSecretSubscriptions();
+    if (await this.activateWarmingListeners('ready')) return;
+    const wanted = [...listeners.values()];
+    const waitingFor = [...this.missingRoutes(wanted).map((n) => `RDS ${n}`), ...this.missingSecrets(wanted.filter((l) => !l.compiled)).map((n) => `SDS ${n}`)];
+    this.log.info('config', `listeners warming until ${waitingFor.join(', ')} arrive`);
   }
 
-  private async activateWarmingListeners(reason: 'routes' | 'timeout'): Promise<void> {
+  /** Activates the warming listener set when nothing is missing any more ('ready'), or as it is ('timeout'); true when it did. */
+  private async activateWarmingListeners(reason: 'ready' | 'timeout'): Promise<boolean> {
     const warming = this.warmingListeners;
-    if (!warming) return;
-    if (reason === 'routes' && this.missingRoutes([...warming.listeners.values()]).length > 0) return;
+    if (!warming) return false;
+    this.compileWarmed(warming.listeners);
+    const values = [...warming.listeners.values()];
+    const waiting = this.missingRoutes(values).length > 0 || values.some((l) => !l.compiled);
+    if (reason === 'ready' && waiting) return false;
     clearTimeout(warming.timer);
     this.warmingListeners = undefined;
-    if (reason === 'timeout') this.log.warn('config', `listeners activated without routes ${this.missingRoutes([...warming.listeners.values()]).join(', ')} (initial fetch timeout)`);
+    if (reason === 'timeout') {
+      const routes = this.missingRoutes(values);
+      if (routes.length > 0) this.log.warn('config', `listeners activated without routes ${routes.join(', ')} (initial fetch timeout)`);
+      for (const listener of values) {
+        if (listener.compiled) continue;
+        // Without its certificate a TLS listener cannot be built: it stays out (its previous version, if any, keeps serving).
+        const message = `SDS secrets ${this.missingSecrets([listener]).join(', ')} not delivered within the initial fetch timeout`;
+        this.log.warn('config', `listener ${listener.name}: ${message}; not activated`);
+        this.recordError(LISTENER, listener.name, message);
+        this.keepPrevious(warming.listeners, listener.name);
+      }
+    }
     await this.commit({ ...this.config, listeners: warming.listeners, listenersVersion: warming.version }, true);
     this.syncRouteSubscriptions([...this.config.listeners.values()]);
+    this.syncSecretSubscriptions();
+    return true;
+  }
+
+  /** Compiles the warming listeners whose secrets have all arrived; one that fails keeps its previous version (or is left out). */
+  private compileWarmed(listeners: Map<string, AppliedListener>): void {
+    for (const [name, listener] of listeners) {
+      if (listener.compiled || this.missingSecrets([listener]).length > 0) continue;
+      try {
+        listeners.set(name, { ...listener, compiled: this.listenerManager.compile(listener.resource) });
+      } catch (err) {
+        this.log.warn('config', `listener ${name}: refused once its SDS secrets arrived: ${describeError(err)}`);
+        this.recordError(LISTENER, name, describeError(err));
+        this.keepPrevious(listeners, name);
+      }
+    }
+  }
+
+  private keepPrevious(listeners: Map<string, AppliedListener>, name: string): void {
+    const previous = this.config.listeners.get(name);
+    if (previous?.compiled) listeners.set(name, previous);
+    else listeners.delete(name);
   }
 
   private async applyRoutes(update: ResourceUpdate<Compiled<RouteConfiguration, RouteTable>>): Promise<void> {
@@ -432,15 +599,17 @@ class ProxyServer implements RunningProxy {
     }
     // Route tables are looked up per request: replacing the snapshot is the whole RDS apply.
     this.config = { ...this.config, routes };
-    if (this.warmingListeners) await this.activateWarmingListeners('routes');
+    if (this.warmingListeners) await this.activateWarmingListeners('ready');
   }
 
   private async applySecrets(update: ResourceUpdate<Compiled<Secret, undefined>>): Promise<void> {
     const secrets = new Map(this.config.secrets);
     const now = new Date();
     for (const name of update.removed) secrets.delete(name);
+    // A rotated secret is a new object: TLS contexts that read it through the SecretProvider rebuild for new connections.
     for (const [name, { resource }] of update.changed) secrets.set(name, { name, resource, versionInfo: update.versionInfo, lastUpdated: now });
     this.config = { ...this.config, secrets };
+    if (this.warmingListeners) await this.activateWarmingListeners('ready');
   }
 
   /** Subscribes EDS for every EDS cluster's service name, and drops the ones no cluster uses any more. */
@@ -525,11 +694,15 @@ class ProxyServer implements RunningProxy {
 
   /** Compiles a listener and reads what main needs from its HCMs (RDS names, inline routes, access logs). */
   private compileListener(listener: Listener, versionInfo: string | undefined, now: Date): AppliedListener {
-    const compiled = this.listenerManager.compile(listener);
+    const problems: string[] = [];
+    const secretRefs = listenerSecretReferences(listener, problems);
+    this.checkSecretSources(secretRefs, problems);
+    if (problems.length > 0) throw new XdsValidationError(problems);
+    // A listener whose secrets are not all held yet warms uncompiled (its TLS contexts need them); see applyListeners.
+    const compiled = this.missingSecrets([{ secretRefs }]).length === 0 ? this.listenerManager.compile(listener) : undefined;
     const routeNames = new Set<string>();
     const inlineRoutes: RouteConfiguration[] = [];
     const accessLogs = new Map<string, AccessLogger[]>();
-    const problems: string[] = [];
     const chains: [envoy.config.listener.v3.FilterChain, string][] = (listener.filter_chains ?? []).map((c, i) => [c, `filter_chains[${i}]`]);
     if (listener.default_filter_chain) chains.push([listener.default_filter_chain, 'default_filter_chain']);
     for (const [chain, chainPath] of chains) {
@@ -555,6 +728,7 @@ class ProxyServer implements RunningProxy {
       ...(versionInfo !== undefined ? { versionInfo } : {}),
       lastUpdated: now,
       compiled,
+      secretRefs,
       routeNames: [...routeNames],
       inlineRoutes,
       accessLogs,
@@ -573,7 +747,7 @@ class ProxyServer implements RunningProxy {
         (serviceName) => endpoints.get(serviceName)?.resource,
       );
     }
-    if (applyListeners) await this.listenerManager.apply([...next.listeners.values()].map((l) => l.compiled));
+    if (applyListeners) await this.listenerManager.apply([...next.listeners.values()].flatMap((l) => (l.compiled ? [l.compiled] : [])));
     this.config = next;
   }
 
@@ -611,7 +785,7 @@ class ProxyServer implements RunningProxy {
     }
     for (const [scope, values] of byAddress) stats.listener(scope, values);
     for (const [prefix, values] of byPrefix) stats.http(prefix, values);
-    for (const counter of ['cluster_manager.cds.update_success', 'cluster_manager.cds.update_rejected', 'listener_manager.lds.update_success', 'listener_manager.lds.update_rejected', 'rds.update_success', 'rds.update_rejected', 'cluster_manager.eds.update_success', 'cluster_manager.eds.update_rejected']) {
+    for (const counter of ['cluster_manager.cds.update_success', 'cluster_manager.cds.update_rejected', 'listener_manager.lds.update_success', 'listener_manager.lds.update_rejected', 'rds.update_success', 'rds.update_rejected', 'cluster_manager.eds.update_success', 'cluster_manager.eds.update_rejected', 'sds.update_success', 'sds.update_rejected']) {
       stats.plain(counter, this.counters.get(counter) ?? 0, 'counter');
     }
     stats.plain('cluster_manager.active_clusters', this.config.clusters.size, 'gauge');
@@ -710,6 +884,7 @@ class ProxyServer implements RunningProxy {
       this.serverState = 'DRAINING';
       if (this.warmingListeners) clearTimeout(this.warmingListeners.timer);
       this.xds?.close();
+      this.sdsClients?.close();
       await this.listenerManager.close().catch((err: unknown) => this.log.error('main', `closing listeners: ${describeError(err)}`));
       await Promise.resolve(this.dataPlane.clusters.close()).catch((err: unknown) => this.log.error('main', `closing clusters: ${describeError(err)}`));
       await this.admin?.close();

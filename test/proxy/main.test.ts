@@ -239,8 +239,9 @@ for (const mode of ['GRPC', 'DELTA_GRPC'] as const) {
     // The listener moves to another route name: RDS subscribes r2 (the listener warms until it arrives) and drops r1.
     cache.setSnapshot(NODE_ID, snapshot([route('r1', 'backend'), route('r2', 'backend-r2')], 'r2'));
     await eventually('r2 served and r1 dropped', () => dataPlane.context!.routes.get('r2')?.name === 'r2->backend-r2' && dataPlane.context!.routes.get('r1') === undefined);
-    const rdsSubscription = ads.streams()[0]?.types[ROUTE_CONFIGURATION]?.subscribed.names ?? [];
-    assert.deepEqual([...rdsSubscription], ['r2']);
+    // The unsubscribe travels to the server after the client dropped r1: wait for the server to see it.
+    const rdsSubscription = (): string[] => [...(ads.streams()[0]?.types[ROUTE_CONFIGURATION]?.subscribed.names ?? [])];
+    await eventually(`the server sees RDS [r2], not ${rdsSubscription().join(',')}`, () => rdsSubscription().join(',') === 'r2');
 
     // The control plane goes away: everything applied stays.
     await ads.close();
