@@ -4,6 +4,7 @@ import { createServer as createTlsServer, type SecureContextOptions, type Server
 import type { CompiledDownstreamTls } from './downstream-tls.js';
 import { describeTlsConnection, describeVerifyError, recordTlsConnectionInfo, type TlsConnectionInfo } from './peer-certificate.js';
 import { parseSubjectAltName, sansMatch } from './san-matcher.js';
+import { MAX_CLIENT_HELLO, parseClientHello, peekSocket } from './tls-inspector.js';
 
 export type TlsLogLevel = 'debug' | 'info' | 'warning';
 
@@ -28,9 +29,23 @@ function defaultLog(level: TlsLogLevel, message: string): void {
   process.stderr.write(`[${new Date().toISOString()}][${level}][connection] ${message}\n`);
 }
 
+/** How long a client may take to send its ClientHello (Envoy's listener_filters_timeout default). */
+const CLIENT_HELLO_TIMEOUT_MS = 15_000;
+
+interface ServerSlot {
+  server: TlsServer;
+  options: SecureContextOptions;
+}
+
 export class DownstreamTlsAcceptor {
-  private server: TlsServer | undefined;
-  private serverOptions: SecureContextOptions | undefined;
+  /**
+   * Two node:tls servers: one offering alpn_protocols, one offering none. node:tls ends a handshake whose ALPN lists
+   * do not overlap with a fatal no_application_protocol alert, where Envoy goes on without ALPN (SSL_TLSEXT_ERR_NOACK);
+   * Istio sidecars offer `istio-peer-exchange, istio` to inbound chains offering `h2, http/1.1`, so such clients are
+   * handed to the server without ALPN.
+   */
+  private readonly servers = new Map<'alpn' | 'plain', ServerSlot>();
+  private closed = false;
   private readonly log: (level: TlsLogLevel, message: string) => void;
 
   constructor(private readonly tls: CompiledDownstreamTls, private readonly options: DownstreamTlsAcceptorOptions) {
@@ -43,43 +58,67 @@ export class DownstreamTlsAcceptor {
    * connections pick up a rotated SDS certificate; established ones keep the context they shook hands with.
    */
   accept(socket: Socket): void {
+    if (this.tls.alpnProtocols.length === 0) {
+      this.handshake(socket, 'plain');
+      return;
+    }
+    void peekSocket(socket, (b) => parseClientHello(b).kind !== 'need_more' || b.length >= MAX_CLIENT_HELLO, CLIENT_HELLO_TIMEOUT_MS).then((peek) => {
+      if (peek.closed || peek.timedOut) {
+        if (peek.timedOut) this.options.stats['ssl.connection_error']!++;
+        socket.destroy();
+        return;
+      }
+      if (peek.bytes.length > 0) socket.unshift(peek.bytes);
+      const hello = parseClientHello(peek.bytes);
+      const offered = hello.kind === 'tls' ? hello.alpn : [];
+      this.handshake(socket, offered.some((p) => this.tls.alpnProtocols.includes(p)) ? 'alpn' : 'plain');
+    });
+  }
+
+  private handshake(socket: Socket, kind: 'alpn' | 'plain'): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
     const contextOptions = this.tls.currentContextOptions((problem) => this.log('warning', `${this.where()}: keeping the previous TLS context: ${problem}`));
-    const server = this.server ?? this.createServer(contextOptions);
-    if (contextOptions !== this.serverOptions) {
-      server.setSecureContext(contextOptions);
-      this.serverOptions = contextOptions;
+    let slot = this.servers.get(kind);
+    if (!slot) {
+      slot = { server: this.createServer(contextOptions, kind === 'alpn'), options: contextOptions };
+      this.servers.set(kind, slot);
+    } else if (slot.options !== contextOptions) {
+      slot.server.setSecureContext(contextOptions);
+      slot.options = contextOptions;
     }
     // The TLSSocket reads the socket's handle itself; resuming the plain socket here would steal the ClientHello.
-    server.emit('connection', socket);
+    slot.server.emit('connection', socket);
   }
 
   close(): void {
-    this.server?.close();
-    this.server = undefined;
+    this.closed = true;
+    for (const slot of this.servers.values()) slot.server.close();
+    this.servers.clear();
   }
 
   private where(): string {
     return this.options.listenerName ? `listener ${this.options.listenerName}` : 'TLS listener';
   }
 
-  private createServer(contextOptions: SecureContextOptions): TlsServer {
+  private createServer(contextOptions: SecureContextOptions, withAlpn: boolean): TlsServer {
     const tls = this.tls;
     const server = createTlsServer({
       ...contextOptions,
-      ...(tls.alpnProtocols.length ? { ALPNProtocols: [...tls.alpnProtocols] } : {}),
+      ...(withAlpn ? { ALPNProtocols: [...tls.alpnProtocols] } : {}),
       // Envoy asks for a client certificate whenever it can verify one; the verdict is ours (below), so that the
       // reason is logged and counted: node:tls itself would only drop the connection.
       requestCert: tls.verifiesPeer,
       rejectUnauthorized: false,
     });
-    this.serverOptions = contextOptions;
     server.on('tlsClientError', (err: Error, s: TLSSocket) => {
       this.options.stats['ssl.connection_error']!++;
       this.log('debug', `${this.where()}: TLS handshake with ${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'} failed: ${err.message}`);
       s.destroy();
     });
     server.on('secureConnection', (s: TLSSocket) => this.onHandshake(s));
-    this.server = server;
     return server;
   }
 

@@ -94,6 +94,15 @@ describe('downstream TLS acceptor', { skip }, () => {
     assert.ok(h.stats['ssl.versions.TLSv1.3']! >= 1);
   });
 
+  test('ALPN: an Istio client offering istio-peer-exchange, istio to a chain offering h2, http/1.1 is served without ALPN (Envoy NOACK), not refused', async () => {
+    const r = await tlsExchange({ port: h.port, cert: client.cert, key: client.key, ALPNProtocols: ['istio-peer-exchange', 'istio'] });
+    assert.equal(r.error, undefined);
+    assert.match(r.data, /sa\/client/);
+    assert.equal(h.infos.at(-1)!.alpn, undefined);
+    await tlsExchange({ port: h.port, cert: client.cert, key: client.key, ALPNProtocols: ['http/1.1', 'h2'] });
+    assert.equal(h.infos.at(-1)!.alpn, 'h2', "the server's preference among overlapping protocols");
+  });
+
   const refused = async (pem: Pem, stat: string, reason: RegExp): Promise<void> => {
     const before = h.stats[stat]!;
     const handshakes = h.stats['ssl.handshake']!;
