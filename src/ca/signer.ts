@@ -24,10 +24,10 @@ export interface LeafSpec {
 /** Back-dating of notBefore, so a peer whose clock runs a little behind accepts a certificate issued just now. */
 export const CLOCK_SKEW_MS = 60_000;
 
-/** A random positive 128-bit serial (RFC 5280 allows up to 20 octets; the top bit cleared keeps it positive). */
+/** A random positive 128-bit serial (RFC 5280 allows up to 20 octets): top bit cleared keeps it positive, the next set keeps it 16 octets long. */
 export function randomSerial(): string {
   const bytes = randomBytes(16);
-  bytes[0] = (bytes[0]! & 0x7f) | 0x01;
+  bytes[0] = (bytes[0]! & 0x7f) | 0x40;
   return bytes.toString('hex');
 }
 
