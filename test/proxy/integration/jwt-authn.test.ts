@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type JWK, type KeyLike } from 'jose';
-import { accessLogEntries, get, startDataPlane, startUpstream, staticCluster, vhost, type Json } from './support.js';
+import { accessLogEntries, get, h2get, startDataPlane, startUpstream, staticCluster, vhost, type Json } from './support.js';
 
 const ISS = 'https://issuer.example';
 const JWT_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication';
@@ -250,7 +250,7 @@ test('a failing (500) or slow JWKS server is a fetch failure; the filter recover
   assert.equal(await dp.stat('http.ingress.jwt_authn.jwks_fetch_success'), 1);
 });
 
-test('a JWT rule on /admin cannot be skipped with path confusion (normalize_path + merge_slashes), and per-route config turns it off', async (t) => {
+test('a JWT rule on /admin cannot be skipped with path confusion (normalize_path + merge_slashes), gRPC gets UNAUTHENTICATED, and per-route config turns it off', async (t) => {
   const key = await newKey('k1');
   const jwks = await startJwksServer([key.jwk]);
   const up = await startUpstream('svc');
@@ -281,6 +281,11 @@ test('a JWT rule on /admin cannot be skipped with path confusion (normalize_path
     assert.equal(r.status, 401, attempt);
     assert.equal(r.body, 'Jwt is missing');
   }
+  // gRPC callers get Envoy's trailers-only UNAUTHENTICATED.
+  const grpc = await h2get(dp.address, '/admin.Users/List', { method: 'POST', headers: { 'content-type': 'application/grpc', te: 'trailers' }, body: '' });
+  assert.equal(grpc.status, 200);
+  assert.equal(grpc.headers['grpc-status'], '16');
+  assert.equal(grpc.headers['grpc-message'], 'Jwt is missing');
   assert.equal(up.seen.length, 0);
   assert.equal((await get(dp.address, '/admin', { headers: { authorization: `Bearer ${await sign(key)}` } })).status, 200);
   assert.equal((await get(dp.address, '/public')).status, 200);
