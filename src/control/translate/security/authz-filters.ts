@@ -7,7 +7,7 @@ import type { PushContext } from '../../model/push-context.js';
 import type { Filter, HttpFilter } from '../common/network-filters.js';
 import { EXT_AUTHZ_MATCH_PREFIX, EXT_AUTHZ_SHADOW_RULES_STAT_PREFIX, resolveExtAuthzProvider, type ExtAuthz } from './ext-authz.js';
 import { isDryRun, type PoliciesByAction } from './policy-selection.js';
-import { buildRbacRules, shadowRulesStatPrefix, type AuthorizationProblem, type BuiltRules, type RBAC } from './rbac-builder.js';
+import { authorizationProblem, buildRbacRules, shadowRulesStatPrefix, type AuthorizationProblem, type BuiltRules, type RBAC } from './rbac-builder.js';
 import {
   EXT_AUTHZ_FILTER,
   EXT_AUTHZ_MESSAGE,
@@ -89,10 +89,12 @@ function customRules(push: PushContext, policies: readonly AuthorizationPolicy[]
   // Dry-run CUSTOM policies would still call the authorizer in Istio; Trellis leaves them out rather than enforce them.
   const enforced = policies.filter((p) => {
     if (!isDryRun(p)) return true;
-    problems.push({ policy: `ns[${p.metadata.namespace}]-policy[${p.metadata.name}]`, message: 'skipped dry-run CUSTOM policy (dry-run is supported for ALLOW and DENY only)' });
+    problems.push(authorizationProblem(`ns[${p.metadata.namespace}]-policy[${p.metadata.name}]`, 'skipped dry-run CUSTOM policy (dry-run is supported for ALLOW, DENY and AUDIT only)'));
     return false;
   });
-  const built = buildRbacRules(enforced, 'DENY', forTCP, problems, CUSTOM_POLICY_PREFIX);
+  // Kept apart: on TCP chains a usable provider emits nothing, so what its rules would lose there is no problem.
+  const ruleProblems: AuthorizationProblem[] = [];
+  const built = buildRbacRules(enforced, 'DENY', forTCP, ruleProblems, CUSTOM_POLICY_PREFIX);
   if (!built?.rules) return undefined;
   const providers = [...new Set(enforced.map((p) => p.spec.provider?.name ?? ''))].sort();
   let error: string | undefined;
@@ -104,10 +106,13 @@ function customRules(push: PushContext, policies: readonly AuthorizationPolicy[]
     else extAuthz = resolved.extAuthz;
   }
   if (error !== undefined) {
-    problems.push({ policy: Object.keys(built.rules.policies ?? {}).join(', '), message: `failed to process CUSTOM action, will generate deny configs: ${error}` });
+    problems.push(...ruleProblems);
+    problems.push(authorizationProblem(Object.keys(built.rules.policies ?? {}).join(', '), `failed to process CUSTOM action, will generate deny configs: ${error}`));
     const policiesOut: Record<string, envoy.config.rbac.v3.Policy> = {};
     for (const [name, policy] of Object.entries(built.rules.policies ?? {})) policiesOut[name + BAD_CUSTOM_ACTION_SUFFIX] = policy;
     return { bad: { action: 'DENY', policies: policiesOut } };
   }
-  return forTCP ? undefined : { shadow: built.rules, extAuthz };
+  if (forTCP) return undefined;
+  problems.push(...ruleProblems);
+  return { shadow: built.rules, extAuthz };
 }

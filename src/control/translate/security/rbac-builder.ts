@@ -24,10 +24,15 @@ export interface BuiltRules {
   readonly shadowRules?: RBAC;
 }
 
-/** A rule left out of the generated config, and why (Istio logs these at debug or error level). */
+/** A rule left out of (or changed in) the generated config, and why (Istio logs these at debug or error level). */
 export interface AuthorizationProblem {
+  readonly code: 'TRELLIS_AUTHZ_RULE_DEGRADED';
   readonly policy: string;
   readonly message: string;
+}
+
+export function authorizationProblem(policy: string, message: string): AuthorizationProblem {
+  return { code: 'TRELLIS_AUTHZ_RULE_DEGRADED', policy, message };
 }
 
 /**
@@ -55,14 +60,17 @@ export function buildRbacRules(
     rules.forEach((rule, i) => {
       const name = rbacPolicyName(policy, i, namePrefix);
       if (rule === null || typeof rule !== 'object') {
-        problems.push({ policy: name, message: 'skipped nil rule' });
+        problems.push(authorizationProblem(name, 'skipped nil rule'));
         return;
       }
+      const chain = forTCP ? 'TCP' : 'HTTP';
       try {
-        target[name] = generateRbacPolicy(rule, policy.metadata.namespace, forTCP, action);
+        const ignored: string[] = [];
+        target[name] = generateRbacPolicy(rule, policy.metadata.namespace, forTCP, action, ignored);
+        for (const reason of ignored) problems.push(authorizationProblem(name, `ignored on ${chain} filter chain, so the rule matches more: ${reason}`));
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err);
-        problems.push({ policy: name, message: `skipped rule on ${forTCP ? 'TCP' : 'HTTP'} filter chain: ${reason}` });
+        problems.push(authorizationProblem(name, `skipped rule on ${chain} filter chain: ${reason}`));
       }
     });
     if (rules.length === 0) target[rbacPolicyName(policy, 0, namePrefix)] = RBAC_POLICY_MATCH_NEVER;

@@ -45,9 +45,9 @@ export class RuleError extends Error {}
  * Compiles `rule` of a policy in `policyNamespace` for an HTTP (`forTCP` false) or TCP filter chain. Throws
  * AttributeError when the rule must be dropped: in an ALLOW policy, a value that cannot apply (an HTTP attribute on a
  * TCP chain) drops the whole rule, so it allows less; in DENY and AUDIT (LOG) policies that value alone is ignored, so
- * the rule matches more (Istio's checkError).
+ * the rule matches more (Istio's checkError), and the reason goes to `ignored`.
  */
-export function generateRbacPolicy(rule: Rule, policyNamespace: string, forTCP: boolean, action: RbacAction): RbacPolicy {
+export function generateRbacPolicy(rule: Rule, policyNamespace: string, forTCP: boolean, action: RbacAction, ignored: string[] = []): RbacPolicy {
   const basePermission: ConditionList = [];
   const basePrincipal: ConditionList = [];
   for (const when of rule.when ?? []) {
@@ -100,8 +100,8 @@ export function generateRbacPolicy(rule: Rule, policyNamespace: string, forTCP: 
   if (permissions.length === 0) permissions.push(basePermission);
 
   return {
-    permissions: permissions.map((list) => ({ and_rules: { rules: orAny(list.flatMap((c) => permissionsOf(c, forTCP, action)), { any: true }) } })),
-    principals: principals.map((list) => ({ and_ids: { ids: orAny(list.flatMap((c) => principalsOf(c, forTCP, action)), { any: true }) } })),
+    permissions: permissions.map((list) => ({ and_rules: { rules: orAny(list.flatMap((c) => permissionsOf(c, forTCP, action, ignored)), { any: true }) } })),
+    principals: principals.map((list) => ({ and_ids: { ids: orAny(list.flatMap((c) => principalsOf(c, forTCP, action, ignored)), { any: true }) } })),
   };
 }
 
@@ -109,38 +109,39 @@ function orAny<T>(list: T[], any: T): T[] {
   return list.length > 0 ? list : [any];
 }
 
-/** In ALLOW the error stands (the rule is dropped); in DENY/LOG the value is skipped (the rule matches more). */
-function tolerate<T>(action: RbacAction, build: () => T): T | undefined {
+/** In ALLOW the error stands (the rule is dropped); in DENY/LOG the value is skipped (the rule matches more), noted in `ignored`. */
+function tolerate<T>(action: RbacAction, ignored: string[], build: () => T): T | undefined {
   try {
     return build();
   } catch (err) {
     if (action === 'ALLOW' || !(err instanceof AttributeError)) throw err;
+    if (!ignored.includes(err.message)) ignored.push(err.message);
     return undefined;
   }
 }
 
-function permissionsOf(c: Condition, forTCP: boolean, action: RbacAction): Permission[] {
+function permissionsOf(c: Condition, forTCP: boolean, action: RbacAction, ignored: string[]): Permission[] {
   const one = (v: string) => {
     if (!c.g.permission) throw new AttributeError(`${c.key} is not a permission`);
     return c.g.permission(c.key, v, forTCP);
   };
   const out: Permission[] = [];
-  const or = c.values.map((v) => tolerate(action, () => one(v))).filter((p): p is Permission => p !== undefined);
+  const or = c.values.map((v) => tolerate(action, ignored, () => one(v))).filter((p): p is Permission => p !== undefined);
   if (or.length > 0) out.push({ or_rules: { rules: or } });
-  const notOr = c.notValues.map((v) => tolerate(action, () => one(v))).filter((p): p is Permission => p !== undefined);
+  const notOr = c.notValues.map((v) => tolerate(action, ignored, () => one(v))).filter((p): p is Permission => p !== undefined);
   if (notOr.length > 0) out.push({ not_rule: { or_rules: { rules: notOr } } });
   return out;
 }
 
-function principalsOf(c: Condition, forTCP: boolean, action: RbacAction): Principal[] {
+function principalsOf(c: Condition, forTCP: boolean, action: RbacAction, ignored: string[]): Principal[] {
   const one = (v: string) => {
     if (!c.g.principal) throw new AttributeError(`${c.key} is not a principal`);
     return c.g.principal(c.key, v, forTCP);
   };
   const out: Principal[] = [];
-  const or = c.values.map((v) => tolerate(action, () => one(v))).filter((p): p is Principal => p !== undefined);
+  const or = c.values.map((v) => tolerate(action, ignored, () => one(v))).filter((p): p is Principal => p !== undefined);
   if (or.length > 0) out.push({ or_ids: { ids: or } });
-  const notOr = c.notValues.map((v) => tolerate(action, () => one(v))).filter((p): p is Principal => p !== undefined);
+  const notOr = c.notValues.map((v) => tolerate(action, ignored, () => one(v))).filter((p): p is Principal => p !== undefined);
   if (notOr.length > 0) out.push({ not_id: { or_ids: { ids: notOr } } });
   return out;
 }

@@ -307,7 +307,13 @@ describe('TCP filter chains (Istio action-allow/deny-HTTP-for-TCP-filter)', () =
   });
 
   test('DENY: HTTP-only values are ignored, so the rule matches more (here: every connection to port 3306)', () => {
-    const rbac = networkRbacOf(tcp([{ action: 'DENY', rules: [{ to: [{ operation: { methods: ['GET'], paths: ['/admin'], ports: ['3306'] } }], from: [{ source: { requestPrincipals: ['*'] } }] }] }]).filters[0]);
+    const { filters, problems } = tcp([{ action: 'DENY', rules: [{ to: [{ operation: { methods: ['GET'], paths: ['/admin'], ports: ['3306'] } }], from: [{ source: { requestPrincipals: ['*'] } }] }] }]);
+    assert.deepEqual(problems.map((p) => [p.code, p.policy, p.message]), [
+      ['TRELLIS_AUTHZ_RULE_DEGRADED', 'ns[foo]-policy[httpbin-1]-rule[0]', 'ignored on TCP filter chain, so the rule matches more: ":method" is HTTP only'],
+      ['TRELLIS_AUTHZ_RULE_DEGRADED', 'ns[foo]-policy[httpbin-1]-rule[0]', 'ignored on TCP filter chain, so the rule matches more: "path-matcher" is HTTP only'],
+      ['TRELLIS_AUTHZ_RULE_DEGRADED', 'ns[foo]-policy[httpbin-1]-rule[0]', 'ignored on TCP filter chain, so the rule matches more: "request.auth.principal" is HTTP only'],
+    ]);
+    const rbac = networkRbacOf(filters[0]);
     assert.equal(rbac.rules?.action, 'DENY');
     assert.deepEqual(rbac.rules?.policies?.['ns[foo]-policy[httpbin-1]-rule[0]'], wirePolicy({
       permissions: [andRules(or({ destination_port: 3306 }))],
