@@ -1,7 +1,7 @@
 // The listener manager: compiles Listeners, binds them, picks filter chains per connection and drains on update or removal.
 import { createHash } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { XdsValidationError } from '../../common/errors.js';
 import { unpackAny } from '../../xds/codec.js';
@@ -16,8 +16,8 @@ import {
 import type { DownstreamConnectionInfo } from '../http/server-stream.js';
 import { compileTcpProxy, TCP_PROXY_NAME, TCP_PROXY_TYPE_URL, type TcpProxy } from '../filters/tcp-proxy.js';
 import { NETWORK_READ_FILTER_NAMES, networkReadFilterFactory, type DownstreamConnection, type NetworkReadFilter } from '../filters/network-filter.js';
-import type { DownstreamTlsInfo } from '../http/stream-info.js';
-import { peerIdentityFromCertificate, splitSubjectAltName } from '../filters/rbac/rbac-input.js';
+import { DownstreamTlsAcceptor } from '../transport/downstream-tls-acceptor.js';
+import type { TlsConnectionInfo } from '../transport/peer-certificate.js';
 import { compileDownstreamTls, DOWNSTREAM_TLS_CONTEXT_TYPE_URL, RAW_BUFFER_TYPE_URL, type CompiledDownstreamTls } from '../transport/downstream-tls.js';
 import { NO_SECRETS } from '../transport/secret-provider.js';
 import { detectHttp2Preface, parseClientHello, peekSocket, MAX_CLIENT_HELLO } from '../transport/tls-inspector.js';
@@ -121,7 +121,7 @@ class Generation {
     });
   }
 
-  private allChains(): ChainRuntime[] {
+  allChains(): ChainRuntime[] {
     return this.defaultChain ? [...this.chains, this.defaultChain] : this.chains;
   }
 
@@ -177,30 +177,6 @@ function listenerStats(): Record<string, number> {
     downstream_listener_filter_error: 0,
     downstream_pre_cx_timeout: 0,
     downstream_cx_transport_socket_connect_timeout: 0,
-    ssl_handshake_error: 0,
-  };
-}
-
-/** The peer certificate facts of an accepted TLS socket; URI SANs and DNS SANs apart, for RBAC's principal order. */
-interface DetailedDownstreamTlsInfo extends DownstreamTlsInfo {
-  readonly peerUris: readonly string[];
-  readonly peerDnsSans: readonly string[];
-  readonly peerSubject?: string;
-}
-
-function downstreamTlsInfo(tlsSocket: TLSSocket): DetailedDownstreamTlsInfo {
-  const peer = tlsSocket.getPeerX509Certificate?.();
-  const sans = splitSubjectAltName(peer?.subjectAltName);
-  const peerUris = sans.filter((s) => s.type === 'URI').map((s) => s.value);
-  const peerDnsSans = sans.filter((s) => s.type === 'DNS').map((s) => s.value);
-  return {
-    ...(typeof tlsSocket.servername === 'string' ? { sni: tlsSocket.servername } : {}),
-    ...(typeof tlsSocket.alpnProtocol === 'string' ? { alpn: tlsSocket.alpnProtocol } : {}),
-    // URI SANs first, then DNS SANs: the first entry is the principal (Envoy's order).
-    peerUriSans: [...peerUris, ...peerDnsSans],
-    peerUris,
-    peerDnsSans,
-    ...(peer ? { peerSubject: peerIdentityFromCertificate(peer).subject, peerCertificatePem: peer.toString() } : {}),
   };
 }
 
@@ -249,6 +225,9 @@ class ActiveListener {
       clearTimeout(timer);
       generation.destroy();
       this.old.delete(generation);
+      const live = new Set<ChainRuntime>();
+      for (const g of [this.current, ...this.old]) for (const c of g.allChains()) live.add(c);
+      this.pruneTlsAcceptors(live);
     });
   }
 
@@ -338,44 +317,44 @@ class ActiveListener {
       return;
     }
     if (initial && initial.length > 0) socket.unshift(initial);
-    // node:tls's server does the handshake (its path handles sockets handed over with buffered bytes).
-    const server = this.tlsServerFor(chain, tls);
-    // The TLSSocket reads the socket's handle itself (the unshifted ClientHello first); resuming the plain socket would steal bytes.
-    server.emit('connection', socket);
+    this.tlsAcceptorFor(chain, tls).accept(socket);
   }
 
-  private readonly tlsServers = new WeakMap<ChainRuntime, TlsServer>();
+  private readonly tlsAcceptors = new Map<ChainRuntime, DownstreamTlsAcceptor>();
 
-  /** One node:tls server per chain, fed accepted sockets with emit('connection'); secured sockets go to the chain. */
-  private tlsServerFor(chain: ChainRuntime, tls: CompiledDownstreamTls): TlsServer {
-    let server = this.tlsServers.get(chain);
-    if (server) return server;
-    server = createTlsServer({
-      ...tls.contextOptions,
-      ...(tls.alpnProtocols.length ? { ALPNProtocols: [...tls.alpnProtocols] } : {}),
-      requestCert: tls.requireClientCertificate,
-      rejectUnauthorized: tls.requireClientCertificate,
+  /**
+   * One TLS acceptor per chain (transport/downstream-tls-acceptor.ts): handshake, SDS rotation, peer verification and
+   * the listener's ssl.* counters; verified connections go to the chain with their peer identity.
+   */
+  private tlsAcceptorFor(chain: ChainRuntime, tls: CompiledDownstreamTls): DownstreamTlsAcceptor {
+    let acceptor = this.tlsAcceptors.get(chain);
+    if (acceptor) return acceptor;
+    acceptor = new DownstreamTlsAcceptor(tls, {
+      stats: this.stats,
+      listenerName: this.current.compiled.name,
+      onSecure: (tlsSocket: TLSSocket, tlsInfo: TlsConnectionInfo) => {
+        const info: DownstreamConnectionInfo = {
+          remoteAddress: tlsSocket.remoteAddress ?? '',
+          remotePort: tlsSocket.remotePort ?? 0,
+          localAddress: tlsSocket.localAddress ?? '',
+          localPort: tlsSocket.localPort ?? 0,
+          // TlsConnectionInfo extends the stream's DownstreamTlsInfo with URI/DNS SANs apart and the subject (RBAC's principal order).
+          tls: tlsInfo,
+        };
+        this.runNetworkFilter(chain, tlsSocket, info, tlsSocket.alpnProtocol || undefined, undefined);
+      },
     });
-    server.on('tlsClientError', (_err: Error, s: TLSSocket) => {
-      this.stats['ssl_handshake_error']!++;
-      s.destroy();
-    });
-    server.on('secureConnection', (tlsSocket: TLSSocket) => {
-      if (tls.requireSni && !tlsSocket.servername) {
-        tlsSocket.destroy();
-        return;
-      }
-      const info: DownstreamConnectionInfo = {
-        remoteAddress: tlsSocket.remoteAddress ?? '',
-        remotePort: tlsSocket.remotePort ?? 0,
-        localAddress: tlsSocket.localAddress ?? '',
-        localPort: tlsSocket.localPort ?? 0,
-        tls: downstreamTlsInfo(tlsSocket),
-      };
-      this.runNetworkFilter(chain, tlsSocket, info, tlsSocket.alpnProtocol || undefined, undefined);
-    });
-    this.tlsServers.set(chain, server);
-    return server;
+    this.tlsAcceptors.set(chain, acceptor);
+    return acceptor;
+  }
+
+  /** Closes the TLS acceptors of chains no current or draining generation uses. */
+  private pruneTlsAcceptors(live: ReadonlySet<ChainRuntime>): void {
+    for (const [chain, acceptor] of this.tlsAcceptors) {
+      if (live.has(chain)) continue;
+      acceptor.close();
+      this.tlsAcceptors.delete(chain);
+    }
   }
 
   private runNetworkFilter(chain: ChainRuntime, socket: Duplex, info: DownstreamConnectionInfo, alpn: string | undefined, initial: Buffer | undefined, sni?: string): void {
@@ -442,6 +421,7 @@ class ActiveListener {
 
   destroy(): void {
     this.server?.close();
+    this.pruneTlsAcceptors(new Set());
     this.current.destroy();
     for (const g of this.old) g.destroy();
     this.old.clear();
