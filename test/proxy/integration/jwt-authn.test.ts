@@ -291,3 +291,27 @@ test('a JWT rule on /admin cannot be skipped with path confusion (normalize_path
   assert.equal((await get(dp.address, '/public')).status, 200);
   assert.equal((await get(dp.address, '/health')).status, 200);
 });
+
+test('remote_jwks.retry_policy: a JWKS server failing once is retried within the same request', async (t) => {
+  const key = await newKey('k1');
+  const jwks = await startJwksServer([key.jwk]);
+  const up = await startUpstream('svc');
+  const dp = await startDataPlane({
+    clusters: [staticCluster('svc', [up.port]), staticCluster('jwks', [jwks.port])],
+    httpFilters: [jwtFilter({ retry_policy: { num_retries: 2, retry_back_off: { base_interval: '0.01s', max_interval: '0.05s' } } })],
+    virtualHosts: [vhost([{ match: { prefix: '/' }, route: { cluster: 'svc' } }])],
+  });
+  t.after(async () => {
+    await dp.close();
+    await up.close();
+    await jwks.close();
+  });
+  jwks.status = 503;
+  jwks.server.prependListener('request', () => {
+    if (jwks.fetches >= 1) jwks.status = 200;
+  });
+  assert.equal((await get(dp.address, '/', { headers: { authorization: `Bearer ${await sign(key)}` } })).status, 200);
+  assert.equal(jwks.fetches, 2);
+  assert.equal(await dp.stat('http.ingress.jwt_authn.jwks_fetch_failed'), 1);
+  assert.equal(await dp.stat('http.ingress.jwt_authn.jwks_fetch_success'), 1);
+});

@@ -44,7 +44,6 @@ export class RemoteJwks implements JwksSource {
   private jwks: Jwks | undefined;
   private expiresAt = 0;
   private inflight: Promise<Jwks | undefined> | undefined;
-  private cancelCurrent: (() => void) | undefined;
   private refetchTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -79,14 +78,10 @@ export class RemoteJwks implements JwksSource {
 
   private async fetchWithRetries(): Promise<Jwks | undefined> {
     const attempts = 1 + (this.config.retry?.numRetries ?? 0);
-    for (let attempt = 0; attempt < attempts && !this.closed; attempt++) {
+    for (let attempt = 0; attempt < attempts; attempt++) {
       if (attempt > 0) await this.backOff(attempt);
-      if (this.closed) break;
-      const fetch = fetchJwksDocument(this.clusters, this.config.httpUri);
-      this.cancelCurrent = fetch.cancel;
       try {
-        const body = await fetch.done;
-        const jwks = await Jwks.parse(body);
+        const jwks = await Jwks.parse(await fetchJwksDocument(this.clusters, this.config.httpUri).done);
         if (jwks.status !== 'Ok') {
           this.stats.onFetch(false, `${this.config.httpUri.uri}: not a usable JWKS (${jwks.status})`);
           continue;
@@ -94,9 +89,7 @@ export class RemoteJwks implements JwksSource {
         this.stats.onFetch(true);
         return jwks;
       } catch (err) {
-        if (!this.closed) this.stats.onFetch(false, (err as Error).message);
-      } finally {
-        this.cancelCurrent = undefined;
+        this.stats.onFetch(false, (err as Error).message);
       }
     }
     return undefined;
@@ -120,9 +113,12 @@ export class RemoteJwks implements JwksSource {
     this.refetchTimer.unref();
   }
 
+  /**
+   * Stops the background refresh. On-demand fetches still work: requests that started on this config finish on it
+   * (each fetch is bounded by http_uri.timeout).
+   */
   close(): void {
     this.closed = true;
     if (this.refetchTimer) clearTimeout(this.refetchTimer);
-    this.cancelCurrent?.();
   }
 }

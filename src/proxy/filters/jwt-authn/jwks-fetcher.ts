@@ -1,6 +1,6 @@
 // One GET of a JWKS document through a named cluster's hosts and connection pools (Envoy's JwksFetcher uses the
 // cluster manager's async client the same way), bounded by http_uri.timeout and a body limit.
-import type { ClusterManager, UpstreamRequest } from '../../upstream/types.js';
+import type { ClusterManager, UpstreamRequest, UpstreamResponseHandler } from '../../upstream/types.js';
 
 /** A JWKS larger than this is refused (Envoy buffers the whole body too; this keeps a hostile server from growing it). */
 export const MAX_JWKS_BYTES = 1024 * 1024;
@@ -44,34 +44,37 @@ export function fetchJwksDocument(clusters: ClusterManager, httpUri: HttpUriConf
   const chunks: Buffer[] = [];
   let size = 0;
   let status = 0;
-  request = cluster.request(
-    host,
-    { ':method': 'GET', ':path': `${url.pathname}${url.search}`, ':authority': url.host, ':scheme': url.protocol.replace(/:$/, ''), accept: 'application/json' },
-    {
-      onHeaders: (s) => {
-        status = s;
-        cluster.reportResult?.(host, s);
-      },
-      onData: (chunk) => {
-        size += chunk.length;
-        if (size > MAX_JWKS_BYTES) {
-          request?.abort();
-          settle(new JwksFetchError(`JWKS from ${httpUri.uri} is larger than ${MAX_JWKS_BYTES} bytes`));
-          return;
-        }
-        chunks.push(chunk);
-      },
-      onEnd: () => {
-        if (status !== 200) settle(new JwksFetchError(`${httpUri.uri} answered ${status}`));
-        else settle(undefined, Buffer.concat(chunks).toString('utf8'));
-      },
-      onFailure: (failure, detail) => {
-        cluster.reportResult?.(host, failure);
-        settle(new JwksFetchError(`${httpUri.uri}: ${failure}${detail ? ` (${detail})` : ''}`));
-      },
+  const headers = { ':method': 'GET', ':path': `${url.pathname}${url.search}`, ':authority': url.host, ':scheme': url.protocol.replace(/:$/, ''), accept: 'application/json' };
+  const handler: UpstreamResponseHandler = {
+    onHeaders: (s) => {
+      status = s;
+      cluster.reportResult?.(host, s);
     },
-  );
-  request.end();
+    onData: (chunk) => {
+      size += chunk.length;
+      if (size > MAX_JWKS_BYTES) {
+        request?.abort();
+        settle(new JwksFetchError(`JWKS from ${httpUri.uri} is larger than ${MAX_JWKS_BYTES} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    },
+    onEnd: () => {
+      if (status !== 200) settle(new JwksFetchError(`${httpUri.uri} answered ${status}`));
+      else settle(undefined, Buffer.concat(chunks).toString('utf8'));
+    },
+    onFailure: (failure, detail) => {
+      cluster.reportResult?.(host, failure);
+      settle(new JwksFetchError(`${httpUri.uri}: ${failure}${detail ? ` (${detail})` : ''}`));
+    },
+  };
+  try {
+    request = cluster.request(host, headers, handler);
+    request.end();
+  } catch (err) {
+    settle(new JwksFetchError(`${httpUri.uri}: ${(err as Error).message}`));
+    return { done, cancel: () => undefined };
+  }
   if (httpUri.timeoutMs > 0) {
     timer = setTimeout(() => {
       request?.abort();
