@@ -110,6 +110,21 @@ describe('matching semantics a user relies on', () => {
   });
 });
 
+describe('JWT required at the ingress gateway (Istio\'s "Authorization with JWT")', () => {
+  test('DENY notRequestPrincipals ["*"] on /api/v1/products*: no token 403, any verified token 200, other paths open', () => {
+    const gateway = workload({ type: 'router', namespace: 'istio-system', labels: { istio: 'ingressgateway' } });
+    const decide = httpDecider([authorizationPolicy('require-jwt-for-api', {
+      selector: { matchLabels: { istio: 'ingressgateway' } },
+      action: 'DENY',
+      rules: [{ from: [{ source: { notRequestPrincipals: ['*'] } }], to: [{ operation: { paths: ['/api/v1/products*'] } }] }],
+    }, 'istio-system')], gateway);
+    const authn = { 'request.auth.principal': 'testing@secure.trellis.local/testing@secure.trellis.local' };
+    assert.equal(decide({ path: '/api/v1/products/0' }), 403);
+    assert.equal(decide({ path: '/api/v1/products/0', authn }), 200);
+    assert.equal(decide({ path: '/productpage' }), 200);
+  });
+});
+
 describe('TCP chains through the generated network RBAC', () => {
   test('a DENY on methods (HTTP only) denies every TCP connection; an ALLOW on methods allows none', () => {
     const mysql = workload({ namespace: 'default', labels: { app: 'mysql' } });
