@@ -9,7 +9,7 @@ import { httpConnectionManagerFilter, pathNormalizationOption, socketAddress, tl
 import { isHttpProtocol } from '../common/port-protocol.js';
 import { virtualServiceGateways, type ServiceLookup } from '../common/service-lookup.js';
 import { buildHttpRoutesForVirtualService } from '../route/http-route.js';
-import { securityHttpFilters } from '../security/inbound-filters.js';
+import { POLICY_SECURITY_FILTERS, type SecurityFilterProvider } from '../common/security-filter-provider.js';
 import { MAX_DIRECT_RESPONSE_BODY_BYTES, VirtualHostSet, type RouteConfiguration, type VirtualHost } from '../route/route-configuration.js';
 import { listenerName, WILDCARD_ADDRESS, type FilterChain, type Listener } from '../listener/listener-context.js';
 import { intersectHosts, parseServerHost } from './gateway-hosts.js';
@@ -20,6 +20,8 @@ export interface GatewayBuildContext {
   proxy?: Proxy;
   /** For the security filters (AuthorizationPolicy, RequestAuthentication selecting the gateway); none without it. */
   push?: PushContext;
+  /** Where the security filters come from; the AuthorizationPolicy/RequestAuthentication translation unless a test swaps it. */
+  securityFilters?: SecurityFilterProvider;
 }
 
 export interface GatewayConfig {
@@ -153,7 +155,7 @@ export function buildGatewayConfig(
 ): GatewayConfig {
   const lookup = toLookup(services);
   // AuthorizationPolicy and RequestAuthentication select the gateway workload as a whole: one filter list for every HCM.
-  const securityFilters = context.push ? securityHttpFilters({ push: context.push, proxy, isGateway: true }) : [];
+  const securityFilters = context.push ? (context.securityFilters ?? POLICY_SECURITY_FILTERS).http({ push: context.push, proxy, isGateway: true }) : [];
   const byPort = new Map<number, GatewayServer[]>();
   for (const gateway of gateways) {
     for (const server of gateway.spec.servers ?? []) {

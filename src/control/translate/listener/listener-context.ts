@@ -3,6 +3,7 @@ import type { envoy } from '../../../xds/generated/types.js';
 import type { MeshConfig } from '../../model/mesh-config.js';
 import type { Proxy } from '../../model/proxy.js';
 import type { PushContext } from '../../model/push-context.js';
+import type { SecurityFilterProvider } from '../common/security-filter-provider.js';
 
 export type Listener = envoy.config.listener.v3.Listener;
 export type FilterChain = envoy.config.listener.v3.FilterChain;
@@ -19,6 +20,8 @@ export interface ListenerBuildContext {
    * filters (AuthorizationPolicy, RequestAuthentication). Without it every port is PERMISSIVE and has no security filters.
    */
   push?: PushContext;
+  /** Where the security filters come from; the AuthorizationPolicy/RequestAuthentication translation unless a test swaps it. */
+  securityFilters?: SecurityFilterProvider;
 }
 
 /** `0.0.0.0_9080`, `10.0.0.5_3306`: Istio's listener names. */

@@ -6,7 +6,8 @@ import { DEFAULT_MTLS_MODE, type MutualTlsMode } from '../../model/peer-authenti
 import { httpConnectionManagerFilter, httpInspector, originalDst, pathNormalizationOption, socketAddress, tcpProxyFilter, tlsInspector, type Filter } from '../common/network-filters.js';
 import { isHttpProtocol } from '../common/port-protocol.js';
 import { buildInboundRouteConfiguration, inboundRouteName } from '../route/route-configuration.js';
-import { securityHttpFilters, securityNetworkFilters, type SecurityFilterInput } from '../security/inbound-filters.js';
+import type { SecurityFilterInput } from '../security/inbound-filters.js';
+import { POLICY_SECURITY_FILTERS } from '../common/security-filter-provider.js';
 import { inboundChainMatch, inboundChainName, inboundChainOptions, inboundTlsTransportSocket } from './inbound-mtls.js';
 import { listenerName, WILDCARD_ADDRESS, type FilterChain, type Listener, type ListenerBuildContext } from './listener-context.js';
 
@@ -34,7 +35,7 @@ function securityInput(context: ListenerBuildContext, port: number | undefined):
 /** The network filters of a TCP chain: the security filters (network RBAC) before tcp_proxy, as Istio orders them. */
 function tcpFilters(cluster: string, context: ListenerBuildContext, port: number | undefined) {
   const input = securityInput(context, port);
-  return [...(input ? securityNetworkFilters(input) : []), tcpProxyFilter(cluster)];
+  return [...(input ? (context.securityFilters ?? POLICY_SECURITY_FILTERS).network(input) : []), tcpProxyFilter(cluster)];
 }
 
 /**
@@ -59,7 +60,7 @@ export function inboundChains(port: number, instances: ServiceInstance[], contex
       statPrefix,
       useRemoteAddress: false,
       forwardClientCertDetails: 'APPEND_FORWARD' as const,
-      leadingHttpFilters: input ? securityHttpFilters(input) : [],
+      leadingHttpFilters: input ? (context.securityFilters ?? POLICY_SECURITY_FILTERS).http(input) : [],
       ...pathNormalizationOption(context.mesh),
     };
     filters = [
@@ -96,17 +97,19 @@ export function instancesByPort(instances: readonly ServiceInstance[]): Map<numb
 function passthroughChains(declaredPorts: ReadonlySet<number>, context: ListenerBuildContext): FilterChain[] {
   const proxy = context.proxy;
   const effective = context.push && proxy ? context.push.effectivePeerAuthentication(proxy.namespace, proxy.labels) : undefined;
-  const chains = (mode: MutualTlsMode, port: number | undefined): FilterChain[] =>
-    inboundChainOptions(mode, 'tcp').map((option, index) => {
+  const chains = (mode: MutualTlsMode, port: number | undefined): FilterChain[] => {
+    const filters = tcpFilters(INBOUND_PASSTHROUGH_CLUSTER, context, port);
+    return inboundChainOptions(mode, 'tcp').map((option, index) => {
       const match = inboundChainMatch(option, port);
       if (port === undefined) match.prefix_ranges = [{ address_prefix: WILDCARD_ADDRESS, prefix_len: { value: 0 } }];
       return {
         name: inboundChainName(port === undefined ? VIRTUAL_INBOUND_LISTENER : `${VIRTUAL_INBOUND_LISTENER}-port-${port}`, option, index),
         filter_chain_match: match,
-        filters: tcpFilters(INBOUND_PASSTHROUGH_CLUSTER, context, port),
+        filters,
         ...(option.terminatesTls ? { transport_socket: inboundTlsTransportSocket(context.mesh) } : {}),
       };
     });
+  };
   const out = chains(effective?.mode ?? DEFAULT_MTLS_MODE, undefined);
   for (const [port, mode] of [...(effective?.perPort ?? new Map<number, MutualTlsMode>())].sort(([a], [b]) => a - b)) {
     if (!declaredPorts.has(port)) out.push(...chains(mode, port));
