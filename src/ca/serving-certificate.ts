@@ -53,7 +53,11 @@ export class ServingCertificateProvider implements CertificateProvider {
 
   addIdentityCertificateListener(listener: IdentityListener): void {
     this.listeners.add(listener);
-    if (this.current) listener(this.current);
+    // Later, not now: grpc-js registers this listener before the watcher that applies the update, so a
+    // synchronous call would be lost and the port would refuse every handshake.
+    queueMicrotask(() => {
+      if (this.current && this.listeners.has(listener)) listener(this.current);
+    });
   }
 
   removeIdentityCertificateListener(listener: IdentityListener): void {
