@@ -323,6 +323,10 @@ test('per-route config: requirement_name, disabled, an unknown name is 403; bypa
   expectReply(await run(filter, { ':method': 'OPTIONS', origin: 'https://app' }), 401, 'Jwt is missing');
   assert.throws(() => factory.createRouteConfig!({}), XdsValidationError);
   filter.close?.();
+  // An empty key set (the control plane's placeholder) is accepted and refuses every token.
+  const empty = makeFilter({ providers: { p: { issuer: ISS, local_jwks: { inline_string: '{"keys":[]}' } } }, rules: [{ match: { prefix: '/' }, requires: { provider_name: 'p' } }] });
+  expectReply(await run(empty, bearer(await sign(k.rs))), 401, "Jwks doesn't have any valid public key");
+  empty.close?.();
   const stripped = makeFilter({ providers: { p: await provider() }, rules: [{ match: { prefix: '/' }, requires: { provider_name: 'p' } }], strip_failure_response: true });
   const s = expectReply(await run(stripped, {}), 401, '');
   assert.equal(s.options?.headers, undefined);

@@ -146,7 +146,7 @@ function compileProvider(
     const bytes = readDataSource(p.local_jwks, `${path}.local_jwks`, strings, false);
     for (const s of strings) problems.add('', s);
     const text = bytes?.toString('utf8') ?? '';
-    // Envoy only warns about an unusable inline JWKS; Trellis refuses it so the mistake shows at apply time.
+    // Envoy only warns about an inline JWKS that is not a JWKS at all; Trellis refuses it so the mistake shows at apply time.
     const shape = jwksShapeProblem(text);
     if (shape) problems.add(`${path}.local_jwks`, shape);
     else jwks = new LocalJwks(text);
@@ -238,7 +238,8 @@ function jwksShapeProblem(text: string): string | undefined {
   const keys = (doc as Record<string, unknown>)['keys'];
   if (keys === undefined) return 'Jwks does not have [keys] field';
   if (!Array.isArray(keys)) return '[keys] in Jwks is not an array';
-  if (keys.length === 0) return "Jwks doesn't have any valid public key";
+  // An empty key set is accepted (every token is then refused: `Jwks doesn't have any valid public key`): it is what
+  // the control plane emits for a rule without a usable key source, as Istio's placeholder JWKS.
   return undefined;
 }
 
