@@ -27,16 +27,12 @@ export interface SecurityFilterInput {
  * port of a workload gets the same filters (as in Istio).
  */
 export function securityHttpFilters(input: SecurityFilterInput): HttpFilter[] {
-  const filters: HttpFilter[] = [];
-  const jwt = buildJwtAuthentication(input.push.requestAuthentications(input.proxy));
-  if (jwt) filters.push({ name: JWT_AUTHN_FILTER, typed_config: packAny(JWT_AUTHN_MESSAGE, jwt) });
-  filters.push(...authorizationHttpFilters(input.push, authorizationPoliciesFor(input.push, input.proxy)).filters);
-  return filters;
+  return [...built(input).http];
 }
 
 /** Network filters that go before tcp_proxy on TCP filter chains: RBAC with HTTP-only rules dropped (ALLOW) or widened (DENY). */
 export function securityNetworkFilters(input: SecurityFilterInput): Filter[] {
-  return authorizationNetworkFilters(input.push, authorizationPoliciesFor(input.push, input.proxy)).filters;
+  return [...built(input).network];
 }
 
 /**
@@ -44,6 +40,39 @@ export function securityNetworkFilters(input: SecurityFilterInput): Filter[] {
  * providers): Istio logs these; the control plane can report them (e.g. on /debug endpoints) by calling this.
  */
 export function securityFilterProblems(input: SecurityFilterInput): AuthorizationProblem[] {
-  const policies = authorizationPoliciesFor(input.push, input.proxy);
-  return [...authorizationHttpFilters(input.push, policies).problems, ...authorizationNetworkFilters(input.push, policies).problems];
+  return [...built(input).problems];
+}
+
+interface BuiltSecurityFilters {
+  readonly http: readonly HttpFilter[];
+  readonly network: readonly Filter[];
+  readonly problems: readonly AuthorizationProblem[];
+}
+
+/**
+ * Listener builders ask once per port and filter chain, but the filters depend only on what selects policies (the
+ * workload's namespace, labels and kind: ports are matched at request time), so they are built once per snapshot
+ * and workload shape, and replicas share them.
+ */
+const cache = new WeakMap<PushContext, Map<string, BuiltSecurityFilters>>();
+
+function built(input: SecurityFilterInput): BuiltSecurityFilters {
+  const { push, proxy } = input;
+  const labels = Object.keys(proxy.labels).sort().map((k) => [k, proxy.labels[k]]);
+  const key = JSON.stringify([proxy.type, proxy.namespace, labels]);
+  let perPush = cache.get(push);
+  if (!perPush) cache.set(push, (perPush = new Map()));
+  let out = perPush.get(key);
+  if (!out) {
+    const http: HttpFilter[] = [];
+    const jwt = buildJwtAuthentication(push.requestAuthentications(proxy));
+    if (jwt) http.push({ name: JWT_AUTHN_FILTER, typed_config: packAny(JWT_AUTHN_MESSAGE, jwt) });
+    const policies = authorizationPoliciesFor(push, proxy);
+    const authzHttp = authorizationHttpFilters(push, policies);
+    const authzNetwork = authorizationNetworkFilters(push, policies);
+    http.push(...authzHttp.filters);
+    out = { http, network: authzNetwork.filters, problems: [...authzHttp.problems, ...authzNetwork.problems] };
+    perPush.set(key, out);
+  }
+  return out;
 }

@@ -70,6 +70,15 @@ describe('AuthorizationPolicy selection and precedence', () => {
     assert.deepEqual(Object.keys(allow.rules?.policies ?? {}), ['ns[foo]-policy[ns-allow]-rule[0]']);
   });
 
+  test('one snapshot, workloads of other labels or namespaces: each gets its own filters (built once per workload shape)', () => {
+    const push = pushOf([authorizationPolicy('httpbin-only', { selector, action: 'DENY', rules: [{}] })]);
+    const filtersOf = (p: typeof proxy) => securityHttpFilters({ push, proxy: p, port: 80, isGateway: false }).map((f) => f.name);
+    assert.deepEqual(filtersOf(proxy), ['envoy.filters.http.rbac']);
+    assert.deepEqual(filtersOf(workload({ labels: { app: 'other' } })), []);
+    assert.deepEqual(filtersOf(workload({ namespace: 'bar' })), []);
+    assert.deepEqual(filtersOf(workload({ id: 'sidecar~10.0.0.6~httpbin-v1-def.foo~foo.svc.cluster.local', labels: { version: 'v1', app: 'httpbin' } })), ['envoy.filters.http.rbac']);
+  });
+
   test('no policy for the workload: no filter at all (everything allowed)', () => {
     const push = pushOf([authorizationPolicy('elsewhere', { rules: [{}] }, 'bar')]);
     assert.deepEqual(securityHttpFilters({ push, proxy, port: 80, isGateway: false }), []);
