@@ -127,7 +127,10 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     configDir,
     xdsAddress: `127.0.0.1:${plan.control.xds}`,
     monitoringAddress: `127.0.0.1:${plan.control.monitoring}`,
-    mesh: { outboundTrafficPolicy: manifest.mesh.outboundTrafficPolicy },
+    mesh: {
+      outboundTrafficPolicy: manifest.mesh.outboundTrafficPolicy,
+      ...(manifest.mesh.pathNormalization ? { pathNormalization: { normalization: manifest.mesh.pathNormalization } } : {}),
+    },
     logger: { info: (m) => supervisor.log('control', m), warn: (m) => supervisor.log('control', m) },
   });
   state = {

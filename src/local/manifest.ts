@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { TrellisError } from '../common/errors.js';
+import { PATH_NORMALIZATION_MODES, type PathNormalizationMode } from '../control/model/mesh-config.js';
 
 export const MANIFEST_FILE = 'mesh.yaml';
 
@@ -48,7 +49,7 @@ export interface MeshManifest {
   /** First port of the first block (`--port-base` overrides). */
   readonly portBase: number;
   readonly config: readonly string[];
-  readonly mesh: { readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY' };
+  readonly mesh: { readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY'; readonly pathNormalization?: PathNormalizationMode };
   readonly workloads: readonly WorkloadSpec[];
   readonly gateways: readonly GatewaySpec[];
   readonly certificates: readonly CertificateSpec[];
@@ -189,7 +190,15 @@ export function parseManifest(text: string, file: string): MeshManifest {
   const root = check.object(value, '', ['portBase', 'config', 'mesh', 'workloads', 'gateways', 'certificates', 'urls']) ?? {};
   const portBase = check.port(root['portBase'], 'portBase') ?? DEFAULT_PORT_BASE;
   const config = check.strings(root['config'], 'config').map((p) => abs(dir, p));
-  const meshObj = check.object(root['mesh'], 'mesh', ['outboundTrafficPolicy']) ?? {};
+  const meshObj = check.object(root['mesh'], 'mesh', ['outboundTrafficPolicy', 'pathNormalization']) ?? {};
+  // Istio's meshConfig shape: pathNormalization: { normalization: BASE }.
+  let pathNormalization: PathNormalizationMode | undefined;
+  const normalizationObj = check.object(meshObj['pathNormalization'], 'mesh.pathNormalization', ['normalization']);
+  if (normalizationObj && normalizationObj['normalization'] !== undefined) {
+    const mode = normalizationObj['normalization'];
+    if ((PATH_NORMALIZATION_MODES as readonly unknown[]).includes(mode)) pathNormalization = mode as PathNormalizationMode;
+    else check.add('mesh.pathNormalization.normalization', `expected one of ${PATH_NORMALIZATION_MODES.join(', ')}, got ${describe(mode)}`);
+  }
   let outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY' = 'ALLOW_ANY';
   const policy = meshObj['outboundTrafficPolicy'];
   if (policy !== undefined) {
@@ -291,7 +300,7 @@ export function parseManifest(text: string, file: string): MeshManifest {
   });
 
   if (workloads.length === 0 && gateways.length === 0) throw new ManifestError([...check.problems, `${file}: the mesh has no usable workload and no gateway`]);
-  return { file, dir, portBase, config, mesh: { outboundTrafficPolicy }, workloads, gateways, certificates, urls: check.strings(root['urls'], 'urls'), problems: check.problems };
+  return { file, dir, portBase, config, mesh: { outboundTrafficPolicy, ...(pathNormalization ? { pathNormalization } : {}) }, workloads, gateways, certificates, urls: check.strings(root['urls'], 'urls'), problems: check.problems };
 }
 
 function abs(dir: string, path: string): string {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseDurationMs } from '../../api/index.js';
 import { DEFAULT_MONITORING_ADDRESS, DEFAULT_SECURE_XDS_ADDRESS, DEFAULT_XDS_ADDRESS } from '../../control/server/ports.js';
-import { DEFAULT_MESH_CONFIG } from '../../control/model/mesh-config.js';
+import { DEFAULT_MESH_CONFIG, PATH_NORMALIZATION_MODES, type PathNormalizationMode } from '../../control/model/mesh-config.js';
 import { DEFAULT_MAX_WORKLOAD_CERT_TTL_MS, DEFAULT_ROOT_ROTATION_OVERLAP_MS, DEFAULT_WORKLOAD_CERT_TTL_MS } from '../../ca/defaults.js';
 import type { KeyType } from '../../ca/keys.js';
 import { DEFAULT_DEBOUNCE_AFTER_MS, DEFAULT_DEBOUNCE_MAX_MS } from '../../control/server/debounce.js';
@@ -44,6 +44,7 @@ interface ControlOptions {
   caTokenFile?: string;
   rootRotationOverlap: number;
   caRootOut?: string;
+  pathNormalization?: PathNormalizationMode;
 }
 
 function parsePositiveInt(value: string): number {
@@ -68,6 +69,7 @@ export function controlCommand(): Command {
     .option('--workload-cert-ttl <duration>', 'lifetime of workload certificates when the request names none (DEFAULT_WORKLOAD_CERT_TTL)', parseCertDuration, DEFAULT_WORKLOAD_CERT_TTL_MS)
     .option('--max-workload-cert-ttl <duration>', 'longest workload certificate lifetime; longer requests are clamped to it (MAX_WORKLOAD_CERT_TTL)', parseCertDuration, DEFAULT_MAX_WORKLOAD_CERT_TTL_MS)
     .option('--trust-domain <domain>', 'SPIFFE trust domain of workload identities', DEFAULT_MESH_CONFIG.trustDomain)
+    .addOption(new Option('--path-normalization <mode>', 'meshConfig pathNormalization: how proxies normalize request paths before routing and policies (default BASE)').choices([...PATH_NORMALIZATION_MODES]))
     .option('--ca-token-file <file>', 'bootstrap tokens the CA accepts: one "token namespace serviceaccount" per line')
     .option('--root-rotation-overlap <duration>', 'how long a replaced root stays trusted after a root rotation', parseCertDuration, DEFAULT_ROOT_ROTATION_OVERLAP_MS)
     .option('--ca-root-out <file>', 'file kept holding the trust bundle (PEM) that agents trust the secure port with (default: <ca-dir>/trust-bundle.pem)')
@@ -84,7 +86,7 @@ export function controlCommand(): Command {
           debounceAfterMs: opts.debounceAfter,
           debounceMaxMs: opts.debounceMax,
           pushThrottle: opts.pushThrottle,
-          mesh: { trustDomain: opts.trustDomain },
+          mesh: { trustDomain: opts.trustDomain, ...(opts.pathNormalization ? { pathNormalization: { normalization: opts.pathNormalization } } : {}) },
           ...(opts.secureXdsAddress === 'off'
             ? {}
             : {
