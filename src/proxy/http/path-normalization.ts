@@ -99,6 +99,11 @@ export function mergeSlashes(path: string): string {
 }
 
 const HEX = /^[0-9A-Fa-f]{2}$/;
+/** No `%`, `\`, control, non-ASCII or other character canonicalization would change. */
+// eslint-disable-next-line no-control-regex
+const PLAIN_PATH = /^[^%\\\x00-\x20\x7f-\uffff"<>`{}]*$/;
+/** A `.` or `..` segment somewhere in the path. */
+const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
 
 function isUnreserved(code: number): boolean {
   return (
@@ -123,6 +128,8 @@ function hexByte(b: number): string {
  * them rather than let a backend decode them differently.
  */
 export function canonicalizePath(path: string): string | { readonly reason: string } {
+  // Most paths have nothing to decode or escape: skip the per-character rebuild.
+  if (PLAIN_PATH.test(path)) return removeDotSegments(path.charCodeAt(0) === 0x2f ? path : `/${path}`);
   let out = '';
   for (let i = 0; i < path.length; i++) {
     const c = path.charCodeAt(i);
@@ -139,8 +146,11 @@ export function canonicalizePath(path: string): string | { readonly reason: stri
       out += '/';
     } else if (mustEscape(c)) {
       // Bytes above 0xff come from an HTTP/2 header decoded as UTF-8; lower ones are the raw (latin1) byte.
-      if (c > 0xff) for (const b of Buffer.from(path[i]!, 'utf8')) out += hexByte(b);
-      else out += hexByte(c);
+      if (c > 0xff) {
+        const cp = path.codePointAt(i)!;
+        for (const b of Buffer.from(String.fromCodePoint(cp), 'utf8')) out += hexByte(b);
+        if (cp > 0xffff) i++;
+      } else out += hexByte(c);
     } else out += path[i];
   }
   return removeDotSegments(out.startsWith('/') ? out : `/${out}`);
@@ -148,7 +158,7 @@ export function canonicalizePath(path: string): string | { readonly reason: stri
 
 /** RFC 3986 §5.2.4 on an absolute path: `.` and `..` segments go, a trailing one leaves the path ending in `/`. */
 function removeDotSegments(path: string): string {
-  if (!path.includes('.')) return path;
+  if (!DOT_SEGMENT.test(path)) return path;
   const out: string[] = [];
   const segments = path.split('/');
   for (let i = 1; i < segments.length; i++) {

@@ -39,6 +39,11 @@ test('canonicalizePath: Envoy path_utility_test cases', () => {
     ['/a b"<>`{}', '/a%20b%22%3C%3E%60%7B%7D'],
     ['/\u00e9', '/%E9'],
     ['/\u20ac', '/%E2%82%AC'],
+    ['/\u{1F600}', '/%F0%9F%98%80'],
+    ['/a/b.js', '/a/b.js'],
+    ['/.hidden/x', '/.hidden/x'],
+    ['/a..b/c', '/a..b/c'],
+    ['/a%2e%2e/b', '/a../b'],
   ];
   for (const [input, expected] of cases) assert.equal(canonicalizePath(input), expected, input);
 });
