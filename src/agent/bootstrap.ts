@@ -7,6 +7,8 @@ export const LOCAL_INBOUND_PORTS_METADATA = 'TRELLIS_LOCAL_INBOUND_PORTS';
 
 /** The static cluster ADS runs over, by Istio's name. */
 export const XDS_CLUSTER = 'xds-grpc';
+/** The static cluster of the agent's SDS server, by Istio's name; TLS contexts reference `default` and `ROOTCA` through it. */
+export const SDS_CLUSTER = 'sds-grpc';
 
 export interface ProxyBootstrapOptions {
   /** `sidecar` beside a workload, `router` for a gateway. */
@@ -32,6 +34,35 @@ export interface ProxyBootstrapOptions {
   readonly inboundPorts?: ReadonlyArray<{ readonly inbound: number; readonly app: number }>;
   /** `GRPC` (SotW, default) or `DELTA_GRPC`. */
   readonly adsApiType?: 'GRPC' | 'DELTA_GRPC';
+  /** Security on: the loopback port of the agent's SDS server, which the `sds-grpc` static cluster points at. */
+  readonly sdsPort?: number;
+}
+
+/** An HTTP/2 static cluster to one loopback endpoint, as Istio's xds-grpc and sds-grpc. */
+function grpcStaticCluster(name: string, host: string, port: number): Record<string, unknown> {
+  return {
+    name,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    typed_extension_protocol_options: {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    },
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: host, port_value: port } } } }] }],
+    },
+  };
+}
+
+/** How a TLS context names the agent's secrets (`default`, `ROOTCA`): SDS over the sds-grpc cluster, as Istio generates it. */
+export function agentSdsConfig(): Record<string, unknown> {
+  return {
+    api_config_source: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: SDS_CLUSTER } }] },
+    resource_api_version: 'V3',
+  };
 }
 
 /** Istio's node id: `sidecar~10.0.0.5~reviews-v2.default~default.svc.cluster.local`. */
@@ -72,21 +103,8 @@ export function buildProxyBootstrap(o: ProxyBootstrapOptions): Record<string, un
     },
     static_resources: {
       clusters: [
-        {
-          name: XDS_CLUSTER,
-          type: 'STATIC',
-          connect_timeout: '1s',
-          typed_extension_protocol_options: {
-            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-              '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-              explicit_http_config: { http2_protocol_options: {} },
-            },
-          },
-          load_assignment: {
-            cluster_name: XDS_CLUSTER,
-            endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: o.xdsHost ?? '127.0.0.1', port_value: o.xdsPort } } } }] }],
-          },
-        },
+        grpcStaticCluster(XDS_CLUSTER, o.xdsHost ?? '127.0.0.1', o.xdsPort),
+        ...(o.sdsPort !== undefined ? [grpcStaticCluster(SDS_CLUSTER, '127.0.0.1', o.sdsPort)] : []),
       ],
     },
   };

@@ -178,8 +178,7 @@ export class WorkloadCertificates extends EventEmitter<WorkloadCertificatesEvent
       this.timer = undefined;
       void this.fetch();
     }, delayMs);
-    // The proxy's listeners keep the process alive; a pending rotation alone must not.
-    this.timer.unref();
+    // Not unref'd: while the first certificate is awaited this timer is all that keeps the agent alive. close() clears it.
   }
 
   /**

@@ -1,7 +1,12 @@
 // `trellis proxy -c bootstrap.yaml`: runs the proxy (Envoy's role) from an Envoy v3 bootstrap until SIGINT/SIGTERM or /quitquitquit.
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, ConfigValidationError } from '../../common/errors.js';
+import { SDS_CLUSTER } from '../../agent/bootstrap.js';
+import type { SecurityAgent, SecurityAgentOptions } from '../../agent/security-agent.js';
+import { ConfigError, ConfigValidationError, TrellisError, describeError } from '../../common/errors.js';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../../proxy/admin/log-levels.js';
+import { loadBootstrap } from '../../proxy/bootstrap.js';
+import { parseDurationMs } from '../../api/duration.js';
 
 function parseLogLevel(value: string): LogLevel {
   if (!isLogLevel(value)) throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}`);
@@ -14,19 +19,111 @@ function parseDrainTime(value: string): number {
   return seconds;
 }
 
+function parseCertTtl(value: string): number {
+  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : parseDurationMs(value);
+  if (ms === undefined || !Number.isFinite(ms) || ms < 1000) throw new InvalidArgumentError(`expected a certificate lifetime like 24h or 90s (at least 1s), got ${JSON.stringify(value)}`);
+  return Math.round(ms / 1000);
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidArgumentError('expected a port number (1-65535)');
+  return port;
+}
+
+function parseKeyType(value: string): 'ECDSA' | 'RSA' {
+  if (value !== 'ECDSA' && value !== 'RSA') throw new InvalidArgumentError('expected ECDSA or RSA');
+  return value;
+}
+
+interface AgentFlags {
+  readonly caAddress?: string;
+  readonly caRootCert?: string;
+  readonly caTokenFile?: string;
+  readonly trustDomain: string;
+  readonly certTtl: number;
+  readonly sdsPort?: number;
+  readonly workloadKeyType: 'ECDSA' | 'RSA';
+}
+
+/**
+ * The security agent's options from the flags and the bootstrap: the identity from the node metadata Istio's bootstrap
+ * carries (NAMESPACE, SERVICE_ACCOUNT), the SDS address from the sds-grpc static cluster (or --sds-port).
+ */
+function agentOptions(configPath: string, flags: AgentFlags): SecurityAgentOptions {
+  if (!flags.caRootCert) throw new ConfigError('TRELLIS_CONFIG_INVALID', '--ca-address needs --ca-root-cert (the PEM root the CA port is trusted by)');
+  const read = (file: string, what: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError('TRELLIS_CONFIG_PARSE', `${file}: cannot read the ${what}: ${describeError(err)}`, { cause: err });
+    }
+  };
+  const bootstrap = loadBootstrap(configPath);
+  const fields = bootstrap.node.metadata?.fields ?? {};
+  const meta = (key: string): string | undefined => fields[key]?.string_value || undefined;
+  const sdsCluster = bootstrap.clusters.find((c) => c.name === SDS_CLUSTER);
+  const socket = sdsCluster?.load_assignment?.endpoints?.[0]?.lb_endpoints?.[0]?.endpoint?.address?.socket_address;
+  const bootstrapPort = socket?.port_value;
+  if (flags.sdsPort !== undefined && bootstrapPort !== undefined && bootstrapPort !== flags.sdsPort) {
+    throw new ConfigError('TRELLIS_CONFIG_INVALID', `${configPath}: static cluster ${SDS_CLUSTER} points at port ${bootstrapPort}, but --sds-port is ${flags.sdsPort}`);
+  }
+  const port = flags.sdsPort ?? bootstrapPort;
+  if (port === undefined) throw new ConfigError('TRELLIS_CONFIG_INVALID', `${configPath}: security needs a static cluster ${SDS_CLUSTER} (the agent's SDS server) or --sds-port`);
+  return {
+    identity: { trustDomain: flags.trustDomain, namespace: meta('NAMESPACE') ?? 'default', serviceAccount: meta('SERVICE_ACCOUNT') ?? 'default' },
+    caAddress: flags.caAddress!,
+    caRootCertPem: read(flags.caRootCert, 'CA root certificate'),
+    ...(flags.caTokenFile ? { token: read(flags.caTokenFile, 'CA token').trim() } : {}),
+    ttlSeconds: flags.certTtl,
+    keyType: flags.workloadKeyType,
+    sdsAddress: `127.0.0.1:${port}`,
+    metadata: { WorkloadName: meta('WORKLOAD_NAME') ?? '', ClusterID: 'Kubernetes' },
+    log: { info: (m) => process.stderr.write(`trellis agent: ${m}\n`), warn: (m) => process.stderr.write(`trellis agent: ${m}\n`) },
+  };
+}
+
 export function proxyCommand(): Command {
   return new Command('proxy')
     .description('Run the proxy (Envoy\'s role) from an Envoy v3 bootstrap: static resources, or xDS over ADS from a control plane')
     .requiredOption('-c, --config-path <file>', 'Envoy bootstrap, YAML or JSON')
     .option('-l, --log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, parseLogLevel, 'info' as LogLevel)
     .option('--drain-time-s <seconds>', 'how long listeners drain (shutdown, /drain_listeners)', parseDrainTime, 5)
-    .action(async (opts: { configPath: string; logLevel: LogLevel; drainTimeS: number }) => {
+    .option('--ca-address <host:port>', "security on: the CA (the control plane's secure port) the agent gets the workload certificate from; served to the proxy over SDS (sds-grpc)")
+    .option('--ca-root-cert <file>', 'PEM root the CA port is trusted by (with --ca-address)')
+    .option('--ca-token-file <file>', 'bootstrap token sent to the CA as authorization: Bearer')
+    .option('--trust-domain <domain>', 'SPIFFE trust domain of the workload identity', 'cluster.local')
+    .option('--cert-ttl <duration>', 'workload certificate lifetime requested, e.g. 24h, 90s or seconds (rotated at half life)', parseCertTtl, 24 * 3600)
+    .option('--sds-port <port>', "the agent's SDS port (default: the bootstrap's sds-grpc cluster port)", parsePort)
+    .option('--workload-key-type <type>', 'ECDSA (P-256) or RSA (2048)', parseKeyType, 'ECDSA' as const)
+    .action(async (opts: { configPath: string; logLevel: LogLevel; drainTimeS: number } & AgentFlags) => {
       const fail = (message: string): void => {
         process.stderr.write(`trellis proxy: ${message}\n`);
         process.exitCode = 1;
       };
       let quit: () => void = () => undefined;
       const quitted = new Promise<void>((resolve) => (quit = resolve));
+      let agent: SecurityAgent | undefined;
+      if (opts.caAddress) {
+        // pilot-agent's order: the first certificate and the SDS server before the proxy asks for them.
+        const aborted = new AbortController();
+        const abort = (): void => aborted.abort();
+        process.once('SIGINT', abort);
+        process.once('SIGTERM', abort);
+        try {
+          const { startSecurityAgent } = await import('../../agent/security-agent.js');
+          const options = agentOptions(opts.configPath, opts);
+          process.stderr.write(`trellis agent: requesting a certificate for spiffe://${options.identity.trustDomain}/ns/${options.identity.namespace}/sa/${options.identity.serviceAccount} from ${options.caAddress}\n`);
+          agent = await startSecurityAgent(options, aborted.signal);
+          process.stderr.write(`trellis agent: SDS on 127.0.0.1:${agent.sdsPort}\n`);
+        } catch (err) {
+          if (err instanceof ConfigValidationError) return fail(`refusing to start:\n  ${err.details.join('\n  ')}`);
+          return fail(err instanceof TrellisError ? `${err.code}: ${err.message}` : `agent failed to start: ${describeError(err)}`);
+        } finally {
+          process.off('SIGINT', abort);
+          process.off('SIGTERM', abort);
+        }
+      }
       let proxy;
       try {
         // Loaded on use: the rest of the CLI does not pay for the data path.
@@ -34,11 +131,13 @@ export function proxyCommand(): Command {
         try {
           proxy = await startProxy({ bootstrapPath: opts.configPath, logLevel: opts.logLevel, drainTimeMs: opts.drainTimeS * 1000, commandLine: process.argv.slice(2), onQuit: quit });
         } catch (err) {
+          await agent?.close();
           if (err instanceof ConfigValidationError) return fail(`refusing to start:\n  ${err.details.join('\n  ')}`);
           if (err instanceof ConfigError) return fail(err.message);
           throw err;
         }
       } catch (err) {
+        await agent?.close();
         return fail(`failed to start: ${err instanceof Error ? err.message : String(err)}`);
       }
       // Announce the admin port on stdout so scripts and tests can use port 0.
@@ -57,6 +156,7 @@ export function proxyCommand(): Command {
         process.once('SIGTERM', () => stop('SIGTERM'));
         void quitted.then(resolve);
       });
+      await agent?.close();
       // Sockets of pools or timers must not keep a stopped proxy alive.
       process.exit(process.exitCode ?? 0);
     });
