@@ -315,3 +315,34 @@ test('remote_jwks.retry_policy: a JWKS server failing once is retried within the
   assert.equal(await dp.stat('http.ingress.jwt_authn.jwks_fetch_failed'), 1);
   assert.equal(await dp.stat('http.ingress.jwt_authn.jwks_fetch_success'), 1);
 });
+
+test('requests waiting for the JWKS share one fetch and keep their bodies (HTTP/1.1 and HTTP/2)', async (t) => {
+  const key = await newKey('k1');
+  const jwks = await startJwksServer([key.jwk]);
+  jwks.delayMs = 200;
+  const up = await startUpstream('svc', (_req, res, body) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(`got ${body.length} bytes`);
+  });
+  const dp = await startDataPlane({
+    clusters: [staticCluster('svc', [up.port]), staticCluster('jwks', [jwks.port])],
+    httpFilters: [jwtFilter({})],
+    virtualHosts: [vhost([{ match: { prefix: '/' }, route: { cluster: 'svc' } }])],
+  });
+  t.after(async () => {
+    await dp.close();
+    await up.close();
+    await jwks.close();
+  });
+  const headers = { authorization: `Bearer ${await sign(key)}`, 'content-type': 'application/octet-stream' };
+  const body = Buffer.alloc(256 * 1024, 7);
+  const replies = await Promise.all([
+    ...Array.from({ length: 4 }, () => get(dp.address, '/upload', { method: 'POST', headers, body })),
+    h2get(dp.address, '/upload', { method: 'POST', headers, body }),
+  ]);
+  for (const r of replies) {
+    assert.equal(r.status, 200);
+    assert.equal(r.body, `got ${body.length} bytes`);
+  }
+  assert.equal(jwks.fetches, 1, 'one fetch for five waiting requests');
+});
