@@ -2,7 +2,10 @@
 import 'reflect-metadata';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { connect, type PeerCertificate } from 'node:tls';
 import { stringify } from 'yaml';
 import { agentSdsConfig, buildProxyBootstrap, SDS_CLUSTER } from '../../src/agent/bootstrap.js';
@@ -10,6 +13,7 @@ import { startProxyProcess, writeTemp } from '../e2e/proxy-support.js';
 import { TestCa } from './test-ca.js';
 
 const SPIFFE = 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews';
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -112,15 +116,24 @@ test('trellis proxy --ca-address with a wrong token keeps retrying the CA and ne
   const bootstrap = writeTemp('bootstrap.yaml', bootstrapYaml(await freePort(), await freePort()));
   const root = writeTemp('root-cert.pem', ca.rootPem);
   const token = writeTemp('token', 'wrong');
-  const starting = startProxyProcess(bootstrap, ['--ca-address', server.address, '--ca-root-cert', root, '--ca-token-file', token]);
-  // startProxyProcess waits for the admin address, which must not come while the CA refuses.
-  const outcome = await Promise.race([starting.then(() => 'started' as const, (e: Error) => e.message), new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 3_000))]);
-  assert.equal(outcome, 'waiting');
-  // Clean up the child the helper spawned: the only process named by this bootstrap path.
-  const { execFileSync } = await import('node:child_process');
-  const pids = execFileSync('pgrep', ['-f', bootstrap]).toString().trim().split('\n').filter(Boolean).map(Number);
-  for (const pid of pids) process.kill(pid, 'SIGTERM');
-  await starting.catch(() => undefined);
+  const child = spawn(process.execPath, [CLI, 'proxy', '-c', bootstrap, '--ca-address', server.address, '--ca-root-cert', root, '--ca-token-file', token], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
+  const deadline = Date.now() + 20_000;
+  while ((err.match(/TRELLIS_AGENT_CERTIFICATE/g) ?? []).length < 2 && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(child.exitCode, null, `the agent keeps retrying; stderr:\n${err}`);
+  assert.match(err, /TRELLIS_AGENT_CERTIFICATE: CA request for spiffe:\/\/cluster\.local\/ns\/default\/sa\/bookinfo-reviews failed: .*(bad token|UNAUTHENTICATED).*retrying in \d+ ms/);
+  assert.doesNotMatch(out, /admin address/, 'the proxy must not start without a certificate');
+  // SIGTERM while waiting for the first certificate stops the agent.
+  child.kill('SIGTERM');
+  assert.equal(await exited, 1);
 
   const noSds = buildProxyBootstrap({ type: 'sidecar', name: 'a', namespace: 'default', labels: {}, serviceAccount: 'a', adminPort: 0, xdsPort: 1 });
   delete noSds['dynamic_resources'];
