@@ -51,6 +51,9 @@ test('normalize_path + merge_slashes: dot segments, escaped dots, // and %00 can
   assert.equal(nul.status, 400);
   const nul2 = await raw(dp.port, '/public/%00/../admin');
   assert.equal(nul2.status, 400);
+  // A raw NUL never gets as far as normalization: the HTTP/1.1 parser refuses the request line.
+  const rawNul = await raw(dp.port, '/admin\u0000x');
+  assert.equal(rawNul.status, 400);
   // Case-sensitive rules: /ADMIN is another path, and the backend sees it as sent (Istio's documented behaviour).
   assert.equal((await raw(dp.port, '/ADMIN')).status, 200);
   assert.equal(up.seen.at(-1)!.path, '/ADMIN');
@@ -64,8 +67,11 @@ test('normalize_path + merge_slashes: dot segments, escaped dots, // and %00 can
   assert.equal(await dp.stat('http.ingress.downstream_rq_failed_path_normalization'), 2);
   const log = await accessLogEntries(dp, 15);
   assert.deepEqual(
-    log.filter((e) => e['code'] === 400).map((e) => e['details']),
-    ['path_normalization_failed', 'path_normalization_failed'],
+    log.filter((e) => e['details'] === 'path_normalization_failed').map((e) => [e['code'], e['path']]),
+    [
+      [400, '/admin%00'],
+      [400, '/public/%00/../admin'],
+    ],
   );
 });
 
