@@ -64,7 +64,7 @@ export class TestCa {
     writeFileSync(join(this.dir, 'ca.cnf'), [
       '[ca]', 'default_ca = test_ca', '[test_ca]', `dir = ${this.dir}`, 'database = $dir/index.txt', 'serial = $dir/serial', 'new_certs_dir = $dir',
       'default_md = sha256', 'policy = any', 'unique_subject = no', 'copy_extensions = none', 'email_in_dn = no',
-      '[any]', 'commonName = optional', 'organizationName = optional', '',
+      '[any]', 'organizationName = optional', 'commonName = optional', '',
     ].join('\n'));
   }
 
