@@ -7,7 +7,9 @@ import type { PushContext } from '../../model/push-context.js';
 import type { Filter, HttpFilter } from '../common/network-filters.js';
 import { EXT_AUTHZ_MATCH_PREFIX, EXT_AUTHZ_SHADOW_RULES_STAT_PREFIX, resolveExtAuthzProvider, type ExtAuthz } from './ext-authz.js';
 import { isDryRun, type PoliciesByAction } from './policy-selection.js';
-import { authorizationProblem, buildRbacRules, shadowRulesStatPrefix, type AuthorizationProblem, type BuiltRules, type RBAC } from './rbac-builder.js';
+import {
+  authorizationProblem, buildRbacRules, shadowRulesStatPrefix, type AuthorizationProblem, type BuiltRules, type RBAC, type RbacRulesOptions,
+} from './rbac-builder.js';
 import {
   EXT_AUTHZ_FILTER,
   EXT_AUTHZ_MESSAGE,
@@ -40,7 +42,7 @@ export function authorizationHttpFilters(push: PushContext, policies: PoliciesBy
     filters.push(rbac({ shadow_rules: custom.shadow, shadow_rules_stat_prefix: EXT_AUTHZ_SHADOW_RULES_STAT_PREFIX }));
     filters.push({ name: EXT_AUTHZ_FILTER, typed_config: packAny(EXT_AUTHZ_MESSAGE, custom.extAuthz) });
   }
-  for (const built of standardRules(policies, false, problems)) filters.push(rbac(httpRbac(built)));
+  for (const built of standardRules(policies, { forTCP: false, trustDomain: push.mesh.trustDomain }, problems)) filters.push(rbac(httpRbac(built)));
   return { filters, problems };
 }
 
@@ -52,7 +54,7 @@ export function authorizationNetworkFilters(push: PushContext, policies: Policie
   // unusable, where the rules it would have covered are denied.
   const custom = customRules(push, policies.custom, true, problems);
   if (custom?.bad) filters.push(rbac({ rules: custom.bad, stat_prefix: RBAC_TCP_STAT_PREFIX }));
-  for (const built of standardRules(policies, true, problems)) filters.push(rbac({ ...httpRbac(built), stat_prefix: RBAC_TCP_STAT_PREFIX }));
+  for (const built of standardRules(policies, { forTCP: true, trustDomain: push.mesh.trustDomain }, problems)) filters.push(rbac({ ...httpRbac(built), stat_prefix: RBAC_TCP_STAT_PREFIX }));
   return { filters, problems };
 }
 
@@ -68,10 +70,10 @@ function httpRbac(built: BuiltRules): HttpRbac {
 }
 
 /** AUDIT (action LOG), then DENY, then ALLOW: one RBAC filter per action that has policies. */
-function standardRules(policies: PoliciesByAction, forTCP: boolean, problems: AuthorizationProblem[]): BuiltRules[] {
+function standardRules(policies: PoliciesByAction, options: RbacRulesOptions, problems: AuthorizationProblem[]): BuiltRules[] {
   const out: BuiltRules[] = [];
   for (const [list, action] of [[policies.audit, 'LOG'], [policies.deny, 'DENY'], [policies.allow, 'ALLOW']] as const) {
-    const built = buildRbacRules(list, action, forTCP, problems);
+    const built = buildRbacRules(list, action, options, problems);
     if (built) out.push(built);
   }
   return out;
@@ -94,7 +96,7 @@ function customRules(push: PushContext, policies: readonly AuthorizationPolicy[]
   });
   // Kept apart: on TCP chains a usable provider emits nothing, so what its rules would lose there is no problem.
   const ruleProblems: AuthorizationProblem[] = [];
-  const built = buildRbacRules(enforced, 'DENY', forTCP, ruleProblems, CUSTOM_POLICY_PREFIX);
+  const built = buildRbacRules(enforced, 'DENY', { forTCP, trustDomain: push.mesh.trustDomain, namePrefix: CUSTOM_POLICY_PREFIX }, ruleProblems);
   if (!built?.rules) return undefined;
   const providers = [...new Set(enforced.map((p) => p.spec.provider?.name ?? ''))].sort();
   let error: string | undefined;

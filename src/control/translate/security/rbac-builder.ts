@@ -37,15 +37,24 @@ export function authorizationProblem(policy: string, message: string): Authoriza
 
 /**
  * Compiles `policies` (all of one action) for an HTTP or TCP filter chain; undefined when there are none.
- * `namePrefix` is `istio-ext-authz-` for CUSTOM policies (their RBAC results tell ext_authz when to run).
+ * CUSTOM policies get the name prefix `istio-ext-authz-` (their RBAC results tell ext_authz when to run).
  */
+export interface RbacRulesOptions {
+  readonly forTCP: boolean;
+  /** The mesh's trust domain (see trust-domain.ts). */
+  readonly trustDomain: string;
+  /** `istio-ext-authz-` for CUSTOM policies. */
+  readonly namePrefix?: string;
+}
+
 export function buildRbacRules(
   policies: readonly AuthorizationPolicy[],
   action: RbacAction,
-  forTCP: boolean,
+  options: RbacRulesOptions,
   problems: AuthorizationProblem[],
-  namePrefix = '',
 ): BuiltRules | undefined {
+  const { forTCP, trustDomain } = options;
+  const namePrefix = options.namePrefix ?? '';
   if (policies.length === 0) return undefined;
   const enforced: Record<string, RbacPolicy> = {};
   const shadow: Record<string, RbacPolicy> = {};
@@ -66,7 +75,7 @@ export function buildRbacRules(
       const chain = forTCP ? 'TCP' : 'HTTP';
       try {
         const ignored: string[] = [];
-        target[name] = generateRbacPolicy(rule, policy.metadata.namespace, forTCP, action, ignored);
+        target[name] = generateRbacPolicy(rule, { policyNamespace: policy.metadata.namespace, forTCP, action, trustDomain }, ignored);
         for (const reason of ignored) problems.push(authorizationProblem(name, `ignored on ${chain} filter chain, so the rule matches more: ${reason}`));
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err);

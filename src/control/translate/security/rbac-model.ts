@@ -25,6 +25,7 @@ import {
   type Permission,
   type Principal,
 } from './rbac-attributes.js';
+import { migrateTrustDomain } from './trust-domain.js';
 
 export type RbacPolicy = envoy.config.rbac.v3.Policy;
 export type RbacAction = 'ALLOW' | 'DENY' | 'LOG';
@@ -47,7 +48,18 @@ export class RuleError extends Error {}
  * TCP chain) drops the whole rule, so it allows less; in DENY and AUDIT (LOG) policies that value alone is ignored, so
  * the rule matches more (Istio's checkError), and the reason goes to `ignored`.
  */
-export function generateRbacPolicy(rule: Rule, policyNamespace: string, forTCP: boolean, action: RbacAction, ignored: string[] = []): RbacPolicy {
+export interface RbacPolicyOptions {
+  /** Namespace of the AuthorizationPolicy (the default namespace of `serviceAccounts`). */
+  readonly policyNamespace: string;
+  readonly forTCP: boolean;
+  readonly action: RbacAction;
+  /** The mesh's trust domain: `cluster.local/…` principals are matched in it (Istio's trust domain migration). */
+  readonly trustDomain: string;
+}
+
+export function generateRbacPolicy(rule: Rule, options: RbacPolicyOptions, ignored: string[] = []): RbacPolicy {
+  const { policyNamespace, forTCP, action, trustDomain } = options;
+  const principalsIn = (values: readonly string[] | undefined) => (values ? migrateTrustDomain(values, trustDomain) : undefined);
   const basePermission: ConditionList = [];
   const basePrincipal: ConditionList = [];
   for (const when of rule.when ?? []) {
@@ -61,7 +73,7 @@ export function generateRbacPolicy(rule: Rule, policyNamespace: string, forTCP: 
     else if (k === 'remote.ip') add(basePrincipal, remoteIP);
     else if (k === 'source.namespace') add(basePrincipal, srcNamespace);
     else if (k === 'source.serviceAccount') add(basePrincipal, srcServiceAccount(policyNamespace));
-    else if (k === 'source.principal') add(basePrincipal, srcPrincipal);
+    else if (k === 'source.principal') appendLast(basePrincipal, srcPrincipal, k, principalsIn(when.values), principalsIn(when.notValues));
     else if (k === 'request.auth.principal' || k === 'request.auth.audiences' || k === 'request.auth.presenter') add(basePrincipal, requestAuthString);
     else if (k.startsWith('request.headers')) add(basePrincipal, requestHeader);
     else if (k.startsWith('request.experimental.inline.headers')) add(basePrincipal, requestInlineHeader);
@@ -79,7 +91,7 @@ export function generateRbacPolicy(rule: Rule, policyNamespace: string, forTCP: 
       insertFront(merged, srcNamespace, 'source.namespace', s.namespaces, s.notNamespaces);
       insertFront(merged, srcServiceAccount(policyNamespace), 'source.serviceAccount', s.serviceAccounts, s.notServiceAccounts);
       insertFront(merged, requestAuthString, 'request.auth.principal', s.requestPrincipals, s.notRequestPrincipals);
-      insertFront(merged, srcPrincipal, 'source.principal', s.principals, s.notPrincipals);
+      insertFront(merged, srcPrincipal, 'source.principal', principalsIn(s.principals), principalsIn(s.notPrincipals));
     }
     principals.push(merged);
   }

@@ -284,6 +284,27 @@ describe('rule fields → permissions and principals (Istio allow-full-rule)', (
     }));
   });
 
+  test('trust domain: cluster.local principals mean the mesh\'s own trust domain; others and wildcards stay', () => {
+    const push = pushOf([authorizationPolicy('td', {
+      selector,
+      rules: [{
+        from: [{ source: { principals: ['cluster.local/ns/a/sa/b', 'example.org/ns/c/sa/d', 'other.td/ns/e/sa/f', '*/ns/g/sa/h'], notPrincipals: ['cluster.local/ns/x/sa/y'] } }],
+        when: [{ key: 'source.principal', values: ['cluster.local/ns/w/sa/v'] }],
+      }],
+    })], { mesh: { trustDomain: 'example.org' } });
+    const rbac = httpRbacOf(securityHttpFilters({ push, proxy, port: 80, isGateway: false })[0]);
+    assert.deepEqual(rbac.rules?.policies?.['ns[foo]-policy[td]-rule[0]']?.principals, wirePolicy({ principals: [andIds(
+      orIds(
+        authn({ exact: 'spiffe://example.org/ns/a/sa/b' }),
+        authn({ exact: 'spiffe://example.org/ns/c/sa/d' }),
+        authn({ exact: 'spiffe://other.td/ns/e/sa/f' }),
+        authn(re('spiffe://.*/ns/g/sa/h')),
+      ),
+      notId(orIds(authn({ exact: 'spiffe://example.org/ns/x/sa/y' }))),
+      orIds(authn({ exact: 'spiffe://example.org/ns/w/sa/v' })),
+    )] }).principals);
+  });
+
   test('serviceAccounts: `sa` in the policy namespace or `ns/sa`, as Istio\'s SPIFFE regex', () => {
     const policy = onlyPolicy({ rules: [{ from: [{ source: { serviceAccounts: ['my-ns/my-sa', 'sa-only'] } }] }] });
     assert.deepEqual(policy.principals, wirePolicy({ principals: [andIds(orIds(
