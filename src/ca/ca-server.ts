@@ -50,14 +50,34 @@ const STATUS: Readonly<Record<string, { code: grpc.status; refusal: CaRefusal }>
   TRELLIS_CA_IDENTITY_MISMATCH: { code: grpc.status.PERMISSION_DENIED, refusal: 'identity' },
 };
 
+/** Request bytes that are not an IstioCertificateRequest. */
+class MalformedRequest {
+  constructor(readonly reason: string) {}
+}
+
+// grpc-js answers a throwing deserializer with INTERNAL and no reason; a value lets the handler say INVALID_ARGUMENT and why.
+const { CreateCertificate: method } = CA_SERVICE_DEFINITION;
+const SERVER_DEFINITION = {
+  CreateCertificate: {
+    ...method,
+    requestDeserialize: (bytes: Buffer): IstioCertificateRequest | MalformedRequest => {
+      try {
+        return method.requestDeserialize(bytes);
+      } catch (err) {
+        return new MalformedRequest(describeError(err));
+      }
+    },
+  },
+};
+
 /** Registers istio.v1.auth.IstioCertificateService on `server` (the secure xDS port's, beside ADS). */
 export function addCaService(server: grpc.Server, options: CaServiceOptions): void {
   const { ca, authenticator, logger, observer } = options;
-  server.addService(CA_SERVICE_DEFINITION, {
-    CreateCertificate: (call: grpc.ServerUnaryCall<IstioCertificateRequest, IstioCertificateResponse>, callback: grpc.sendUnaryData<IstioCertificateResponse>) => {
+  server.addService(SERVER_DEFINITION, {
+    CreateCertificate: (call: grpc.ServerUnaryCall<IstioCertificateRequest | MalformedRequest, IstioCertificateResponse>, callback: grpc.sendUnaryData<IstioCertificateResponse>) => {
       observer?.request?.();
       const peer = safePeer(call);
-      const workload = structStrings(call.request?.metadata).WorkloadName;
+      const workload = call.request instanceof MalformedRequest ? undefined : structStrings(call.request?.metadata).WorkloadName;
       const who = `${peer}${workload ? ` (WorkloadName ${workload})` : ''}`;
       const refuse = (err: unknown, caller?: TokenIdentity): void => {
         const mapped = err instanceof CaError ? STATUS[err.code] : undefined;
@@ -73,6 +93,7 @@ export function addCaService(server: grpc.Server, options: CaServiceOptions): vo
       } catch (err) {
         return refuse(err);
       }
+      if (call.request instanceof MalformedRequest) return refuse(new CaError('TRELLIS_CA_CSR_INVALID', `request is not an IstioCertificateRequest: ${call.request.reason}`), caller);
       const request = call.request ?? { csr: '' };
       ca.signWorkload(request.csr, caller, request.validity_duration).then(
         (signed) => {

@@ -102,6 +102,30 @@ test('a malformed CSR: INVALID_ARGUMENT with the reason', async () => {
   assert.equal(empty.code, grpc.status.INVALID_ARGUMENT);
 });
 
+test('request bytes that are not an IstioCertificateRequest: INVALID_ARGUMENT with the decoder\'s reason, not INTERNAL', async () => {
+  const { CA_SERVICE_DEFINITION } = await import('../../src/ca/ca-service.js');
+  const raw = { CreateCertificate: { ...CA_SERVICE_DEFINITION.CreateCertificate, requestSerialize: (b: Buffer) => b } };
+  const Client = grpc.makeGenericClientConstructor(raw, 'IstioCertificateService');
+  const client = new Client(address, grpc.credentials.createSsl(Buffer.from(rootPem())));
+  try {
+    const metadata = new grpc.Metadata();
+    metadata.set('authorization', `Bearer ${TOKEN}`);
+    // Field 1 (csr) announced as 255 bytes long, then the message ends.
+    const err = await new Promise<grpc.ServiceError>((resolve) => (client as unknown as { CreateCertificate(b: Buffer, m: grpc.Metadata, cb: (e: grpc.ServiceError) => void): void }).CreateCertificate(Buffer.from([0x0a, 0xff, 0x01]), metadata, resolve));
+    assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(err.details, /request is not an IstioCertificateRequest/);
+  } finally {
+    client.close();
+  }
+});
+
+test('a secure xDS address already in use stops the start with the address named', async () => {
+  await assert.rejects(
+    startControlPlane({ configDir: join(tmp.dir, 'config'), xdsAddress: '127.0.0.1:0', monitoringAddress: '127.0.0.1:0', secureXds: { address }, logger: { info: () => {}, warn: () => {} } }),
+    new RegExp(`secure xDS address ${address.replace(/\./g, '\\.')}:`),
+  );
+});
+
 test('a TTL above --max-workload-cert-ttl is clamped to it, and the log says so', async () => {
   const chain = await createCertificate(address, { csr: await peculiarCsr({ uris: [URI] }), token: TOKEN, rootCertPem: rootPem(), validitySeconds: 365 * 24 * 3600 });
   const ttl = Date.parse(new X509Certificate(chain[0]!).validTo) - Date.now();

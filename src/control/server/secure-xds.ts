@@ -1,6 +1,7 @@
 // The secure xDS port (Istio's 15012): TLS with a certificate from the control plane's own CA, serving ADS and IstioCertificateService side by side.
 import { X509Certificate as NodeX509 } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { describeError } from '../../common/errors.js';
 import { CertificateAuthority, type CaLogger } from '../../ca/authority.js';
 import { BootstrapTokens } from '../../ca/bootstrap-tokens.js';
 import { addCaService, bootstrapTokenAuthenticator } from '../../ca/ca-server.js';
@@ -85,7 +86,7 @@ export async function startSecureXds(options: SecureXdsOptions & { trustDomain: 
       server.bindAsync(options.address, secureServerCredentials(serving), (err, bound) => (err ? reject(err) : resolve(bound)));
     }).catch((err: unknown) => {
       server.forceShutdown();
-      throw err;
+      throw new Error(`secure xDS address ${options.address}: ${describeError(err)}`, { cause: err });
     });
     cleanups.push(async () => {
       // The ADS streams of this server are ended by the AdsServer's own close(); here the server goes.
