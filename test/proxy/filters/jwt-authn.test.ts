@@ -368,3 +368,27 @@ test('bad config is refused with field paths', async () => {
     assert.throws(() => makeFilter(config), (err: unknown) => err instanceof XdsValidationError && message.test(err.message), message.source);
   }
 });
+
+test('pad_forward_payload_header pads the base64url payload; the realm uses x-envoy-original-path and is cut at 256 characters', async () => {
+  const k = await keys();
+  const filter = makeFilter({
+    providers: { p: await provider({ forward_payload_header: 'x-payload', pad_forward_payload_header: true }) },
+    rules: [{ match: { prefix: '/' }, requires: { provider_name: 'p' } }],
+  });
+  // Payload lengths vary with the claims: try until one needs padding.
+  let padded = false;
+  for (let i = 0; i < 4 && !padded; i++) {
+    const token = await sign(k.rs, { n: 'x'.repeat(i) });
+    const o = expectContinue(await run(filter, bearer(token)));
+    const value = o.headers['x-payload'] as string;
+    assert.equal(value.length % 4, 0);
+    assert.equal(value.replace(/=+$/, ''), token.split('.')[1]);
+    padded = value.endsWith('=');
+  }
+  assert.ok(padded, 'one of the payloads needed padding');
+  const rewritten = expectReply(await run(filter, { ':path': '/new', 'x-envoy-original-path': '/old?q=1' }), 401, 'Jwt is missing');
+  assert.equal(rewritten.options?.headers?.['www-authenticate'], 'Bearer realm="http://svc.example/old?q=1"');
+  const long = expectReply(await run(filter, { ':path': `/${'a'.repeat(300)}` }), 401, 'Jwt is missing');
+  assert.equal(long.options?.headers?.['www-authenticate'], `Bearer realm="http://svc.example/${'a'.repeat(255)}"`);
+  filter.close?.();
+});
