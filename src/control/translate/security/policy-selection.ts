@@ -34,8 +34,11 @@ export function authorizationPoliciesFor(push: PushContext, proxy: Proxy): Polic
 /** Istio's `istio.io/dry-run: "true"` annotation: the policy is evaluated into shadow rules and never enforced. */
 export const DRY_RUN_ANNOTATION = 'istio.io/dry-run';
 
+/** The values Go's strconv.ParseBool reads as true (Istio parses the annotation with it). */
+const TRUE_VALUES = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
+
 export function isDryRun(policy: AuthorizationPolicy): boolean {
-  return (policy.metadata.annotations?.[DRY_RUN_ANNOTATION] ?? '').toLowerCase() === 'true';
+  return TRUE_VALUES.has(policy.metadata.annotations?.[DRY_RUN_ANNOTATION] ?? '');
 }
 
 /** `ns[<namespace>]-policy[<name>]-rule[<index>]`, Istio's RBAC policy name (CUSTOM ones get a prefix). */

@@ -42,12 +42,6 @@ type ConditionList = Condition[];
 /** A rule that cannot be compiled at all (an unknown `when` key: validation refuses it, so only hand-built input). */
 export class RuleError extends Error {}
 
-/**
- * Compiles `rule` of a policy in `policyNamespace` for an HTTP (`forTCP` false) or TCP filter chain. Throws
- * AttributeError when the rule must be dropped: in an ALLOW policy, a value that cannot apply (an HTTP attribute on a
- * TCP chain) drops the whole rule, so it allows less; in DENY and AUDIT (LOG) policies that value alone is ignored, so
- * the rule matches more (Istio's checkError), and the reason goes to `ignored`.
- */
 export interface RbacPolicyOptions {
   /** Namespace of the AuthorizationPolicy (the default namespace of `serviceAccounts`). */
   readonly policyNamespace: string;
@@ -57,6 +51,12 @@ export interface RbacPolicyOptions {
   readonly trustDomain: string;
 }
 
+/**
+ * Compiles `rule` of a policy in `policyNamespace` for an HTTP (`forTCP` false) or TCP filter chain. Throws
+ * AttributeError when the rule must be dropped: in an ALLOW policy, a value that cannot apply (an HTTP attribute on a
+ * TCP chain) drops the whole rule, so it allows less; in DENY and AUDIT (LOG) policies that value alone is ignored, so
+ * the rule matches more (Istio's checkError), and the reason goes to `ignored`.
+ */
 export function generateRbacPolicy(rule: Rule, options: RbacPolicyOptions, ignored: string[] = []): RbacPolicy {
   const { policyNamespace, forTCP, action, trustDomain } = options;
   const principalsIn = (values: readonly string[] | undefined) => (values ? migrateTrustDomain(values, trustDomain) : undefined);
