@@ -98,6 +98,16 @@ function serverNameScore(names: readonly string[], sni: string | undefined): num
   return best;
 }
 
+/**
+ * Envoy looks the connection's protocols up in its own order (ALPN as the client listed it): a chain listing an
+ * earlier protocol wins over one listing a later one; chains without application_protocols come last.
+ */
+function applicationProtocolScore(chain: readonly string[], connection: readonly string[]): number {
+  if (chain.length === 0) return 0;
+  for (let i = 0; i < connection.length; i++) if (chain.includes(connection[i]!)) return connection.length - i;
+  return NO;
+}
+
 function isLoopbackOrSame(meta: ConnectionMetadata): boolean {
   const s = normaliseAddress(meta.sourceAddress);
   return s === normaliseAddress(meta.destinationAddress) || s.startsWith('127.') || s === '::1';
@@ -109,7 +119,7 @@ const CRITERIA: readonly ((m: CompiledChainMatch, c: ConnectionMetadata) => numb
   (m, c) => rangeScore(m.prefixRanges, c.destinationAddress),
   (m, c) => serverNameScore(m.serverNames, c.serverName),
   (m, c) => (m.transportProtocol === undefined ? 0 : m.transportProtocol === c.transportProtocol ? 1 : NO),
-  (m, c) => (m.applicationProtocols.length === 0 ? 0 : m.applicationProtocols.some((p) => c.applicationProtocols.includes(p)) ? 1 : NO),
+  (m, c) => applicationProtocolScore(m.applicationProtocols, c.applicationProtocols),
   (m, c) => rangeScore(m.directSourcePrefixRanges, c.sourceAddress),
   (m, c) => (m.sourceType === 'ANY' ? 0 : (m.sourceType === 'SAME_IP_OR_LOOPBACK') === isLoopbackOrSame(c) ? 1 : NO),
   (m, c) => rangeScore(m.sourcePrefixRanges, c.sourceAddress),
