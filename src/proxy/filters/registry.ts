@@ -2,6 +2,7 @@
 import type { HttpFilterFactory } from '../http/filter.js';
 import type { ClusterManager } from '../upstream/types.js';
 import { corsFilterFactory } from './cors.js';
+import { extAuthzFilterFactory } from './ext-authz.js';
 import { faultFilterFactory } from './fault.js';
 import { httpRbacFilterFactory } from './rbac/http-rbac.js';
 import { jwtAuthnFilterFactory, type JwtFilterLog } from './jwt-authn/filter.js';
@@ -30,6 +31,7 @@ export function createHttpFilterRegistry(deps: { readonly clusters: ClusterManag
   return new HttpFilterRegistry()
     .register(faultFilterFactory)
     .register(httpRbacFilterFactory)
+    .register(extAuthzFilterFactory(deps.clusters))
     .register(corsFilterFactory)
     .register(jwtAuthnFilterFactory({ clusters: deps.clusters, ...(deps.log ? { log: deps.log } : {}) }))
     .register(routerFilterFactory(deps.clusters));
