@@ -392,3 +392,24 @@ test('pad_forward_payload_header pads the base64url payload; the realm uses x-en
   assert.equal(long.options?.headers?.['www-authenticate'], `Bearer realm="http://svc.example/${'a'.repeat(255)}"`);
   filter.close?.();
 });
+
+test('HS256 with an oct key in the JWKS; an HS256 token cannot use an RSA public key as its secret', async () => {
+  const k = await keys();
+  const secret = Buffer.from('a-shared-secret-of-at-least-32-bytes!!');
+  const filter = makeFilter({
+    providers: {
+      p: {
+        issuer: ISS,
+        local_jwks: { inline_string: JSON.stringify({ keys: [{ kty: 'oct', kid: 'hs', alg: 'HS256', k: secret.toString('base64url') }, k.rs.jwk] }) },
+      },
+    },
+    rules: [{ match: { prefix: '/' }, requires: { provider_name: 'p' } }],
+  });
+  const claims = { iss: ISS, sub: 'svc', exp: now() + 60 };
+  expectContinue(await run(filter, bearer(await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: 'hs' }).sign(secret))));
+  expectReply(await run(filter, bearer(await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: 'hs' }).sign(Buffer.from('another-secret-of-at-least-32-bytes!!!')))), 401, 'Jwt verification fails');
+  // The classic confusion attack: HMAC "signed" with the RSA public key's bytes, claiming the RSA key's kid.
+  const rsaPublicBytes = Buffer.from(JSON.stringify(k.rs.jwk));
+  expectReply(await run(filter, bearer(await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: 'rs' }).sign(rsaPublicBytes))), 401, "Jwks doesn't have key to match kid or alg from Jwt");
+  filter.close?.();
+});
