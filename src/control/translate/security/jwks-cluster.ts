@@ -45,21 +45,23 @@ export function registryHasJwksCluster(push: PushContext, info: JwksUriInfo): bo
 export const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
 /**
- * The JWKS clusters the CDS generator must add for `proxy`: one per jwksUri (of the RequestAuthentications selecting
- * it, without inline `jwks`) whose host and port no service declares. The CDS generator calls this beside its
- * outbound clusters; a name it already emits is never returned, since registryHasJwksCluster excludes it.
+ * The JWKS clusters the CDS generator adds for `proxy` (sidecar or gateway): one per jwksUri (of the
+ * RequestAuthentications selecting it, without inline `jwks`) whose cluster the proxy does not already get.
+ * `existing` is the names of the clusters the generator built for the proxy: a service it sees that declares the
+ * host and port serves the JWKS fetch itself. Without `existing`, any registry service declaring them counts.
  */
-export function buildJwksClusters(push: PushContext, proxy: Proxy): Cluster[] {
-  return jwksClustersFor(push, push.requestAuthentications(proxy), push.mesh.connectTimeoutMs);
+export function buildJwksClusters(push: PushContext, proxy: Proxy, existing?: ReadonlySet<string>): Cluster[] {
+  return jwksClustersFor(push, push.requestAuthentications(proxy), push.mesh.connectTimeoutMs, existing);
 }
 
-export function jwksClustersFor(push: PushContext, policies: readonly RequestAuthentication[], connectTimeoutMs: number): Cluster[] {
+export function jwksClustersFor(push: PushContext, policies: readonly RequestAuthentication[], connectTimeoutMs: number, existing?: ReadonlySet<string>): Cluster[] {
   const out = new Map<string, Cluster>();
   for (const policy of policies) {
     for (const rule of policy.spec.jwtRules ?? []) {
       if (rule.jwks || !rule.jwksUri) continue;
       const info = parseJwksUri(rule.jwksUri);
-      if (!info || registryHasJwksCluster(push, info)) continue;
+      if (!info) continue;
+      if (existing ? existing.has(jwksClusterName(info)) : registryHasJwksCluster(push, info)) continue;
       const name = jwksClusterName(info);
       if (!out.has(name)) out.set(name, jwksCluster(info, connectTimeoutMs));
     }

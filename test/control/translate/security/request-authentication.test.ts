@@ -128,6 +128,12 @@ describe('JWKS clusters for CDS', () => {
     assert.equal(ip.transport_socket, undefined, 'plain http JWKS server');
   });
 
+  test('given the clusters the proxy already gets, only the missing JWKS clusters are added', () => {
+    const push = pushOf([requestAuthentication('jwt', { selector, jwtRules: [{ issuer: 'a', jwksUri: 'https://a.example.com/k' }, { issuer: 'b', jwksUri: 'https://b.example.com/k' }] })]);
+    assert.deepEqual(buildJwksClusters(push, proxy, new Set(['outbound|443||a.example.com', 'BlackHoleCluster'])).map((c) => c.name), ['outbound|443||b.example.com']);
+    assert.deepEqual(buildJwksClusters(push, workload({ labels: { app: 'other' } }), new Set()), [], 'not selected: no JWKS cluster');
+  });
+
   test('jwksUri parsing as Istio: default ports by scheme, IPv6 without brackets, other schemes refused', () => {
     assert.deepEqual(parseJwksUri('https://a.example.com/k'), { hostname: 'a.example.com', port: 443, useSsl: true });
     assert.deepEqual(parseJwksUri('http://a.example.com/k'), { hostname: 'a.example.com', port: 80, useSsl: false });
