@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { accessLogEntries, startDataPlane, startUpstream, staticCluster, vhost } from './support.js';
+import { accessLogEntries, h2get, startDataPlane, startUpstream, staticCluster, vhost } from './support.js';
 
 /** One raw request; the reply's status code, location header and the whole text. */
 function raw(port: number, path: string): Promise<{ status: number; location?: string; text: string }> {
@@ -112,6 +112,10 @@ test('path_with_escaped_slashes_action REJECT_REQUEST answers 400; UNESCAPE_AND_
   assert.equal(sneaky.status, 307);
   assert.equal(sneaky.location, '/admin');
   assert.equal((await raw(redirect.port, sneaky.location!)).status, 403);
+  // gRPC clients do not follow redirects: Envoy refuses instead (400 → trailers-only grpc-status 13).
+  const grpc = await h2get(`127.0.0.1:${redirect.port}`, '/pkg.Svc%2FMethod', { method: 'POST', headers: { 'content-type': 'application/grpc' }, body: '' });
+  assert.equal(grpc.headers['grpc-status'], '13');
+  assert.equal(await redirect.stat('http.ingress.downstream_rq_failed_path_normalization'), 1);
 
   assert.equal((await raw(forward.port, '/public/..%2Fadmin')).status, 403);
   assert.equal((await raw(forward.port, '/files/a%2fb')).status, 200);
