@@ -239,11 +239,13 @@ class UpstreamRouting {
   start(): void {
     this.stream.onDownstreamReset(() => this.onDownstreamReset());
     this.startMirrors();
+    // The attempt first: a codec may hand over body bytes it already holds from inside setBodySink.
+    this.startAttempt();
+    if (this.done) return;
     this.stream.setBodySink({
       onData: (chunk) => this.onRequestData(chunk),
       onEnd: (trailers) => this.onRequestEnd(trailers),
     });
-    if (!this.done) this.startAttempt();
   }
 
   private startMirrors(): void {

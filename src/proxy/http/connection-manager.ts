@@ -11,6 +11,7 @@ import type { ResponseFlag } from './response-flags.js';
 import type { DownstreamCodec, DownstreamConnectionInfo, ServerStream } from './server-stream.js';
 import type { DownstreamCodecOptions, DownstreamProtocolError } from './codec-options.js';
 import { Http1Codec } from './http1-codec.js';
+import { Http1LeanCodec } from './http1-lean-codec.js';
 import { Http2Codec } from './http2-codec.js';
 import { ensureRequestId } from './request-id.js';
 import { applyForwardedHeaders } from './forwarded-headers.js';
@@ -292,9 +293,12 @@ interface CompiledOptions {
   readonly deps: HttpConnectionManagerDeps;
 }
 
+/** TRELLIS_DOWNSTREAM_HTTP1_CODEC=node serves HTTP/1.1 with node:http's server instead of the lean codec (to compare). */
+const NODE_HTTP1_CODEC = process.env['TRELLIS_DOWNSTREAM_HTTP1_CODEC'] === 'node';
+
 /** One HCM instance on one listener: owns the codecs and their connections. */
 export class HttpConnectionManager {
-  private readonly http1: Http1Codec;
+  private readonly http1: DownstreamCodec;
   private readonly http2: Http2Codec;
   private draining = false;
 
@@ -324,7 +328,7 @@ export class HttpConnectionManager {
         stats[`downstream_cx_${p}_active`]!--;
       },
     };
-    this.http1 = new Http1Codec(codecOptions);
+    this.http1 = NODE_HTTP1_CODEC ? new Http1Codec(codecOptions) : new Http1LeanCodec(codecOptions);
     this.http2 = new Http2Codec(codecOptions);
   }
 

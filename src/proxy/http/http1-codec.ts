@@ -1,11 +1,13 @@
-// HTTP/1.1 downstream codec over node:http's parser (llhttp, strict mode): keep-alive, pipelining, chunked, 100-continue, Upgrade.
+// HTTP/1.1 downstream codec over node:http's server (llhttp, strict mode), kept for comparison with the lean codec
+// (TRELLIS_DOWNSTREAM_HTTP1_CODEC=node): keep-alive, pipelining, chunked, 100-continue, Upgrade.
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { HOP_BY_HOP_HEADERS, type HttpHeaders } from './headers.js';
 import type { DownstreamCodec, DownstreamConnectionInfo, RequestBodySink, ServerStream } from './server-stream.js';
-import type { DownstreamCodecOptions, DownstreamProtocolError } from './codec-options.js';
+import type { DownstreamCodecOptions } from './codec-options.js';
 import type { HttpProtocol } from './stream-info.js';
+import { UpgradeStream, classifyParseError, LOCAL_ERROR_STATUS, protocolErrorResponse } from './http1-common.js';
 
 interface ConnState {
   readonly info: DownstreamConnectionInfo;
@@ -14,25 +16,6 @@ interface ConnState {
 }
 
 const connStates = new WeakMap<Duplex, ConnState>();
-
-/** Envoy's HTTP/1 codec error details → our error kinds. llhttp codes are stable strings (HPE_*). */
-function classify(code: string | undefined): DownstreamProtocolError {
-  switch (code) {
-    case 'HPE_HEADER_OVERFLOW':
-      return 'header_overflow';
-    case 'ERR_HTTP_REQUEST_TIMEOUT':
-    case 'ERR_HTTP_HEADERS_TIMEOUT':
-      return 'header_timeout';
-    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
-    case 'HPE_INVALID_TRANSFER_ENCODING':
-    case 'HPE_INVALID_CHUNK_SIZE':
-    case 'HPE_INVALID_CONTENT_LENGTH':
-    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
-      return 'smuggling';
-    default:
-      return 'malformed';
-  }
-}
 
 /** Node joins repeated headers (", " or "; " for cookie); set-cookie stays an array. */
 function toHttpHeaders(req: IncomingMessage, scheme: string): HttpHeaders {
@@ -168,65 +151,6 @@ class Http1Stream implements ServerStream {
   }
 }
 
-/** An Upgrade request: local replies are written raw; the router tunnels `socket` when it accepts the upgrade. */
-class UpgradeStream implements ServerStream {
-  readonly protocol: HttpProtocol = 'HTTP/1.1';
-  readonly headers: HttpHeaders;
-  readonly headerCount: number;
-  readonly headerBytes = 0;
-  readonly upgrade: { readonly socket: Duplex; readonly head: Buffer };
-  headersSent = false;
-  private resetCallback: (() => void) | undefined;
-
-  constructor(req: IncomingMessage, socket: Duplex, head: Buffer, tls: boolean) {
-    this.headers = toHttpHeaders(req, tls ? 'https' : 'http');
-    this.headerCount = req.rawHeaders.length >> 1;
-    this.upgrade = { socket, head };
-    socket.once('close', () => this.resetCallback?.());
-  }
-  setBodySink(sink: RequestBodySink): void {
-    sink.onEnd();
-  }
-  pauseBody(): void {}
-  resumeBody(): void {}
-  onReset(callback: () => void): void {
-    this.resetCallback = callback;
-  }
-  respond(status: number, headers: HttpHeaders, endStream: boolean): void {
-    if (this.headersSent) return;
-    this.headersSent = true;
-    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
-    for (const name in headers) {
-      const v = headers[name];
-      if (v === undefined || name.startsWith(':') || HOP_BY_HOP_HEADERS.has(name)) continue;
-      for (const one of Array.isArray(v) ? v : [v]) head += `${name}: ${one}\r\n`;
-    }
-    head += 'connection: close\r\n\r\n';
-    this.upgrade.socket.write(head);
-    if (endStream) this.end();
-  }
-  write(chunk: Buffer): boolean {
-    return this.upgrade.socket.write(chunk);
-  }
-  onDrain(callback: () => void): void {
-    this.upgrade.socket.once('drain', callback);
-  }
-  end(): void {
-    this.upgrade.socket.end();
-  }
-  reset(): void {
-    this.upgrade.socket.destroy();
-  }
-  closeConnectionAfterResponse(): void {}
-}
-
-const LOCAL_ERROR_STATUS: Record<DownstreamProtocolError, number> = {
-  header_overflow: 431,
-  header_timeout: 408,
-  malformed: 400,
-  smuggling: 400,
-};
-
 export class Http1Codec implements DownstreamCodec {
   private readonly server: Server;
   private readonly sockets = new Set<Duplex>();
@@ -271,17 +195,16 @@ export class Http1Codec implements DownstreamCodec {
         socket.destroy();
         return;
       }
-      this.options.onStream(new UpgradeStream(req, socket, head, conn.info.tls !== undefined), conn.info);
+      this.options.onStream(new UpgradeStream(toHttpHeaders(req, conn.info.tls ? 'https' : 'http'), req.rawHeaders.length >> 1, socket, head), conn.info);
     });
     this.server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
-      const kind = classify(err.code);
+      const kind = classifyParseError(err.code);
       this.options.onProtocolError(kind, err.code ?? err.message);
       const status = LOCAL_ERROR_STATUS[kind];
       // Before the response started (also for body errors such as a bad chunk size) Envoy answers 400 and closes.
       const pending = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
       if (socket.writable && (!pending || !pending.headersSent)) {
-        const body = STATUS_CODES[status] ?? 'Bad Request';
-        socket.end(`HTTP/1.1 ${status} ${body}\r\ncontent-length: ${body.length}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${body}`);
+        socket.end(protocolErrorResponse(status));
         setTimeout(() => socket.destroy(), 1000).unref();
       } else {
         socket.destroy();
