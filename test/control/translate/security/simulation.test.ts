@@ -83,6 +83,9 @@ describe('matching semantics a user relies on', () => {
     assert.equal(decide({ path: '/api//items' }), 403);
     assert.equal(decide({ path: '/static/css/site.css' }), 200);
     assert.equal(decide({ path: '/other' }), 403);
+    const dotted = httpDecider([authorizationPolicy('dotted', { rules: [{ to: [{ operation: { paths: ['/v1.0/{*}'] } }] }] }, 'default')], details);
+    assert.equal(dotted({ path: '/v1.0/a' }), 200);
+    assert.equal(dotted({ path: '/v1x0/a' }), 403, 'template literals are literal, not regex');
   });
 
   test('hosts match case-insensitively; paths and methods case-sensitively', () => {
