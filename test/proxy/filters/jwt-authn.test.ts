@@ -413,3 +413,35 @@ test('HS256 with an oct key in the JWKS; an HS256 token cannot use an RSA public
   expectReply(await run(filter, bearer(await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: 'rs' }).sign(rsaPublicBytes))), 401, "Jwks doesn't have key to match kid or alg from Jwt");
   filter.close?.();
 });
+
+test('denials are logged with the reason and where the token was, never the token itself', async () => {
+  const k = await keys();
+  const lines: string[] = [];
+  const filter = jwtAuthnFilterFactory({ clusters, log: { log: (_name, level, message) => void lines.push(`${level} ${message}`) } }).create(
+    { providers: { p: await provider() }, rules: [{ match: { prefix: '/' }, requires: { provider_name: 'p' } }] },
+    { statPrefix: 't', stats: {} },
+  );
+  const expired = await sign(k.rs, { exp: now() - 3600 });
+  expectReply(await run(filter, { ':path': `/orders?access_token=${expired}` }), 401, 'Jwt is expired');
+  expectReply(await run(filter, bearer(await sign(k.stranger))), 401, "Jwks doesn't have key to match kid or alg from Jwt");
+  assert.equal(lines.length, 2);
+  assert.match(lines[0]!, /^debug jwt_authn: GET http:\/\/svc\.example\/orders denied 401: Jwt is expired \(p: token in query access_token: JwtExpired\)$/);
+  assert.match(lines[1]!, /token in header authorization: JwksKidAlgMismatch/);
+  for (const line of lines) assert.ok(!line.includes(expired.split('.')[2]!) && !line.includes('eyJ'), `no token in: ${line}`);
+  filter.close?.();
+});
+
+test('a remote JWKS whose cluster does not exist fails the request (401) and logs why at warning', async () => {
+  const k = await keys();
+  const lines: string[] = [];
+  const filter = jwtAuthnFilterFactory({ clusters, log: { log: (_name, level, message) => void lines.push(`${level} ${message}`) } }).create(
+    {
+      providers: { p: { issuer: ISS, remote_jwks: { http_uri: { uri: 'http://jwks.example/keys', cluster: 'no-such-cluster', timeout: { seconds: 1 } } } } },
+      rules: [{ match: { prefix: '/' }, requires: { provider_name: 'p' } }],
+    },
+    { statPrefix: 't', stats: {} },
+  );
+  expectReply(await run(filter, bearer(await sign(k.rs))), 401, 'Jwks remote fetch is failed');
+  assert.ok(lines.some((l) => l === 'warning jwt_authn: JWKS fetch failed: cluster no-such-cluster is not configured'), lines.join('\n'));
+  filter.close?.();
+});

@@ -120,8 +120,11 @@ class JwtAuthnFilter implements HttpFilter {
       this.stats['jwt_authn.denied']!++;
       const message = JWT_STATUS[status];
       const code = httpStatusOf(status);
-      // The reason without the token: provider, where the token was, and the status.
-      this.log?.log('http', 'debug', `jwt_authn: ${ctx.requestHeaders[':method']} ${realm} denied ${code}: ${message}${vctx.reasons.length ? ` (${vctx.reasons.join('; ')})` : ''}`);
+      // The reason without the token: provider, where the token was, and the status. The query is left out of the
+      // log line because a token may travel in it (from_params).
+      const q = realm.indexOf('?');
+      const where = q < 0 ? realm : realm.slice(0, q);
+      this.log?.log('http', 'debug', `jwt_authn: ${String(ctx.requestHeaders[':method'])} ${where} denied ${code}: ${message}${vctx.reasons.length ? ` (${vctx.reasons.join('; ')})` : ''}`);
       const details = responseCodeDetailsOf(message);
       if (this.config.stripFailureResponse) {
         ctx.sendLocalReply(code, '', { details });
