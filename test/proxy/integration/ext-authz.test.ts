@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { accessLogEntries, get, startDataPlane, startUpstream, staticCluster, vhost, type Json } from './support.js';
+import { accessLogEntries, get, h2get, startDataPlane, startUpstream, staticCluster, vhost, type Json } from './support.js';
 
 const EXT_AUTHZ_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz';
 const EXT_AUTHZ_PER_ROUTE_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute';
@@ -120,6 +120,16 @@ test('ext_authz HTTP service: allow, deny, errors, timeouts, per-route disable, 
   assert.equal(seen.headers['x-not-for-upstream'], undefined);
   assert.equal(seen.headers['x-remove-me'], undefined, 'x-envoy-auth-headers-to-remove removes request headers');
 
+  // The request body waits while the check is out, then reaches the upstream whole.
+  const posted = await get(dp.address, '/allow/upload', { agent: dp.agent, method: 'POST', body: 'x'.repeat(100_000) });
+  assert.equal(posted.status, 200);
+  assert.equal(up.seen[1]!.body.length, 100_000);
+  assert.equal(authz.checks[1]!.method, 'POST');
+  assert.equal(authz.checks[1]!.headers['content-length'], '0', 'the check carries no body');
+  const h2allowed = await h2get(dp.address, '/allow/h2');
+  assert.equal(h2allowed.status, 200);
+  assert.equal(up.seen[2]!.headers['x-authz-user'], 'alice');
+
   const denied = await get(dp.address, '/deny/items', { agent: dp.agent });
   assert.equal(denied.status, 401, "the authorization server's status");
   assert.equal(denied.body, 'go away', "and its body");
@@ -137,10 +147,12 @@ test('ext_authz HTTP service: allow, deny, errors, timeouts, per-route disable, 
   const checksBefore = authz.checks.length;
   assert.equal((await get(dp.address, '/open/x', { agent: dp.agent })).status, 200);
   assert.equal(authz.checks.length, checksBefore, 'ExtAuthzPerRoute disabled skips the check');
-  assert.deepEqual(up.seen.map((s) => s.path), ['/allow/items?id=1', '/open/x'], 'only allowed requests reach the upstream');
+  assert.deepEqual(up.seen.map((s) => s.path), ['/allow/items?id=1', '/allow/upload', '/allow/h2', '/open/x'], 'only allowed requests reach the upstream');
 
-  const log = await accessLogEntries(dp, 6);
+  const log = await accessLogEntries(dp, 8);
   assert.deepEqual(log.map((e) => `${String(e['code'])} ${String(e['flags'])} ${String(e['details'])}`), [
+    '200 - via_upstream',
+    '200 - via_upstream',
     '200 - via_upstream',
     '401 UAEX ext_authz_denied',
     '418 UAEX ext_authz_denied',
@@ -149,7 +161,7 @@ test('ext_authz HTTP service: allow, deny, errors, timeouts, per-route disable, 
     '200 - via_upstream',
   ]);
   const stats = await dp.stats();
-  assert.equal(stats.get('http.ingress.ext_authz.ok'), 1);
+  assert.equal(stats.get('http.ingress.ext_authz.ok'), 3);
   assert.equal(stats.get('http.ingress.ext_authz.denied'), 2);
   assert.equal(stats.get('http.ingress.ext_authz.error'), 2);
   assert.equal(stats.get('http.ingress.ext_authz.failure_mode_allowed'), 0);
