@@ -13,6 +13,12 @@ export interface CreateCertificateOptions {
   readonly rootCertPem: string;
   /** TLS name to check instead of the address's host (e.g. `istiod.istio-system.svc`). */
   readonly serverName?: string;
+  /**
+   * The certificate the workload holds (PEM chain, leaf first) and its key: presented as the TLS client certificate,
+   * it authenticates a renewal without a token, as istio-agent renews with its current certificate.
+   */
+  readonly clientCertChainPem?: string;
+  readonly clientKeyPem?: string;
   /** Istio's request metadata (WorkloadName, WorkloadIP, ClusterID). */
   readonly metadata?: Readonly<Record<string, string>>;
   /** Deadline for the call, default 10 s. */
@@ -31,7 +37,9 @@ export type CaCallError = grpc.ServiceError;
  */
 export function createCertificate(address: string, options: CreateCertificateOptions): Promise<string[]> {
   const channelOptions: grpc.ChannelOptions = options.serverName ? { 'grpc.ssl_target_name_override': options.serverName, 'grpc.default_authority': options.serverName } : {};
-  const client = new CaClient(address, grpc.credentials.createSsl(Buffer.from(options.rootCertPem)), channelOptions);
+  const identity = options.clientCertChainPem && options.clientKeyPem ? [Buffer.from(options.clientKeyPem), Buffer.from(options.clientCertChainPem)] as const : undefined;
+  const credentials = grpc.credentials.createSsl(Buffer.from(options.rootCertPem), identity?.[0] ?? null, identity?.[1] ?? null);
+  const client = new CaClient(address, credentials, channelOptions);
   const metadata = new grpc.Metadata();
   if (options.token !== undefined) metadata.set('authorization', `Bearer ${options.token}`);
   const request: IstioCertificateRequest = {

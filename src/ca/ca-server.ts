@@ -2,30 +2,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { describeError } from '../common/errors.js';
 import type { CertificateAuthority } from './authority.js';
-import { BootstrapTokens, type TokenIdentity } from './bootstrap-tokens.js';
+import type { TokenIdentity } from './bootstrap-tokens.js';
+import type { CallerAuthenticator } from './caller-authentication.js';
 import { CaError } from './ca-error.js';
 import { CA_SERVICE_DEFINITION, structStrings, type IstioCertificateRequest, type IstioCertificateResponse } from './ca-service.js';
-
-/** Decides who is calling: the identity the caller may get a certificate for, or a CaError TRELLIS_CA_UNAUTHENTICATED. */
-export interface CallerAuthenticator {
-  authenticate(metadata: grpc.Metadata): TokenIdentity;
-}
-
-/** Istio's bearer-token authentication (`authorization: Bearer <token>`), over local mode's bootstrap tokens. */
-export function bootstrapTokenAuthenticator(tokens: BootstrapTokens): CallerAuthenticator {
-  return {
-    authenticate(metadata) {
-      const values = metadata.get('authorization');
-      if (values.length === 0) throw new CaError('TRELLIS_CA_UNAUTHENTICATED', 'no authorization header (expected "Bearer <token>")');
-      const header = String(values[0]);
-      const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      if (!m) throw new CaError('TRELLIS_CA_UNAUTHENTICATED', 'authorization header is not "Bearer <token>"');
-      const identity = tokens.identityOf(m[1]!);
-      if (!identity) throw new CaError('TRELLIS_CA_UNAUTHENTICATED', 'unknown bearer token');
-      return identity;
-    },
-  };
-}
 
 /** Why a request was refused, as counted (Istio's citadel_server_* error counters). */
 export type CaRefusal = 'authentication' | 'csr' | 'identity' | 'sign';
@@ -89,7 +69,8 @@ export function addCaService(server: grpc.Server, options: CaServiceOptions): vo
       };
       let caller: TokenIdentity;
       try {
-        caller = authenticator.authenticate(call.metadata);
+        const auth = call.getAuthContext();
+        caller = authenticator.authenticate({ metadata: call.metadata, ...(auth.sslPeerCertificate ? { peerCertificate: auth.sslPeerCertificate } : {}) });
       } catch (err) {
         return refuse(err);
       }

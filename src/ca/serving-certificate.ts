@@ -28,6 +28,7 @@ export function defaultServingNames(namespace: string, bindAddress?: string): Se
 export class ServingCertificateProvider implements CertificateProvider {
   private current: { certificate: Buffer; privateKey: Buffer } | undefined;
   private readonly listeners = new Set<IdentityListener>();
+  private readonly caListeners = new Set<CaListener>();
   private timer: NodeJS.Timeout | undefined;
   private offChange: (() => void) | undefined;
   private closed = false;
@@ -64,16 +65,32 @@ export class ServingCertificateProvider implements CertificateProvider {
     this.listeners.delete(listener);
   }
 
-  // Client certificates are not requested: callers authenticate with a bearer token (Istio's JWT path).
-  addCaCertificateListener(_listener: CaListener): void {}
+  /**
+   * What client certificates are checked against: the trust bundle and the current intermediates. A client
+   * certificate is asked for but not required (bearer-token callers have none); grpc-js hands the handlers a
+   * client certificate only when it verified.
+   */
+  addCaCertificateListener(listener: CaListener): void {
+    this.caListeners.add(listener);
+    queueMicrotask(() => {
+      if (this.caListeners.has(listener)) listener(this.caUpdate());
+    });
+  }
 
-  removeCaCertificateListener(_listener: CaListener): void {}
+  removeCaCertificateListener(listener: CaListener): void {
+    this.caListeners.delete(listener);
+  }
+
+  private caUpdate(): { caCertificate: Buffer } {
+    return { caCertificate: Buffer.from([...this.ca.trustBundle(), ...this.ca.signingMaterial().chainPems].join('')) };
+  }
 
   close(): void {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.offChange?.();
     this.listeners.clear();
+    this.caListeners.clear();
   }
 
   private async renew(): Promise<void> {
@@ -85,6 +102,8 @@ export class ServingCertificateProvider implements CertificateProvider {
       if (this.closed) return;
       this.current = { certificate: Buffer.from(issued.certChainPem), privateKey: Buffer.from(issued.keyPem) };
       for (const listener of [...this.listeners]) listener(this.current);
+      const trust = this.caUpdate();
+      for (const listener of [...this.caListeners]) listener(trust);
       delay = Math.max(1_000, (issued.notAfter.getTime() - Date.now()) / 2);
     } catch (err) {
       this.logger.warn(`CA: cannot issue the secure xDS port's certificate: ${describeError(err)}; retrying in 10 s`);
@@ -96,8 +115,8 @@ export class ServingCertificateProvider implements CertificateProvider {
   }
 }
 
-/** TLS server credentials whose certificate comes from `provider` (server-side TLS; no client certificate asked). */
+/** TLS server credentials whose certificate and client trust come from `provider`; a client certificate is optional. */
 export function secureServerCredentials(provider: ServingCertificateProvider): grpc.ServerCredentials {
-  // grpc-js's parameter names are swapped: the first argument is the identity (certificate) provider.
-  return grpc.experimental.createCertificateProviderServerCredentials(provider, null, false);
+  // grpc-js's parameter names are swapped: the first argument is the identity (certificate) provider, the second the CA one.
+  return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
 }

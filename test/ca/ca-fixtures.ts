@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '../../src/ca/x509.js';
-import { generateKeyPair, type KeyType } from '../../src/ca/keys.js';
+import { generateKeyPair, privateKeyToPem, type KeyType } from '../../src/ca/keys.js';
 
 export function tempDir(prefix: string): { dir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), `trellis-ca-${prefix}-`));
@@ -43,6 +43,11 @@ export function opensslVerify(dir: string, leafPem: string, rootsPem: string, in
 
 /** A CSR made with @peculiar/x509 asking for `uris` (and `dns`) in its SAN extension. */
 export async function peculiarCsr(options: { uris?: string[]; dns?: string[]; keyType?: KeyType; subject?: string } = {}): Promise<string> {
+  return (await peculiarCsrWithKey(options)).csr;
+}
+
+/** peculiarCsr, with the private key (PKCS#8 PEM) for presenting the issued certificate later. */
+export async function peculiarCsrWithKey(options: { uris?: string[]; dns?: string[]; keyType?: KeyType; subject?: string } = {}): Promise<{ csr: string; keyPem: string }> {
   const keys = await generateKeyPair(options.keyType ?? 'ecdsa');
   const names: x509.JsonGeneralName[] = [...(options.uris ?? []).map((value) => ({ type: 'url' as const, value })), ...(options.dns ?? []).map((value) => ({ type: 'dns' as const, value }))];
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
@@ -51,7 +56,7 @@ export async function peculiarCsr(options: { uris?: string[]; dns?: string[]; ke
     ...(options.subject ? { name: options.subject } : {}),
     extensions: names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : [],
   });
-  return csr.toString('pem');
+  return { csr: csr.toString('pem'), keyPem: await privateKeyToPem(keys.privateKey) };
 }
 
 /** A CSR made by `openssl req` with a URI SAN; `keyAlg` as openssl's -newkey takes it (`ec` with P-256, or `rsa:2048`). */

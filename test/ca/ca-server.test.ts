@@ -9,7 +9,7 @@ import { createCertificate } from '../../src/ca/ca-client.js';
 import { splitPemCertificates } from '../../src/ca/ca-material.js';
 import { startControlPlane, type ControlPlane } from '../../src/control/server/main.js';
 import { ADS_SERVICE_DEFINITION, type DiscoveryRequest, type DiscoveryResponse } from '../../src/xds/ads-service.js';
-import { hasOpenssl, opensslCsr, opensslVerify, peculiarCsr, tempDir } from './ca-fixtures.js';
+import { hasOpenssl, opensslCsr, opensslVerify, peculiarCsr, peculiarCsrWithKey, tempDir } from './ca-fixtures.js';
 
 const TOKEN = 'bookinfo-productpage-token-0123456789';
 const URI = 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage';
@@ -126,6 +126,28 @@ test('a secure xDS address already in use stops the start with the address named
   );
 });
 
+test('a workload renews with the certificate it holds, no token (Istio\'s client-certificate authentication); only for its own identity', { skip }, async () => {
+  const first = await peculiarCsrWithKey({ uris: [URI] });
+  const held = await createCertificate(address, { csr: first.csr, token: TOKEN, rootCertPem: rootPem() });
+  const renewal = await peculiarCsrWithKey({ uris: [URI] });
+  const renewed = await createCertificate(address, { csr: renewal.csr, rootCertPem: rootPem(), clientCertChainPem: held.join(''), clientKeyPem: first.keyPem });
+  assert.equal(new X509Certificate(renewed[0]!).subjectAltName, `URI:${URI}`);
+  assert.notEqual(new X509Certificate(renewed[0]!).serialNumber, new X509Certificate(held[0]!).serialNumber);
+  const other = await callError(createCertificate(address, { csr: await peculiarCsr({ uris: ['spiffe://cluster.local/ns/default/sa/reviews'] }), rootCertPem: rootPem(), clientCertChainPem: held.join(''), clientKeyPem: first.keyPem }));
+  assert.equal(other.code, grpc.status.PERMISSION_DENIED);
+  assert.match(logs.join('\n'), /refused CreateCertificate from .* as default\/bookinfo-productpage: PERMISSION_DENIED: csr asks for uri:spiffe:\/\/cluster\.local\/ns\/default\/sa\/reviews/);
+});
+
+test('a client certificate from another CA authenticates nothing: UNAUTHENTICATED', { skip }, async () => {
+  const { CertificateAuthority } = await import('../../src/ca/authority.js');
+  const stranger = await CertificateAuthority.create({ trustDomain: 'cluster.local', logger: { info: () => {}, warn: () => {} } });
+  const forged = await peculiarCsrWithKey({ uris: [URI] });
+  const chain = (await stranger.signWorkload(forged.csr, { namespace: 'default', serviceAccount: 'bookinfo-productpage' })).certChain;
+  const err = await callError(createCertificate(address, { csr: (await peculiarCsrWithKey({ uris: [URI] })).csr, rootCertPem: rootPem(), clientCertChainPem: chain.join(''), clientKeyPem: forged.keyPem }));
+  assert.equal(err.code, grpc.status.UNAUTHENTICATED);
+  assert.match(err.details, /no authorization header \(expected "Bearer <token>"\) and no client certificate of the mesh/);
+});
+
 test('a TTL above --max-workload-cert-ttl is clamped to it, and the log says so', async () => {
   const chain = await createCertificate(address, { csr: await peculiarCsr({ uris: [URI] }), token: TOKEN, rootCertPem: rootPem(), validitySeconds: 365 * 24 * 3600 });
   const ttl = Date.parse(new X509Certificate(chain[0]!).validTo) - Date.now();
@@ -177,6 +199,8 @@ test('Istio\'s citadel_server_* metrics count requests, issuances and refusals',
 
 test('after a root rotation the port serves a certificate of the new root, and issued chains carry both roots during the overlap', { skip }, async () => {
   const oldRoot = splitPemCertificates(rootPem())[0]!;
+  const heldKey = await peculiarCsrWithKey({ uris: [URI] });
+  const held = await createCertificate(address, { csr: heldKey.csr, token: TOKEN, rootCertPem: rootPem() });
   await plane.ca!.rotateRoot();
   const roots = splitPemCertificates(rootPem());
   assert.equal(roots.length, 2, 'the root file holds the new and the old root');
@@ -193,4 +217,7 @@ test('after a root rotation the port serves a certificate of the new root, and i
   assert.equal(new X509Certificate(chain[2]!).fingerprint256, new X509Certificate(oldRoot).fingerprint256);
   const [ok, out] = opensslVerify(tmp.dir, chain[0]!, newRoot);
   assert.ok(ok, out);
+  // During the overlap a certificate of the old root still authenticates a renewal.
+  const renewed = await createCertificate(address, { csr: (await peculiarCsrWithKey({ uris: [URI] })).csr, rootCertPem: rootPem(), clientCertChainPem: held.join(''), clientKeyPem: heldKey.keyPem });
+  assert.equal(new X509Certificate(renewed[1]!).fingerprint256, new X509Certificate(newRoot).fingerprint256, 'renewed under the new root');
 });

@@ -4,7 +4,8 @@ import * as grpc from '@grpc/grpc-js';
 import { describeError } from '../../common/errors.js';
 import { CertificateAuthority, type CaLogger } from '../../ca/authority.js';
 import { BootstrapTokens } from '../../ca/bootstrap-tokens.js';
-import { addCaService, bootstrapTokenAuthenticator } from '../../ca/ca-server.js';
+import { addCaService } from '../../ca/ca-server.js';
+import { bootstrapTokenAuthenticator, clientCertificateAuthenticator, firstApplicable } from '../../ca/caller-authentication.js';
 import type { KeyType } from '../../ca/keys.js';
 import { ServingCertificateProvider, defaultServingNames, secureServerCredentials } from '../../ca/serving-certificate.js';
 import type { AdsServer } from '../../xds/server/ads-server.js';
@@ -70,7 +71,8 @@ export async function startSecureXds(options: SecureXdsOptions & { trustDomain: 
     options.ads.addTo(server);
     addCaService(server, {
       ca,
-      authenticator: bootstrapTokenAuthenticator(tokens),
+      // A bearer token when there is one, else a verified mesh certificate (a workload renewing its own).
+      authenticator: firstApplicable(bootstrapTokenAuthenticator(tokens), clientCertificateAuthenticator(options.trustDomain)),
       logger: options.logger,
       observer: {
         request: () => csrs.inc(),
