@@ -445,3 +445,45 @@ test('a remote JWKS whose cluster does not exist fails the request (401) and log
   assert.ok(lines.some((l) => l === 'warning jwt_authn: JWKS fetch failed: cluster no-such-cluster is not configured'), lines.join('\n'));
   filter.close?.();
 });
+
+test('jwt_cache_config: a token seen again skips the signature check but not the audience, time and issuer checks', async () => {
+  const k = await keys();
+  const stats: Record<string, number> = {};
+  const filter = jwtAuthnFilterFactory({ clusters }).create(
+    {
+      providers: { p: await provider({ jwt_cache_config: { jwt_cache_size: 2 } }) },
+      rules: [
+        { match: { prefix: '/strict' }, requires: { provider_and_audiences: { provider_name: 'p', audiences: ['other'] } } },
+        { match: { prefix: '/' }, requires: { provider_name: 'p' } },
+      ],
+    },
+    { statPrefix: 't', stats },
+  );
+  const token = await sign(k.rs);
+  expectContinue(await run(filter, bearer(token)));
+  expectContinue(await run(filter, bearer(token)));
+  assert.equal(stats['jwt_authn.jwt_cache_miss'], 1);
+  assert.equal(stats['jwt_authn.jwt_cache_hit'], 1);
+  expectReply(await run(filter, { ':path': '/strict', ...bearer(token) }), 403, 'Audiences in Jwt are not allowed');
+  assert.equal(stats['jwt_authn.jwt_cache_hit'], 2);
+  filter.close?.();
+});
+
+test('JwtCache: least recently used entry goes first; an expired entry is dropped on lookup', async () => {
+  const { JwtCache } = await import('../../../src/proxy/filters/jwt-authn/jwt-cache.js');
+  const { parseJwt } = await import('../../../src/proxy/filters/jwt-authn/jwt.js');
+  const k = await keys();
+  const t = now();
+  const jwt = async (exp: number) => parseJwt(await sign(k.rs, { exp, jti: String(Math.random()) })) as Exclude<ReturnType<typeof parseJwt>, string>;
+  const cache = new JwtCache(2);
+  const [a, b, c] = [await jwt(t + 100), await jwt(t + 100), await jwt(t + 100)];
+  cache.insert(a);
+  cache.insert(b);
+  assert.equal(cache.lookup(a.token, t, 60), a);
+  cache.insert(c);
+  assert.equal(cache.lookup(b.token, t, 60), undefined, 'b was the least recently used');
+  assert.equal(cache.lookup(a.token, t, 60), a);
+  assert.equal(cache.lookup(a.token, t + 100 + 61, 60), undefined, 'expired beyond the skew');
+  assert.equal(cache.lookup(a.token, t, 60), undefined, 'and gone');
+  assert.equal(cache.size, 1);
+});

@@ -5,6 +5,7 @@ import type { HttpHeaders } from '../../http/headers.js';
 import type { JwtLocation, Extractor } from './extractor.js';
 import { checkTime, parseJwt, type AudienceChecker, type ParsedJwt } from './jwt.js';
 import type { JwksSource } from './jwks-cache.js';
+import type { JwtCache } from './jwt-cache.js';
 import type { JwtStatus } from './status.js';
 
 /** A provider compiled from JwtProvider. */
@@ -26,6 +27,8 @@ export interface CompiledProvider {
   readonly clearRouteCache: boolean;
   /** This provider's token locations alone. */
   readonly extractor: Extractor;
+  /** jwt_cache_config: verified tokens (used for provider_name / provider_and_audiences requirements, as Envoy). */
+  readonly jwtCache?: JwtCache;
 }
 
 /** What one request's verification shares across the requirement tree. */
@@ -41,6 +44,8 @@ export interface VerifyContext {
   clearRouteCache: boolean;
   /** Why a token failed, without the token: for the proxy log. */
   readonly reasons: string[];
+  /** jwt_authn.jwt_cache_hit / jwt_cache_miss. */
+  countJwtCache(hit: boolean): void;
 }
 
 export interface AuthenticateOptions {
@@ -68,22 +73,30 @@ export async function authenticate(ctx: VerifyContext, tokens: readonly JwtLocat
 }
 
 async function verifyToken(ctx: VerifyContext, location: JwtLocation, options: AuthenticateOptions): Promise<JwtStatus> {
-  const jwt = parseJwt(location.token);
+  const now = ctx.nowSeconds();
+  const cache = options.provider?.jwtCache;
+  const cached = cache?.lookup(location.token, now, options.provider!.clockSkewSeconds);
+  if (cache) ctx.countJwtCache(cached !== undefined);
+  const jwt = cached ?? parseJwt(location.token);
   if (typeof jwt === 'string') return jwt;
   if (!location.isIssuerAllowed(jwt.iss)) return 'JwtUnknownIssuer';
   const provider = options.provider ?? ctx.findByIssuer(jwt.iss);
   if (!provider) return 'JwtUnknownIssuer';
-  const now = ctx.nowSeconds();
   const time = checkTime(jwt, now, provider.clockSkewSeconds);
   if (time !== 'Ok') return time;
   if (!(options.audiences ?? provider.audiences).allows(jwt.audiences)) return 'JwtAudienceNotAllowed';
   if (provider.subjects && !provider.subjects(jwt.sub)) return 'JwtVerificationFail';
   if (provider.maxLifetimeSeconds !== undefined && (!jwt.exp || jwt.exp - now >= provider.maxLifetimeSeconds)) return 'JwtExpired';
+  if (cached) {
+    onGoodJwt(ctx, provider, jwt, location);
+    return 'Ok';
+  }
   const jwks = provider.jwks ? await provider.jwks.get() : undefined;
   if (!jwks) return provider.jwks?.remote ? 'JwksFetchFail' : 'JwksNoValidKeys';
   if (jwks.status !== 'Ok') return 'JwksNoValidKeys';
   const verified = await jwks.verify(jwt);
   if (verified !== 'Ok') return verified;
+  cache?.insert(jwt);
   onGoodJwt(ctx, provider, jwt, location);
   return 'Ok';
 }

@@ -10,6 +10,7 @@ import type { CompiledProvider } from './authenticator.js';
 import { Extractor, type LocationConfig } from './extractor.js';
 import { LocalJwks, RemoteJwks, type JwksSource, type JwksStats } from './jwks-cache.js';
 import { AudienceChecker } from './jwt.js';
+import { DEFAULT_JWT_CACHE_SIZE, JwtCache } from './jwt-cache.js';
 import { compileRequirement, type Verifier } from './verifier.js';
 
 type JwtAuthentication = envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication;
@@ -222,6 +223,7 @@ function compileProvider(
     claimToHeaders,
     clearRouteCache: p.clear_route_cache === true,
     extractor: new Extractor([locations]),
+    ...(p.jwt_cache_config ? { jwtCache: new JwtCache(p.jwt_cache_config.jwt_cache_size || DEFAULT_JWT_CACHE_SIZE) } : {}),
   };
   return { provider, locations };
 }

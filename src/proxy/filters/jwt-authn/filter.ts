@@ -41,7 +41,10 @@ function isCorsPreflight(h: HttpHeaders): boolean {
   return h[':method'] === 'OPTIONS' && !!headerValue(h, 'origin') && !!headerValue(h, 'access-control-request-method');
 }
 
-const STATS = ['jwt_authn.allowed', 'jwt_authn.denied', 'jwt_authn.cors_preflight_bypassed', 'jwt_authn.jwks_fetch_success', 'jwt_authn.jwks_fetch_failed'];
+const STATS = [
+  'jwt_authn.allowed', 'jwt_authn.denied', 'jwt_authn.cors_preflight_bypassed', 'jwt_authn.jwks_fetch_success', 'jwt_authn.jwks_fetch_failed',
+  'jwt_authn.jwt_cache_hit', 'jwt_authn.jwt_cache_miss',
+];
 
 class JwtAuthnFilter implements HttpFilter {
   readonly name = JWT_AUTHN_FILTER_NAME;
@@ -102,6 +105,7 @@ class JwtAuthnFilter implements HttpFilter {
       verified: [],
       clearRouteCache: false,
       reasons: [],
+      countJwtCache: (hit) => void this.stats[hit ? 'jwt_authn.jwt_cache_hit' : 'jwt_authn.jwt_cache_miss']!++,
     };
     verifier(vctx).then(
       (status) => this.onComplete(ctx, vctx, status, realm),
