@@ -5,7 +5,7 @@ import { HOP_BY_HOP_HEADERS, type HttpHeaders } from '../http/headers.js';
 import { ConfigProblems, durationMs, fieldPath, fractionOf, isValidHeaderName, rejectUnsupportedFields } from '../router/config-problems.js';
 import { textPredicate, compileStringMatcher, type StringPredicate } from '../router/string-matcher.js';
 import type { ClusterManager } from '../upstream/types.js';
-import { sendCheck, type CheckResult } from './ext-authz-http-client.js';
+import { sendCheck, type CheckCall, type CheckResult } from './ext-authz-http-client.js';
 import { compileMetadataMatcher } from './rbac/metadata-matcher.js';
 
 type ExtAuthz = envoy.extensions.filters.http.ext_authz.v3.ExtAuthz;
@@ -200,6 +200,8 @@ class ExtAuthzFilter implements HttpFilter {
   private readonly stat: { ok: string; denied: string; error: string; failureModeAllowed: string; disabled: string };
   /** Headers for the downstream response of allowed requests (allowed_client_headers_on_success), per stream. */
   private readonly onSuccessHeaders = new WeakMap<HttpFilterContext, [string, string][]>();
+  /** The check in flight per stream, cancelled if the stream ends first (the client went away). */
+  private readonly pending = new WeakMap<HttpFilterContext, CheckCall>();
 
   constructor(
     private readonly config: CompiledExtAuthz,
@@ -226,10 +228,12 @@ class ExtAuthzFilter implements HttpFilter {
       return 'continue';
     }
     const headers = this.checkRequestHeaders(ctx.requestHeaders);
-    sendCheck(this.clusters, c.cluster, headers, c.timeoutMs, (result) => {
+    const call = sendCheck(this.clusters, c.cluster, headers, c.timeoutMs, (result) => {
+      this.pending.delete(ctx);
       if (ctx.aborted) return;
       this.onComplete(ctx, result);
     });
+    this.pending.set(ctx, call);
     return 'stop';
   }
 
@@ -299,6 +303,11 @@ class ExtAuthzFilter implements HttpFilter {
       return;
     }
     ctx.sendLocalReply(c.statusOnError, '', { flag: 'UAEX', details: 'ext_authz_error' });
+  }
+
+  onStreamComplete(ctx: HttpFilterContext): void {
+    this.pending.get(ctx)?.cancel();
+    this.pending.delete(ctx);
   }
 
   onResponseHeaders(ctx: HttpFilterContext, headers: HttpHeaders): void {

@@ -5,9 +5,9 @@
 // shadow RBAC policy enables the check through filter_enabled_metadata.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { accessLogEntries, get, h2get, startDataPlane, startUpstream, staticCluster, vhost, type Json } from './support.js';
+import { accessLogEntries, eventually, get, h2get, startDataPlane, startUpstream, staticCluster, vhost, type Json } from './support.js';
 
 const EXT_AUTHZ_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz';
 const EXT_AUTHZ_PER_ROUTE_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute';
@@ -20,10 +20,12 @@ interface Check {
 }
 
 /** The authorization server: decides by the path's first segment after the prefix. */
-async function startAuthz(): Promise<{ port: number; checks: Check[]; close(): Promise<void> }> {
+async function startAuthz(): Promise<{ port: number; checks: Check[]; outcomes: Map<string, 'answered' | 'abandoned'>; close(): Promise<void> }> {
   const checks: Check[] = [];
+  const outcomes = new Map<string, 'answered' | 'abandoned'>();
   const server: Server = createServer((req, res) => {
     checks.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers });
+    res.on('close', () => outcomes.set(req.url ?? '', res.writableFinished ? 'answered' : 'abandoned'));
     req.resume();
     const path = req.url ?? '';
     if (path.startsWith('/check/allow') || path.startsWith('/check/custom')) {
@@ -52,6 +54,7 @@ async function startAuthz(): Promise<{ port: number; checks: Check[]; close(): P
   return {
     port: (server.address() as AddressInfo).port,
     checks,
+    outcomes,
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
@@ -249,4 +252,29 @@ test('ext_authz: refused config names the field (gRPC service, missing server_ur
     return true;
   });
   await assert.rejects(start({ http_service: HTTP_SERVICE, with_request_body: { max_request_bytes: 10 } }), /with_request_body: sending the request body/);
+});
+
+test('ext_authz: a client that goes away during the check cancels the check request', async (t) => {
+  const authz = await startAuthz();
+  const up = await startUpstream('svc');
+  const dp = await startDataPlane({
+    clusters: [staticCluster('svc', [up.port]), staticCluster('authz', [authz.port])],
+    httpFilters: [extAuthz({ http_service: { ...HTTP_SERVICE, server_uri: { ...HTTP_SERVICE.server_uri, timeout: '10s' } } })],
+    virtualHosts: [vhost([{ match: { prefix: '/' }, route: { cluster: 'svc' } }])],
+  });
+  t.after(async () => {
+    await dp.close();
+    await up.close();
+    await authz.close();
+  });
+  // The server answers /slow after 1.5 s; the client gives up once the check has reached it.
+  const [host, port] = dp.address.split(':') as [string, string];
+  const req = httpRequest({ host, port: Number(port), path: '/slow/x', agent: false });
+  req.on('error', () => {});
+  req.end();
+  await eventually('the check to reach the authorization server', () => authz.checks.length === 1);
+  req.destroy();
+  await eventually('the check request to end', () => authz.outcomes.has('/check/slow/x'));
+  assert.equal(authz.outcomes.get('/check/slow/x'), 'abandoned', 'the proxy dropped the check instead of waiting for the answer');
+  assert.equal(up.seen.length, 0);
 });
