@@ -153,7 +153,7 @@ export class DownstreamTlsAcceptor {
       this.options.stats['ssl.no_certificate']!++;
       return undefined;
     }
-    const subject = peer.subject.replace(/\n/g, ',');
+    const subject = (peer.subject ?? '').replace(/\n/g, ',');
     if (!s.authorized) return { stat: 'ssl.fail_verify_error', reason: `${describeVerifyError(s.authorizationError)}; subject ${subject}, SANs [${peer.subjectAltName ?? ''}]` };
     const matchers = tls.sanMatchers();
     if (!sansMatch(matchers, parseSubjectAltName(peer.subjectAltName))) {

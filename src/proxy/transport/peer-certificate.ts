@@ -51,7 +51,7 @@ function toPem(der: Buffer): string {
 
 /** Node prints subjects one RDN per line in certificate order (already RFC 2253-escaped); RFC 2253 reverses them. */
 export function rfc2253Subject(cert: X509Certificate): string {
-  return cert.subject.split('\n').filter(Boolean).reverse().map((rdn) => rdn.replace(/ \+ /g, '+')).join(',');
+  return (cert.subject ?? '').split('\n').filter(Boolean).reverse().map((rdn) => rdn.replace(/ \+ /g, '+')).join(',');
 }
 
 function serialHex(cert: X509Certificate): string {
