@@ -210,6 +210,9 @@ class ProxyServer implements RunningProxy {
   /** LDS listeners waiting for their RDS (Envoy's listener warming), applied together once all routes are held. */
   private warmingListeners: { listeners: Map<string, AppliedListener>; version: string; timer: NodeJS.Timeout } | undefined;
   private readonly firstUpdate = new Map<string, () => void>();
+  /** CDS clusters waiting for their SDS secrets (Envoy's cluster warming), by name; not in the applied snapshot yet. */
+  private readonly warmingClusters = new Map<string, AppliedCluster>();
+  private clusterWarmingTimer: NodeJS.Timeout | undefined;
   /** Static listeners while start-up waits for their secrets (so their SDS subscriptions exist). */
   private staticWarming: readonly AppliedListener[] | undefined;
 
@@ -308,7 +311,7 @@ class ProxyServer implements RunningProxy {
     const b = this.bootstrap;
     this.staticWarming = [...listeners.values()];
     this.syncSecretSubscriptions();
-    const refs = (): readonly AppliedWithSecrets[] => [...this.config.clusters.values(), ...listeners.values()];
+    const refs = (): readonly AppliedWithSecrets[] => [...this.config.clusters.values(), ...this.warmingClusters.values(), ...listeners.values()];
     if (this.missingSecrets(refs()).length > 0) {
       this.log.info('config', `waiting for SDS secrets ${this.missingSecrets(refs()).join(', ')}`);
       await this.waitFor(() => this.missingSecrets(refs()).length === 0, timeoutMs);
@@ -363,7 +366,7 @@ class ProxyServer implements RunningProxy {
   /** Subscribes every secret the clusters and listeners (active, warming, static at start-up) reference from its source; drops the rest. */
   private syncSecretSubscriptions(): void {
     if (this.stopping) return;
-    const all: AppliedWithSecrets[] = [...this.config.clusters.values(), ...this.config.listeners.values(), ...(this.warmingListeners?.listeners.values() ?? []), ...(this.staticWarming ?? [])];
+    const all: AppliedWithSecrets[] = [...this.config.clusters.values(), ...this.warmingClusters.values(), ...this.config.listeners.values(), ...(this.warmingListeners?.listeners.values() ?? []), ...(this.staticWarming ?? [])];
     const ads = new Set<string>();
     const grpcSources = new Map<string, { clusterName: string; mode: 'sotw' | 'delta'; names: Set<string> }>();
     for (const item of all) {
@@ -498,15 +501,57 @@ class ProxyServer implements RunningProxy {
   private async applyClusters(update: ResourceUpdate<Compiled<Cluster, unknown>>): Promise<void> {
     const clusters = new Map(this.config.clusters);
     const now = new Date();
-    for (const name of update.removed) clusters.delete(name);
+    for (const name of update.removed) {
+      clusters.delete(name);
+      this.warmingClusters.delete(name);
+    }
     for (const [name, { resource, compiled }] of update.changed) {
       // Checked while decoding; a throw here cannot happen for an accepted cluster.
-      clusters.set(name, { name, resource, compiled, versionInfo: update.versionInfo, lastUpdated: now, secretRefs: this.clusterSecrets(resource) });
+      const applied: AppliedCluster = { name, resource, compiled, versionInfo: update.versionInfo, lastUpdated: now, secretRefs: this.clusterSecrets(resource) };
       this.clearError(CLUSTER, name);
+      // Envoy's cluster warming: a cluster whose SDS secrets are not held yet stays out (its previous version serves).
+      if (this.missingSecrets([applied]).length > 0) this.warmingClusters.set(name, applied);
+      else {
+        clusters.set(name, applied);
+        this.warmingClusters.delete(name);
+      }
     }
     await this.commit({ ...this.config, clusters, clustersVersion: update.versionInfo });
     this.syncEndpointSubscriptions();
     this.syncSecretSubscriptions();
+    this.scheduleClusterWarmingTimeout();
+  }
+
+  /** Clusters that waited for their secrets join the active set once the secrets are held ('ready'), or anyway ('timeout'). */
+  private async activateWarmingClusters(reason: 'ready' | 'timeout'): Promise<void> {
+    if (this.warmingClusters.size === 0) return;
+    const ready = [...this.warmingClusters.values()].filter((c) => reason === 'timeout' || this.missingSecrets([c]).length === 0);
+    if (ready.length === 0) return;
+    const clusters = new Map(this.config.clusters);
+    for (const cluster of ready) {
+      if (reason === 'timeout' && this.missingSecrets([cluster]).length > 0) {
+        // As Envoy after initial_fetch_timeout: the cluster is used; its TLS connections fail until the secret arrives.
+        this.log.warn('config', `cluster ${cluster.name}: SDS secrets ${this.missingSecrets([cluster]).join(', ')} not delivered within the initial fetch timeout; activated without them`);
+      }
+      clusters.set(cluster.name, cluster);
+      this.warmingClusters.delete(cluster.name);
+    }
+    if (this.warmingClusters.size === 0 && this.clusterWarmingTimer) {
+      clearTimeout(this.clusterWarmingTimer);
+      this.clusterWarmingTimer = undefined;
+    }
+    await this.commit({ ...this.config, clusters });
+    this.syncEndpointSubscriptions();
+  }
+
+  private scheduleClusterWarmingTimeout(): void {
+    if (this.warmingClusters.size === 0 || this.clusterWarmingTimer) return;
+    this.log.info('config', `clusters ${[...this.warmingClusters.keys()].join(', ')} warming until SDS delivers ${this.missingSecrets([...this.warmingClusters.values()]).join(', ')}`);
+    this.clusterWarmingTimer = setTimeout(() => {
+      this.clusterWarmingTimer = undefined;
+      void this.enqueue(() => this.activateWarmingClusters('timeout'));
+    }, this.options.initialFetchTimeoutMs ?? 15_000);
+    this.clusterWarmingTimer.unref();
   }
 
   private async applyEndpoints(update: ResourceUpdate<Compiled<ClusterLoadAssignment, undefined>>): Promise<void> {
@@ -609,6 +654,7 @@ class ProxyServer implements RunningProxy {
     // A rotated secret is a new object: TLS contexts that read it through the SecretProvider rebuild for new connections.
     for (const [name, { resource }] of update.changed) secrets.set(name, { name, resource, versionInfo: update.versionInfo, lastUpdated: now });
     this.config = { ...this.config, secrets };
+    await this.activateWarmingClusters('ready');
     if (this.warmingListeners) await this.activateWarmingListeners('ready');
   }
 
@@ -653,7 +699,8 @@ class ProxyServer implements RunningProxy {
 
   private edsServiceNames(): string[] {
     const names: string[] = [];
-    for (const { resource } of this.config.clusters.values()) {
+    // Warming clusters subscribe their endpoints too, so they are ready when their secrets arrive.
+    for (const { resource } of [...this.config.clusters.values(), ...this.warmingClusters.values()]) {
       if (resource.type === 'EDS') names.push(resource.eds_cluster_config?.service_name || resource.name!);
     }
     return names;
@@ -883,6 +930,7 @@ class ProxyServer implements RunningProxy {
     this.stopping ??= (async () => {
       this.serverState = 'DRAINING';
       if (this.warmingListeners) clearTimeout(this.warmingListeners.timer);
+      if (this.clusterWarmingTimer) clearTimeout(this.clusterWarmingTimer);
       this.xds?.close();
       this.sdsClients?.close();
       await this.listenerManager.close().catch((err: unknown) => this.log.error('main', `closing listeners: ${describeError(err)}`));

@@ -218,3 +218,57 @@ test('a static listener whose sds_config names no static cluster, or ads without
     return true;
   });
 });
+
+test('a new CDS cluster whose SDS secret has not arrived warms (not active, its secret subscribed over ADS) and joins once the secret is delivered', async (t) => {
+  const ca = await TestCa.create();
+  const cache = new SnapshotCache();
+  const ads = new AdsServer({ source: cache, logger: { warn: () => undefined } });
+  const { port: adsPort } = await ads.listen('127.0.0.1:0');
+  t.after(() => ads.close());
+  const cluster = (name: string, secret: string | undefined): { name: string; resource: envoy.config.cluster.v3.Cluster } => {
+    const json: Record<string, unknown> = {
+      name,
+      type: 'STATIC',
+      connect_timeout: '1s',
+      load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: 9 } } } }] }] },
+      ...(secret
+        ? {
+            transport_socket: {
+              name: 'envoy.transport_sockets.tls',
+              typed_config: {
+                '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+                common_tls_context: { tls_certificate_sds_secret_configs: [{ name: secret, sds_config: { ads: {}, resource_api_version: 'V3' } }] },
+              },
+            },
+          }
+        : {}),
+    };
+    const converted = fromProtoJson<envoy.config.cluster.v3.Cluster>('envoy.config.cluster.v3.Cluster', json);
+    assert.deepEqual(converted.problems, []);
+    return { name, resource: converted.value };
+  };
+  const { CLUSTER } = await import('../../src/xds/type-urls.js');
+  cache.setSnapshot(NODE_ID, { [CLUSTER]: [cluster('plain', undefined)] });
+  const bootstrap = writeBootstrap({
+    node: { id: NODE_ID, cluster: 'reviews.default' },
+    admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } },
+    dynamic_resources: { ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds-grpc' } }] }, cds_config: { ads: {}, resource_api_version: 'V3' } },
+    static_resources: { clusters: [grpcCluster('xds-grpc', adsPort)] },
+  });
+  const proxy = await startProxy({ bootstrapPath: bootstrap, log: quiet(), initialFetchTimeoutMs: 20_000 });
+  t.after(() => proxy.stop());
+  const activeClusters = async (): Promise<string[]> => {
+    const body = (await (await fetch(`http://${proxy.admin!.address}/clusters?format=json`)).json()) as { cluster_statuses?: { name: string }[] };
+    return (body.cluster_statuses ?? []).map((c) => c.name).sort();
+  };
+  assert.deepEqual(await activeClusters(), ['plain', 'xds-grpc']);
+  // A new cluster needs a secret the control plane has not sent: it warms and its secret is subscribed over ADS.
+  cache.setSnapshot(NODE_ID, { [CLUSTER]: [cluster('plain', undefined), cluster('upstream-tls', 'default')] });
+  await eventually('SDS default subscribed', () => [...(ads.streams()[0]?.types[SECRET]?.subscribed.names ?? [])].join(',') === 'default');
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(await activeClusters(), ['plain', 'xds-grpc']);
+
+  const secrets = workloadSecrets(await issue(ca));
+  cache.setSnapshot(NODE_ID, { [CLUSTER]: [cluster('plain', undefined), cluster('upstream-tls', 'default')], [SECRET]: secrets.map((s) => ({ name: s.name!, resource: s })) });
+  await eventually('the warmed cluster active', async () => (await activeClusters()).includes('upstream-tls'));
+});
