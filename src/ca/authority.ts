@@ -184,7 +184,7 @@ export class CertificateAuthority {
 
   private async doRotate(options: { caCertDir?: string; overlapMs?: number; keyType?: KeyType }): Promise<void> {
     const overlapMs = options.overlapMs ?? this.rootRotationOverlapMs;
-    const before = subjectOf(this.material.rootPem);
+    const before = this.material;
     let next: CaMaterial;
     if (options.caCertDir) {
       next = await loadCacerts(options.caCertDir, 'cacerts', new Date(this.now()));
@@ -200,7 +200,11 @@ export class CertificateAuthority {
     }
     this.material = next;
     this.bundle.setCurrent([next.rootPem, ...next.extraRootPems], overlapMs);
-    this.logger.info(`CA: root rotated from ${before} to ${subjectOf(next.rootPem)}; the previous root stays trusted for ${Math.round(overlapMs / 1000)} s`);
+    if (sameCert(before.rootPem, next.rootPem)) {
+      this.logger.info(`CA: signing certificate replaced by ${subjectOf(next.issuer.cert)}; the root is unchanged`);
+    } else {
+      this.logger.info(`CA: root rotated from ${subjectOf(before.rootPem)} to ${subjectOf(next.rootPem)}; the previous root stays trusted for ${Math.round(overlapMs / 1000)} s`);
+    }
     this.afterChange();
   }
 

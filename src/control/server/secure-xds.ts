@@ -7,6 +7,8 @@ import { BootstrapTokens } from '../../ca/bootstrap-tokens.js';
 import { addCaService } from '../../ca/ca-server.js';
 import { bootstrapTokenAuthenticator, clientCertificateAuthenticator, firstApplicable } from '../../ca/caller-authentication.js';
 import type { KeyType } from '../../ca/keys.js';
+import { watchCacerts } from '../../ca/cacerts-watcher.js';
+import { hasCacerts } from '../../ca/ca-material.js';
 import { ServingCertificateProvider, defaultServingNames, secureServerCredentials } from '../../ca/serving-certificate.js';
 import type { AdsServer } from '../../xds/server/ads-server.js';
 import type { MetricsRegistry } from './metrics.js';
@@ -28,6 +30,8 @@ export interface SecureXdsOptions {
   readonly tokenFile?: string;
   /** Where the trust bundle (PEM) is written for agents to trust this port with. */
   readonly rootCertOut?: string;
+  /** Reload caCertDir when its files change (Istio's AUTO_RELOAD_PLUGIN_CERTS); default true. */
+  readonly reloadCaCerts?: boolean;
 }
 
 export interface SecureXds {
@@ -52,6 +56,10 @@ export async function startSecureXds(options: SecureXdsOptions & { trustDomain: 
   };
   try {
     const tokens = new BootstrapTokens(options.tokenFile);
+    if (options.caCertDir && hasCacerts(options.caCertDir) && options.reloadCaCerts !== false) {
+      const watcher = watchCacerts(ca, options.caCertDir, options.logger);
+      cleanups.push(() => watcher.close());
+    }
     const serving = await ServingCertificateProvider.start(ca, defaultServingNames(options.rootNamespace, options.address), ca.workloadCertTtlMs, options.logger);
     cleanups.push(() => serving.close());
 
