@@ -76,6 +76,8 @@ test('permissions: destination ip/port/range, SNI, metadata', () => {
   assert.equal(perm({ destination_ip: { address_prefix: '10.1.0.0', prefix_len: { value: 16 } } })(input()), true);
   assert.equal(perm({ destination_ip: { address_prefix: '10.2.0.0', prefix_len: { value: 16 } } })(input()), false);
   assert.equal(perm({ destination_ip: { address_prefix: '10.1.0.0', prefix_len: { value: 16 } } })(input({ localAddress: '::ffff:10.1.3.4' })), true, 'IPv4-mapped');
+  assert.equal(perm({ destination_ip: { address_prefix: '192.0.2.1' } })(input()), true, 'absent prefix_len is 0, as in Envoy');
+  assert.equal(perm({ destination_ip: { address_prefix: '::1' } })(input()), false, 'but only within the family');
   assert.equal(perm({ destination_port: 8080 })(input()), true);
   assert.equal(perm({ destination_port: 8081 })(input()), false);
   const range = perm({ destination_port_range: { start: 8000, end: 8080 } });

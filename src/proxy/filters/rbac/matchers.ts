@@ -50,7 +50,8 @@ function or(ps: readonly RbacPredicate[]): RbacPredicate {
 
 function cidrOf(range: CidrRange | undefined, path: string, problems: ConfigProblems): CompiledCidr | undefined {
   const prefix = range?.address_prefix ?? '';
-  const len = range?.prefix_len?.value ?? (prefix.includes(':') ? 128 : 32);
+  // Envoy reads an absent prefix_len as 0 (UInt32Value default): the whole address family.
+  const len = range?.prefix_len?.value ?? 0;
   const cidr = compileCidr(prefix, Number(len));
   if (!cidr) problems.add(path, `expected an IP address prefix and prefix_len (got ${JSON.stringify(prefix)}/${String(len)})`);
   return cidr;
