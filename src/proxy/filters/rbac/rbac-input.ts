@@ -40,8 +40,8 @@ export const NO_HEADERS: HttpHeaders = Object.freeze({}) as HttpHeaders;
 export const NO_FILTER_STATE: ReadonlyMap<string, unknown> = new Map();
 
 /** Node prints a subject one RDN per line, in certificate order; RFC 2253 (Envoy's subject) reverses and joins them. */
-function rfc2253(subject: string): string {
-  return subject.split('\n').filter(Boolean).reverse().join(',');
+function rfc2253(subject: string | undefined): string {
+  return (subject ?? '').split('\n').filter(Boolean).reverse().join(',');
 }
 
 /** The extra fields the TLS acceptor records (transport/peer-certificate.ts), read when present. */
