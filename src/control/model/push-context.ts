@@ -135,6 +135,11 @@ export class PushContext {
     return s ? this.instances(s, port) : [];
   }
 
+  /** True when an instance of the host has a sidecar (`tlsMode: istio`): auto mTLS builds its mTLS socket only then. */
+  hasSidecarInstance(hostname: string): boolean {
+    return (this.servicesByHost.get(hostname) ?? []).some((s) => this.instances(s).some((i) => i.tlsMode === 'istio'));
+  }
+
   /** The distinct service accounts of a host's instances (for the SANs mTLS checks), sorted. */
   serviceAccounts(hostname: string): readonly string[] {
     let out = this.serviceAccountsByHost.get(hostname);

@@ -267,3 +267,25 @@ test('push types: a PeerAuthentication change reaches the workloads it selects (
   const isolatedAfter = snapshot(doc('Sidecar', 'default', 'egress: [{hosts: ["./*"]}]', 'client') + peerAuthentication('api-v2', 'shop', 'selector: {matchLabels: {version: v2}}\nmtls: {mode: DISABLE}'));
   assert.equal(isolatedAfter.pushTypes(client(), request, isolated).size, 0);
 });
+
+test('auto mTLS needs a sidecar endpoint: a service whose endpoints all lack one gets no mTLS socket (no `default` reference), and CDS is pushed when that changes', () => {
+  const legacyOnly = [
+    doc('ServiceEntry', 'old', `hosts: [old.shop.svc.cluster.local]
+location: MESH_INTERNAL
+resolution: STATIC
+ports: [{number: 8080, name: http, protocol: HTTP}]
+workloadSelector: {labels: {app: old}}`, 'shop'),
+    doc('WorkloadEntry', 'old-1', 'address: 10.2.0.1\nlabels: {app: old, security.istio.io/tlsMode: disabled}', 'shop'),
+  ].join('');
+  const before = snapshot(legacyOnly);
+  const old = cluster(before, 'outbound|8080||old.shop.svc.cluster.local');
+  assert.equal(old.transport_socket_matches, undefined);
+  assert.equal(old.transport_socket, undefined);
+  const after = snapshot(legacyOnly + doc('WorkloadEntry', 'old-2', 'address: 10.2.0.2\nlabels: {app: old}\nserviceAccount: old', 'shop'));
+  assert.deepEqual(cluster(after, 'outbound|8080||old.shop.svc.cluster.local').transport_socket_matches?.map((m) => m.name), ['tlsMode-istio', 'tlsMode-disabled']);
+  const endpointsChanged = { full: false, configsUpdated: [{ kind: 'Endpoints' as const, namespace: 'shop', name: 'old.shop.svc.cluster.local' }], reasons: ['test'], start: 0 };
+  assert.deepEqual([...after.pushTypes(client(), endpointsChanged, before)].sort(), [CLUSTER, CLUSTER_LOAD_ASSIGNMENT].sort());
+  // An endpoint change that keeps a sidecar endpoint is EDS only.
+  const more = snapshot(legacyOnly + doc('WorkloadEntry', 'old-2', 'address: 10.2.0.2\nlabels: {app: old}\nserviceAccount: old', 'shop') + doc('WorkloadEntry', 'old-3', 'address: 10.2.0.3\nlabels: {app: old}\nserviceAccount: old', 'shop'));
+  assert.deepEqual([...more.pushTypes(client(), endpointsChanged, after)], [CLUSTER_LOAD_ASSIGNMENT]);
+});

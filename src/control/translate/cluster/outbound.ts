@@ -131,8 +131,8 @@ function inlineInstances(type: DiscoveryType, instances: readonly ServiceInstanc
 
 /**
  * Istio's BestEffortInferServiceMTLSMode: UNKNOWN for mesh-external services; for passthrough (resolution NONE or a
- * PASSTHROUGH load balancer) DISABLE unless every instance has a sidecar; then the namespace/mesh PeerAuthentication;
- * PERMISSIVE when none applies.
+ * PASSTHROUGH load balancer) DISABLE unless every instance has a sidecar; DISABLE when no instance has one; then the
+ * namespace/mesh PeerAuthentication; PERMISSIVE when none applies.
  */
 function inferServiceMtlsMode(
   service: Service,
@@ -144,6 +144,11 @@ function inferServiceMtlsMode(
   if (service.resolution === 'NONE' || policy?.loadBalancer?.simple === 'PASSTHROUGH') {
     if (instances.length === 0 || instances.some((i) => i.tlsMode !== 'istio')) return 'DISABLE';
   }
+  // No endpoint of the port has a sidecar (none known, or all `tlsMode: disabled`): the tlsMode-istio match could never
+  // be taken, so the cluster is the same on the wire without it. Leaving it out keeps `default` (over sds-grpc) out of
+  // the config of proxies that have no agent SDS cluster (a local mesh before its sidecars get certificates), which
+  // would have to refuse it. When the service gains a sidecar endpoint, CDS is pushed again (proxy-dependencies.ts).
+  if (instances.every((i) => i.tlsMode !== 'istio')) return 'DISABLE';
   return context.peerAuthenticationMode?.(service.namespace) ?? 'PERMISSIVE';
 }
 
