@@ -1,7 +1,8 @@
 // Compiles an UpstreamTlsContext (SNI, ALPN, trusted CA, SAN matchers, client certificates from files, inline or SDS) into tls.connect options.
-import { createSecureContext, type ConnectionOptions, type PeerCertificate, type SecureContext } from 'node:tls';
+import { createSecureContext, type ConnectionOptions, type SecureContext } from 'node:tls';
 import { rejectUnsupported } from './config-values.js';
 import { readDataSource } from '../transport/data-source.js';
+import { compileSanMatchers, parseSubjectAltName, sansMatch, type SanMatcher } from '../transport/san-matcher.js';
 import type { envoy } from '../../xds/generated/types.js';
 
 type TlsSecret = envoy.extensions.transport_sockets.tls.v3.Secret;
@@ -9,7 +10,6 @@ type TlsCertificate = envoy.extensions.transport_sockets.tls.v3.TlsCertificate;
 type CertificateValidationContext = envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext;
 type UpstreamTlsContext = envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
 type DataSource = envoy.config.core.v3.DataSource;
-type StringMatcher = envoy.type.matcher.v3.StringMatcher;
 
 export const UPSTREAM_TLS_CONTEXT_TYPE_URL = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
 export const RAW_BUFFER_TYPE_URL = 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer';
@@ -38,57 +38,6 @@ function readSource(source: DataSource | undefined, path: string, problems: stri
   return readDataSource(source, path, problems, false);
 }
 
-function compileMatcher(m: StringMatcher, path: string, problems: string[]): (s: string) => boolean {
-  rejectUnsupported(m, ['exact', 'prefix', 'suffix', 'contains', 'safe_regex', 'ignore_case'], path, problems);
-  const ic = m.ignore_case === true;
-  const norm = (s: string): string => (ic ? s.toLowerCase() : s);
-  if (m.exact !== undefined && m.exact !== '') {
-    const v = norm(m.exact);
-    return (s) => norm(s) === v;
-  }
-  if (m.prefix) {
-    const v = norm(m.prefix);
-    return (s) => norm(s).startsWith(v);
-  }
-  if (m.suffix) {
-    const v = norm(m.suffix);
-    return (s) => norm(s).endsWith(v);
-  }
-  if (m.contains) {
-    const v = norm(m.contains);
-    return (s) => norm(s).includes(v);
-  }
-  if (m.safe_regex?.regex !== undefined) {
-    try {
-      const re = new RegExp(`^(?:${m.safe_regex.regex})$`, ic ? 'i' : '');
-      return (s) => re.test(s);
-    } catch (err) {
-      problems.push(`${path}.safe_regex.regex: ${(err as Error).message}`);
-      return () => false;
-    }
-  }
-  if (m.exact === '') return (s) => s === '';
-  problems.push(`${path}: expected exact, prefix, suffix, contains or safe_regex`);
-  return () => false;
-}
-
-type SanType = 'DNS' | 'URI' | 'IP Address' | 'email';
-const SAN_TYPE_NAMES: Record<string, SanType> = { DNS: 'DNS', URI: 'URI', IP_ADDRESS: 'IP Address', EMAIL: 'email' };
-
-interface SanMatcher {
-  readonly types: readonly SanType[];
-  readonly match: (s: string) => boolean;
-}
-
-function parseSans(cert: PeerCertificate): { type: string; value: string }[] {
-  const out: { type: string; value: string }[] = [];
-  for (const part of (cert.subjectaltname ?? '').split(', ')) {
-    const i = part.indexOf(':');
-    if (i > 0) out.push({ type: part.slice(0, i), value: part.slice(i + 1) });
-  }
-  return out;
-}
-
 interface ValidationParts {
   ca: Buffer[];
   matchers: SanMatcher[];
@@ -96,19 +45,11 @@ interface ValidationParts {
 
 function compileValidation(v: CertificateValidationContext | undefined, path: string, problems: string[], into: ValidationParts): void {
   if (!v) return;
+  // Hash/SPKI pinning, CRLs, accepting expired or untrusted chains: refused rather than silently not enforced.
   rejectUnsupported(v, ['trusted_ca', 'match_subject_alt_names', 'match_typed_subject_alt_names'], path, problems);
   const ca = readSource(v.trusted_ca, `${path}.trusted_ca`, problems);
   if (ca) into.ca.push(ca);
-  (v.match_subject_alt_names ?? []).forEach((m, i) => {
-    into.matchers.push({ types: ['DNS', 'URI', 'IP Address', 'email'], match: compileMatcher(m, `${path}.match_subject_alt_names[${i}]`, problems) });
-  });
-  (v.match_typed_subject_alt_names ?? []).forEach((m, i) => {
-    const p = `${path}.match_typed_subject_alt_names[${i}]`;
-    rejectUnsupported(m, ['san_type', 'matcher'], p, problems);
-    const type = SAN_TYPE_NAMES[String(m.san_type)];
-    if (!type) problems.push(`${p}.san_type: expected DNS, URI, IP_ADDRESS or EMAIL, got ${String(m.san_type ?? 'SAN_TYPE_UNSPECIFIED')}`);
-    into.matchers.push({ types: type ? [type] : [], match: compileMatcher(m.matcher ?? {}, `${p}.matcher`, problems) });
-  });
+  into.matchers.push(...compileSanMatchers(v, path, problems));
 }
 
 const TLS_VERSIONS: Record<string, 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' | undefined> = {
@@ -132,9 +73,9 @@ export function compileUpstreamTls(ctx: UpstreamTlsContext, path: string, secret
   );
   const params = common.tls_params;
   rejectUnsupported(params, ['tls_minimum_protocol_version', 'tls_maximum_protocol_version', 'cipher_suites', 'ecdh_curves'], `${cp}.tls_params`, problems);
-  // Envoy's upstream default minimum is TLS 1.2.
+  // Envoy's client defaults: TLS 1.2 both as minimum and as maximum (TLS_AUTO means the default).
   const minVersion = TLS_VERSIONS[String(params?.tls_minimum_protocol_version ?? 'TLS_AUTO')] ?? 'TLSv1.2';
-  const maxVersion = TLS_VERSIONS[String(params?.tls_maximum_protocol_version ?? 'TLS_AUTO')];
+  const maxVersion = TLS_VERSIONS[String(params?.tls_maximum_protocol_version ?? 'TLS_AUTO')] ?? 'TLSv1.2';
   const ciphers = params?.cipher_suites?.length ? params.cipher_suites.join(':') : undefined;
   const ecdhCurve = params?.ecdh_curves?.length ? params.ecdh_curves.join(':') : undefined;
 
@@ -169,6 +110,7 @@ export function compileUpstreamTls(ctx: UpstreamTlsContext, path: string, secret
   const alpnProtocols = common.alpn_protocols ?? [];
 
   let cached: { key: unknown[]; options: ConnectionOptions } | undefined;
+  const sameSecrets = (objects: readonly unknown[]): boolean => !!cached && cached.key.length === objects.length && cached.key.every((o, i) => o === objects[i]);
   const build = (): ConnectionOptions => {
     const secretObjects: unknown[] = [];
     const certs = [...staticCerts];
@@ -177,36 +119,46 @@ export function compileUpstreamTls(ctx: UpstreamTlsContext, path: string, secret
     for (const name of certSecretNames) {
       const s = secrets.get(name);
       secretObjects.push(s);
-      if (!s?.tls_certificate) throw new Error(`SDS secret "${name}" with a tls_certificate is not available`);
-      addCert(s.tls_certificate, `secret ${name}`, certs, errs);
+      if (!s?.tls_certificate) errs.push(`SDS secret "${name}" with a tls_certificate is not available`);
+      else addCert(s.tls_certificate, `secret ${name}`, certs, errs);
     }
     if (validationSecretName !== undefined) {
       const s = secrets.get(validationSecretName);
       secretObjects.push(s);
-      if (!s?.validation_context) throw new Error(`SDS secret "${validationSecretName}" with a validation_context is not available`);
-      compileValidation(s.validation_context, `secret ${validationSecretName}`, errs, validation);
+      if (!s?.validation_context) errs.push(`SDS secret "${validationSecretName}" with a validation_context is not available`);
+      else compileValidation(s.validation_context, `secret ${validationSecretName}`, errs, validation);
     }
-    if (errs.length > 0) throw new Error(errs.join('; '));
-    if (cached && cached.key.length === secretObjects.length && cached.key.every((o, i) => o === secretObjects[i])) return cached.options;
-    const secureContext: SecureContext = createSecureContext({
-      cert: certs.map((c) => c.cert),
-      key: certs.map((c) => c.key),
-      ca: validation.ca.length > 0 ? validation.ca : undefined,
-      minVersion,
-      maxVersion,
-      ciphers,
-      ecdhCurve,
-    });
+    if (sameSecrets(secretObjects)) return cached!.options;
+    let secureContext: SecureContext | undefined;
+    if (errs.length === 0) {
+      try {
+        secureContext = createSecureContext({
+          cert: certs.map((c) => c.cert),
+          key: certs.map((c) => c.key),
+          ca: validation.ca.length > 0 ? validation.ca : undefined,
+          minVersion,
+          maxVersion,
+          ciphers,
+          ecdhCurve,
+        });
+      } catch (err) {
+        errs.push((err as Error).message);
+      }
+    }
+    if (!secureContext) {
+      // A rotated secret that does not work keeps the context that did (Envoy rejects such an SDS update);
+      // with nothing to fall back on the connection fails with the reason.
+      if (cached) return cached.options;
+      throw new Error(errs.join('; '));
+    }
     const matchers = validation.matchers;
     // Envoy verifies the chain only when a trusted CA is configured, and names only through SAN matchers (never the SNI).
     const options: ConnectionOptions = {
       secureContext,
       rejectUnauthorized: validation.ca.length > 0,
       checkServerIdentity: (_host, cert) => {
-        if (matchers.length === 0) return undefined;
-        const sans = parseSans(cert);
-        for (const m of matchers) for (const san of sans) if (m.types.includes(san.type as SanType) && m.match(san.value)) return undefined;
-        return new Error(`upstream certificate SANs [${cert.subjectaltname ?? ''}] match none of the configured subject alt names`);
+        if (sansMatch(matchers, parseSubjectAltName(cert.subjectaltname))) return undefined;
+        return Object.assign(new Error(`upstream certificate SANs [${cert.subjectaltname ?? ''}] match none of ${matchers.map((m) => m.text).join(', ')}`), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
       },
     };
     if (ctx.sni) options.servername = ctx.sni;
