@@ -9,7 +9,7 @@ import { spiffeUri, trustDomainProblem, type SpiffeIdentity } from './identity.j
 import { generateKeyPair, privateKeyToPem, type KeyType } from './keys.js';
 import { checkCsr, csrIdentityProblem, issueLeaf } from './signer.js';
 import { CaError } from './ca-error.js';
-import { TrustBundle, loadRetiredRoots, saveRetiredRoots } from './trust-bundle.js';
+import { TrustBundle, fingerprint, loadRetiredRoots, saveRetiredRoots } from './trust-bundle.js';
 
 export { DEFAULT_MAX_WORKLOAD_CERT_TTL_MS, DEFAULT_ROOT_ROTATION_OVERLAP_MS, DEFAULT_WORKLOAD_CERT_TTL_MS };
 
@@ -218,7 +218,7 @@ export class CertificateAuthority {
 
   private chainFor(leafPem: string, material: CaMaterial): string[] {
     const roots = this.bundle.pems();
-    const others = roots.filter((pem) => pem !== material.rootPem && !sameCert(pem, material.rootPem));
+    const others = roots.filter((pem) => !sameCert(pem, material.rootPem));
     return [leafPem, ...material.chainPems, material.rootPem, ...others];
   }
 
@@ -264,7 +264,7 @@ export class CertificateAuthority {
 }
 
 function sameCert(a: string, b: string): boolean {
-  return new NodeX509(a).fingerprint256 === new NodeX509(b).fingerprint256;
+  return a === b || fingerprint(a) === fingerprint(b);
 }
 
 function subjectOf(cert: string | x509.X509Certificate): string {

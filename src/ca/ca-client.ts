@@ -1,4 +1,6 @@
 // The client side of the CA: sends a CSR to IstioCertificateService.CreateCertificate over TLS with a bearer token, as istio-agent does.
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { CA_SERVICE_DEFINITION, stringStruct, type IstioCertificateRequest, type IstioCertificateResponse } from './ca-service.js';
 
@@ -10,7 +12,12 @@ export interface CreateCertificateOptions {
   /** Bootstrap token; sent as `authorization: Bearer <token>` (Istio's header). */
   readonly token?: string;
   /** PEM root(s) the CA's serving certificate must chain to (the root the control plane wrote out). */
-  readonly rootCertPem: string;
+  readonly rootCertPem?: string;
+  /**
+   * A file of PEM roots read at each call, e.g. the control plane's --ca-root-out: after a root rotation the port's
+   * certificate comes from the new root, which the file holds while a PEM read once at start does not.
+   */
+  readonly rootCertFile?: string;
   /** TLS name to check instead of the address's host (e.g. `istiod.istio-system.svc`). */
   readonly serverName?: string;
   /**
@@ -36,9 +43,14 @@ export type CaCallError = grpc.ServiceError;
  * The self-signed certificates at the end are the trust bundle. Rejects with a grpc.ServiceError.
  */
 export function createCertificate(address: string, options: CreateCertificateOptions): Promise<string[]> {
-  const channelOptions: grpc.ChannelOptions = options.serverName ? { 'grpc.ssl_target_name_override': options.serverName, 'grpc.default_authority': options.serverName } : {};
+  // An IP target would make grpc-js send the IP as TLS SNI, which Node warns is not allowed (RFC 6066): name the
+  // serving certificate's `localhost` DNS SAN instead (the certificate carries the loopback IPs too).
+  const serverName = options.serverName ?? (isIP(address.replace(/:\d+$/, '').replace(/^\[|\]$/g, '')) ? 'localhost' : undefined);
+  const channelOptions: grpc.ChannelOptions = serverName ? { 'grpc.ssl_target_name_override': serverName, 'grpc.default_authority': serverName } : {};
   const identity = options.clientCertChainPem && options.clientKeyPem ? [Buffer.from(options.clientKeyPem), Buffer.from(options.clientCertChainPem)] as const : undefined;
-  const credentials = grpc.credentials.createSsl(Buffer.from(options.rootCertPem), identity?.[0] ?? null, identity?.[1] ?? null);
+  const roots = `${options.rootCertPem ?? ''}${options.rootCertFile ? `\n${readFileSync(options.rootCertFile, 'utf8')}` : ''}`;
+  if (!roots.includes('-----BEGIN CERTIFICATE-----')) return Promise.reject(new Error('createCertificate: no root certificate to trust the CA with (rootCertPem or rootCertFile)'));
+  const credentials = grpc.credentials.createSsl(Buffer.from(roots), identity?.[0] ?? null, identity?.[1] ?? null);
   const client = new CaClient(address, credentials, channelOptions);
   const metadata = new grpc.Metadata();
   if (options.token !== undefined) metadata.set('authorization', `Bearer ${options.token}`);

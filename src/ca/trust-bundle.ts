@@ -10,8 +10,18 @@ export interface RetiredRoot {
   readonly trustedUntil: number;
 }
 
-function fingerprint(pem: string): string {
-  return new NodeX509(pem).fingerprint256;
+// Roots are few and change rarely, while pems() runs for every signed certificate: parse each PEM once.
+const fingerprints = new Map<string, string>();
+
+/** SHA-256 fingerprint of a PEM certificate (memoized). */
+export function fingerprint(pem: string): string {
+  let fp = fingerprints.get(pem);
+  if (fp === undefined) {
+    fp = new NodeX509(pem).fingerprint256;
+    if (fingerprints.size > 256) fingerprints.clear();
+    fingerprints.set(pem, fp);
+  }
+  return fp;
 }
 
 export class TrustBundle {

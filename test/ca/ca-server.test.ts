@@ -212,12 +212,15 @@ test('after a root rotation the port serves a certificate of the new root, and i
     if (!chain) await new Promise((r) => setTimeout(r, 100));
   }
   assert.ok(chain, 'a client trusting only the new root connects');
+  // A client that read the old root once at start cannot reach the port any more: it must re-read the root file.
+  const stale = await callError(createCertificate(address, { csr: await peculiarCsr({ uris: [URI] }), token: TOKEN, rootCertPem: oldRoot, timeoutMs: 5_000 }));
+  assert.equal(stale.code, grpc.status.UNAVAILABLE);
   assert.equal(chain.length, 3);
   assert.equal(new X509Certificate(chain[1]!).fingerprint256, new X509Certificate(newRoot).fingerprint256);
   assert.equal(new X509Certificate(chain[2]!).fingerprint256, new X509Certificate(oldRoot).fingerprint256);
   const [ok, out] = opensslVerify(tmp.dir, chain[0]!, newRoot);
   assert.ok(ok, out);
-  // During the overlap a certificate of the old root still authenticates a renewal.
-  const renewed = await createCertificate(address, { csr: (await peculiarCsrWithKey({ uris: [URI] })).csr, rootCertPem: rootPem(), clientCertChainPem: held.join(''), clientKeyPem: heldKey.keyPem });
+  // During the overlap a certificate of the old root still authenticates a renewal; the roots are read from --ca-root-out at the call.
+  const renewed = await createCertificate(address, { csr: (await peculiarCsrWithKey({ uris: [URI] })).csr, rootCertFile: rootOut, clientCertChainPem: held.join(''), clientKeyPem: heldKey.keyPem });
   assert.equal(new X509Certificate(renewed[1]!).fingerprint256, new X509Certificate(newRoot).fingerprint256, 'renewed under the new root');
 });
