@@ -43,8 +43,8 @@ export function pushTypesFor(push: PushContext, proxy: Proxy, request: PushReque
     if (!request.full && key.kind !== 'Endpoints') continue;
     if (!concerns(key, proxy, push.mesh.rootNamespace, scopes, snapshots)) continue;
     for (const t of TYPES_BY_KIND[key.kind]) out.add(t);
-    // Auto mTLS builds a host's mTLS socket only while it has a sidecar endpoint: endpoints that change that change CDS.
-    if (key.kind === 'Endpoints' && previous && push.hasSidecarInstance(key.name) !== previous.hasSidecarInstance(key.name)) out.add(CLUSTER);
+    // Auto mTLS builds a port's mTLS socket only while it has a sidecar endpoint: endpoints that change that change CDS.
+    if (key.kind === 'Endpoints' && previous && push.sidecarPorts(key.name) !== previous.sidecarPorts(key.name)) out.add(CLUSTER);
     if (key.kind === 'WorkloadEntry' && key.namespace === proxy.namespace && key.name === proxy.workloadName) {
       // The proxy's own WorkloadEntry: its inbound listeners and clusters follow its ports.
       out.add(CLUSTER).add(LISTENER).add(ROUTE_CONFIGURATION);

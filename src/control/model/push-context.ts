@@ -135,9 +135,16 @@ export class PushContext {
     return s ? this.instances(s, port) : [];
   }
 
-  /** True when an instance of the host has a sidecar (`tlsMode: istio`): auto mTLS builds its mTLS socket only then. */
-  hasSidecarInstance(hostname: string): boolean {
-    return (this.servicesByHost.get(hostname) ?? []).some((s) => this.instances(s).some((i) => i.tlsMode === 'istio'));
+  /**
+   * The service ports of a host that have an instance with a sidecar (`tlsMode: istio`), as `namespace/port` sorted:
+   * auto mTLS builds a port's mTLS socket only when it has one, so a change of this set changes clusters.
+   */
+  sidecarPorts(hostname: string): string {
+    const ports = new Set<string>();
+    for (const s of this.servicesByHost.get(hostname) ?? []) {
+      for (const i of this.instances(s)) if (i.tlsMode === 'istio') ports.add(`${s.namespace}/${i.servicePort.number}`);
+    }
+    return [...ports].sort(compareStrings).join(',');
   }
 
   /** The distinct service accounts of a host's instances (for the SANs mTLS checks), sorted. */

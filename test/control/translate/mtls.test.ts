@@ -268,7 +268,7 @@ test('push types: a PeerAuthentication change reaches the workloads it selects (
   assert.equal(isolatedAfter.pushTypes(client(), request, isolated).size, 0);
 });
 
-test('auto mTLS needs a sidecar endpoint: a service whose endpoints all lack one gets no mTLS socket (no `default` reference), and CDS is pushed when that changes', () => {
+test('auto mTLS needs a sidecar endpoint on the port: a service whose endpoints all lack one gets no mTLS socket (no `default` reference), and CDS is pushed when that changes', () => {
   const legacyOnly = [
     doc('ServiceEntry', 'old', `hosts: [old.shop.svc.cluster.local]
 location: MESH_INTERNAL
