@@ -11,7 +11,7 @@
 // `npm run bench -- proxy --profile`: Trellis alone under node --cpu-prof at the fixed rate; prints its top
 // self-time functions within the measured window.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -154,6 +154,9 @@ async function profileTrellis(cores: Cores, upstreamPort: number): Promise<void>
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error('node wrote no .cpuprofile (did the proxy exit cleanly on SIGTERM?)');
   const summary = summarizeProfile(join(profDir, file), from, to);
+  // PROFILE_OUT=path keeps the raw profile (Chrome DevTools or speedscope read it) before the temp dir goes.
+  const keep = process.env['PROFILE_OUT'];
+  if (keep) copyFileSync(join(profDir, file), keep);
   console.log(`profile: Trellis at ${RATE} req/s for ${seconds} s under --cpu-prof: ${result.rps.toFixed(0)} req/s achieved, p50 ${(result.p50Us / 1000).toFixed(2)} ms, p99 ${(result.p99Us / 1000).toFixed(2)} ms, ${((cpu * 1e6) / result.requests).toFixed(1)} us CPU/request (profiler on; user ${(((after.user - before.user) * 1e6) / result.requests).toFixed(1)} us, system ${(((after.system - before.system) * 1e6) / result.requests).toFixed(1)} us)`);
   console.log(`profile: ${summary.samples} samples, ${summary.sampledMs.toFixed(0)} ms of the ${summary.windowMs.toFixed(0)} ms window on the main thread`);
   console.log('profile: self time by source');

@@ -167,6 +167,9 @@ const IGNORE_MIRROR_RESPONSE = {
   onFailure: () => {},
 };
 
+/** The shared empty list for a request without mirrors or retry buffer (never pushed to: replaced on first use). */
+const NONE: never[] = [];
+
 /** One routed request: attempts, timers, the retry buffer and mirrors. */
 class UpstreamRouting {
   private attempt: UpstreamRequest | undefined;
@@ -174,7 +177,7 @@ class UpstreamRouting {
   private retriesUsed = 0;
   private bodyEnded = false;
   private requestTrailers: HttpHeaders | undefined;
-  private buffer: Buffer[] = [];
+  private buffer: Buffer[] = NONE;
   private bufferedBytes = 0;
   private canRetryBody = true;
   private globalTimer: NodeJS.Timeout | undefined;
@@ -182,15 +185,15 @@ class UpstreamRouting {
   private backoffTimer: NodeJS.Timeout | undefined;
   private responseStarted = false;
   private done = false;
-  private readonly previousHosts = new Set<UpstreamHost>();
-  private readonly mirrors: UpstreamRequest[] = [];
+  /** Hosts already tried, kept only for retries (retry_host_predicate previous_hosts); `lastHost` for the rest. */
+  private previousHosts: Set<UpstreamHost> | undefined;
+  private lastHost: UpstreamHost | undefined;
+  private mirrors: UpstreamRequest[] = NONE;
   private attemptStart = 0;
   private setCookie: string | undefined;
   private readonly lbContextBase: LoadBalancerContext;
   /** Whether the route or its weighted cluster mutates response headers (decided at config apply: NO_HEADER_MUTATION). */
   private readonly mutatesResponse: boolean;
-  /** Epoch ms of the request's start, for %START_TIME% in response header mutations. */
-  private readonly startTimeMs = Date.now();
   private retryBudgetHeld = false;
   private responsePaused = false;
   /** Request bytes a retry may replay: the route's (or virtual host's) per_request_buffer_limit_bytes, else the listener's. */
@@ -258,7 +261,9 @@ class UpstreamRouting {
       const headers: HttpHeaders = { ...this.upstreamHeaders };
       if (!policy.disableShadowHostSuffixAppend) headers[':authority'] = shadowAuthority(headerValue(headers, ':authority') ?? '');
       try {
-        this.mirrors.push(cluster.request(host, headers, IGNORE_MIRROR_RESPONSE));
+        const mirror = cluster.request(host, headers, IGNORE_MIRROR_RESPONSE);
+        if (this.mirrors === NONE) this.mirrors = [];
+        this.mirrors.push(mirror);
       } catch {
         // a mirror never affects the main request
       }
@@ -268,13 +273,14 @@ class UpstreamRouting {
   private onRequestData(chunk: Buffer): void {
     for (const m of this.mirrors) m.write(chunk);
     if (this.canRetryBody && this.retry) {
+      if (this.buffer === NONE) this.buffer = [];
       this.buffer.push(chunk);
       this.bufferedBytes += chunk.length;
       if (this.bufferedBytes > this.bufferLimit) {
         if (this.attempt) {
           // Past the buffer limit the request can no longer be replayed: no retries from here on (Envoy).
           this.canRetryBody = false;
-          this.buffer = [];
+          this.buffer = NONE;
         } else {
           this.stream.pauseBody();
         }
@@ -311,7 +317,7 @@ class UpstreamRouting {
       this.retryBudgetHeld = false;
       this.cluster.circuitBreakers.retriesActive--;
     }
-    const lb: LoadBalancerContext = this.retry?.avoidPreviousHosts && this.previousHosts.size > 0
+    const lb: LoadBalancerContext = this.retry?.avoidPreviousHosts && this.previousHosts && this.previousHosts.size > 0
       ? { ...this.lbContextBase, avoidHosts: this.previousHosts, hostSelectionRetryMaxAttempts: this.retry.hostSelectionRetryMaxAttempts }
       : this.lbContextBase;
     const host = this.cluster.chooseHost(lb);
@@ -319,7 +325,8 @@ class UpstreamRouting {
       this.finishWithLocalReply(503, 'no healthy upstream', 'UH', 'no_healthy_upstream');
       return;
     }
-    this.previousHosts.add(host);
+    this.lastHost = host;
+    if (this.retry) (this.previousHosts ??= new Set()).add(host);
     const info = this.ctx.info;
     info.upstreamHost = host.addressText;
     info.attemptCount++;
@@ -363,7 +370,7 @@ class UpstreamRouting {
     for (const chunk of this.buffer) request.write(chunk);
     if (this.bufferedBytes > this.bufferLimit) {
       this.canRetryBody = false;
-      this.buffer = [];
+      this.buffer = NONE;
     }
     if (this.bodyEnded) {
       request.end(this.requestTrailers);
@@ -412,7 +419,8 @@ class UpstreamRouting {
         protocol: info.protocol,
         requestId: info.requestId,
         hostname: HOSTNAME,
-        startTimeMs: this.startTimeMs,
+        // Epoch ms of the request's start (%START_TIME%), derived here rather than read per request.
+        startTimeMs: Date.now() - (performance.now() - info.startTime),
         upstreamHost: host.addressText,
         requestHeaders: this.ctx.requestHeaders,
       };
@@ -517,9 +525,7 @@ class UpstreamRouting {
   }
 
   private previousHostsLast(): UpstreamHost {
-    let last: UpstreamHost | undefined;
-    for (const h of this.previousHosts) last = h;
-    return last!;
+    return this.lastHost!;
   }
 
   private onGlobalTimeout(): void {
@@ -563,7 +569,7 @@ class UpstreamRouting {
       this.retryBudgetHeld = false;
       this.cluster.circuitBreakers.retriesActive--;
     }
-    this.buffer = [];
+    this.buffer = NONE;
   }
 }
 

@@ -8,7 +8,7 @@ import type { HttpFilter, HttpFilterContext, HttpFilterFactory, HttpTerminalStre
 import type { HttpHeaders } from './headers.js';
 import type { StreamInfo } from './stream-info.js';
 import type { ResponseFlag } from './response-flags.js';
-import type { DownstreamCodec, DownstreamConnectionInfo, ServerStream } from './server-stream.js';
+import type { DownstreamCodec, DownstreamConnectionInfo, RequestBodySink, ServerStream } from './server-stream.js';
 import type { DownstreamCodecOptions, DownstreamProtocolError } from './codec-options.js';
 import { Http1Codec } from './http1-codec.js';
 import { Http1LeanCodec } from './http1-lean-codec.js';
@@ -17,6 +17,7 @@ import { ensureRequestId } from './request-id.js';
 import { applyForwardedHeaders } from './forwarded-headers.js';
 import { applyClientCertDetails, compileClientCertDetails, type ClientCertDetailsConfig } from './client-cert-details.js';
 import { buildLocalReply, isGrpcRequest } from './local-reply.js';
+import { ActiveStreamInfo } from './active-stream-info.js';
 import { compilePathNormalization, normalizePath, type PathNormalizationOptions } from './path-normalization.js';
 
 type Hcm = envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
@@ -365,7 +366,7 @@ export class HttpConnectionManager {
 const NOOP = (): void => {};
 
 /** One request through the filter chain. Implements what filters and the router see. */
-class ActiveStream implements HttpFilterContext, HttpTerminalStream {
+class ActiveStream implements HttpFilterContext, HttpTerminalStream, RequestBodySink {
   readonly requestHeaders: HttpHeaders;
   readonly info: StreamInfo;
   private routeCached = false;
@@ -378,8 +379,10 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
   private downstreamResetCallback: () => void = NOOP;
   private readonly grpc: boolean;
   abortedFlag = false;
-  /** stream_idle_timeout (or the route's idle_timeout): re-armed on every request or response byte. */
+  /** stream_idle_timeout (or the route's idle_timeout): runs from the last request or response activity. */
   private idleTimer: NodeJS.Timeout | undefined;
+  /** performance.now() of the last activity; the timer, when it fires, re-arms for what is left. */
+  private lastActivity = 0;
   private idleTimeoutMs: number;
   /** request_timeout: until the whole request was received or the response started. */
   private requestTimer: NodeJS.Timeout | undefined;
@@ -391,24 +394,7 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
   ) {
     this.requestHeaders = stream.headers;
     this.grpc = isGrpcRequest(stream.headers);
-    this.info = {
-      startTime: performance.now(),
-      protocol: stream.protocol,
-      downstreamRemoteAddress: conn.remoteAddress,
-      downstreamRemotePort: conn.remotePort,
-      downstreamLocalAddress: conn.localAddress,
-      downstreamLocalPort: conn.localPort,
-      ...(conn.tls ? { downstreamTls: conn.tls } : {}),
-      listenerName: hcm.settings.listenerName,
-      statPrefix: hcm.options.statPrefix,
-      requestId: '',
-      responseFlags: new Set<ResponseFlag>(),
-      bytesReceived: 0,
-      bytesSent: 0,
-      attemptCount: 0,
-      filterState: new Map(),
-      requestHeaders: stream.headers,
-    };
+    this.info = new ActiveStreamInfo(stream.protocol, conn, hcm.settings.listenerName, hcm.options.statPrefix, stream.headers);
     this.idleTimeoutMs = hcm.options.streamIdleTimeoutMs;
     stream.onReset(() => this.onDownstreamGone());
   }
@@ -416,9 +402,23 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
   private touch(): void {
     // Upgraded (WebSocket) streams are tunnels: their lifetime is the connection's.
     if (this.idleTimeoutMs <= 0 || this.completed || this.stream.upgrade) return;
-    // refresh() keeps one timer per stream rather than allocating one per chunk; the sockets keep the process alive.
-    if (this.idleTimer) this.idleTimer.refresh();
-    else (this.idleTimer = setTimeout(() => this.onTimeout('idle'), this.idleTimeoutMs)).unref();
+    // One timer per stream, armed once: activity only records the time (a refresh() per chunk relinks Node's timer
+    // list each time); when the timer fires it re-arms for the rest if there was activity since.
+    this.lastActivity = performance.now();
+    if (!this.idleTimer) this.armIdleTimer(this.idleTimeoutMs);
+  }
+
+  private armIdleTimer(ms: number): void {
+    // The sockets keep the process alive, not this timer.
+    (this.idleTimer = setTimeout(() => this.onIdleTimer(), ms)).unref();
+  }
+
+  private onIdleTimer(): void {
+    this.idleTimer = undefined;
+    if (this.completed) return;
+    const left = this.lastActivity + this.idleTimeoutMs - performance.now();
+    if (left >= 1) this.armIdleTimer(left);
+    else this.onTimeout('idle');
   }
 
   private onTimeout(kind: 'idle' | 'request'): void {
@@ -629,18 +629,22 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream {
   }
 
   setBodySink(sink: { onData(chunk: Buffer): void; onEnd(trailers?: HttpHeaders): void }): void {
-    this.stream.setBodySink({
-      onData: (chunk) => {
-        this.info.bytesReceived += chunk.length;
-        this.touch();
-        sink.onData(chunk);
-      },
-      onEnd: (trailers) => {
-        this.touch();
-        this.clearRequestTimer();
-        sink.onEnd(trailers);
-      },
-    });
+    // This stream is the codec's sink (no wrapper closures per request): it counts and forwards to the router's.
+    this.bodySink = sink;
+    this.stream.setBodySink(this);
+  }
+  private bodySink: RequestBodySink | undefined;
+  /** RequestBodySink, for the codec. */
+  onData(chunk: Buffer): void {
+    this.info.bytesReceived += chunk.length;
+    this.touch();
+    this.bodySink!.onData(chunk);
+  }
+  /** RequestBodySink, for the codec. */
+  onEnd(trailers?: HttpHeaders): void {
+    this.touch();
+    this.clearRequestTimer();
+    this.bodySink!.onEnd(trailers);
   }
   pauseBody(): void {
     this.stream.pauseBody();
