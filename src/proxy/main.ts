@@ -210,6 +210,8 @@ class ProxyServer implements RunningProxy {
   /** LDS listeners waiting for their RDS (Envoy's listener warming), applied together once all routes are held. */
   private warmingListeners: { listeners: Map<string, AppliedListener>; version: string; timer: NodeJS.Timeout } | undefined;
   private readonly firstUpdate = new Map<string, () => void>();
+  /** Listeners whose secrets did not come within the initial fetch timeout, by name; activated when they do. */
+  private readonly awaitingSecrets = new Map<string, AppliedListener>();
   /** CDS clusters waiting for their SDS secrets (Envoy's cluster warming), by name; not in the applied snapshot yet. */
   private readonly warmingClusters = new Map<string, AppliedCluster>();
   private clusterWarmingTimer: NodeJS.Timeout | undefined;
@@ -304,8 +306,10 @@ class ProxyServer implements RunningProxy {
   }
 
   /**
-   * Envoy's init order for SDS: clusters and static listeners wait (at most the initial fetch timeout) for the secrets
-   * they reference; static listeners are compiled once theirs are held. One that still cannot compile stops the start-up.
+   * Envoy's init order for SDS: clusters and static listeners wait for the secrets they reference, at most the initial
+   * fetch timeout, without limit when every missing secret's sds_config says `initial_fetch_timeout: 0s` (as Istio
+   * writes for default/ROOTCA). Static listeners are compiled once theirs are held; one still without them waits
+   * outside the active set (activated when they come); one that fails to compile otherwise stops the start-up.
    */
   private async warmStaticListeners(listeners: Map<string, AppliedListener>, timeoutMs: number): Promise<void> {
     const b = this.bootstrap;
@@ -315,6 +319,9 @@ class ProxyServer implements RunningProxy {
     if (this.missingSecrets(refs()).length > 0) {
       this.log.info('config', `waiting for SDS secrets ${this.missingSecrets(refs()).join(', ')}`);
       await this.waitFor(() => this.missingSecrets(refs()).length === 0, timeoutMs);
+      while (this.missingSecrets(refs()).length > 0 && this.waitsWithoutLimit(refs()) && !this.stopping) {
+        await this.waitFor(() => this.missingSecrets(refs()).length === 0, 1_000);
+      }
     }
     this.staticWarming = undefined;
     const missing = this.missingSecrets(refs());
@@ -323,6 +330,11 @@ class ProxyServer implements RunningProxy {
     b.listeners.forEach((listener, i) => {
       const applied = listeners.get(listener.name!);
       if (!applied || applied.compiled) return;
+      if (this.missingSecrets([applied]).length > 0) {
+        this.awaitSecrets(applied);
+        listeners.delete(listener.name!);
+        return;
+      }
       try {
         listeners.set(listener.name!, { ...applied, compiled: this.listenerManager.compile(listener) });
       } catch (err) {
@@ -366,7 +378,7 @@ class ProxyServer implements RunningProxy {
   /** Subscribes every secret the clusters and listeners (active, warming, static at start-up) reference from its source; drops the rest. */
   private syncSecretSubscriptions(): void {
     if (this.stopping) return;
-    const all: AppliedWithSecrets[] = [...this.config.clusters.values(), ...this.warmingClusters.values(), ...this.config.listeners.values(), ...(this.warmingListeners?.listeners.values() ?? []), ...(this.staticWarming ?? [])];
+    const all: AppliedWithSecrets[] = [...this.config.clusters.values(), ...this.warmingClusters.values(), ...this.config.listeners.values(), ...(this.warmingListeners?.listeners.values() ?? []), ...this.awaitingSecrets.values(), ...(this.staticWarming ?? [])];
     const ads = new Set<string>();
     const grpcSources = new Map<string, { clusterName: string; mode: 'sotw' | 'delta'; names: Set<string> }>();
     for (const item of all) {
@@ -402,6 +414,40 @@ class ProxyServer implements RunningProxy {
       },
     });
     this.sdsClients.sync([...grpcSources.values()]);
+  }
+
+  /** Whether every missing secret of `items` has `initial_fetch_timeout: 0s` (wait without limit). */
+  private waitsWithoutLimit(items: readonly AppliedWithSecrets[]): boolean {
+    const missing = items.flatMap((i) => i.secretRefs).filter((r) => !this.config.secrets.has(r.name));
+    return missing.length > 0 && missing.every((r) => r.initialFetchTimeoutMs === 0);
+  }
+
+  /** A listener that timed out warming without its secrets: kept aside, subscribed, and activated when they arrive. */
+  private awaitSecrets(listener: AppliedListener): void {
+    const message = `SDS secrets ${this.missingSecrets([listener]).join(', ')} not delivered within the initial fetch timeout; the listener activates when they arrive`;
+    this.log.warn('config', `listener ${listener.name}: ${message}`);
+    this.recordError(LISTENER, listener.name, message);
+    this.awaitingSecrets.set(listener.name, listener);
+  }
+
+  /** Activates the listeners kept aside for secrets that have now arrived (unless a newer LDS version replaced them). */
+  private async activateAwaitingListeners(): Promise<void> {
+    const ready = [...this.awaitingSecrets.values()].filter((l) => this.missingSecrets([l]).length === 0);
+    if (ready.length === 0) return;
+    const listeners = new Map(this.config.listeners);
+    for (const listener of ready) {
+      this.awaitingSecrets.delete(listener.name);
+      try {
+        listeners.set(listener.name, { ...listener, compiled: this.listenerManager.compile(listener.resource) });
+        this.clearError(LISTENER, listener.name);
+        this.log.info('config', `listener ${listener.name}: its SDS secrets arrived; activated`);
+      } catch (err) {
+        this.log.warn('config', `listener ${listener.name}: refused once its SDS secrets arrived: ${describeError(err)}`);
+        this.recordError(LISTENER, listener.name, describeError(err));
+      }
+    }
+    await this.commit({ ...this.config, listeners }, true);
+    this.syncRouteSubscriptions([...this.config.listeners.values()]);
   }
 
   private missingSecrets(items: readonly AppliedWithSecrets[]): string[] {
@@ -566,9 +612,14 @@ class ProxyServer implements RunningProxy {
   private async applyListeners(update: ResourceUpdate<Compiled<Listener, AppliedListener>>): Promise<void> {
     const staticNames = new Set(this.bootstrap.listeners.map((l) => l.name));
     const listeners = new Map(this.warmingListeners?.listeners ?? this.config.listeners);
-    for (const name of update.removed) if (!staticNames.has(name)) listeners.delete(name);
+    for (const name of update.removed) {
+      if (staticNames.has(name)) continue;
+      listeners.delete(name);
+      this.awaitingSecrets.delete(name);
+    }
     for (const [name, { compiled }] of update.changed) {
       if (staticNames.has(name)) continue;
+      this.awaitingSecrets.delete(name);
       listeners.set(name, { ...compiled, versionInfo: update.versionInfo });
       this.clearError(LISTENER, name);
     }
@@ -601,10 +652,8 @@ class ProxyServer implements RunningProxy {
       if (routes.length > 0) this.log.warn('config', `listeners activated without routes ${routes.join(', ')} (initial fetch timeout)`);
       for (const listener of values) {
         if (listener.compiled) continue;
-        // Without its certificate a TLS listener cannot be built: it stays out (its previous version, if any, keeps serving).
-        const message = `SDS secrets ${this.missingSecrets([listener]).join(', ')} not delivered within the initial fetch timeout`;
-        this.log.warn('config', `listener ${listener.name}: ${message}; not activated`);
-        this.recordError(LISTENER, listener.name, message);
+        // Without its certificate a TLS listener cannot be built: it waits aside (its previous version, if any, keeps serving).
+        this.awaitSecrets(listener);
         this.keepPrevious(warming.listeners, listener.name);
       }
     }
@@ -656,6 +705,7 @@ class ProxyServer implements RunningProxy {
     this.config = { ...this.config, secrets };
     await this.activateWarmingClusters('ready');
     if (this.warmingListeners) await this.activateWarmingListeners('ready');
+    await this.activateAwaitingListeners();
   }
 
   /** Subscribes EDS for every EDS cluster's service name, and drops the ones no cluster uses any more. */
@@ -673,7 +723,7 @@ class ProxyServer implements RunningProxy {
   private syncRouteSubscriptions(listeners: readonly AppliedListener[]): void {
     if (!this.xds || this.xds.status().closed) return;
     const wanted = new Set<string>();
-    for (const l of [...listeners, ...this.config.listeners.values(), ...(this.warmingListeners?.listeners.values() ?? [])]) for (const n of l.routeNames) wanted.add(n);
+    for (const l of [...listeners, ...this.config.listeners.values(), ...(this.warmingListeners?.listeners.values() ?? []), ...this.awaitingSecrets.values()]) for (const n of l.routeNames) wanted.add(n);
     const current = this.subscribedNames(ROUTE_CONFIGURATION);
     const added = [...wanted].filter((n) => !current.has(n));
     const removed = [...current].filter((n) => !wanted.has(n) && !this.activeRouteNames().has(n));
@@ -689,7 +739,7 @@ class ProxyServer implements RunningProxy {
   private activeRouteNames(): Set<string> {
     const names = new Set<string>();
     for (const l of this.config.listeners.values()) for (const n of l.routeNames) names.add(n);
-    for (const l of this.warmingListeners?.listeners.values() ?? []) for (const n of l.routeNames) names.add(n);
+    for (const l of [...(this.warmingListeners?.listeners.values() ?? []), ...this.awaitingSecrets.values()]) for (const n of l.routeNames) names.add(n);
     return names;
   }
 

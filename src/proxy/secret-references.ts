@@ -19,6 +19,8 @@ export type SecretSource = { readonly kind: 'static' } | { readonly kind: 'ads' 
 export interface SecretReference {
   readonly name: string;
   readonly source: SecretSource;
+  /** sds_config.initial_fetch_timeout in ms when set; 0 means wait without limit (Istio sets it for default/ROOTCA). */
+  readonly initialFetchTimeoutMs?: number;
 }
 
 /** A key that is equal for equal sources: `static`, `ads`, `grpc:<cluster>`. */
@@ -63,7 +65,9 @@ function addReference(config: SdsSecretConfig, path: string, refs: SecretReferen
   if (!config.name) return; // The TLS context's compiler requires the name.
   const source = configSource(config.sds_config, `${path}.sds_config`, problems);
   if (!source) return;
-  refs.push({ name: config.name, source });
+  const timeout = config.sds_config?.initial_fetch_timeout;
+  const initialFetchTimeoutMs = timeout ? Number(timeout.seconds ?? 0) * 1000 + Math.floor((timeout.nanos ?? 0) / 1e6) : undefined;
+  refs.push({ name: config.name, source, ...(initialFetchTimeoutMs !== undefined ? { initialFetchTimeoutMs } : {}) });
 }
 
 /** Reads an SDS ConfigSource; the subset Envoy and Istio use for secrets, anything else refused by field path. */

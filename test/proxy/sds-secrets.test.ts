@@ -112,7 +112,7 @@ function grpcCluster(name: string, port: number): Record<string, unknown> {
   };
 }
 
-test('a static TLS listener waits (INITIALIZING) until sds-grpc delivers its secrets, then serves them; a rotation reaches new connections', async (t) => {
+test('a static TLS listener waits (INITIALIZING, past the initial fetch timeout with initial_fetch_timeout 0s as Istio writes it) until sds-grpc delivers its secrets, then serves them; a rotation reaches new connections', async (t) => {
   const ca = await TestCa.create();
   const sds = new SdsServer({ logger: { warn: () => undefined } });
   const { port: sdsPort } = await sds.listen('127.0.0.1:0');
@@ -121,9 +121,9 @@ test('a static TLS listener waits (INITIALIZING) until sds-grpc delivers its sec
   const bootstrap = writeBootstrap({
     node: { id: NODE_ID, cluster: 'reviews.default' },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } },
-    static_resources: { clusters: [grpcCluster(SDS_CLUSTER, sdsPort)], listeners: [tlsListenerJson('inbound-tls', listenerPort, agentSdsConfig())] },
+    static_resources: { clusters: [grpcCluster(SDS_CLUSTER, sdsPort)], listeners: [tlsListenerJson('inbound-tls', listenerPort, { ...agentSdsConfig(), initial_fetch_timeout: '0s' })] },
   });
-  const starting = startProxy({ bootstrapPath: bootstrap, log: quiet(), initialFetchTimeoutMs: 20_000 });
+  const starting = startProxy({ bootstrapPath: bootstrap, log: quiet(), initialFetchTimeoutMs: 300 });
   t.after(async () => (await starting.catch(() => undefined))?.stop());
 
   // No certificate yet: the proxy is not ready and the listener is not bound.
@@ -131,6 +131,9 @@ test('a static TLS listener waits (INITIALIZING) until sds-grpc delivers its sec
   assert.equal(ready.status, 503);
   assert.match(await ready.text(), /INITIALIZING/);
   await assert.rejects(handshake(listenerPort, ca.rootPem), /ECONNREFUSED/);
+  // Well past the proxy's 300 ms initial fetch timeout: 0s in the sds_config means wait without limit.
+  await new Promise((r) => setTimeout(r, 1_000));
+  assert.match(await (await fetch(`http://127.0.0.1:${adminPort}/ready`)).text(), /INITIALIZING/);
 
   const first = await issue(ca);
   sds.update(first);
@@ -195,6 +198,12 @@ test('an LDS listener warms until its secrets arrive over ADS (sds_config: ads),
   const dump = (await (await fetch(`http://${proxy.admin!.address}/config_dump`)).json()) as { configs: Record<string, unknown>[] };
   const text = JSON.stringify(dump);
   assert.match(text, /SDS secrets never not delivered within the initial fetch timeout/);
+
+  // The late secret arrives: the listener kept aside activates without a new LDS push.
+  const late = workloadSecrets(await issue(ca)).find((s) => s.name === 'default')!;
+  cache.setSnapshot(NODE_ID, { [LISTENER]: [good, bad, waiting], [SECRET]: [...secrets, { ...late, name: 'never' }].map((s) => ({ name: s.name!, resource: s })) });
+  const cert = await eventually('the late listener serving', () => handshake(missingPort, ca.rootPem).catch(() => undefined));
+  assert.equal(cert.subjectaltname, `URI:${SPIFFE}`);
 });
 
 test('a static listener whose sds_config names no static cluster, or ads without ads_config, stops the start-up with the field path', async () => {
