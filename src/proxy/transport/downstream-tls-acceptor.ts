@@ -58,6 +58,8 @@ export class DownstreamTlsAcceptor {
    * connections pick up a rotated SDS certificate; established ones keep the context they shook hands with.
    */
   accept(socket: Socket): void {
+    // A reset while the ClientHello is peeked must not become an unhandled 'error'.
+    if (socket.listenerCount('error') === 0) socket.on('error', () => socket.destroy());
     if (this.tls.alpnProtocols.length === 0) {
       this.handshake(socket, 'plain');
       return;
