@@ -125,3 +125,42 @@ test('rotating to plugged-in cacerts: the self-signed root stays trusted for the
     tmp.remove();
   }
 });
+
+test('a self-signed root with less than 20% of its life left is rotated by the root rotator (Istio\'s SelfSignedCARootCertRotator); plugged-in roots are not', async () => {
+  const { startRootRotator } = await import('../../src/ca/root-rotator.js');
+  let now = Date.now();
+  const logs: string[] = [];
+  const logger = { info: (m: string) => logs.push(m), warn: (m: string) => logs.push(m) };
+  // A 100-minute root, back-dated one minute at creation: 20% is 20 minutes.
+  const ca = await CertificateAuthority.create({ trustDomain: 'cluster.local', rootCertTtlMs: 99 * 60_000, logger, now: () => now });
+  const rotator = startRootRotator(ca, { logger, now: () => now, checkIntervalMs: 3600_000 });
+  try {
+    const first = ca.trustBundle()[0]!;
+    now += 70 * 60_000;
+    assert.equal(await rotator.check(), false, '29 minutes left of 100: not yet');
+    assert.equal(ca.trustBundle().length, 1);
+    now += 10 * 60_000;
+    assert.equal(await rotator.check(), true, '19 minutes left: rotate');
+    assert.deepEqual(ca.trustBundle().map(fp), [fp(ca.signingMaterial().rootPem), fp(first)]);
+    assert.notEqual(fp(ca.signingMaterial().rootPem), fp(first));
+    assert.match(logs.join('\n'), /less than 20% of its life left\): rotating it/);
+    assert.equal(await rotator.check(), false, 'the new root is young');
+  } finally {
+    rotator.close();
+    ca.close();
+  }
+  if (!hasOpenssl()) return;
+  const tmp = tempDir('rotator-cacerts');
+  try {
+    makeCacerts(tmp.dir);
+    let later = Date.now();
+    const plugged = await CertificateAuthority.create({ trustDomain: 'cluster.local', caCertDir: tmp.dir, logger, now: () => later });
+    const pluggedRotator = startRootRotator(plugged, { logger, now: () => later });
+    later += 29 * 24 * 3600_000;
+    assert.equal(await pluggedRotator.check(), false, 'a cacerts root one day from expiry is the operator\'s to replace');
+    pluggedRotator.close();
+    plugged.close();
+  } finally {
+    tmp.remove();
+  }
+});

@@ -8,6 +8,7 @@ import { addCaService } from '../../ca/ca-server.js';
 import { bootstrapTokenAuthenticator, clientCertificateAuthenticator, firstApplicable } from '../../ca/caller-authentication.js';
 import type { KeyType } from '../../ca/keys.js';
 import { watchCacerts } from '../../ca/cacerts-watcher.js';
+import { startRootRotator } from '../../ca/root-rotator.js';
 import { hasCacerts } from '../../ca/ca-material.js';
 import { ServingCertificateProvider, defaultServingNames, secureServerCredentials } from '../../ca/serving-certificate.js';
 import type { AdsServer } from '../../xds/server/ads-server.js';
@@ -32,6 +33,8 @@ export interface SecureXdsOptions {
   readonly rootCertOut?: string;
   /** Reload caCertDir when its files change (Istio's AUTO_RELOAD_PLUGIN_CERTS); default true. */
   readonly reloadCaCerts?: boolean;
+  /** How often a self-signed root is checked for rotation near its end (Istio: 1 h); 0 disables. */
+  readonly rootCertCheckIntervalMs?: number;
 }
 
 export interface SecureXds {
@@ -59,6 +62,10 @@ export async function startSecureXds(options: SecureXdsOptions & { trustDomain: 
     if (options.caCertDir && hasCacerts(options.caCertDir) && options.reloadCaCerts !== false) {
       const watcher = watchCacerts(ca, options.caCertDir, options.logger);
       cleanups.push(() => watcher.close());
+    }
+    if (options.rootCertCheckIntervalMs !== 0) {
+      const rotator = startRootRotator(ca, { logger: options.logger, ...(options.rootCertCheckIntervalMs ? { checkIntervalMs: options.rootCertCheckIntervalMs } : {}) });
+      cleanups.push(() => rotator.close());
     }
     const serving = await ServingCertificateProvider.start(ca, defaultServingNames(options.rootNamespace, options.address), ca.workloadCertTtlMs, options.logger);
     cleanups.push(() => serving.close());
