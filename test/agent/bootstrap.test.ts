@@ -39,3 +39,21 @@ test('a gateway bootstrap is a router node without sidecar metadata; ADS goes to
   assert.match(text, /"cluster_name":"xds-grpc"/);
   assert.match(text, /"port_value":2/);
 });
+
+test('with sdsPort the bootstrap has Istio\'s sds-grpc static cluster (HTTP/2, loopback), which the proxy accepts as an SDS config source; without it there is none', async () => {
+  const { SDS_CLUSTER, agentSdsConfig } = await import('../../src/agent/bootstrap.js');
+  const { checkBootstrap } = await import('../../src/proxy/bootstrap.js');
+  const { configSource } = await import('../../src/proxy/secret-references.js');
+  const secured = buildProxyBootstrap({ ...sidecar, sdsPort: 15199 });
+  const parsed = checkBootstrap(secured, 'bootstrap.yaml');
+  const sds = parsed.clusters.find((c) => c.name === SDS_CLUSTER);
+  assert.ok(sds, 'sds-grpc cluster');
+  assert.equal(sds.type, 'STATIC');
+  assert.deepEqual(sds.load_assignment?.endpoints?.[0]?.lb_endpoints?.[0]?.endpoint?.address?.socket_address, { address: '127.0.0.1', port_value: 15199 });
+  assert.match(JSON.stringify(secured), /http2_protocol_options/);
+  const problems: string[] = [];
+  const source = configSource(fromProtoJson<NonNullable<Parameters<typeof configSource>[0]>>('envoy.config.core.v3.ConfigSource', agentSdsConfig()).value, 'sds_config', problems);
+  assert.deepEqual(problems, []);
+  assert.deepEqual(source, { kind: 'grpc', clusterName: SDS_CLUSTER, mode: 'sotw' });
+  assert.equal(checkBootstrap(buildProxyBootstrap(sidecar), 'b.yaml').clusters.some((c) => c.name === SDS_CLUSTER), false);
+});
