@@ -25,7 +25,9 @@ export const SSL_STATS = ['ssl.handshake', 'ssl.connection_error', 'ssl.fail_ver
 /** The code in every refused-peer log line (docs/errors.md). */
 export const PEER_REJECTED_CODE = 'TRELLIS_TLS_PEER_REJECTED';
 
+/** Without the proxy's logger: info and above to stderr in its line format (debug is the proxy's default-off level). */
 function defaultLog(level: TlsLogLevel, message: string): void {
+  if (level === 'debug') return;
   process.stderr.write(`[${new Date().toISOString()}][${level}][connection] ${message}\n`);
 }
 
