@@ -1,5 +1,6 @@
 // Generated inbound listeners through Trellis's own proxy: compiled (not NACKed) in every mTLS mode, then served — a STRICT port
-// refuses plaintext and answers mesh mTLS, a PERMISSIVE port answers both. Certificates from openssl (skipped without it).
+// refuses plaintext and peers of another trust domain and answers mesh mTLS, a PERMISSIVE port answers both. Certificates
+// from openssl (skipped without it).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -50,6 +51,7 @@ before(() => {
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'root.key', '-out', 'root.pem', '-days', '2', '-subj', '/O=cluster.local'], { cwd: dir, stdio: 'ignore' });
   leaf('web', 'spiffe://cluster.local/ns/default/sa/web');
   leaf('sleep', 'spiffe://cluster.local/ns/default/sa/sleep');
+  leaf('other', 'spiffe://other.example/ns/default/sa/sleep');
 });
 before(async () => {
   upstream = await startUpstream((_req, res) => res.end('from the app'));
@@ -118,9 +120,9 @@ function plaintext(port: number): Promise<string> {
  * A mesh client: mTLS with its SPIFFE certificate, offering Istio's in-mesh ALPN. An Istio sidecar offers only those
  * (`istioOnly`); with `http/1.1` added the server can also agree on an application protocol.
  */
-function meshMtls(port: number, istioOnly = false): Promise<string> {
+function meshMtls(port: number, istioOnly = false, identity = 'sleep'): Promise<string> {
   const socket = tlsConnect({
-    host: '127.0.0.1', port, ca: pem('root.pem'), cert: pem('sleep.pem'), key: pem('sleep.key'),
+    host: '127.0.0.1', port, ca: pem('root.pem'), cert: pem(`${identity}.pem`), key: pem(`${identity}.key`),
     ALPNProtocols: istioOnly ? ['istio-peer-exchange', 'istio-http/1.1', 'istio'] : ['istio-http/1.1', 'istio', 'http/1.1'],
     servername: 'outbound_.80_._.web.default.svc.cluster.local',
     checkServerIdentity: () => undefined,
@@ -170,18 +172,24 @@ test('PERMISSIVE: both plaintext and mesh mTLS reach the application; DISABLE: p
   }
 });
 
-// Envoy, offered no ALPN it knows, finishes the handshake without one; node:tls (the proxy's TLS server) ends it with a
-// no_application_protocol alert. Until the proxy's downstream TLS does what Envoy does, an Istio sidecar (which offers
-// only istio-peer-exchange/istio/istio-http/*) cannot reach a Trellis sidecar over mTLS.
-test('STRICT: an Istio sidecar client offering only Istio ALPNs reaches the application', {
-  skip,
-  todo: 'proxy: downstream TLS must continue without ALPN when none overlaps (Envoy behaviour), not send no_application_protocol',
-}, async () => {
+test('STRICT: an Istio sidecar client offering only Istio ALPNs reaches the application (the server goes on without ALPN, as Envoy)', { skip }, async () => {
   const port = await freePort();
   const m = manager(port);
   try {
     await m.apply([m.compile(generated(port, 'STRICT'))]);
     assert.match(await meshMtls(port, true), /^HTTP\/1\.1 200/);
+  } finally {
+    await m.close();
+  }
+});
+
+test('STRICT: a client certificate from the same root but another trust domain is refused by the SPIFFE SAN prefix', { skip }, async () => {
+  const port = await freePort();
+  const m = manager(port);
+  try {
+    await m.apply([m.compile(generated(port, 'STRICT'))]);
+    assert.match(await meshMtls(port), /^HTTP\/1\.1 200/);
+    assert.equal(await meshMtls(port, false, 'other'), '', 'spiffe://other.example/… is not of cluster.local');
   } finally {
     await m.close();
   }
