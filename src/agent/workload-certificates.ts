@@ -127,8 +127,15 @@ export class WorkloadCertificates extends EventEmitter<WorkloadCertificatesEvent
 
   private closeFirst: (() => void) | undefined;
 
-  /** One CA call; schedules the next rotation on success, a retry on failure. */
-  private async fetch(): Promise<void> {
+  /** One CA call at a time (a rotateNow() during a call joins it); schedules the next rotation or a retry. */
+  private fetch(): Promise<void> {
+    this.inFlight ??= this.callCa().finally(() => (this.inFlight = undefined));
+    return this.inFlight;
+  }
+
+  private inFlight: Promise<void> | undefined;
+
+  private async callCa(): Promise<void> {
     if (this.closed) return;
     const ttl = this.options.ttlSeconds ?? DEFAULT_CERT_TTL_SECONDS;
     try {
