@@ -5,6 +5,7 @@ import type { envoy } from '../../xds/generated/types.js';
 import type { SecretProvider, TlsSecret } from './secret-provider.js';
 import { readDataSource } from './data-source.js';
 import { compileSanMatchers, type SanMatcher } from './san-matcher.js';
+import { cipherList, tlsVersion } from './tls-params.js';
 
 type DownstreamTlsContext = envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext;
 type TlsCertificate = envoy.extensions.transport_sockets.tls.v3.TlsCertificate;
@@ -33,7 +34,6 @@ export interface CompiledDownstreamTls {
   currentContextOptions(onProblem?: (problem: string) => void): SecureContextOptions;
 }
 
-const TLS_VERSIONS: Record<string, 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' | undefined> = { TLSv1_0: 'TLSv1', TLSv1_1: 'TLSv1.1', TLSv1_2: 'TLSv1.2', TLSv1_3: 'TLSv1.3', TLS_AUTO: undefined };
 const VALIDATION_FIELDS = new Set(['trusted_ca', 'match_subject_alt_names', 'match_typed_subject_alt_names']);
 const UNSUPPORTED_COMMON = ['tls_certificate_provider_instance', 'tls_certificate_certificate_provider', 'tls_certificate_certificate_provider_instance', 'validation_context_certificate_provider', 'validation_context_certificate_provider_instance', 'custom_handshaker', 'key_log'] as const;
 
@@ -70,8 +70,10 @@ export function compileDownstreamTls(ctx: DownstreamTlsContext, path: string, se
   const validationSecretName = sdsValidation ? sdsValidation.name ?? '' : undefined;
   const requireClient = ctx.require_client_certificate?.value === true;
   const params = common.tls_params;
-  const minVersion = params?.tls_minimum_protocol_version !== undefined ? TLS_VERSIONS[String(params.tls_minimum_protocol_version)] : 'TLSv1.2';
-  const maxVersion = params?.tls_maximum_protocol_version !== undefined ? TLS_VERSIONS[String(params.tls_maximum_protocol_version)] : undefined;
+  // Envoy's server defaults: TLS 1.2 minimum, TLS 1.3 maximum.
+  const minVersion = tlsVersion(params?.tls_minimum_protocol_version, 'TLSv1.2');
+  const maxVersion = tlsVersion(params?.tls_maximum_protocol_version, 'TLSv1.3');
+  const ciphers = cipherList(params?.cipher_suites);
   if (params?.signature_algorithms?.length) problems.push(`${cp}.tls_params.signature_algorithms: not supported`);
 
   /** Builds options from the given secrets; pushes problems (field paths for static data, secret names for SDS). */
@@ -111,9 +113,9 @@ export function compileDownstreamTls(ctx: DownstreamTlsContext, path: string, se
       cert: certs.map((c) => c.cert),
       key: certs.map((c) => c.key),
       ...(ca ? { ca } : {}),
-      ...(minVersion ? { minVersion } : {}),
-      ...(maxVersion ? { maxVersion } : {}),
-      ...(params?.cipher_suites?.length ? { ciphers: params.cipher_suites.join(':') } : {}),
+      minVersion,
+      maxVersion,
+      ...(ciphers ? { ciphers } : {}),
       ...(params?.ecdh_curves?.length ? { ecdhCurve: params.ecdh_curves.join(':') } : {}),
     };
     return { options, matchers, hasCa: ca !== undefined };

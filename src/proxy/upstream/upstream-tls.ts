@@ -3,6 +3,7 @@ import { createSecureContext, type ConnectionOptions, type SecureContext } from 
 import { rejectUnsupported } from './config-values.js';
 import { readDataSource } from '../transport/data-source.js';
 import { compileSanMatchers, parseSubjectAltName, sansMatch, type SanMatcher } from '../transport/san-matcher.js';
+import { cipherList, tlsVersion } from '../transport/tls-params.js';
 import type { envoy } from '../../xds/generated/types.js';
 
 type TlsSecret = envoy.extensions.transport_sockets.tls.v3.Secret;
@@ -52,13 +53,6 @@ function compileValidation(v: CertificateValidationContext | undefined, path: st
   into.matchers.push(...compileSanMatchers(v, path, problems));
 }
 
-const TLS_VERSIONS: Record<string, 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' | undefined> = {
-  TLS_AUTO: undefined,
-  TLSv1_0: 'TLSv1',
-  TLSv1_1: 'TLSv1.1',
-  TLSv1_2: 'TLSv1.2',
-  TLSv1_3: 'TLSv1.3',
-};
 
 /** Validates and compiles; pushes every problem (with its field path) to `problems`. */
 export function compileUpstreamTls(ctx: UpstreamTlsContext, path: string, secrets: UpstreamSecretProvider, problems: string[]): UpstreamTls {
@@ -74,9 +68,9 @@ export function compileUpstreamTls(ctx: UpstreamTlsContext, path: string, secret
   const params = common.tls_params;
   rejectUnsupported(params, ['tls_minimum_protocol_version', 'tls_maximum_protocol_version', 'cipher_suites', 'ecdh_curves'], `${cp}.tls_params`, problems);
   // Envoy's client defaults: TLS 1.2 both as minimum and as maximum (TLS_AUTO means the default).
-  const minVersion = TLS_VERSIONS[String(params?.tls_minimum_protocol_version ?? 'TLS_AUTO')] ?? 'TLSv1.2';
-  const maxVersion = TLS_VERSIONS[String(params?.tls_maximum_protocol_version ?? 'TLS_AUTO')] ?? 'TLSv1.2';
-  const ciphers = params?.cipher_suites?.length ? params.cipher_suites.join(':') : undefined;
+  const minVersion = tlsVersion(params?.tls_minimum_protocol_version, 'TLSv1.2');
+  const maxVersion = tlsVersion(params?.tls_maximum_protocol_version, 'TLSv1.2');
+  const ciphers = cipherList(params?.cipher_suites);
   const ecdhCurve = params?.ecdh_curves?.length ? params.ecdh_curves.join(':') : undefined;
 
   const staticCerts: { cert: Buffer; key: Buffer }[] = [];

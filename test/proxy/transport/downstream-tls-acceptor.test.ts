@@ -222,6 +222,28 @@ describe('downstream TLS acceptor', { skip }, () => {
     }
   });
 
+  test('tls_params: maximum version and Envoy\'s [A|B] cipher groups apply; an unknown cipher is refused with its path', async () => {
+    const ctx = istioDownstreamContext();
+    ctx.common_tls_context!.tls_params = {
+      tls_maximum_protocol_version: 'TLSv1_2' as never,
+      cipher_suites: ['[ECDHE-ECDSA-AES128-GCM-SHA256|ECDHE-ECDSA-CHACHA20-POLY1305]'],
+    };
+    const h5 = await serve(new MutableSecrets([certSecret('default', server), caSecret('ROOTCA', ca.root.cert)]), ctx);
+    try {
+      const r = await tlsExchange({ port: h5.port, cert: client.cert, key: client.key, ciphers: 'ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384' });
+      assert.match(r.data, /sa\/client/);
+      assert.equal(h5.infos.at(-1)!.tlsVersion, 'TLSv1.2');
+      assert.equal(h5.infos.at(-1)!.cipher, 'ECDHE-ECDSA-CHACHA20-POLY1305');
+      const refused = await tlsExchange({ port: h5.port, cert: client.cert, key: client.key, ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' });
+      assert.equal(refused.data, '', 'no shared cipher');
+      assert.equal(h5.stats['ssl.connection_error'], 1);
+    } finally {
+      await h5.close();
+    }
+    ctx.common_tls_context!.tls_params = { cipher_suites: ['NOT-A-CIPHER'] };
+    assert.throws(() => compileDownstreamTls(ctx, 'Listener l: filter_chains[0].transport_socket.typed_config', new MutableSecrets([certSecret('default', server), caSecret('ROOTCA', ca.root.cert)])), /Listener l: filter_chains\[0\]\.transport_socket\.typed_config\.common_tls_context.*cipher/i);
+  });
+
   test('openssl s_client: shows the SPIFFE SAN of the workload and gets data back with a client certificate', async () => {
     const out = await sClient(['-connect', `127.0.0.1:${h.port}`, '-cert', client.certPath, '-key', client.keyPath, '-CAfile', ca.root.certPath, '-showcerts'], /"uris"/);
     assert.match(out, /Verify return code: 0 \(ok\)/);
