@@ -209,6 +209,24 @@ describe('downstream TLS acceptor', { skip }, () => {
     }
   });
 
+  test('ROOTCA rotation with an overlap: a bundle holding the old and the new root accepts clients of both, then the old root alone is dropped', async () => {
+    const next = new TestCa(TD);
+    const newClient = next.issue('client-new-root', { uris: [spiffe(TD, 'default', 'client')] });
+    const rotating = new MutableSecrets([certSecret('default', server), caSecret('ROOTCA', ca.root.cert)]);
+    const h6 = await serve(rotating);
+    try {
+      assert.equal((await tlsExchange({ port: h6.port, cert: newClient.cert, key: newClient.key })).data, '', 'the new root is not trusted yet');
+      rotating.set(caSecret('ROOTCA', ca.root.cert + next.root.cert));
+      assert.match((await tlsExchange({ port: h6.port, cert: newClient.cert, key: newClient.key })).data, /sa\/client/);
+      assert.match((await tlsExchange({ port: h6.port, cert: client.cert, key: client.key })).data, /sa\/client/, 'the old root still trusted during the overlap');
+      rotating.set(caSecret('ROOTCA', next.root.cert));
+      assert.equal((await tlsExchange({ port: h6.port, cert: client.cert, key: client.key })).data, '', 'after the overlap the old root is gone');
+      assert.match(h6.logs.at(-1)!, /not signed by a trusted CA/);
+    } finally {
+      await h6.close();
+    }
+  });
+
   test('a rotated secret that does not parse keeps the previous certificate and is logged', async () => {
     const rotating = new MutableSecrets([certSecret('default', server), caSecret('ROOTCA', ca.root.cert)]);
     const h4 = await serve(rotating);
