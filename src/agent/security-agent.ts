@@ -1,4 +1,5 @@
 // What `trellis proxy` runs beside the proxy when security is on (pilot-agent's role): the first workload certificate before the proxy starts, then rotation, served to the proxy over SDS.
+import { readFileSync } from 'node:fs';
 import { createCertificate } from '../ca/ca-client.js';
 import { AgentError } from './agent-error.js';
 import { SdsServer } from './sds-server.js';
@@ -11,6 +12,11 @@ export interface SecurityAgentOptions {
   readonly caAddress: string;
   /** PEM root(s) the CA's serving certificate chains to. */
   readonly caRootCertPem: string;
+  /**
+   * The file caRootCertPem came from: read again before each CA call, so a trust bundle the control plane rewrites
+   * (`--ca-root-out`, during a root rotation) is followed without a restart. An unreadable file keeps the last roots.
+   */
+  readonly caRootCertFile?: string;
   /** Bootstrap token for `authorization: Bearer`. */
   readonly token?: string;
   /** Requested certificate lifetime; default 24 h. */
@@ -49,11 +55,25 @@ export async function startSecurityAgent(options: SecurityAgentOptions, abort?: 
       createCertificate(options.caAddress, {
         csr,
         validitySeconds,
-        rootCertPem: options.caRootCertPem,
+        rootCertPem: caTrust(),
         ...(options.token !== undefined ? { token: options.token } : {}),
         ...(options.metadata ? { metadata: options.metadata } : {}),
       }),
   });
+  let fileRoots = options.caRootCertPem;
+  // The CA port is trusted by the configured roots and by the mesh roots of the last answer (ROOTCA): after a root
+  // rotation the CA serves with a certificate of the new root, which the overlap answers already carried.
+  const caTrust = (): string => {
+    if (options.caRootCertFile) {
+      try {
+        fileRoots = readFileSync(options.caRootCertFile, 'utf8');
+      } catch {
+        // Keep the roots read last; the CA call reports the failure if they no longer fit.
+      }
+    }
+    const bundle = certificates.current()?.rootCertPem;
+    return bundle ? `${fileRoots.trimEnd()}\n${bundle}` : fileRoots;
+  };
   const stop = (): void => certificates.close();
   abort?.addEventListener('abort', stop, { once: true });
   let first: WorkloadCertificate;

@@ -74,6 +74,7 @@ function agentOptions(configPath: string, flags: AgentFlags): SecurityAgentOptio
     identity: { trustDomain: flags.trustDomain, namespace: meta('NAMESPACE') ?? 'default', serviceAccount: meta('SERVICE_ACCOUNT') ?? 'default' },
     caAddress: flags.caAddress!,
     caRootCertPem: read(flags.caRootCert, 'CA root certificate'),
+    caRootCertFile: flags.caRootCert,
     ...(flags.caTokenFile ? { token: read(flags.caTokenFile, 'CA token').trim() } : {}),
     ttlSeconds: flags.certTtl,
     keyType: flags.workloadKeyType,
