@@ -6,7 +6,7 @@ import type { envoy } from '../../../src/xds/generated/types.js';
 import { ConfigProblems } from '../../../src/proxy/router/config-problems.js';
 import { compileRbacEngine } from '../../../src/proxy/filters/rbac/engine.js';
 import { compilePermission, compilePrincipal } from '../../../src/proxy/filters/rbac/matchers.js';
-import { remoteIpFromForwardedFor, splitSubjectAltName, peerIdentityOf, type RbacInput } from '../../../src/proxy/filters/rbac/rbac-input.js';
+import { remoteIpFromForwardedFor, peerIdentityOf, type RbacInput } from '../../../src/proxy/filters/rbac/rbac-input.js';
 import type { HttpHeaders } from '../../../src/proxy/http/headers.js';
 
 type Permission = envoy.config.rbac.v3.Permission;
@@ -201,17 +201,15 @@ test('engine: refused config names every problem with its field path', () => {
   assert.ok(new XdsValidationError(problems.details).details.length >= 8);
 });
 
-test('remote_ip from x-forwarded-for with xff_num_trusted_hops; SAN parsing; peer identity split', () => {
+test('remote_ip from x-forwarded-for with xff_num_trusted_hops; peer identity split without the acceptor fields', () => {
   assert.equal(remoteIpFromForwardedFor({}, '127.0.0.1', 0), '127.0.0.1');
   assert.equal(remoteIpFromForwardedFor({ 'x-forwarded-for': '203.0.113.7' }, '127.0.0.1', 0), '203.0.113.7');
   assert.equal(remoteIpFromForwardedFor({ 'x-forwarded-for': '198.51.100.1, 203.0.113.7' }, '127.0.0.1', 1), '198.51.100.1');
   assert.equal(remoteIpFromForwardedFor({ 'x-forwarded-for': '203.0.113.7' }, '127.0.0.1', 1), '127.0.0.1', 'not enough hops');
   assert.equal(remoteIpFromForwardedFor({ 'x-forwarded-for': 'garbage' }, '127.0.0.1', 0), '127.0.0.1');
-  assert.deepEqual(splitSubjectAltName('URI:spiffe://a/ns/b/sa/c, DNS:x.example, IP Address:127.0.0.1'), [
-    { type: 'URI', value: 'spiffe://a/ns/b/sa/c' },
-    { type: 'DNS', value: 'x.example' },
-    { type: 'IP Address', value: '127.0.0.1' },
-  ]);
   const id = peerIdentityOf({ peerUriSans: [SPIFFE, 'svc.local'] });
   assert.deepEqual([id.uriSans, id.dnsSans, id.subject], [[SPIFFE], ['svc.local'], '']);
+  // The TLS acceptor's TlsConnectionInfo carries the lists apart and the RFC 2253 subject: those are used as given.
+  const detailed = peerIdentityOf({ peerUriSans: ['db.local'], peerUris: [], peerDnsSans: ['db.local'], peerSubject: 'CN=db,O=cluster.local' } as Parameters<typeof peerIdentityOf>[0]);
+  assert.deepEqual([detailed.uriSans, detailed.dnsSans, detailed.subject], [[], ['db.local'], 'CN=db,O=cluster.local']);
 });

@@ -37,7 +37,6 @@ export interface RbacInput {
 }
 
 export const NO_HEADERS: HttpHeaders = Object.freeze({}) as HttpHeaders;
-export const NO_FILTER_STATE: ReadonlyMap<string, unknown> = new Map();
 
 /** Node prints a subject one RDN per line, in certificate order; RFC 2253 (Envoy's subject) reverses and joins them. */
 function rfc2253(subject: string | undefined): string {
@@ -81,37 +80,6 @@ export function peerIdentityOf(tls: DownstreamTlsInfo): PeerIdentity {
   };
   identities.set(tls, identity);
   return identity;
-}
-
-/** Peer identity straight from a certificate (network filters, which see the TLSSocket's X509Certificate). */
-export function peerIdentityFromCertificate(cert: X509Certificate | undefined): PeerIdentity {
-  if (!cert) return { uriSans: [], dnsSans: [], subject: '' };
-  const sans = splitSubjectAltName(cert.subjectAltName);
-  return {
-    uriSans: sans.filter((s) => s.type === 'URI').map((s) => s.value),
-    dnsSans: sans.filter((s) => s.type === 'DNS').map((s) => s.value),
-    subject: rfc2253(cert.subject),
-  };
-}
-
-/** Splits Node's `subjectAltName` text (`URI:spiffe://a, DNS:b`); values with ", " inside are quoted by Node. */
-export function splitSubjectAltName(text: string | undefined): { type: string; value: string }[] {
-  if (!text) return [];
-  const out: { type: string; value: string }[] = [];
-  const re = /(DNS|URI|IP Address|email|othername|DirName|Registered ID):("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)/g;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    let value = m[2]!;
-    if (value.startsWith('"')) {
-      try {
-        value = JSON.parse(value) as string;
-      } catch {
-        value = value.slice(1, -1);
-      }
-    }
-    out.push({ type: m[1]!, value });
-    if (m[0].length === 0) re.lastIndex++;
-  }
-  return out;
 }
 
 /**
