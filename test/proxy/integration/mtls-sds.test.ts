@@ -2,6 +2,7 @@
 // the listener warms until its secrets arrive, serves mTLS, and after a rotated `default` new connections get the new
 // certificate while a connection opened before keeps working.
 import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpsRequest, type RequestOptions } from 'node:https';
@@ -37,6 +38,7 @@ function inboundListener(): envoy.config.listener.v3.Listener {
     common_tls_context: {
       tls_certificate_sds_secret_configs: [{ name: 'default', sds_config: ADS }],
       combined_validation_context: { default_validation_context: {}, validation_context_sds_secret_config: { name: 'ROOTCA', sds_config: ADS } },
+      alpn_protocols: ['h2', 'http/1.1'],
     },
     require_client_certificate: { value: true },
   };
@@ -82,6 +84,27 @@ function mtlsGet(port: number, client: Pem, ca: string, path: string, agent: Age
     req.setTimeout(5000, () => req.destroy(new Error('timed out')));
     req.on('error', reject);
     req.end();
+  });
+}
+
+function hasCurl(): boolean {
+  try {
+    execFileSync('curl', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** curl, asynchronously (the proxy runs in this process), bounded by 10 s. */
+function curl(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('curl', ['--max-time', '10', ...args]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
@@ -147,6 +170,15 @@ describe('mTLS with SDS secrets over ADS', { skip }, () => {
     assert.equal(r.serverSans, `URI:${spiffe(TD, 'default', 'reviews')}`);
     const other = new TestCa('other.domain').issue('stranger', { uris: [spiffe('other.domain', 'default', 'x')] });
     await assert.rejects(mtlsGet(port, other, ca.root.cert, '/', false), /socket hang up|ECONNRESET/);
+  });
+
+  test('curl with the client certificate gets through (HTTP/2 by ALPN); without one it is refused', { skip: hasCurl() ? false : 'curl is missing' }, async () => {
+    const ok = await curl(['-sS', '-k', '--http2', '--cert', client.certPath, '--key', client.keyPath, '-w', ' %{http_version}', `https://127.0.0.1:${port}/curl`]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const hash = createHash('sha256').update(new X509Certificate(client.cert).raw).digest('hex');
+    assert.match(ok.stdout, new RegExp(`;Hash=${hash};URI=spiffe://cluster\\.local/ns/default/sa/productpage 2$`));
+    const refused = await curl(['-sS', '-k', `https://127.0.0.1:${port}/curl`]);
+    assert.notEqual(refused.code, 0, 'no client certificate: the connection is refused');
   });
 
   test('rotation over SDS: new connections get the new certificate; a keep-alive connection opened before keeps working', { todo: NEEDS_ACCEPTOR_WIRING }, async () => {
