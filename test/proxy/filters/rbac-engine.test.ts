@@ -8,6 +8,7 @@ import { compileRbacEngine } from '../../../src/proxy/filters/rbac/engine.js';
 import { compilePermission, compilePrincipal } from '../../../src/proxy/filters/rbac/matchers.js';
 import { remoteIpFromForwardedFor, peerIdentityOf, type RbacInput } from '../../../src/proxy/filters/rbac/rbac-input.js';
 import type { HttpHeaders } from '../../../src/proxy/http/headers.js';
+import { hasOpenssl, TestCa } from '../transport/pki.js';
 
 type Permission = envoy.config.rbac.v3.Permission;
 type Principal = envoy.config.rbac.v3.Principal;
@@ -212,4 +213,14 @@ test('remote_ip from x-forwarded-for with xff_num_trusted_hops; peer identity sp
   // The TLS acceptor's TlsConnectionInfo carries the lists apart and the RFC 2253 subject: those are used as given.
   const detailed = peerIdentityOf({ peerUriSans: ['db.local'], peerUris: [], peerDnsSans: ['db.local'], peerSubject: 'CN=db,O=cluster.local' } as Parameters<typeof peerIdentityOf>[0]);
   assert.deepEqual([detailed.uriSans, detailed.dnsSans, detailed.subject], [[], ['db.local'], 'CN=db,O=cluster.local']);
+});
+
+test('principal_name falls back to the RFC 2253 subject read from the peer PEM', { skip: hasOpenssl() ? false : 'openssl CLI is missing' }, () => {
+  const ca = new TestCa('cluster.local');
+  const leaf = ca.issue('legacy', { cn: 'legacy' });
+  const peer = peerIdentityOf({ peerUriSans: [], peerCertificatePem: leaf.cert });
+  assert.equal(peer.subject, 'CN=legacy,O=cluster.local');
+  const byName = princ({ authenticated: { principal_name: { exact: 'CN=legacy,O=cluster.local' } } });
+  assert.equal(byName(input({ peer })), true);
+  assert.equal(byName(input({ peer: peerIdentityOf({ peerUriSans: [] }) })), false, 'no certificate: empty subject');
 });
