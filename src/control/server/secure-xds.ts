@@ -59,6 +59,7 @@ export async function startSecureXds(options: SecureXdsOptions & { trustDomain: 
   };
   try {
     const tokens = new BootstrapTokens(options.tokenFile);
+    if (!options.tokenFile) options.logger.info('CA: no token file: only tokens issued in-process and callers holding a mesh certificate are accepted');
     if (options.caCertDir && hasCacerts(options.caCertDir) && options.reloadCaCerts !== false) {
       const watcher = watchCacerts(ca, options.caCertDir, options.logger);
       cleanups.push(() => watcher.close());
