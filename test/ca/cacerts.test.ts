@@ -67,6 +67,26 @@ test('cacerts with an RSA intermediate key in PKCS#1 ("RSA PRIVATE KEY") and no 
   }
 });
 
+test('a root-cert.pem listing two roots (an operator-managed overlap): both are trusted and follow the signing root in every chain', { skip }, async () => {
+  const tmp = tempDir('cacerts-two-roots');
+  try {
+    const live = join(tmp.dir, 'live');
+    const other = join(tmp.dir, 'other');
+    mkdirSync(live);
+    mkdirSync(other);
+    const { rootCert } = makeCacerts(live);
+    const { rootCert: otherRoot } = makeCacerts(other, { name: 'Other' });
+    writeFileSync(join(live, 'root-cert.pem'), otherRoot + rootCert);
+    const ca = await CertificateAuthority.create({ trustDomain: 'cluster.local', caCertDir: live, logger: quiet });
+    const fp = (pem: string): string => new X509Certificate(pem).fingerprint256;
+    assert.deepEqual(ca.trustBundle().map(fp).sort(), [fp(rootCert), fp(otherRoot)].sort());
+    const signed = await ca.signWorkload(await peculiarCsr({ uris: [URI] }), ID);
+    assert.deepEqual(signed.certChain.slice(2).map(fp), [fp(rootCert), fp(otherRoot)], 'the root that signed first, then the other');
+  } finally {
+    tmp.remove();
+  }
+});
+
 test('unusable cacerts are refused naming the file: wrong key, not a CA, chain to another root, missing files', { skip }, async () => {
   const tmp = tempDir('cacerts-bad');
   try {
