@@ -126,7 +126,8 @@ export function compileDownstreamTls(ctx: DownstreamTlsContext, path: string, se
     validation: validationSecretName !== undefined ? secrets.get(validationSecretName) : undefined,
   });
   const first = snapshot();
-  const built = problems.length === 0 ? build(first.certs, first.validation, problems) : undefined;
+  // Built even after earlier problems, so the NACK lists every one of them.
+  const built = build(first.certs, first.validation, problems);
   if (problems.length > 0 || !built) throw new XdsValidationError(problems);
   let secureContext: SecureContext;
   try {
