@@ -16,6 +16,15 @@ import type { HttpProtocol } from './stream-info.js';
 import { HTTPParser, LLHTTP_METHODS, type LlhttpError, type LlhttpParser } from './llhttp.js';
 import { UpgradeStream, classifyParseError, httpDate, LOCAL_ERROR_STATUS, protocolErrorResponse } from './http1-common.js';
 
+/** The libuv stream handle behind a net.Socket (node internals node:http's server uses too). */
+interface StreamHandle {
+  readonly isStreamBase?: boolean;
+  _consumed?: boolean;
+  reading: boolean;
+  readStart(): number;
+  readStop(): number;
+}
+
 /** Header values that would split the response head (node:http's ERR_INVALID_CHAR check). */
 const INVALID_VALUE = /[\r\n\0]/;
 /** Request headers of which node:http keeps the first of duplicates (IncomingMessage._addHeaderLine). */
@@ -289,6 +298,9 @@ class LeanServerConnection {
   private headersTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly scheme: string;
+  /** The socket's handle when llhttp consumes it directly (plain TCP). */
+  private handle: StreamHandle | undefined;
+  private parseFailed = false;
 
   constructor(
     private readonly codec: Http1LeanCodec,
@@ -318,7 +330,6 @@ class LeanServerConnection {
       };
     }
     this.parser = parser;
-    socket.on('data', (data: Buffer) => this.onData(data));
     socket.on('end', () => this.onEnd());
     socket.on('error', () => {}); // 'close' follows; the streams learn of it there
     socket.on('close', () => this.onClose());
@@ -336,7 +347,20 @@ class LeanServerConnection {
   /** Parses bytes a listener filter already read, then reads the socket. */
   start(initialBytes: Buffer | undefined): void {
     if (initialBytes && initialBytes.length > 0) this.onData(initialBytes);
-    if (this.pausedBy === 0 && !this.closed) this.socket.resume();
+    if (this.closed) return;
+    const socket = this.socket as Socket & { _handle?: StreamHandle | null; encrypted?: boolean };
+    const handle = socket._handle;
+    if (handle?.isStreamBase && !handle._consumed && !socket.encrypted && socket.readableLength === 0 && !this.stopParsing) {
+      // As node:http's server does for plain TCP: llhttp reads the socket's handle itself (no Buffer, Readable and
+      // 'data' event per read); it reports each parse through kOnExecute. EOF still reaches the socket ('end', 'close').
+      handle._consumed = true;
+      this.handle = handle;
+      this.parser[HTTPParser.kOnExecute] = (ret: number | LlhttpError) => this.afterExecute(ret, undefined);
+      this.parser.consume(handle);
+    } else {
+      socket.on('data', (data: Buffer) => this.onData(data));
+    }
+    if (this.pausedBy === 0) socket.resume();
   }
 
   onData(data: Buffer): void {
@@ -344,17 +368,24 @@ class LeanServerConnection {
     this.executing = true;
     const ret = this.parser.execute(data);
     this.executing = false;
+    this.afterExecute(ret, data);
+  }
+
+  private afterExecute(ret: number | LlhttpError, data: Buffer | undefined): void {
     if (this.closed) {
-      this.parser.close();
+      if (!this.handle) this.parser.close();
       return;
     }
     if (typeof ret !== 'number') {
+      // Bytes after a request that closes the connection are not parsed (llhttp refuses them); one error per connection.
+      if (this.parseFailed || ret.code === 'HPE_CLOSED_CONNECTION') return;
+      this.parseFailed = true;
       this.onParseError(ret);
       return;
     }
     const upgrade = this.upgradeRequest;
     if (upgrade) {
-      this.startUpgrade(upgrade, data.subarray(ret));
+      this.startUpgrade(upgrade, (data ?? this.parser.getCurrentBuffer()).subarray(ret));
       return;
     }
     this.dispatch();
@@ -471,6 +502,21 @@ class LeanServerConnection {
   }
 
   private applyPause(): void {
+    const handle = this.handle;
+    if (handle) {
+      // A consumed handle ignores the stream's pause(): start and stop its reads directly (node:http does the same).
+      if (this.closed) return;
+      if (this.pausedBy !== 0) {
+        if (handle.reading) {
+          handle.reading = false;
+          handle.readStop();
+        }
+      } else if (!handle.reading) {
+        handle.reading = true;
+        handle.readStart();
+      }
+      return;
+    }
     const socket = this.socket;
     if (this.pausedBy !== 0) {
       if (!socket.isPaused()) socket.pause();
@@ -516,6 +562,7 @@ class LeanServerConnection {
       return;
     }
     // The socket is the tunnel's now: stop parsing and let whoever pipes it read from here (no flowing until then).
+    this.releaseHandle();
     socket.removeAllListeners('data');
     socket.removeAllListeners('end');
     socket.removeAllListeners('drain');
@@ -573,12 +620,19 @@ class LeanServerConnection {
     this.idleTimer = undefined;
   }
 
+  private releaseHandle(): void {
+    if (!this.handle) return;
+    this.handle = undefined;
+    this.parser.unconsume();
+  }
+
   private onClose(): void {
     if (this.closed) return;
     this.closed = true;
     this.clearTimers();
     this.parsing = undefined;
     for (const s of this.streams.splice(0)) s.abandon();
+    this.releaseHandle();
     // Not while llhttp is inside execute (a callback may have destroyed the socket): onData frees it after.
     if (!this.executing) this.parser.close();
     this.codec.onConnectionClosed(this);

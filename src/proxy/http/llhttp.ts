@@ -12,6 +12,11 @@ export interface LlhttpParser {
   /** EOF: an error if a message was cut short. */
   finish(): undefined | LlhttpError;
   close(): void;
+  /** Reads a stream handle directly (node:http's server on plain TCP); results arrive through `kOnExecute`. */
+  consume(handle: object): void;
+  unconsume(): void;
+  /** In a `kOnExecute` callback: the bytes of the read being parsed. */
+  getCurrentBuffer(): Buffer;
   [key: number]: unknown;
 }
 
@@ -24,6 +29,7 @@ export interface LlhttpParserClass {
   readonly kOnHeadersComplete: number;
   readonly kOnBody: number;
   readonly kOnMessageComplete: number;
+  readonly kOnExecute: number;
   readonly kLenientNone: number;
 }
 
