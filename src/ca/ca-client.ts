@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import { describeError } from '../common/errors.js';
 import { CA_SERVICE_DEFINITION, stringStruct, type IstioCertificateRequest, type IstioCertificateResponse } from './ca-service.js';
 
 export interface CreateCertificateOptions {
@@ -40,7 +41,8 @@ export type CaCallError = grpc.ServiceError;
 /**
  * Asks the CA at `address` (host:port of the secure xDS port) to sign `csr`. Resolves to the PEM chain in
  * Istio's order: leaf, intermediates, root; during a root rotation overlap the other trusted root(s) follow.
- * The self-signed certificates at the end are the trust bundle. Rejects with a grpc.ServiceError.
+ * The self-signed certificates at the end are the trust bundle. Rejects with a grpc.ServiceError (the CA's status
+ * and reason), or a plain Error when no root to trust the CA with could be had.
  */
 export function createCertificate(address: string, options: CreateCertificateOptions): Promise<string[]> {
   // An IP target would make grpc-js send the IP as TLS SNI, which Node warns is not allowed (RFC 6066): name the
@@ -48,7 +50,12 @@ export function createCertificate(address: string, options: CreateCertificateOpt
   const serverName = options.serverName ?? (isIP(address.replace(/:\d+$/, '').replace(/^\[|\]$/g, '')) ? 'localhost' : undefined);
   const channelOptions: grpc.ChannelOptions = serverName ? { 'grpc.ssl_target_name_override': serverName, 'grpc.default_authority': serverName } : {};
   const identity = options.clientCertChainPem && options.clientKeyPem ? [Buffer.from(options.clientKeyPem), Buffer.from(options.clientCertChainPem)] as const : undefined;
-  const roots = `${options.rootCertPem ?? ''}${options.rootCertFile ? `\n${readFileSync(options.rootCertFile, 'utf8')}` : ''}`;
+  let roots: string;
+  try {
+    roots = `${options.rootCertPem ?? ''}${options.rootCertFile ? `\n${readFileSync(options.rootCertFile, 'utf8')}` : ''}`;
+  } catch (err) {
+    return Promise.reject(new Error(`createCertificate: cannot read ${options.rootCertFile}: ${describeError(err)}`, { cause: err }));
+  }
   if (!roots.includes('-----BEGIN CERTIFICATE-----')) return Promise.reject(new Error('createCertificate: no root certificate to trust the CA with (rootCertPem or rootCertFile)'));
   const credentials = grpc.credentials.createSsl(Buffer.from(roots), identity?.[0] ?? null, identity?.[1] ?? null);
   const client = new CaClient(address, credentials, channelOptions);

@@ -224,3 +224,8 @@ test('after a root rotation the port serves a certificate of the new root, and i
   const renewed = await createCertificate(address, { csr: (await peculiarCsrWithKey({ uris: [URI] })).csr, rootCertFile: rootOut, clientCertChainPem: held.join(''), clientKeyPem: heldKey.keyPem });
   assert.equal(new X509Certificate(renewed[1]!).fingerprint256, new X509Certificate(newRoot).fingerprint256, 'renewed under the new root');
 });
+
+test('createCertificate without a usable root rejects before calling: a missing root file, no root at all', async () => {
+  await assert.rejects(createCertificate(address, { csr: 'x', token: TOKEN, rootCertFile: join(tmp.dir, 'no-such-root.pem') }), /createCertificate: cannot read .*no-such-root\.pem/);
+  await assert.rejects(createCertificate(address, { csr: 'x', token: TOKEN }), /no root certificate to trust the CA with/);
+});
