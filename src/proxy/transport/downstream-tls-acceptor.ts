@@ -20,7 +20,7 @@ export interface DownstreamTlsAcceptorOptions {
 }
 
 /** Envoy's listener ssl counters (source/common/tls/stats.h), present from the start so /stats lists them. */
-export const SSL_STATS = ['ssl.handshake', 'ssl.connection_error', 'ssl.fail_verify_error', 'ssl.fail_verify_san', 'ssl.fail_verify_no_cert', 'ssl.no_certificate'] as const;
+export const SSL_STATS = ['ssl.handshake', 'ssl.session_reused', 'ssl.connection_error', 'ssl.fail_verify_error', 'ssl.fail_verify_san', 'ssl.fail_verify_no_cert', 'ssl.no_certificate'] as const;
 
 /** The code in every refused-peer log line (docs/errors.md). */
 export const PEER_REJECTED_CODE = 'TRELLIS_TLS_PEER_REJECTED';
@@ -137,6 +137,7 @@ export class DownstreamTlsAcceptor {
       return;
     }
     stats['ssl.handshake']!++;
+    if (s.isSessionReused()) stats['ssl.session_reused']!++;
     const version = s.getProtocol();
     if (version) stats[`ssl.versions.${version}`] = (stats[`ssl.versions.${version}`] ?? 0) + 1;
     const cipher = s.getCipher()?.name;

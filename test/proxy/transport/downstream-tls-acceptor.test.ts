@@ -103,6 +103,23 @@ describe('downstream TLS acceptor', { skip }, () => {
     assert.equal(h.infos.at(-1)!.alpn, 'h2', "the server's preference among overlapping protocols");
   });
 
+  test('a resumed TLS session counts ssl.session_reused', async () => {
+    const before = h.stats['ssl.session_reused']!;
+    const { connect } = await import('node:tls');
+    const session = await new Promise<Buffer>((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port: h.port, cert: client.cert, key: client.key, rejectUnauthorized: false });
+      s.once('session', (sess: Buffer) => {
+        resolve(sess);
+        s.end();
+      });
+      s.on('error', reject);
+      s.resume();
+    });
+    const r = await tlsExchange({ port: h.port, cert: client.cert, key: client.key, session });
+    assert.match(r.data, /sa\/client/);
+    assert.equal(h.stats['ssl.session_reused'], before + 1);
+  });
+
   const refused = async (pem: Pem, stat: string, reason: RegExp): Promise<void> => {
     const before = h.stats[stat]!;
     const handshakes = h.stats['ssl.handshake']!;
