@@ -106,7 +106,7 @@ describe('sidecar listeners', () => {
     assert.equal(tcpProxyOf(mongoListener.filter_chains?.[0]).cluster, 'outbound|27017||mongo.default.svc.cluster.local');
   });
 
-  test('virtualInbound: 0.0.0.0:15006, original_dst/tls_inspector/http_inspector, a chain per workload port, passthrough', () => {
+  test('virtualInbound: 0.0.0.0:15006, original_dst/tls_inspector/http_inspector, chains per workload port and passthrough by mTLS mode', () => {
     const l = byName('virtualInbound');
     assert.deepEqual(l.address, { socket_address: { address: '0.0.0.0', port_value: 15006 } });
     assert.equal(l.traffic_direction, 'INBOUND');
@@ -120,6 +120,7 @@ describe('sidecar listeners', () => {
       'virtualInbound-blackhole',
       'inbound|7000||', 'inbound|7000||-plaintext', 'inbound|7000||-tls-passthrough',
       'inbound|9080||', 'inbound|9080||-plaintext',
+      'virtualInbound-catchall-http', 'virtualInbound-catchall-http-plaintext',
       'virtualInbound', 'virtualInbound-plaintext', 'virtualInbound-tls-passthrough',
     ]);
 
@@ -150,8 +151,20 @@ describe('sidecar listeners', () => {
     assert.equal(tlsThrough.transport_socket, undefined, 'TLS without an Istio ALPN is not terminated');
     assert.deepEqual(tcpProxyOf(tlsThrough), { stat_prefix: 'inbound|7000||', cluster: 'inbound|7000||' });
 
-    const passthrough = l.filter_chains![6]!;
+    // Passthrough, split like Istio's: HTTP by ALPN (istio-http/* over mTLS, http/1.1 or h2c in plaintext), the rest TCP.
+    const httpPassthrough = l.filter_chains![6]!;
+    assert.deepEqual(httpPassthrough.filter_chain_match, {
+      prefix_ranges: [{ address_prefix: '0.0.0.0', prefix_len: { value: 0 } }],
+      transport_protocol: 'tls',
+      application_protocols: ['istio-http/1.0', 'istio-http/1.1', 'istio-h2'],
+    });
+    const passthroughHcm = hcmOf(httpPassthrough);
+    assert.equal(passthroughHcm.stat_prefix, 'InboundPassthroughClusterIpv4');
+    assert.equal(passthroughHcm.route_config?.virtual_hosts?.[0]?.routes?.[0]?.route?.cluster, 'InboundPassthroughClusterIpv4');
+    assert.deepEqual(l.filter_chains![7]!.filter_chain_match?.application_protocols, ['http/1.1', 'h2c']);
+    const passthrough = l.filter_chains![8]!;
     assert.deepEqual(passthrough.filter_chain_match?.prefix_ranges, [{ address_prefix: '0.0.0.0', prefix_len: { value: 0 } }]);
+    assert.deepEqual(passthrough.filter_chain_match?.application_protocols, ['istio-peer-exchange', 'istio']);
     assert.equal(tcpProxyOf(passthrough).cluster, 'InboundPassthroughClusterIpv4');
     assert.equal(tcpProxyOf(l.filter_chains![0]).cluster, 'BlackHoleCluster');
   });

@@ -70,13 +70,20 @@ function virtualInbound(push: PushContext, proxy = web()): Listener {
   return l;
 }
 
+function alpnKind(alpn: readonly string[] | undefined): string {
+  if (!alpn) return '';
+  return alpn.every((p) => p.startsWith('istio')) ? 'istio-alpn' : 'http-alpn';
+}
+
 /** `port transport [alpn?] tls|plain` per chain of a port: what matches and whether it terminates mTLS. */
 function chainsOf(listener: Listener, port: number | 'passthrough'): string[] {
   return (listener.filter_chains ?? [])
-    .filter((c) => (port === 'passthrough' ? c.name!.startsWith('virtualInbound') && c.name !== 'virtualInbound-blackhole' : c.filter_chain_match?.destination_port?.value === port))
+    .filter((c) => (port === 'passthrough'
+      ? c.name!.startsWith('virtualInbound') && c.name !== 'virtualInbound-blackhole' && c.filter_chain_match?.destination_port === undefined
+      : c.filter_chain_match?.destination_port?.value === port))
     .map((c) => [
       c.filter_chain_match?.transport_protocol ?? '-',
-      c.filter_chain_match?.application_protocols ? 'istio-alpn' : '',
+      alpnKind(c.filter_chain_match?.application_protocols),
       c.transport_socket ? 'mtls' : 'no-tls-termination',
     ].filter(Boolean).join(' '));
 }
@@ -85,12 +92,15 @@ const STRICT_HTTP = ['tls mtls'];
 const PERMISSIVE_HTTP = ['tls istio-alpn mtls', 'raw_buffer no-tls-termination'];
 const PERMISSIVE_TCP = [...PERMISSIVE_HTTP, 'tls no-tls-termination'];
 const PLAINTEXT = ['raw_buffer no-tls-termination'];
+/** Passthrough chains: HTTP (by ALPN) then TCP. */
+const PASSTHROUGH_PERMISSIVE = ['tls istio-alpn mtls', 'raw_buffer http-alpn no-tls-termination', ...PERMISSIVE_TCP];
+const PASSTHROUGH_STRICT = ['tls istio-alpn mtls', 'tls mtls'];
 
 test('no PeerAuthentication: PERMISSIVE on every port and on passthrough', () => {
   const l = virtualInbound(snapshot());
   assert.deepEqual(chainsOf(l, 9080), PERMISSIVE_HTTP, 'the HTTP workload port (service port 80, targetPort 9080)');
   assert.deepEqual(chainsOf(l, 7000), PERMISSIVE_TCP, 'TCP: TLS without an Istio ALPN passes through to the app');
-  assert.deepEqual(chainsOf(l, 'passthrough'), PERMISSIVE_TCP);
+  assert.deepEqual(chainsOf(l, 'passthrough'), PASSTHROUGH_PERMISSIVE);
   const mtls = l.filter_chains!.find((c) => c.filter_chain_match?.destination_port?.value === 9080 && c.transport_socket)!;
   assert.deepEqual(mtls.filter_chain_match?.application_protocols, ISTIO_ALPNS);
 });
@@ -99,7 +109,7 @@ test('mesh-wide STRICT: one mTLS chain per port, passthrough too; plaintext matc
   const l = virtualInbound(snapshot(peerAuthentication('default', 'istio-system', 'mtls: {mode: STRICT}')));
   assert.deepEqual(chainsOf(l, 9080), STRICT_HTTP);
   assert.deepEqual(chainsOf(l, 7000), STRICT_HTTP);
-  assert.deepEqual(chainsOf(l, 'passthrough'), STRICT_HTTP);
+  assert.deepEqual(chainsOf(l, 'passthrough'), PASSTHROUGH_STRICT);
   assert.ok(!l.filter_chains!.some((c) => c.filter_chain_match?.transport_protocol === 'raw_buffer'), 'no chain takes plaintext');
 });
 
@@ -122,14 +132,17 @@ portLevelMtls: {"7000": {mode: DISABLE}, "80": {mode: DISABLE}, "9999": {mode: P
   assert.deepEqual(chainsOf(l, 9080), STRICT_HTTP);
   // 80 is a service port, not a workload port: like any undeclared port it passes through (to nothing listening), in its mode.
   const port80 = l.filter_chains!.filter((c) => c.filter_chain_match?.destination_port?.value === 80);
-  assert.deepEqual(port80.map((c) => c.name), ['virtualInbound-port-80']);
-  assert.deepEqual(chainsOf(l, 80), PLAINTEXT);
-  const tcpProxy = unpackAny<{ cluster?: string }>(port80[0]!.filters![0]!.typed_config!, 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy');
+  assert.deepEqual(port80.map((c) => c.name), ['virtualInbound-catchall-http-port-80', 'virtualInbound-port-80']);
+  assert.deepEqual(chainsOf(l, 80), ['raw_buffer http-alpn no-tls-termination', ...PLAINTEXT]);
+  const tcpProxy = unpackAny<{ cluster?: string }>(port80[1]!.filters![0]!.typed_config!, 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy');
   assert.equal(tcpProxy.cluster, 'InboundPassthroughClusterIpv4');
   const port9999 = l.filter_chains!.filter((c) => c.filter_chain_match?.destination_port?.value === 9999);
-  assert.deepEqual(port9999.map((c) => c.name), ['virtualInbound-port-9999', 'virtualInbound-port-9999-plaintext', 'virtualInbound-port-9999-tls-passthrough']);
+  assert.deepEqual(port9999.map((c) => c.name), [
+    'virtualInbound-catchall-http-port-9999', 'virtualInbound-catchall-http-port-9999-plaintext',
+    'virtualInbound-port-9999', 'virtualInbound-port-9999-plaintext', 'virtualInbound-port-9999-tls-passthrough',
+  ]);
   assert.ok(port9999.every((c) => c.filter_chain_match?.prefix_ranges === undefined));
-  assert.deepEqual(chainsOf(l, 'passthrough').filter((_, i) => i < 1), ['tls mtls']);
+  assert.deepEqual(chainsOf(l, 'passthrough'), PASSTHROUGH_STRICT, 'the workload-wide mode for every other port');
   // Chain names are distinct (the LDS validation refuses duplicates).
   const names = l.filter_chains!.map((c) => c.name);
   assert.equal(new Set(names).size, names.length);

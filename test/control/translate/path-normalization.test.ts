@@ -28,8 +28,8 @@ function allHcms(mode: PathNormalizationMode | undefined): HttpConnectionManager
   const gw = gateway('gw', { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 8080, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] });
   const gateways = buildGatewayConfig(ingress, [gw], [], serviceLookupOf([productpage]), { mesh, proxy: ingress }).listeners;
   const out = hcms([...sidecar, explicit, ...gateways]);
-  // outbound 0.0.0.0_9080, inbound mTLS + plaintext, explicit, gateway.
-  assert.equal(out.length, 5);
+  // outbound 0.0.0.0_9080, inbound mTLS + plaintext, HTTP passthrough mTLS + plaintext, explicit, gateway.
+  assert.equal(out.length, 7);
   return out;
 }
 

@@ -49,20 +49,23 @@ function hcmFilters(chain: FilterChain): string[] {
 
 const STANDARD = ['envoy.filters.http.fault', 'envoy.filters.http.cors', 'envoy.filters.http.router'];
 
-test('inbound: security HTTP filters first in every HCM chain of the port, network filters before tcp_proxy on TCP and passthrough chains', () => {
+test('inbound: security HTTP filters first in every HCM chain (ports and HTTP passthrough), network filters before tcp_proxy on TCP and TCP passthrough chains', () => {
   const { provider, calls } = recording();
   const l = buildVirtualInboundListener(instances, { mesh: DEFAULT_MESH_CONFIG, proxy: web, push, securityFilters: provider });
   const http = l.filter_chains!.filter((c) => c.filter_chain_match?.destination_port?.value === 9080);
   assert.equal(http.length, 2, 'PERMISSIVE: mTLS and plaintext');
   for (const chain of http) assert.deepEqual(hcmFilters(chain), ['test.jwt_authn', 'test.rbac', ...STANDARD]);
-  const tcp = l.filter_chains!.filter((c) => c.filter_chain_match?.destination_port?.value === 7000 || (c.name!.startsWith('virtualInbound') && c.name !== 'virtualInbound-blackhole'));
-  assert.equal(tcp.length, 6, 'PERMISSIVE TCP port and passthrough: three chains each');
+  const tcp = l.filter_chains!.filter((c) => c.filter_chain_match?.destination_port?.value === 7000 || /^virtualInbound(-plaintext|-tls-passthrough)?$/.test(c.name!));
+  assert.equal(tcp.length, 6, 'PERMISSIVE TCP port and TCP passthrough: three chains each');
+  const httpPassthrough = l.filter_chains!.filter((c) => c.name!.startsWith('virtualInbound-catchall-http'));
+  assert.equal(httpPassthrough.length, 2);
+  for (const chain of httpPassthrough) assert.deepEqual(hcmFilters(chain), ['test.jwt_authn', 'test.rbac', ...STANDARD]);
   for (const chain of tcp) assert.deepEqual(chain.filters?.map((f) => f.name), ['test.network_rbac', 'envoy.filters.network.tcp_proxy']);
   const blackhole = l.filter_chains!.find((c) => c.name === 'virtualInbound-blackhole')!;
   assert.deepEqual(blackhole.filters?.map((f) => f.name), ['envoy.filters.network.tcp_proxy'], 'the loop guard needs no policy');
 
   const http9080 = calls.filter((c) => c.kind === 'http');
-  assert.deepEqual(http9080.map((c) => [c.input.port, c.input.isGateway]), [[9080, false]], 'asked once per port, for the workload port');
+  assert.deepEqual(http9080.map((c) => [c.input.port, c.input.isGateway]), [[9080, false], [undefined, false]], 'asked once per port (the workload port), then for passthrough (no port)');
   assert.equal(http9080[0]!.input.proxy, web);
   assert.equal(http9080[0]!.input.push, push);
   assert.deepEqual(calls.filter((c) => c.kind === 'network').map((c) => c.input.port), [7000, undefined], 'the TCP port, then passthrough (no port)');

@@ -36,40 +36,62 @@ export const SUPPORTED_CIPHERS = [
   'AES128-GCM-SHA256',
 ];
 
-/** One filter chain a port gets: how it is matched and whether it terminates mTLS. */
+/** One filter chain a port gets: how it is matched, whether it terminates mTLS, and what it runs. */
 export interface InboundChainOption {
   readonly transportProtocol: typeof TLS_TRANSPORT_PROTOCOL | typeof RAW_BUFFER_TRANSPORT_PROTOCOL;
   readonly applicationProtocols?: readonly string[];
   /** Terminates mTLS with the workload certificate; false for plaintext, and for TLS passed through as opaque TCP. */
   readonly terminatesTls: boolean;
+  /** A connection manager or tcp_proxy. */
+  readonly protocol: 'http' | 'tcp';
 }
 
+/** ALPN a client sidecar sets for HTTP it sends over mTLS (Istio's mtlsHTTPALPNs). */
+export const ISTIO_MTLS_HTTP_ALPNS = ['istio-http/1.0', 'istio-http/1.1', 'istio-h2'];
+/** ALPN a client sidecar offers for TCP it sends over mTLS (Istio's mtlsTCPWithMxcALPNs). */
+export const ISTIO_MTLS_TCP_ALPNS = ['istio-peer-exchange', 'istio'];
+/** What the HTTP inspector reports for plaintext HTTP (Istio's plaintextHTTPALPNs, HTTP/1.0 not enabled). */
+export const PLAINTEXT_HTTP_ALPNS = ['http/1.1', 'h2c'];
+
+const tls = (protocol: 'http' | 'tcp', applicationProtocols?: readonly string[]): InboundChainOption =>
+  ({ transportProtocol: TLS_TRANSPORT_PROTOCOL, terminatesTls: true, protocol, ...(applicationProtocols ? { applicationProtocols } : {}) });
+const plain = (protocol: 'http' | 'tcp', applicationProtocols?: readonly string[]): InboundChainOption =>
+  ({ transportProtocol: RAW_BUFFER_TRANSPORT_PROTOCOL, terminatesTls: false, protocol, ...(applicationProtocols ? { applicationProtocols } : {}) });
+const tlsPassthrough: InboundChainOption = { transportProtocol: TLS_TRANSPORT_PROTOCOL, terminatesTls: false, protocol: 'tcp' };
+
 /**
- * Istio's getFilterChainMatchOptions for a sidecar's inbound port (no user TLS on the port). STRICT: one chain, TLS
- * only — plaintext matches nothing and is refused. PERMISSIVE: mesh mTLS (TLS with an Istio ALPN) terminated, plaintext
- * in the clear, and for TCP ports other TLS passed through to the application. DISABLE: plaintext only.
+ * Istio's getFilterChainMatchOptions for a sidecar's inbound port (no user TLS on the port). STRICT: TLS only —
+ * plaintext matches nothing and is refused. PERMISSIVE: mesh mTLS (TLS with an Istio ALPN) terminated, plaintext in the
+ * clear, and for TCP other TLS passed through to the application. DISABLE: plaintext only. `auto` (passthrough chains,
+ * protocol unknown) splits each into an HTTP chain (recognised by ALPN: the client sidecar's `istio-http/*` over mTLS, the
+ * HTTP inspector's `http/1.1`/`h2c` in plaintext) and a TCP chain for the rest.
  */
-export function inboundChainOptions(mode: MutualTlsMode, protocol: 'http' | 'tcp'): readonly InboundChainOption[] {
+export function inboundChainOptions(mode: MutualTlsMode, protocol: 'http' | 'tcp' | 'auto'): readonly InboundChainOption[] {
+  if (protocol === 'auto') {
+    switch (mode) {
+      case 'STRICT':
+        return [tls('http', ISTIO_MTLS_HTTP_ALPNS), tls('tcp')];
+      case 'PERMISSIVE':
+        return [tls('http', ISTIO_MTLS_HTTP_ALPNS), plain('http', PLAINTEXT_HTTP_ALPNS), tls('tcp', ISTIO_MTLS_TCP_ALPNS), plain('tcp'), tlsPassthrough];
+      default:
+        return [plain('http', PLAINTEXT_HTTP_ALPNS), plain('tcp')];
+    }
+  }
   switch (mode) {
     case 'STRICT':
-      return [{ transportProtocol: TLS_TRANSPORT_PROTOCOL, terminatesTls: true }];
-    case 'PERMISSIVE': {
-      const chains: InboundChainOption[] = [
-        { transportProtocol: TLS_TRANSPORT_PROTOCOL, applicationProtocols: ISTIO_MTLS_ALPNS, terminatesTls: true },
-        { transportProtocol: RAW_BUFFER_TRANSPORT_PROTOCOL, terminatesTls: false },
-      ];
-      if (protocol === 'tcp') chains.push({ transportProtocol: TLS_TRANSPORT_PROTOCOL, terminatesTls: false });
-      return chains;
-    }
+      return [tls(protocol)];
+    case 'PERMISSIVE':
+      return protocol === 'tcp' ? [tls('tcp', ISTIO_MTLS_ALPNS), plain('tcp'), tlsPassthrough] : [tls('http', ISTIO_MTLS_ALPNS), plain('http')];
     default:
-      return [{ transportProtocol: RAW_BUFFER_TRANSPORT_PROTOCOL, terminatesTls: false }];
+      return [plain(protocol)];
   }
 }
 
 /**
- * A chain's name: `base` for a port's first chain, then `base-plaintext` / `base-tls-passthrough`. Istio names every
- * chain of a port alike (Envoy tolerates duplicates for backward compatibility); Trellis's LDS validation, like gRPC's,
- * wants them distinct, and the suffix says in `proxy-config listener` output which traffic a chain takes.
+ * A chain's name: `base` for a port's first chain of a protocol, then `base-plaintext` / `base-tls-passthrough` /
+ * `base-mtls`. Istio names every chain of a port alike (Envoy tolerates duplicates for backward compatibility);
+ * Trellis's LDS validation, like gRPC's, wants them distinct, and the suffix says in `proxy-config listener` output
+ * which traffic a chain takes.
  */
 export function inboundChainName(base: string, option: InboundChainOption, index: number): string {
   if (index === 0) return base;

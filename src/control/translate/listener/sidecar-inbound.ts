@@ -5,6 +5,7 @@ import type { ServiceInstance } from '../../model/service.js';
 import { DEFAULT_MTLS_MODE, type MutualTlsMode } from '../../model/peer-authentication-index.js';
 import { httpConnectionManagerFilter, httpInspector, originalDst, pathNormalizationOption, socketAddress, tcpProxyFilter, tlsInspector, type Filter } from '../common/network-filters.js';
 import { isHttpProtocol } from '../common/port-protocol.js';
+import { buildDefaultInboundRoute } from '../route/http-route.js';
 import { buildInboundRouteConfiguration, inboundRouteName } from '../route/route-configuration.js';
 import type { SecurityFilterInput } from '../security/inbound-filters.js';
 import { POLICY_SECURITY_FILTERS } from '../common/security-filter-provider.js';
@@ -12,6 +13,9 @@ import { inboundChainMatch, inboundChainName, inboundChainOptions, inboundTlsTra
 import { listenerName, WILDCARD_ADDRESS, type FilterChain, type Listener, type ListenerBuildContext } from './listener-context.js';
 
 type MatchPredicate = envoy.config.listener.v3.ListenerFilterChainMatchPredicate;
+
+/** Istio's name for the HTTP passthrough chains (VirtualInboundCatchAllHTTPFilterChainName). */
+export const VIRTUAL_INBOUND_CATCHALL_HTTP = 'virtualInbound-catchall-http';
 
 /**
  * The mTLS mode of a workload port: its PeerAuthentication (Istio's precedence, see PeerAuthenticationIndex), PERMISSIVE
@@ -90,22 +94,46 @@ export function instancesByPort(instances: readonly ServiceInstance[]): Map<numb
 }
 
 /**
+ * The connection manager of an HTTP passthrough chain (Istio's `virtualInbound-catchall-http`): every request to
+ * InboundPassthroughClusterIpv4, so HTTP to an undeclared port still meets the HTTP security filters.
+ */
+function passthroughHcm(context: ListenerBuildContext, port: number | undefined): Filter {
+  const input = securityInput(context, port);
+  return httpConnectionManagerFilter({
+    statPrefix: INBOUND_PASSTHROUGH_CLUSTER,
+    routeConfig: {
+      name: INBOUND_PASSTHROUGH_CLUSTER,
+      virtual_hosts: [{ name: 'inbound|http|0', domains: ['*'], routes: [buildDefaultInboundRoute(INBOUND_PASSTHROUGH_CLUSTER, ':0/*')] }],
+      validate_clusters: { value: false },
+    },
+    useRemoteAddress: false,
+    forwardClientCertDetails: 'APPEND_FORWARD',
+    leadingHttpFilters: input ? (context.securityFilters ?? POLICY_SECURITY_FILTERS).http(input) : [],
+    ...pathNormalizationOption(context.mesh),
+  });
+}
+
+/**
  * Istio's passthrough chains (ForPassthrough): traffic to ports no service declares goes to InboundPassthroughClusterIpv4
- * under the workload's own mode (STRICT: mTLS only), and a `portLevelMtls` port no service declares gets its own chains
- * with its mode. Trellis builds them as TCP chains (Istio adds an HTTP variant with its own connection manager).
+ * under the workload's own mode (STRICT: mTLS only), split by ALPN into HTTP (`virtualInbound-catchall-http`, a
+ * connection manager) and TCP (`virtualInbound`); a `portLevelMtls` port no service declares gets chains of its own
+ * with its mode.
  */
 function passthroughChains(declaredPorts: ReadonlySet<number>, context: ListenerBuildContext): FilterChain[] {
   const proxy = context.proxy;
   const effective = context.push && proxy ? context.push.effectivePeerAuthentication(proxy.namespace, proxy.labels) : undefined;
   const chains = (mode: MutualTlsMode, port: number | undefined): FilterChain[] => {
-    const filters = tcpFilters(INBOUND_PASSTHROUGH_CLUSTER, context, port);
-    return inboundChainOptions(mode, 'tcp').map((option, index) => {
+    const filters = { http: [passthroughHcm(context, port)], tcp: tcpFilters(INBOUND_PASSTHROUGH_CLUSTER, context, port) };
+    const suffix = port === undefined ? '' : `-port-${port}`;
+    const bases = { http: `${VIRTUAL_INBOUND_CATCHALL_HTTP}${suffix}`, tcp: `${VIRTUAL_INBOUND_LISTENER}${suffix}` };
+    const seen = { http: 0, tcp: 0 };
+    return inboundChainOptions(mode, 'auto').map((option) => {
       const match = inboundChainMatch(option, port);
       if (port === undefined) match.prefix_ranges = [{ address_prefix: WILDCARD_ADDRESS, prefix_len: { value: 0 } }];
       return {
-        name: inboundChainName(port === undefined ? VIRTUAL_INBOUND_LISTENER : `${VIRTUAL_INBOUND_LISTENER}-port-${port}`, option, index),
+        name: inboundChainName(bases[option.protocol], option, seen[option.protocol]++),
         filter_chain_match: match,
-        filters,
+        filters: filters[option.protocol],
         ...(option.terminatesTls ? { transport_socket: inboundTlsTransportSocket(context.mesh) } : {}),
       };
     });
