@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpsRequest, type RequestOptions } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,9 +23,6 @@ const TD = 'cluster.local';
 const NODE_ID = 'sidecar~127.0.0.1~reviews-v1.default~default.svc.cluster.local';
 const ADS = { ads: {}, resource_api_version: 'V3' as never };
 const skip = hasOpenssl() ? false : 'openssl CLI is missing: cannot make test certificates';
-/** Rotation needs the listener manager to use transport/downstream-tls-acceptor.ts (see mtls.test.ts). */
-const ACCEPTOR_WIRED = readFileSync(new URL('../../../src/proxy/listeners/listener-manager.js', import.meta.url), 'utf8').includes('DownstreamTlsAcceptor');
-const NEEDS_ACCEPTOR_WIRING = ACCEPTOR_WIRED ? false : 'needs listener-manager.ts to use DownstreamTlsAcceptor';
 
 type Secret = envoy.extensions.transport_sockets.tls.v3.Secret;
 
@@ -181,7 +178,7 @@ describe('mTLS with SDS secrets over ADS', { skip }, () => {
     assert.notEqual(refused.code, 0, 'no client certificate: the connection is refused');
   });
 
-  test('rotation over SDS: new connections get the new certificate; a keep-alive connection opened before keeps working', { todo: NEEDS_ACCEPTOR_WIRING }, async () => {
+  test('rotation over SDS: new connections get the new certificate; a keep-alive connection opened before keeps working', async () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
       const before = await mtlsGet(port, client, ca.root.cert, '/before', agent);

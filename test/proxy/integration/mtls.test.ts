@@ -3,7 +3,7 @@
 // plaintext, bad client certificates refused and counted, x-forwarded-client-cert at the app, and ISTIO_MUTUAL
 // upstream TLS with the SAN check passing and failing.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -23,13 +23,6 @@ const UPSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls
 /** What Istio's permissive inbound mTLS chain matches on (the ALPN its sidecars offer). */
 const ISTIO_ALPN = ['istio-peer-exchange', 'istio', 'istio-http/1.0', 'istio-http/1.1', 'istio-h2'];
 const skip = hasOpenssl() ? false : 'openssl CLI is missing: cannot make test certificates';
-/**
- * These need the listener manager to hand TLS connections to transport/downstream-tls-acceptor.ts (another engineer's
- * file, wired in parallel). Without it node:tls refuses the Istio ALPN outright and no ssl.* stats or certificate
- * details exist, so until the build's listener manager uses the acceptor they run as todo; after, as tests.
- */
-const ACCEPTOR_WIRED = readFileSync(new URL('../../../src/proxy/listeners/listener-manager.js', import.meta.url), 'utf8').includes('DownstreamTlsAcceptor');
-const NEEDS_ACCEPTOR_WIRING = ACCEPTOR_WIRED ? false : 'needs listener-manager.ts to use DownstreamTlsAcceptor';
 
 function hcm(statPrefix: string, cluster: string, extra: Json = {}): Json {
   return {
@@ -245,7 +238,7 @@ describe('mTLS through the proxy (static secrets)', { skip }, () => {
     assert.equal(seen.headers['x-forwarded-proto'], 'http');
   });
 
-  test('PERMISSIVE: a sidecar\'s mTLS on the same port is accepted; the app gets x-forwarded-client-cert exactly as Envoy writes it', { todo: NEEDS_ACCEPTOR_WIRING }, async () => {
+  test('PERMISSIVE: a sidecar\'s mTLS on the same port is accepted; the app gets x-forwarded-client-cert exactly as Envoy writes it', async () => {
     const r = await mtlsGet(inboundPort, productpage, ca.root.cert, '/mtls', { 'x-forwarded-client-cert': 'By=spiffe://upstream-hop;Hash=11' });
     assert.equal(r.status, 200);
     const seen = app.seen.at(-1)!;
@@ -260,7 +253,7 @@ describe('mTLS through the proxy (static secrets)', { skip }, () => {
     assert.ok((await stat(`listener.127.0.0.1_${inboundPort}.ssl.handshake`)) >= 1);
   });
 
-  test('bad client certificates on the mTLS chain are refused, logged and counted in ssl.fail_verify_error / fail_verify_san', { todo: NEEDS_ACCEPTOR_WIRING }, async () => {
+  test('bad client certificates on the mTLS chain are refused, logged and counted in ssl.fail_verify_error / fail_verify_san', async () => {
     const day = 86_400_000;
     const other = new TestCa('other.domain');
     const bad: [string, Pem, string][] = [
