@@ -87,9 +87,9 @@ export function registryYaml(manifest: MeshManifest, plan: PortPlan, skipWorkloa
         apiVersion: 'networking.istio.io/v1',
         kind: 'WorkloadEntry',
         metadata: { name: w.name, namespace: w.namespace, annotations: { 'trellis.io/generated-by': 'trellis up' } },
-        // tlsMode disabled: there is no CA (src/ca/) to give sidecars mesh certificates yet, so sidecars talk plain
-        // HTTP to each other; without the label auto mTLS would pick ISTIO_MUTUAL for a workload with a service account.
-        spec: { address: '127.0.0.1', ports: { [portName(w.service!.protocol, w.service!.port)]: inbound }, labels: { [TLS_MODE_LABEL]: 'disabled', ...w.labels }, serviceAccount: w.serviceAccount },
+        // tlsMode istio, as Istio's injector labels a pod with a sidecar: every workload of a local mesh runs beside
+        // a sidecar holding a mesh certificate from the control plane's CA, so auto mTLS sends it ISTIO_MUTUAL.
+        spec: { address: '127.0.0.1', ports: { [portName(w.service!.protocol, w.service!.port)]: inbound }, labels: { [TLS_MODE_LABEL]: 'istio', ...w.labels }, serviceAccount: w.serviceAccount },
       });
     }
   }

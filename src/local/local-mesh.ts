@@ -1,5 +1,5 @@
 // Brings a whole mesh up on one machine: config dir, in-process control plane, each workload beside its sidecar, the gateways; status and a clean stop.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -123,6 +123,9 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
 
   // The control plane runs in this process: it is the supervisor's first dependency, and its logs join the others'.
   const { startControlPlane } = await import('../control/server/main.js');
+  // The CA's self-signed root lives in the mesh's state dir, so restarts keep the identities' trust anchor.
+  const caDir = join(dotDir, 'ca');
+  const trustBundle = join(caDir, 'trust-bundle.pem');
   const control = await startControlPlane({
     configDir,
     xdsAddress: `127.0.0.1:${plan.control.xds}`,
@@ -131,8 +134,32 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       outboundTrafficPolicy: manifest.mesh.outboundTrafficPolicy,
       ...(manifest.mesh.pathNormalization ? { pathNormalization: { normalization: manifest.mesh.pathNormalization } } : {}),
     },
+    secureXds: {
+      address: `127.0.0.1:${plan.control.secureXds}`,
+      selfSignedDir: caDir,
+      rootCertOut: trustBundle,
+      ...(manifest.mesh.workloadCertTtlSeconds ? { workloadCertTtlMs: manifest.mesh.workloadCertTtlSeconds * 1000 } : {}),
+    },
     logger: { info: (m) => supervisor.log('control', m), warn: (m) => supervisor.log('control', m) },
   });
+  const tokens = control.tokens!;
+  mkdirSync(join(dotDir, 'tokens'), { recursive: true, mode: 0o700 });
+  /**
+   * pilot-agent's job for one proxy: a bootstrap token for its identity (what a Kubernetes service account token is
+   * to Istio) and the flags that make `trellis proxy` fetch its certificate from the CA and serve it over SDS.
+   */
+  const agentArgs = (name: string, namespace: string, serviceAccount: string, sdsPort: number): string[] => {
+    const tokenFile = join(dotDir, 'tokens', name);
+    writeFileSync(tokenFile, `${tokens.issue(namespace, serviceAccount)}\n`, { mode: 0o600 });
+    chmodSync(tokenFile, 0o600);
+    return [
+      '--ca-address', `127.0.0.1:${control.secureXdsPort}`,
+      '--ca-root-cert', trustBundle,
+      '--ca-token-file', tokenFile,
+      '--sds-port', String(sdsPort),
+      ...(manifest.mesh.workloadCertTtlSeconds ? ['--cert-ttl', String(manifest.mesh.workloadCertTtlSeconds)] : []),
+    ];
+  };
   state = {
     supervisorPid: process.pid,
     startedAt: new Date().toISOString(),
@@ -161,13 +188,15 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
         serviceAccount: w.serviceAccount,
         adminPort: ports.admin,
         xdsPort: control.xdsPort,
+        sdsPort: ports.sds!,
         explicitProxyPort: ports.outbound,
         inboundPorts: w.service ? [{ inbound: ports.inbound, app: ports.app }] : [],
       };
       nodeId = proxyNodeId(bootstrapOptions);
       const bootstrap = join(dotDir, 'bootstrap', `${w.name}.yaml`);
       writeFileSync(bootstrap, proxyBootstrapYaml(bootstrapOptions));
-      supervisor.start({ name: `${w.name}/sidecar`, command: node, args: [CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S)], cwd: meshDir });
+      const agent = agentArgs(w.name, w.namespace, w.serviceAccount, ports.sds!);
+      supervisor.start({ name: `${w.name}/sidecar`, command: node, args: [CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S), ...agent], cwd: meshDir });
       processes.push(`${w.name}/sidecar`);
       appEnv['HTTP_PROXY'] = `http://127.0.0.1:${ports.outbound}`;
     }
@@ -192,10 +221,11 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   }
   for (const g of manifest.gateways) {
     const ports = plan.gateways.get(g.name)!;
-    const bootstrapOptions = { type: 'router' as const, name: g.name, namespace: g.namespace, labels: g.labels, serviceAccount: g.serviceAccount, adminPort: ports.admin, xdsPort: control.xdsPort };
+    const bootstrapOptions = { type: 'router' as const, name: g.name, namespace: g.namespace, labels: g.labels, serviceAccount: g.serviceAccount, adminPort: ports.admin, xdsPort: control.xdsPort, sdsPort: ports.sds };
     const bootstrap = join(dotDir, 'bootstrap', `${g.name}.yaml`);
     writeFileSync(bootstrap, proxyBootstrapYaml(bootstrapOptions));
-    supervisor.start({ name: g.name, command: node, args: [CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S)], cwd: meshDir });
+    const agent = agentArgs(g.name, g.namespace, g.serviceAccount, ports.sds);
+    supervisor.start({ name: g.name, command: node, args: [CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S), ...agent], cwd: meshDir });
     members.push({ name: g.name, kind: 'gateway', namespace: g.namespace, nodeId: proxyNodeId(bootstrapOptions), adminPort: ports.admin, listenerPorts: ports.listeners, processes: [g.name] });
   }
 

@@ -4,6 +4,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { TrellisError } from '../common/errors.js';
 import { PATH_NORMALIZATION_MODES, type PathNormalizationMode } from '../control/model/mesh-config.js';
+import { parseDurationMs } from '../api/duration.js';
 
 export const MANIFEST_FILE = 'mesh.yaml';
 
@@ -49,7 +50,12 @@ export interface MeshManifest {
   /** First port of the first block (`--port-base` overrides). */
   readonly portBase: number;
   readonly config: readonly string[];
-  readonly mesh: { readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY'; readonly pathNormalization?: PathNormalizationMode };
+  readonly mesh: {
+    readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+    readonly pathNormalization?: PathNormalizationMode;
+    /** Lifetime of the workload certificates the control plane's CA issues (Istio's DEFAULT_WORKLOAD_CERT_TTL, 24 h). */
+    readonly workloadCertTtlSeconds?: number;
+  };
   readonly workloads: readonly WorkloadSpec[];
   readonly gateways: readonly GatewaySpec[];
   readonly certificates: readonly CertificateSpec[];
@@ -190,7 +196,13 @@ export function parseManifest(text: string, file: string): MeshManifest {
   const root = check.object(value, '', ['portBase', 'config', 'mesh', 'workloads', 'gateways', 'certificates', 'urls']) ?? {};
   const portBase = check.port(root['portBase'], 'portBase') ?? DEFAULT_PORT_BASE;
   const config = check.strings(root['config'], 'config').map((p) => abs(dir, p));
-  const meshObj = check.object(root['mesh'], 'mesh', ['outboundTrafficPolicy', 'pathNormalization']) ?? {};
+  const meshObj = check.object(root['mesh'], 'mesh', ['outboundTrafficPolicy', 'pathNormalization', 'workloadCertTtl']) ?? {};
+  let workloadCertTtlSeconds: number | undefined;
+  if (meshObj['workloadCertTtl'] !== undefined) {
+    const ms = typeof meshObj['workloadCertTtl'] === 'string' ? parseDurationMs(meshObj['workloadCertTtl']) : undefined;
+    if (ms !== undefined && ms >= 1000) workloadCertTtlSeconds = Math.round(ms / 1000);
+    else check.add('mesh.workloadCertTtl', `expected a duration of at least 1s like 24h or 90s, got ${describe(meshObj['workloadCertTtl'])}`);
+  }
   // Istio's meshConfig shape: pathNormalization: { normalization: BASE }.
   let pathNormalization: PathNormalizationMode | undefined;
   const normalizationObj = check.object(meshObj['pathNormalization'], 'mesh.pathNormalization', ['normalization']);
@@ -300,7 +312,7 @@ export function parseManifest(text: string, file: string): MeshManifest {
   });
 
   if (workloads.length === 0 && gateways.length === 0) throw new ManifestError([...check.problems, `${file}: the mesh has no usable workload and no gateway`]);
-  return { file, dir, portBase, config, mesh: { outboundTrafficPolicy, ...(pathNormalization ? { pathNormalization } : {}) }, workloads, gateways, certificates, urls: check.strings(root['urls'], 'urls'), problems: check.problems };
+  return { file, dir, portBase, config, mesh: { outboundTrafficPolicy, ...(pathNormalization ? { pathNormalization } : {}), ...(workloadCertTtlSeconds ? { workloadCertTtlSeconds } : {}) }, workloads, gateways, certificates, urls: check.strings(root['urls'], 'urls'), problems: check.problems };
 }
 
 function abs(dir: string, path: string): string {

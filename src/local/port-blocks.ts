@@ -8,6 +8,8 @@ export const BLOCK_SIZE = 10;
 export interface ControlPorts {
   readonly xds: number;
   readonly monitoring: number;
+  /** TLS xDS and the CA (Istio's 15012). */
+  readonly secureXds: number;
 }
 
 /** A workload's block: its application, its sidecar's explicit outbound (HTTP_PROXY), inbound and admin ports. */
@@ -16,10 +18,13 @@ export interface WorkloadPorts {
   readonly outbound?: number;
   readonly inbound?: number;
   readonly admin?: number;
+  /** The agent's SDS server, which the proxy's `sds-grpc` cluster points at. */
+  readonly sds?: number;
 }
 
 export interface GatewayPorts {
   readonly admin: number;
+  readonly sds: number;
   /** Its Gateway servers' ports, from the manifest (they come from Istio's Gateway resources, not from the block). */
   readonly listeners: readonly number[];
 }
@@ -42,11 +47,14 @@ export function planPorts(manifest: MeshManifest, base: number = manifest.portBa
   const workloads = new Map<string, WorkloadPorts>();
   for (const w of manifest.workloads) {
     const start = block();
-    workloads.set(w.name, w.sidecar ? { app: w.port ?? start, outbound: start + 1, inbound: start + 2, admin: start + 3 } : { app: w.port ?? start });
+    workloads.set(w.name, w.sidecar ? { app: w.port ?? start, outbound: start + 1, inbound: start + 2, admin: start + 3, sds: start + 4 } : { app: w.port ?? start });
   }
   const gateways = new Map<string, GatewayPorts>();
-  for (const g of manifest.gateways) gateways.set(g.name, { admin: block() + 3, listeners: g.ports });
-  return { base, control: { xds: base, monitoring: base + 1 }, workloads, gateways };
+  for (const g of manifest.gateways) {
+    const start = block();
+    gateways.set(g.name, { admin: start + 3, sds: start + 4, listeners: g.ports });
+  }
+  return { base, control: { xds: base, monitoring: base + 1, secureXds: base + 2 }, workloads, gateways };
 }
 
 /** One port that cannot be bound, and who needed it. */
@@ -62,15 +70,17 @@ export async function findTakenPorts(plan: PortPlan): Promise<TakenPort[]> {
   const wanted: Array<Omit<TakenPort, 'reason'>> = [
     { owner: 'control', role: 'xds', port: plan.control.xds },
     { owner: 'control', role: 'monitoring', port: plan.control.monitoring },
+    { owner: 'control', role: 'secure xds', port: plan.control.secureXds },
   ];
   for (const [name, p] of plan.workloads) {
-    for (const role of ['app', 'outbound', 'inbound', 'admin'] as const) {
+    for (const role of ['app', 'outbound', 'inbound', 'admin', 'sds'] as const) {
       const port = p[role];
       if (port !== undefined) wanted.push({ owner: name, role, port });
     }
   }
   for (const [name, p] of plan.gateways) {
     wanted.push({ owner: name, role: 'admin', port: p.admin });
+    wanted.push({ owner: name, role: 'sds', port: p.sds });
     for (const port of p.listeners) wanted.push({ owner: name, role: 'gateway listener', port });
   }
   // One at a time: two owners of one port (a fixed port inside a block) must not make each other look taken.

@@ -1,7 +1,7 @@
 // `trellis up` on examples/bookinfo (a copy with its fixed ports moved to free ones, and --port-base), then Istio's walkthrough files applied in turn, asserting what a user sees through the ingress gateway.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -66,6 +66,7 @@ let externalPort = 0;
 let productpageProxy = 0;
 let configDir = '';
 let monitoringPort = 0;
+let portBase = 0;
 
 /** Waits (bounded) until `check` holds for `times` results in a row: a config change has reached every proxy it affects. */
 async function until(what: string, check: () => Promise<boolean>, times = 3, timeoutMs = 20_000): Promise<void> {
@@ -107,7 +108,7 @@ before(async () => {
     }
   }
   const copy = {
-    config: ['config-gateway.yaml'],
+    config: readdirSync(join(EXAMPLE, 'config')).map((f) => `config-${f}`),
     mesh: manifest.mesh,
     workloads: manifest.workloads.map((w) => ({
       name: w.name, namespace: w.namespace, labels: w.labels, serviceAccount: w.serviceAccount, command: w.command, args: w.args, env: w.env,
@@ -141,6 +142,7 @@ before(async () => {
   const state = readState(dir)!;
   configDir = state.configDir;
   monitoringPort = state.monitoringPort;
+  portBase = base;
   productpageProxy = base + 11; // block 1 (productpage-v1), +1: its sidecar's outbound (HTTP_PROXY) port
   assert.match(output, new RegExp(`productpage-v1 +workload +${base + 10} +http://127\\.0\\.0\\.1:${productpageProxy} `), 'the status table shows the ports');
 });
@@ -281,4 +283,95 @@ test('an invalid config file is reported as file: Kind ns/name: path: message, a
   await until('the problem reported', async () => /broken\.yaml: VirtualService default\/broken: spec\.http\[0\]\.route\[0\]\.weight/.test(output), 1);
   assert.equal((await page()).status, 200);
   remove('broken.yaml');
+});
+
+/** A sidecar's ports by block (manifest order: productpage 1, details 2, reviews v1-v3 3-5, ratings 6): +1 outbound, +2 inbound. */
+const sidecarPort = (block: number, offset: 1 | 2): number => portBase + 10 * block + offset;
+
+function applySecurity(file: string): void {
+  writeFileSync(join(configDir, file), readFileSync(join(WALKTHROUGH, 'security', file), 'utf8'));
+}
+
+test('STRICT mTLS mesh-wide: plaintext from outside the mesh to a sidecar inbound port is refused; openssl s_client sees the workload SPIFFE certificate', async (t) => {
+  const detailsInbound = sidecarPort(2, 2);
+  await assert.rejects(get(detailsInbound, '/details/0', {}, 5_000), 'a plaintext request gets no HTTP answer');
+  const version = spawnSync('openssl', ['version'], { encoding: 'utf8' });
+  if (version.status !== 0) return t.skip('openssl is missing');
+  const sclient = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${detailsInbound}`, '-alpn', 'istio-peer-exchange,istio'], { input: '', encoding: 'utf8', timeout: 10_000 });
+  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(sclient.stdout)?.[0];
+  assert.ok(pem, `s_client printed the server certificate:\n${sclient.stdout.slice(0, 2000)}${sclient.stderr}`);
+  const san = spawnSync('openssl', ['x509', '-noout', '-ext', 'subjectAltName'], { input: pem, encoding: 'utf8' });
+  assert.match(san.stdout, /URI:spiffe:\/\/cluster\.local\/ns\/default\/sa\/bookinfo-details/);
+  // Sidecar to sidecar still works (the page above keeps answering), and the peer identity reached the workload.
+  assert.equal((await page()).status, 200);
+});
+
+test('security walkthrough: deny all, then GET productpage, details and reviews from productpage, ratings from reviews', async () => {
+  const pageState = async () => {
+    const res = await page();
+    return { status: res.status, body: res.body, ...reviewsOf(res.body), detailsUnavailable: res.body.includes('Sorry, product details are currently unavailable') };
+  };
+  const asReviewsV1 = (path: string, method = 'GET') =>
+    new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: sidecarPort(3, 1), path: `http://details:9080${path}`, method, headers: { host: 'details:9080' }, agent: false }, (res) => {
+        res.resume().on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  applySecurity('allow-nothing.yaml');
+  await until('everything denied', async () => {
+    const s = await pageState();
+    return s.status === 403 && s.body === 'RBAC: access denied';
+  });
+
+  applySecurity('productpage-viewer.yaml');
+  await until('productpage answers, details and reviews denied', async () => {
+    const s = await pageState();
+    return s.status === 200 && s.detailsUnavailable && s.reviewsUnavailable;
+  });
+  const login = await new Promise<number>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: gatewayPort, path: '/login', method: 'POST', agent: false, headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
+      res.resume().on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end('username=jason&passwd=x');
+  });
+  assert.equal(login, 403, 'productpage-viewer allows GET only');
+
+  applySecurity('details-viewer.yaml');
+  applySecurity('reviews-viewer.yaml');
+  await until('details and reviews back, ratings still denied', async () => {
+    const s = await pageState();
+    return s.status === 200 && !s.detailsUnavailable && !s.reviewsUnavailable && (s.version === 'v1' || s.ratingsUnavailable === 2);
+  }, 6);
+  assert.equal(await asReviewsV1('/details/0'), 403, 'details refuses the reviews identity');
+
+  applySecurity('ratings-viewer.yaml');
+  await until('stars back for v2 and v3', async () => {
+    const s = await pageState();
+    return s.status === 200 && (s.version === 'v2' ? s.black === 2 : s.version === 'v3' ? s.red === 2 : s.version === 'v1');
+  }, 6);
+
+  for (const f of ['allow-nothing.yaml', 'productpage-viewer.yaml', 'details-viewer.yaml', 'reviews-viewer.yaml', 'ratings-viewer.yaml']) remove(f);
+  await until('open again', async () => (await asReviewsV1('/details/0')) === 200);
+});
+
+test('JWT at the ingress gateway: a bad token is 401, /api/v1/products needs a token (403 without), the demo token passes', async () => {
+  applySecurity('jwt-ingress.yaml');
+  const token = readFileSync(join(WALKTHROUGH, 'security', 'demo.jwt'), 'utf8').trim();
+  await until('the API needs a token', async () => (await get(gatewayPort, '/api/v1/products')).status === 403);
+  const denied = await get(gatewayPort, '/api/v1/products');
+  assert.equal(denied.body, 'RBAC: access denied');
+  const ok = await get(gatewayPort, '/api/v1/products', { authorization: `Bearer ${token}` });
+  assert.equal(ok.status, 200);
+  assert.match(ok.body, /Comedy of Errors/);
+  const forged = await get(gatewayPort, '/productpage', { authorization: `Bearer ${token.slice(0, -4)}AAAA` });
+  assert.equal(forged.status, 401);
+  assert.equal(forged.body, 'Jwt verification fails');
+  assert.match(String(forged.headers['www-authenticate']), /^Bearer realm=.*error="invalid_token"/);
+  assert.equal((await page()).status, 200, 'other paths stay open without a token');
+  remove('jwt-ingress.yaml');
+  await until('the API open again', async () => (await get(gatewayPort, '/api/v1/products')).status === 200);
 });

@@ -48,12 +48,12 @@ test('unusable manifests throw ManifestError naming the file: invalid YAML, not 
 test('port blocks do not overlap; WorkloadEntries point at each sidecar inbound port, one ServiceEntry per service selecting the shared labels', () => {
   const m = loadManifest(BOOKINFO);
   const plan = planPorts(m, 20000);
-  const all = [plan.control.xds, plan.control.monitoring];
-  for (const p of plan.workloads.values()) all.push(...[p.app, p.outbound, p.inbound, p.admin].filter((x): x is number => x !== undefined));
-  for (const p of plan.gateways.values()) all.push(p.admin);
+  const all = [plan.control.xds, plan.control.monitoring, plan.control.secureXds];
+  for (const p of plan.workloads.values()) all.push(...[p.app, p.outbound, p.inbound, p.admin, p.sds].filter((x): x is number => x !== undefined));
+  for (const p of plan.gateways.values()) all.push(p.admin, p.sds);
   assert.equal(new Set(all).size, all.length, `ports collide: ${all.join(',')}`);
   assert.equal(plan.workloads.get('external-api')?.app, 19480, 'a fixed port stays');
-  assert.deepEqual(plan.workloads.get('reviews-v2'), { app: 20040, outbound: 20041, inbound: 20042, admin: 20043 });
+  assert.deepEqual(plan.workloads.get('reviews-v2'), { app: 20040, outbound: 20041, inbound: 20042, admin: 20043, sds: 20044 });
   assert.throws(() => planPorts(m, 65500), /must lie within 1024-65535/);
 
   const docs = parseAllDocuments(registryYaml(m, plan).yaml).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec: Record<string, unknown> });
@@ -63,7 +63,20 @@ test('port blocks do not overlap; WorkloadEntries point at each sidecar inbound 
   const v2 = docs.find((d) => d.kind === 'WorkloadEntry' && d.metadata.name === 'reviews-v2')!;
   assert.deepEqual(v2.spec['ports'], { 'http-9080': 20042 });
   assert.equal((v2.spec['labels'] as Record<string, string>)['version'], 'v2');
+  // Every local workload runs beside a sidecar with a mesh certificate: auto mTLS sends it ISTIO_MUTUAL.
+  assert.equal((v2.spec['labels'] as Record<string, string>)['security.istio.io/tlsMode'], 'istio');
   assert.ok(!docs.some((d) => d.metadata.name === 'external-api'), 'no registry entry for a workload without sidecar');
   const skipped = parseAllDocuments(registryYaml(m, plan, new Set(['reviews-v2'])).yaml).map((d) => (d.toJS() as { metadata: { name: string } }).metadata.name);
   assert.ok(!skipped.includes('reviews-v2') && skipped.includes('reviews-v3'));
+});
+
+test('mesh.workloadCertTtl sets the CA certificate lifetime; a value that is not a duration of at least 1s is a problem with its path', () => {
+  const workload = W('');
+  assert.equal(parseManifest(`mesh: { workloadCertTtl: 90s }\n${workload}`, file).mesh.workloadCertTtlSeconds, 90);
+  assert.equal(parseManifest(workload, file).mesh.workloadCertTtlSeconds, undefined);
+  for (const bad of ['0.5s', 'soon', '5']) {
+    const m = parseManifest(`mesh: { workloadCertTtl: ${bad} }\n${workload}`, file);
+    assert.equal(m.mesh.workloadCertTtlSeconds, undefined);
+    assert.ok(m.problems.some((p) => p.includes('mesh.workloadCertTtl') && p.includes('at least 1s')), `${bad}: ${m.problems.join('; ')}`);
+  }
 });
