@@ -58,12 +58,17 @@ export class DownstreamTlsAcceptor {
   /**
    * Starts the handshake on an accepted socket (bytes a listener filter peeked must be unshifted first). New
    * connections pick up a rotated SDS certificate; established ones keep the context they shook hands with.
+   * `clientAlpn`: the ALPN list of the ClientHello when a tls_inspector already parsed it (saves a second peek).
    */
-  accept(socket: Socket): void {
+  accept(socket: Socket, clientAlpn?: readonly string[]): void {
     // A reset while the ClientHello is peeked must not become an unhandled 'error'.
     if (socket.listenerCount('error') === 0) socket.on('error', () => socket.destroy());
     if (this.tls.alpnProtocols.length === 0) {
       this.handshake(socket, 'plain');
+      return;
+    }
+    if (clientAlpn) {
+      this.handshake(socket, this.serverKind(clientAlpn));
       return;
     }
     void peekSocket(socket, (b) => parseClientHello(b).kind !== 'need_more' || b.length >= MAX_CLIENT_HELLO, CLIENT_HELLO_TIMEOUT_MS).then((peek) => {
@@ -74,9 +79,13 @@ export class DownstreamTlsAcceptor {
       }
       if (peek.bytes.length > 0) socket.unshift(peek.bytes);
       const hello = parseClientHello(peek.bytes);
-      const offered = hello.kind === 'tls' ? hello.alpn : [];
-      this.handshake(socket, offered.some((p) => this.tls.alpnProtocols.includes(p)) ? 'alpn' : 'plain');
+      this.handshake(socket, this.serverKind(hello.kind === 'tls' ? hello.alpn : []));
     });
+  }
+
+  /** The server offering ALPN only to clients whose list overlaps ours (see `servers`). */
+  private serverKind(offered: readonly string[]): 'alpn' | 'plain' {
+    return offered.some((p) => this.tls.alpnProtocols.includes(p)) ? 'alpn' : 'plain';
   }
 
   private handshake(socket: Socket, kind: 'alpn' | 'plain'): void {

@@ -22,7 +22,7 @@ interface Harness {
 }
 
 /** A plain TCP listener handing each connection to the acceptor (as the listener manager does); secure connections get their TlsConnectionInfo back as JSON. */
-async function serve(secrets: MutableSecrets, ctx = istioDownstreamContext()): Promise<Harness> {
+async function serve(secrets: MutableSecrets, ctx = istioDownstreamContext(), clientAlpn?: readonly string[]): Promise<Harness> {
   const stats: Record<string, number> = {};
   const logs: string[] = [];
   const infos: TlsConnectionInfo[] = [];
@@ -40,7 +40,7 @@ async function serve(secrets: MutableSecrets, ctx = istioDownstreamContext()): P
       s.on('end', () => s.end());
     },
   });
-  const server: Server = createServer({ pauseOnConnect: true }, (socket) => acceptor.accept(socket));
+  const server: Server = createServer({ pauseOnConnect: true }, (socket) => acceptor.accept(socket, clientAlpn));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as AddressInfo).port,
@@ -118,6 +118,18 @@ describe('downstream TLS acceptor', { skip }, () => {
     const r = await tlsExchange({ port: h.port, cert: client.cert, key: client.key, session });
     assert.match(r.data, /sa\/client/);
     assert.equal(h.stats['ssl.session_reused'], before + 1);
+  });
+
+  test('ALPN already read by the listener\'s tls_inspector is used instead of a second peek', async () => {
+    // Told the client offered only `istio`, the acceptor picks the server without ALPN even though this client offers h2.
+    const h7 = await serve(new MutableSecrets([certSecret('default', server), caSecret('ROOTCA', ca.root.cert)]), istioDownstreamContext(), ['istio']);
+    try {
+      const r = await tlsExchange({ port: h7.port, cert: client.cert, key: client.key, ALPNProtocols: ['h2'] });
+      assert.match(r.data, /sa\/client/);
+      assert.equal(h7.infos.at(-1)!.alpn, undefined);
+    } finally {
+      await h7.close();
+    }
   });
 
   const refused = async (pem: Pem, stat: string, reason: RegExp): Promise<void> => {
