@@ -1,21 +1,17 @@
 // Sidecar inbound listener: virtualInbound on 15006 with filter chains per workload port by its mTLS mode, and passthrough for the rest.
 import type { envoy } from '../../../xds/generated/types.js';
-import { BLACKHOLE_CLUSTER, INBOUND_CAPTURE_PORT, INBOUND_PASSTHROUGH_CLUSTER, VIRTUAL_INBOUND_LISTENER } from '../../model/cluster-name.js';
+import { BLACKHOLE_CLUSTER, INBOUND_CAPTURE_PORT, VIRTUAL_INBOUND_LISTENER } from '../../model/cluster-name.js';
 import type { ServiceInstance } from '../../model/service.js';
 import { DEFAULT_MTLS_MODE, type MutualTlsMode } from '../../model/peer-authentication-index.js';
 import { httpConnectionManagerFilter, httpInspector, originalDst, pathNormalizationOption, socketAddress, tcpProxyFilter, tlsInspector, type Filter } from '../common/network-filters.js';
 import { isHttpProtocol } from '../common/port-protocol.js';
-import { buildDefaultInboundRoute } from '../route/http-route.js';
 import { buildInboundRouteConfiguration, inboundRouteName } from '../route/route-configuration.js';
-import type { SecurityFilterInput } from '../security/inbound-filters.js';
-import { POLICY_SECURITY_FILTERS } from '../common/security-filter-provider.js';
 import { inboundChainMatch, inboundChainName, inboundChainOptions, inboundTlsTransportSocket } from './inbound-mtls.js';
+import { passthroughChains } from './inbound-passthrough.js';
+import { inboundSecurityHttpFilters, inboundTcpFilters } from './inbound-security.js';
 import { listenerName, WILDCARD_ADDRESS, type FilterChain, type Listener, type ListenerBuildContext } from './listener-context.js';
 
 type MatchPredicate = envoy.config.listener.v3.ListenerFilterChainMatchPredicate;
-
-/** Istio's name for the HTTP passthrough chains (VirtualInboundCatchAllHTTPFilterChainName). */
-export const VIRTUAL_INBOUND_CATCHALL_HTTP = 'virtualInbound-catchall-http';
 
 /**
  * The mTLS mode of a workload port: its PeerAuthentication (Istio's precedence, see PeerAuthenticationIndex), PERMISSIVE
@@ -29,17 +25,6 @@ export function inboundMtlsMode(port: number, instances: readonly ServiceInstanc
   const mode = context.push && proxy ? context.push.mtlsModeForPort(proxy.namespace, proxy.labels, port) : DEFAULT_MTLS_MODE;
   if (mode === 'PERMISSIVE' && instances.length > 0 && instances.every((i) => i.tlsMode !== 'istio')) return 'DISABLE';
   return mode;
-}
-
-function securityInput(context: ListenerBuildContext, port: number | undefined): SecurityFilterInput | undefined {
-  if (!context.push || !context.proxy) return undefined;
-  return { push: context.push, proxy: context.proxy, ...(port !== undefined ? { port } : {}), isGateway: false };
-}
-
-/** The network filters of a TCP chain: the security filters (network RBAC) before tcp_proxy, as Istio orders them. */
-function tcpFilters(cluster: string, context: ListenerBuildContext, port: number | undefined) {
-  const input = securityInput(context, port);
-  return [...(input ? (context.securityFilters ?? POLICY_SECURITY_FILTERS).network(input) : []), tcpProxyFilter(cluster)];
 }
 
 /**
@@ -56,15 +41,14 @@ export function inboundChains(port: number, instances: ServiceInstance[], contex
   const mode = inboundMtlsMode(port, instances, context);
   let filters: Filter[];
   if (!http) {
-    filters = tcpFilters(name, context, port);
+    filters = inboundTcpFilters(name, context, port);
   } else {
     const statPrefix = `inbound_${listenerName(WILDCARD_ADDRESS, port)}`;
-    const input = securityInput(context, port);
     const common = {
       statPrefix,
       useRemoteAddress: false,
       forwardClientCertDetails: 'APPEND_FORWARD' as const,
-      leadingHttpFilters: input ? (context.securityFilters ?? POLICY_SECURITY_FILTERS).http(input) : [],
+      leadingHttpFilters: inboundSecurityHttpFilters(context, port),
       ...pathNormalizationOption(context.mesh),
     };
     filters = [
@@ -91,58 +75,6 @@ export function instancesByPort(instances: readonly ServiceInstance[]): Map<numb
     byPort.set(instance.port, list);
   }
   return byPort;
-}
-
-/**
- * The connection manager of an HTTP passthrough chain (Istio's `virtualInbound-catchall-http`): every request to
- * InboundPassthroughClusterIpv4, so HTTP to an undeclared port still meets the HTTP security filters.
- */
-function passthroughHcm(context: ListenerBuildContext, port: number | undefined): Filter {
-  const input = securityInput(context, port);
-  return httpConnectionManagerFilter({
-    statPrefix: INBOUND_PASSTHROUGH_CLUSTER,
-    routeConfig: {
-      name: INBOUND_PASSTHROUGH_CLUSTER,
-      virtual_hosts: [{ name: 'inbound|http|0', domains: ['*'], routes: [buildDefaultInboundRoute(INBOUND_PASSTHROUGH_CLUSTER, ':0/*')] }],
-      validate_clusters: { value: false },
-    },
-    useRemoteAddress: false,
-    forwardClientCertDetails: 'APPEND_FORWARD',
-    leadingHttpFilters: input ? (context.securityFilters ?? POLICY_SECURITY_FILTERS).http(input) : [],
-    ...pathNormalizationOption(context.mesh),
-  });
-}
-
-/**
- * Istio's passthrough chains (ForPassthrough): traffic to ports no service declares goes to InboundPassthroughClusterIpv4
- * under the workload's own mode (STRICT: mTLS only), split by ALPN into HTTP (`virtualInbound-catchall-http`, a
- * connection manager) and TCP (`virtualInbound`); a `portLevelMtls` port no service declares gets chains of its own
- * with its mode.
- */
-function passthroughChains(declaredPorts: ReadonlySet<number>, context: ListenerBuildContext): FilterChain[] {
-  const proxy = context.proxy;
-  const effective = context.push && proxy ? context.push.effectivePeerAuthentication(proxy.namespace, proxy.labels) : undefined;
-  const chains = (mode: MutualTlsMode, port: number | undefined): FilterChain[] => {
-    const filters = { http: [passthroughHcm(context, port)], tcp: tcpFilters(INBOUND_PASSTHROUGH_CLUSTER, context, port) };
-    const suffix = port === undefined ? '' : `-port-${port}`;
-    const bases = { http: `${VIRTUAL_INBOUND_CATCHALL_HTTP}${suffix}`, tcp: `${VIRTUAL_INBOUND_LISTENER}${suffix}` };
-    const seen = { http: 0, tcp: 0 };
-    return inboundChainOptions(mode, 'auto').map((option) => {
-      const match = inboundChainMatch(option, port);
-      if (port === undefined) match.prefix_ranges = [{ address_prefix: WILDCARD_ADDRESS, prefix_len: { value: 0 } }];
-      return {
-        name: inboundChainName(bases[option.protocol], option, seen[option.protocol]++),
-        filter_chain_match: match,
-        filters: filters[option.protocol],
-        ...(option.terminatesTls ? { transport_socket: inboundTlsTransportSocket(context.mesh) } : {}),
-      };
-    });
-  };
-  const out = chains(effective?.mode ?? DEFAULT_MTLS_MODE, undefined);
-  for (const [port, mode] of [...(effective?.perPort ?? new Map<number, MutualTlsMode>())].sort(([a], [b]) => a - b)) {
-    if (!declaredPorts.has(port)) out.push(...chains(mode, port));
-  }
-  return out;
 }
 
 /**
