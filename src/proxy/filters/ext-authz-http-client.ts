@@ -1,29 +1,36 @@
-// ext_authz's HTTP service client (Envoy's RawHttpClientImpl): one check request to a host of the named cluster, and its response as OK / denied / error.
+// ext_authz's transport to the authorization server: one request to a host of the named cluster (HTTP service, or gRPC over the cluster's HTTP/2 pool) and its answer.
 import type { HttpHeaders } from '../http/headers.js';
 import type { ClusterManager, UpstreamRequest } from '../upstream/types.js';
 
-/** What the authorization server decided (Envoy's ExtAuthz::Response). */
-export type CheckResult =
-  | { readonly status: 'ok'; readonly headers: HttpHeaders }
-  | { readonly status: 'denied'; readonly code: number; readonly headers: HttpHeaders; readonly body: string }
+/** The authorization server's HTTP answer, or why there is none. */
+export type HttpCheckAnswer =
+  | { readonly status: 'answer'; readonly code: number; readonly headers: HttpHeaders; readonly body: Buffer }
   | { readonly status: 'error'; readonly reason: string };
 
-/** Largest authorization response body kept for the denied reply (the rest is dropped). */
-const MAX_DENIED_BODY = 64 * 1024;
+/** Largest authorization response body kept (a denied reply's body, a gRPC CheckResponse); the rest is dropped. */
+const MAX_BODY = 1024 * 1024;
 
 export interface CheckCall {
   cancel(): void;
 }
 
 /**
- * Sends `headers` (pseudo-headers included, no body) to a host of `clusterName` and reports the decision once:
- * 200 → ok, 5xx / connect failure / reset / timeout / unknown cluster / no host → error, anything else → denied.
+ * Sends `headers` (pseudo-headers included) and `body` to a host of `clusterName` and reports once: the answer
+ * (status, headers, body), or an error for a connect failure, reset, timeout, unknown cluster or no healthy host.
  */
-export function sendCheck(clusters: ClusterManager, clusterName: string, headers: HttpHeaders, timeoutMs: number, done: (result: CheckResult) => void): CheckCall {
+export function sendHttpRequest(
+  clusters: ClusterManager,
+  clusterName: string,
+  headers: HttpHeaders,
+  body: Buffer | undefined,
+  timeoutMs: number,
+  done: (answer: HttpCheckAnswer) => void,
+  onTrailers?: (trailers: HttpHeaders) => void,
+): CheckCall {
   let finished = false;
   let request: UpstreamRequest | undefined;
   let timer: NodeJS.Timeout | undefined;
-  const finish = (result: CheckResult): void => {
+  const finish = (result: HttpCheckAnswer): void => {
     if (finished) return;
     finished = true;
     if (timer) clearTimeout(timer);
@@ -56,18 +63,18 @@ export function sendCheck(clusters: ClusterManager, clusterName: string, headers
         responseHeaders = h;
       },
       onData(chunk) {
-        if (size < MAX_DENIED_BODY) chunks.push(chunk);
+        if (size < MAX_BODY) chunks.push(chunk);
         size += chunk.length;
       },
+      ...(onTrailers ? { onTrailers } : {}),
       onEnd() {
-        if (status >= 500 && status < 600) finish({ status: 'error', reason: `authorization server answered ${status}` });
-        else if (status === 200) finish({ status: 'ok', headers: responseHeaders });
-        else finish({ status: 'denied', code: status, headers: responseHeaders, body: Buffer.concat(chunks).subarray(0, MAX_DENIED_BODY).toString('utf8') });
+        finish({ status: 'answer', code: status, headers: responseHeaders, body: Buffer.concat(chunks).subarray(0, MAX_BODY) });
       },
       onFailure(failure, detail) {
         finish({ status: 'error', reason: `${failure}${detail ? `: ${detail}` : ''}` });
       },
     });
+    if (body && body.length > 0) request.write(body);
     request.end();
   } catch (err) {
     queueMicrotask(() => finish({ status: 'error', reason: (err as Error).message }));

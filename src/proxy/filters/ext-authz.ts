@@ -1,11 +1,14 @@
-// envoy.filters.http.ext_authz, HTTP service mode: asks an authorization server (a cluster) about each request; denied → its status, body and allowed headers, allowed → its allowed headers upstream.
+// envoy.filters.http.ext_authz: asks an authorization server (HTTP service, or envoy.service.auth.v3 over gRPC) about each request; denied → its status, body and headers, allowed → its headers upstream.
 import type { envoy } from '../../xds/generated/types.js';
 import type { FilterStatus, HttpFilter, HttpFilterContext, HttpFilterFactory } from '../http/filter.js';
 import { HOP_BY_HOP_HEADERS, type HttpHeaders } from '../http/headers.js';
+import type { DownstreamTlsInfo } from '../http/stream-info.js';
 import { ConfigProblems, durationMs, fieldPath, fractionOf, isValidHeaderName, rejectUnsupportedFields } from '../router/config-problems.js';
 import { textPredicate, compileStringMatcher, type StringPredicate } from '../router/string-matcher.js';
 import type { ClusterManager } from '../upstream/types.js';
-import { sendCheck, type CheckCall, type CheckResult } from './ext-authz-http-client.js';
+import { CHECK_METHOD_PATH, decodeCheckAnswer, encodeCheckRequest, type CheckAttributes, type GrpcCheckOutcome, type HeaderOption } from './ext-authz-grpc.js';
+import { sendHttpRequest, type CheckCall, type HttpCheckAnswer } from './ext-authz-http-client.js';
+import { peerIdentityOf } from './rbac/rbac-input.js';
 import { compileMetadataMatcher } from './rbac/metadata-matcher.js';
 
 type ExtAuthz = envoy.extensions.filters.http.ext_authz.v3.ExtAuthz;
@@ -22,11 +25,10 @@ export const FAILURE_MODE_ALLOWED_HEADER = 'x-envoy-auth-failure-mode-allowed';
 export const HEADERS_TO_REMOVE_HEADER = 'x-envoy-auth-headers-to-remove';
 
 const SUPPORTED = new Set([
-  'http_service', 'transport_api_version', 'failure_mode_allow', 'failure_mode_allow_header_add', 'clear_route_cache', 'status_on_error',
+  'http_service', 'grpc_service', 'transport_api_version', 'failure_mode_allow', 'failure_mode_allow_header_add', 'clear_route_cache', 'status_on_error',
   'include_peer_certificate', 'include_tls_session', 'stat_prefix', 'allowed_headers', 'disallowed_headers', 'filter_enabled', 'filter_enabled_metadata',
 ]);
 const REFUSED: Record<string, string> = {
-  grpc_service: 'the gRPC authorization service is not supported by Trellis yet; use http_service',
   with_request_body: 'sending the request body to the authorization server is not supported by Trellis',
 };
 
@@ -63,8 +65,18 @@ function anyOf(matchers: readonly KeyMatcher[]): KeyMatcher {
   return (name) => matchers.some((m) => m(name));
 }
 
+/** Envoy's default timeout of a gRPC check (ext_authz's DefaultTimeout) when grpc_service.timeout is unset. */
+const DEFAULT_GRPC_TIMEOUT_MS = 200;
+
 export interface CompiledExtAuthz {
+  /** Which authorization API: the raw HTTP service or envoy.service.auth.v3.Authorization over gRPC. */
+  readonly kind: 'http' | 'grpc';
   readonly cluster: string;
+  /** gRPC: the :authority of the call (envoy_grpc.authority, default the cluster name) and initial_metadata. */
+  readonly grpcAuthority: string;
+  readonly initialMetadata: readonly (readonly [string, string])[];
+  readonly includePeerCertificate: boolean;
+  readonly includeTlsSession: boolean;
   readonly timeoutMs: number;
   readonly pathPrefix: string;
   /** Request headers copied into the check request: authorization, :method, :path, :authority and the allowed ones. */
@@ -95,7 +107,27 @@ export function compileExtAuthz(config: ExtAuthz): CompiledExtAuthz {
   const api = String(config.transport_api_version ?? 'V3');
   if (api !== 'V3' && api !== 'AUTO' && api !== '2' && api !== '0') problems.add('transport_api_version', `only V3 is supported (got ${api})`);
   const http = config.http_service;
-  if (!http && !config.grpc_service) problems.add('http_service', 'required (Trellis supports the HTTP authorization service)');
+  const grpc = config.grpc_service;
+  if (!http && !grpc) problems.add('http_service', 'one of http_service or grpc_service is required');
+  if (http && grpc) problems.add('grpc_service', 'only one of http_service or grpc_service may be set');
+  let grpcCluster = '';
+  let grpcAuthority = '';
+  let grpcTimeoutMs: number | undefined;
+  const initialMetadata: [string, string][] = [];
+  if (grpc) {
+    rejectUnsupportedFields(grpc, new Set(['envoy_grpc', 'timeout', 'initial_metadata']), 'grpc_service', problems);
+    if (grpc.google_grpc) problems.add('grpc_service.google_grpc', 'not supported by Trellis: use envoy_grpc (the call goes through the cluster)');
+    else if (!grpc.envoy_grpc?.cluster_name) problems.add('grpc_service.envoy_grpc.cluster_name', 'required');
+    if (grpc.envoy_grpc) rejectUnsupportedFields(grpc.envoy_grpc, new Set(['cluster_name', 'authority']), 'grpc_service.envoy_grpc', problems);
+    grpcCluster = grpc.envoy_grpc?.cluster_name ?? '';
+    grpcAuthority = grpc.envoy_grpc?.authority || grpcCluster;
+    grpcTimeoutMs = durationMs(grpc.timeout, 'grpc_service.timeout', problems);
+    (grpc.initial_metadata ?? []).forEach((h, i) => {
+      const key = (h.key ?? '').toLowerCase();
+      if (!isValidHeaderName(key) || key.startsWith(':')) problems.add(`grpc_service.initial_metadata[${i}].key`, 'a valid header name is required');
+      else initialMetadata.push([key, h.value ?? '']);
+    });
+  }
   const hp = 'http_service';
   if (http) rejectUnsupportedFields(http, new Set(['server_uri', 'path_prefix', 'authorization_request', 'authorization_response']), hp, problems);
   const uri = http?.server_uri;
@@ -115,7 +147,10 @@ export function compileExtAuthz(config: ExtAuthz): CompiledExtAuthz {
   ];
   const disallowed = compileKeyMatcher(config.disallowed_headers, 'disallowed_headers', problems);
   const always = new Set(['authorization', ':method', ':path', ':authority', 'host']);
-  const requestHeader: KeyMatcher = (name) => (always.has(name) || allowed.some((m) => m(name))) && !disallowed.some((m) => m(name));
+  // HTTP service: these four always, plus the allowed ones. gRPC: every header unless allowed_headers narrows them.
+  const requestHeader: KeyMatcher = grpc
+    ? (name) => (allowed.length === 0 || allowed.some((m) => m(name))) && !disallowed.some((m) => m(name))
+    : (name) => (always.has(name) || allowed.some((m) => m(name))) && !disallowed.some((m) => m(name));
   const headersToAdd = (areq?.headers_to_add ?? []).flatMap((h, i): [string, string][] => {
     const key = (h.key ?? '').toLowerCase();
     if (!isValidHeaderName(key)) {
@@ -151,8 +186,13 @@ export function compileExtAuthz(config: ExtAuthz): CompiledExtAuthz {
   const enabledByMetadata = config.filter_enabled_metadata ? compileMetadataMatcher(config.filter_enabled_metadata, 'filter_enabled_metadata', problems) : undefined;
   problems.throwIfAny();
   return {
-    cluster: uri!.cluster!,
-    timeoutMs: timeoutMs ?? 0,
+    kind: grpc ? 'grpc' : 'http',
+    cluster: grpc ? grpcCluster : uri!.cluster!,
+    grpcAuthority,
+    initialMetadata,
+    includePeerCertificate: config.include_peer_certificate === true,
+    includeTlsSession: config.include_tls_session === true,
+    timeoutMs: grpc ? (grpcTimeoutMs ?? DEFAULT_GRPC_TIMEOUT_MS) : (timeoutMs ?? 0),
     pathPrefix,
     requestHeader,
     headersToAdd,
@@ -170,20 +210,21 @@ export function compileExtAuthz(config: ExtAuthz): CompiledExtAuthz {
   };
 }
 
-/** Per-route settings: `disabled` skips the check on the route; check_settings only matter to the gRPC service. */
+/** Per-route settings: `disabled` skips the check on the route; context_extensions go into the gRPC CheckRequest. */
 export interface CompiledExtAuthzPerRoute {
   readonly disabled: boolean;
+  readonly contextExtensions: Readonly<Record<string, string>>;
 }
 
 export function compileExtAuthzPerRoute(config: ExtAuthzPerRoute): CompiledExtAuthzPerRoute {
   const problems = new ConfigProblems();
   rejectUnsupportedFields(config, new Set(['disabled', 'check_settings']), '', problems);
   if (config.check_settings) {
-    // context_extensions travel in the gRPC CheckRequest only; the HTTP service never sends them (as in Envoy).
+    // The HTTP service never sends context_extensions (as in Envoy); without body buffering the last flag changes nothing.
     rejectUnsupportedFields(config.check_settings, new Set(['context_extensions', 'disable_request_body_buffering']), 'check_settings', problems);
   }
   problems.throwIfAny();
-  return { disabled: config.disabled === true };
+  return { disabled: config.disabled === true, contextExtensions: { ...(config.check_settings?.context_extensions ?? {}) } };
 }
 
 function headerList(value: string | string[] | undefined): string[] {
@@ -195,11 +236,80 @@ function isPassableResponseHeader(name: string): boolean {
   return !name.startsWith(':') && name !== 'content-length' && name !== 'transfer-encoding' && !HOP_BY_HOP_HEADERS.has(name);
 }
 
+type HeaderEdit = readonly [name: string, value: string, action: HeaderOption['action']];
+
+/** The authorization decision in Envoy's terms (ExtAuthz::Response), whichever service gave it. */
+export type Decision =
+  | {
+      readonly status: 'ok';
+      /** Request header edits before the request goes upstream. */
+      readonly requestEdits: readonly HeaderEdit[];
+      readonly headersToRemove: readonly string[];
+      /** Headers for the client's response. */
+      readonly responseHeaders: readonly (readonly [string, string])[];
+      readonly dynamicMetadata?: Record<string, unknown>;
+    }
+  | { readonly status: 'denied'; readonly code: number; readonly headers: HttpHeaders; readonly body: string; readonly dynamicMetadata?: Record<string, unknown> }
+  | { readonly status: 'error'; readonly reason: string };
+
+/** Envoy's RawHttpClientImpl::toResponse: 5xx is an error, 200 allowed (matched headers apply), anything else denied. */
+export function decisionFromHttp(answer: HttpCheckAnswer, c: CompiledExtAuthz): Decision {
+  if (answer.status === 'error') return answer;
+  if (answer.code >= 500 && answer.code < 600) return { status: 'error', reason: `authorization server answered ${answer.code}` };
+  if (answer.code === 200) {
+    const requestEdits: HeaderEdit[] = [];
+    const responseHeaders: [string, string][] = [];
+    for (const [name, value] of Object.entries(answer.headers)) {
+      if (value === undefined || name.startsWith(':') || name === HEADERS_TO_REMOVE_HEADER) continue;
+      for (const v of headerList(value)) {
+        if (c.upstreamHeader(name)) requestEdits.push([name, v, 'set']);
+        if (c.upstreamHeaderToAppend(name)) requestEdits.push([name, v, 'append']);
+        if (c.clientHeaderOnSuccess(name) && isPassableResponseHeader(name)) responseHeaders.push([name, v]);
+      }
+    }
+    const headersToRemove = headerList(answer.headers[HEADERS_TO_REMOVE_HEADER]).flatMap((v) => v.split(',')).map((x) => x.trim().toLowerCase()).filter(Boolean);
+    return { status: 'ok', requestEdits, headersToRemove, responseHeaders };
+  }
+  const headers: HttpHeaders = {};
+  for (const [name, value] of Object.entries(answer.headers)) {
+    if (value !== undefined && c.clientHeader(name) && isPassableResponseHeader(name)) headers[name] = value;
+  }
+  return { status: 'denied', code: answer.code, headers, body: answer.body.toString('utf8') };
+}
+
+/** A CheckResponse as a decision: its headers apply as given (the gRPC API has no header allow-lists). */
+export function decisionFromGrpc(outcome: GrpcCheckOutcome): Decision {
+  if (outcome.status === 'error') return outcome;
+  const meta = outcome.dynamicMetadata ? { dynamicMetadata: outcome.dynamicMetadata } : {};
+  if (outcome.status === 'ok') {
+    return {
+      status: 'ok',
+      requestEdits: outcome.headers.map((h) => [h.key, h.value, h.action] as const),
+      headersToRemove: outcome.headersToRemove,
+      responseHeaders: outcome.responseHeadersToAdd.filter((h) => isPassableResponseHeader(h.key)).map((h) => [h.key, h.value] as const),
+      ...meta,
+    };
+  }
+  const headers: HttpHeaders = {};
+  for (const h of outcome.headers) {
+    if (!isPassableResponseHeader(h.key)) continue;
+    headers[h.key] = h.action === 'append' && headers[h.key] !== undefined ? [...headerList(headers[h.key]), h.value] : h.value;
+  }
+  return { status: 'denied', code: outcome.code, headers, body: outcome.body, ...meta };
+}
+
+/** Envoy's principal of a peer: the first URI SAN, else the first DNS SAN, else the subject. */
+function principalOf(tls: DownstreamTlsInfo | undefined): string {
+  if (!tls) return '';
+  const peer = peerIdentityOf(tls);
+  return peer.uriSans[0] ?? peer.dnsSans[0] ?? peer.subject;
+}
+
 class ExtAuthzFilter implements HttpFilter {
   readonly name = EXT_AUTHZ_FILTER_NAME;
   private readonly stat: { ok: string; denied: string; error: string; failureModeAllowed: string; disabled: string };
   /** Headers for the downstream response of allowed requests (allowed_client_headers_on_success), per stream. */
-  private readonly onSuccessHeaders = new WeakMap<HttpFilterContext, [string, string][]>();
+  private readonly onSuccessHeaders = new WeakMap<HttpFilterContext, (readonly [string, string])[]>();
   /** The check in flight per stream, cancelled if the stream ends first (the client went away). */
   private readonly pending = new WeakMap<HttpFilterContext, CheckCall>();
 
@@ -211,7 +321,7 @@ class ExtAuthzFilter implements HttpFilter {
     // Envoy: http.<stat_prefix>.ext_authz.[<filter stat_prefix>.]ok
     const base = config.statPrefix ? `ext_authz.${config.statPrefix}.` : 'ext_authz.';
     this.stat = { ok: `${base}ok`, denied: `${base}denied`, error: `${base}error`, failureModeAllowed: `${base}failure_mode_allowed`, disabled: `${base}disabled` };
-    for (const s of Object.values(this.stat)) stats[s] ??= 0;
+    for (const x of Object.values(this.stat)) stats[x] ??= 0;
   }
 
   private count(stat: string): void {
@@ -227,16 +337,40 @@ class ExtAuthzFilter implements HttpFilter {
       this.count(this.stat.disabled);
       return 'continue';
     }
-    const headers = this.checkRequestHeaders(ctx.requestHeaders);
-    const call = sendCheck(this.clusters, c.cluster, headers, c.timeoutMs, (result) => {
+    const finish = (decision: Decision): void => {
       this.pending.delete(ctx);
-      if (ctx.aborted) return;
-      this.onComplete(ctx, result);
-    });
+      if (!ctx.aborted) this.onComplete(ctx, decision);
+    };
+    let call: CheckCall;
+    if (c.kind === 'http') {
+      call = sendHttpRequest(this.clusters, c.cluster, this.checkRequestHeaders(ctx.requestHeaders), undefined, c.timeoutMs, (answer) => finish(decisionFromHttp(answer, c)));
+    } else {
+      let trailers: HttpHeaders | undefined;
+      const headers: HttpHeaders = {
+        ':method': 'POST',
+        ':path': CHECK_METHOD_PATH,
+        ':authority': c.grpcAuthority,
+        ':scheme': 'http',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        'grpc-timeout': `${Math.max(1, c.timeoutMs)}m`,
+      };
+      for (const [k, v] of c.initialMetadata) headers[k] = v;
+      call = sendHttpRequest(
+        this.clusters,
+        c.cluster,
+        headers,
+        encodeCheckRequest(this.checkAttributes(ctx, perRoute)),
+        c.timeoutMs,
+        (answer) => finish(decisionFromGrpc(decodeCheckAnswer(answer, trailers))),
+        (t) => (trailers = t),
+      );
+    }
     this.pending.set(ctx, call);
     return 'stop';
   }
 
+  /** The HTTP service's check request: the allowed request headers, path_prefix + :path, headers_to_add, no body. */
   private checkRequestHeaders(request: HttpHeaders): HttpHeaders {
     const c = this.config;
     const out: HttpHeaders = { ':scheme': 'http', 'content-length': '0' };
@@ -251,48 +385,65 @@ class ExtAuthzFilter implements HttpFilter {
     return out;
   }
 
-  private onComplete(ctx: HttpFilterContext, result: CheckResult): void {
+  /** Envoy's CheckRequestUtils::createHttpCheck: peers, the HTTP request with its (allowed) headers, context extensions. */
+  private checkAttributes(ctx: HttpFilterContext, perRoute: CompiledExtAuthzPerRoute | undefined): CheckAttributes {
     const c = this.config;
-    if (result.status === 'ok') {
+    const info = ctx.info;
+    const h = ctx.requestHeaders;
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(h)) {
+      if (value !== undefined && c.requestHeader(name)) headers[name] = headerList(value).join(',');
+    }
+    const tls = info.downstreamTls;
+    const local = tls as (DownstreamTlsInfo & { localUriSans?: readonly string[] }) | undefined;
+    const length = h['content-length'];
+    return {
+      source: {
+        address: info.downstreamRemoteAddress,
+        port: info.downstreamRemotePort,
+        principal: principalOf(tls),
+        ...(c.includePeerCertificate && tls?.peerCertificatePem ? { certificate: encodeURIComponent(tls.peerCertificatePem) } : {}),
+      },
+      destination: { address: info.downstreamLocalAddress, port: info.downstreamLocalPort, principal: local?.localUriSans?.[0] ?? '' },
+      requestId: info.requestId,
+      method: String(h[':method'] ?? ''),
+      path: String(h[':path'] ?? ''),
+      host: String(h[':authority'] ?? ''),
+      scheme: String(h[':scheme'] ?? (tls ? 'https' : 'http')),
+      protocol: info.protocol,
+      size: typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : -1,
+      headers,
+      contextExtensions: perRoute?.contextExtensions ?? {},
+      ...(c.includeTlsSession && tls?.sni ? { sni: tls.sni } : {}),
+    };
+  }
+
+  private onComplete(ctx: HttpFilterContext, decision: Decision): void {
+    const c = this.config;
+    if (decision.status !== 'error' && decision.dynamicMetadata) ctx.info.filterState.set(EXT_AUTHZ_FILTER_NAME, decision.dynamicMetadata);
+    if (decision.status === 'ok') {
       this.count(this.stat.ok);
       const h = ctx.requestHeaders;
       let changed = false;
-      const toRemove = headerList(result.headers[HEADERS_TO_REMOVE_HEADER]).flatMap((v) => v.split(',')).map((s) => s.trim().toLowerCase()).filter(Boolean);
-      for (const [name, value] of Object.entries(result.headers)) {
-        if (value === undefined || name.startsWith(':') || name === HEADERS_TO_REMOVE_HEADER) continue;
-        if (c.upstreamHeader(name)) {
-          h[name] = value;
-          changed = true;
-        }
-        if (c.upstreamHeaderToAppend(name)) {
-          h[name] = [...headerList(h[name]), ...headerList(value)];
-          changed = true;
-        }
-        if (c.clientHeaderOnSuccess(name) && isPassableResponseHeader(name)) {
-          const list = this.onSuccessHeaders.get(ctx) ?? [];
-          for (const v of headerList(value)) list.push([name, v]);
-          this.onSuccessHeaders.set(ctx, list);
-        }
+      for (const [name, value, action] of decision.requestEdits) {
+        if (action === 'add_if_absent' && h[name] !== undefined) continue;
+        h[name] = action === 'append' && h[name] !== undefined ? [...headerList(h[name]), value] : value;
+        changed = true;
       }
       // Pseudo-headers and Host are not the authorization server's to remove.
-      for (const name of toRemove) {
-        if (name.startsWith(':') || name === 'host') continue;
-        if (h[name] !== undefined) {
-          delete h[name];
-          changed = true;
-        }
+      for (const name of decision.headersToRemove) {
+        if (name.startsWith(':') || name === 'host' || h[name] === undefined) continue;
+        delete h[name];
+        changed = true;
       }
+      if (decision.responseHeaders.length > 0) this.onSuccessHeaders.set(ctx, [...decision.responseHeaders]);
       if (changed && c.clearRouteCache) ctx.clearRouteCache();
       ctx.continueDecoding();
       return;
     }
-    if (result.status === 'denied') {
+    if (decision.status === 'denied') {
       this.count(this.stat.denied);
-      const headers: HttpHeaders = {};
-      for (const [name, value] of Object.entries(result.headers)) {
-        if (value !== undefined && c.clientHeader(name) && isPassableResponseHeader(name)) headers[name] = value;
-      }
-      ctx.sendLocalReply(result.code, result.body, { headers, flag: 'UAEX', details: 'ext_authz_denied' });
+      ctx.sendLocalReply(decision.code, decision.body, { headers: decision.headers, flag: 'UAEX', details: 'ext_authz_denied' });
       return;
     }
     this.count(this.stat.error);

@@ -242,10 +242,10 @@ test("ext_authz as Istio's CUSTOM action: only requests matching the shadow RBAC
   assert.equal(await dp.stat('http.ingress.rbac.istio_ext_authz_.shadow_denied'), 1);
 });
 
-test('ext_authz: refused config names the field (gRPC service, missing server_uri parts, bad status_on_error)', async () => {
+test('ext_authz: refused config names the field (google_grpc, missing server_uri parts, bad status_on_error)', async () => {
   const start = (config: Json): Promise<unknown> =>
     startDataPlane({ clusters: [staticCluster('svc', [1])], httpFilters: [extAuthz(config)], virtualHosts: [vhost([{ match: { prefix: '/' }, route: { cluster: 'svc' } }])] });
-  await assert.rejects(start({ grpc_service: { envoy_grpc: { cluster_name: 'authz' } } }), /grpc_service: the gRPC authorization service is not supported by Trellis yet; use http_service/);
+  await assert.rejects(start({ grpc_service: { google_grpc: { target_uri: 'authz:9000', stat_prefix: 'a' } } }), /grpc_service.google_grpc: not supported by Trellis: use envoy_grpc/);
   await assert.rejects(start({ http_service: { server_uri: { uri: 'http://a' } } }), (err: Error) => {
     assert.match(err.message, /http_service\.server_uri\.cluster: required/);
     assert.match(err.message, /http_service\.server_uri\.timeout: required/);
