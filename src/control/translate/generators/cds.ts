@@ -6,6 +6,7 @@ import type { PushContext } from '../../model/push-context.js';
 import {
   buildBlackHoleCluster, buildInboundClusters, buildInboundPassthroughCluster, buildOutboundClusters, buildPassthroughCluster, dnsLookupFamily, type Cluster,
 } from '../cluster/index.js';
+import { buildJwksClusters } from '../security/jwks-cluster.js';
 import { memoize, proxyInputs } from './proxy-inputs.js';
 import { identity, sharedBuild } from './shared-build.js';
 
@@ -34,6 +35,9 @@ export function proxyClusters(proxy: Proxy, push: PushContext): readonly Cluster
       out.push(...buildInboundClusters(proxy, inputs.inboundInstances, push.mesh, inputs.localInboundPorts));
       out.push(sharedBuild(push, 'cds|InboundPassthroughCluster', () => buildInboundPassthroughCluster(push.mesh)));
     }
+    // RequestAuthentication jwksUri hosts no service of the scope covers: jwt_authn fetches keys through these
+    // (endpoints inline, so EDS has nothing to follow).
+    out.push(...buildJwksClusters(push, proxy, new Set(out.map((c) => c.name ?? ''))));
     return out;
   });
 }
