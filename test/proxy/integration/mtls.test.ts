@@ -253,6 +253,15 @@ describe('mTLS through the proxy (static secrets)', { skip }, () => {
     assert.ok((await stat(`listener.127.0.0.1_${inboundPort}.ssl.handshake`)) >= 1);
   });
 
+  test('an Istio workload certificate (no subject, identity only in the URI SAN) is accepted; XFCC keeps an empty Subject=""', async () => {
+    const istioStyle = ca.issue('pp-istio', { uris: [spiffe(TD, 'default', 'productpage')], emptySubject: true });
+    const r = await mtlsGet(inboundPort, istioStyle, ca.root.cert, '/istio-cert');
+    assert.equal(r.status, 200);
+    const { createHash, X509Certificate } = await import('node:crypto');
+    const hash = createHash('sha256').update(new X509Certificate(istioStyle.cert).raw).digest('hex');
+    assert.equal(app.seen.at(-1)!.headers['x-forwarded-client-cert'], `By=${spiffe(TD, 'default', 'reviews')};Hash=${hash};Subject="";URI=${spiffe(TD, 'default', 'productpage')}`);
+  });
+
   test('bad client certificates on the mTLS chain are refused, logged and counted in ssl.fail_verify_error / fail_verify_san', async () => {
     const day = 86_400_000;
     const other = new TestCa('other.domain');

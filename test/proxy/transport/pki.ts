@@ -17,6 +17,8 @@ export interface LeafOptions {
   readonly uris?: readonly string[];
   readonly dns?: readonly string[];
   readonly cn?: string;
+  /** No subject at all, like Istio's workload certificates (identity only in the SPIFFE URI SAN). */
+  readonly emptySubject?: boolean;
   /** openssl ca -startdate/-enddate (YYYYMMDDHHMMSSZ); default: valid from an hour ago for a day. */
   readonly startDate?: string;
   readonly endDate?: string;
@@ -75,7 +77,7 @@ export class TestCa {
     const certPath = join(this.dir, `${name}-cert.pem`);
     const extPath = join(this.dir, `${name}.ext`);
     ecKey(keyPath, this.dir);
-    run(['req', '-new', '-key', keyPath, '-out', csrPath, '-subj', `/O=${this.trustDomain}/CN=${options.cn ?? name}`], this.dir);
+    run(['req', '-new', '-key', keyPath, '-out', csrPath, '-subj', options.emptySubject ? '/' : `/O=${this.trustDomain}/CN=${options.cn ?? name}`], this.dir);
     const sans = [...(options.uris ?? []).map((u) => `URI:${u}`), ...(options.dns ?? []).map((d) => `DNS:${d}`)];
     writeFileSync(extPath, [
       'basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=serverAuth,clientAuth',
