@@ -381,7 +381,7 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream, RequestBody
   abortedFlag = false;
   /** stream_idle_timeout (or the route's idle_timeout): runs from the last request or response activity. */
   private idleTimer: NodeJS.Timeout | undefined;
-  /** performance.now() of the last activity; the timer, when it fires, re-arms for what is left. */
+  /** Date.now() of the last activity; the timer, when it fires, re-arms for what is left. */
   private lastActivity = 0;
   private idleTimeoutMs: number;
   /** request_timeout: until the whole request was received or the response started. */
@@ -404,7 +404,8 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream, RequestBody
     if (this.idleTimeoutMs <= 0 || this.completed || this.stream.upgrade) return;
     // One timer per stream, armed once: activity only records the time (a refresh() per chunk relinks Node's timer
     // list each time); when the timer fires it re-arms for the rest if there was activity since.
-    this.lastActivity = performance.now();
+    // Date.now(): ms resolution is all a timeout needs, and performance.now() allocates (process.hrtime) per call.
+    this.lastActivity = Date.now();
     if (!this.idleTimer) this.armIdleTimer(this.idleTimeoutMs);
   }
 
@@ -416,7 +417,7 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream, RequestBody
   private onIdleTimer(): void {
     this.idleTimer = undefined;
     if (this.completed) return;
-    const left = this.lastActivity + this.idleTimeoutMs - performance.now();
+    const left = this.lastActivity + this.idleTimeoutMs - Date.now();
     if (left >= 1) this.armIdleTimer(left);
     else this.onTimeout('idle');
   }

@@ -23,8 +23,19 @@ import {
   type PoolSettings,
 } from './connection-pool.js';
 
+/** The libuv stream handle behind a net.Socket (node internals node:http's server uses too). */
+interface StreamHandle {
+  readonly isStreamBase?: boolean;
+  _consumed?: boolean;
+  reading: boolean;
+  readStart(): number;
+  readStop(): number;
+}
+
 /** Node's llhttp binding as node:http uses it (stable across Node 18-22; not in @types/node). */
 interface LlhttpParser {
+  consume(handle: object): void;
+  unconsume(): void;
   initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
   execute(data: Buffer): number | (Error & { code?: string });
   finish(): undefined | (Error & { code?: string });
@@ -38,6 +49,8 @@ interface LlhttpParserClass {
   readonly kOnHeadersComplete: number;
   readonly kOnBody: number;
   readonly kOnMessageComplete: number;
+  readonly kOnMessageBegin: number;
+  readonly kOnExecute: number;
   readonly kLenientNone: number;
 }
 const { HTTPParser } = createRequire(import.meta.url)('_http_common') as { HTTPParser: LlhttpParserClass };
@@ -212,11 +225,11 @@ class LeanStream implements UpstreamRequest {
   }
 
   pauseResponse(): void {
-    if (!this.done) this.conn?.socket.pause();
+    if (!this.done) this.conn?.pauseReads();
   }
 
   resumeResponse(): void {
-    if (!this.done) this.conn?.socket.resume();
+    if (!this.done) this.conn?.resumeReads();
   }
 }
 
@@ -233,6 +246,10 @@ class LeanConnection {
   closed = false;
   private partialHeaders: string[] = [];
   private status = 0;
+  /** The socket's handle when llhttp consumes it directly (plain TCP). */
+  private handle: StreamHandle | undefined;
+  /** A response began while no request was waiting for one. */
+  private unsolicited = false;
 
   constructor(
     readonly pool: Http1LeanPool,
@@ -253,7 +270,22 @@ class LeanConnection {
     };
     parser[HTTPParser.kOnMessageComplete] = () => this.onMessageComplete();
     this.parser = parser;
-    socket.on('data', (data: Buffer) => this.onData(data));
+    const handle = (socket as UpstreamSocket & { _handle?: StreamHandle | null })._handle;
+    if (handle?.isStreamBase && !handle._consumed && !('encrypted' in socket && socket.encrypted)) {
+      // Plain TCP: llhttp reads the handle itself, as node:http's server does downstream (no Buffer, Readable and
+      // 'data' event per read); each parse is reported through kOnExecute, EOF still reaches the socket.
+      handle._consumed = true;
+      this.handle = handle;
+      parser[HTTPParser.kOnMessageBegin] = () => {
+        const s = this.stream;
+        if (s) s.responseBytes = true;
+        else this.unsolicited = true;
+      };
+      parser[HTTPParser.kOnExecute] = (ret: number | (Error & { code?: string })) => this.afterExecute(ret);
+      parser.consume(handle);
+    } else {
+      socket.on('data', (data: Buffer) => this.onData(data));
+    }
     socket.on('end', () => this.onEnd());
     socket.on('close', () => this.onClose());
     socket.on('drain', () => {
@@ -264,10 +296,42 @@ class LeanConnection {
       }
     });
     socket.on('timeout', () => {
-      // Inactivity on an idle connection: common_http_protocol_options.idle_timeout.
+      // Inactivity on an idle connection: common_http_protocol_options.idle_timeout. Consumed reads do not refresh
+      // the socket's timer, so a busy connection re-arms it.
       if (!this.stream) socket.destroy();
+      else socket.setTimeout(pool.settings.idleTimeoutMs);
     });
     if (pool.settings.idleTimeoutMs > 0) socket.setTimeout(pool.settings.idleTimeoutMs);
+  }
+
+  pauseReads(): void {
+    const handle = this.handle;
+    if (!handle) this.socket.pause();
+    else if (handle.reading && !this.closed) {
+      // A consumed handle ignores the stream's pause(): stop its reads directly.
+      handle.reading = false;
+      handle.readStop();
+    }
+  }
+
+  resumeReads(): void {
+    const handle = this.handle;
+    if (!handle) {
+      if (this.socket.isPaused()) this.socket.resume();
+    } else if (!handle.reading && !this.closed) {
+      handle.reading = true;
+      handle.readStart();
+    }
+  }
+
+  private afterExecute(ret: number | (Error & { code?: string })): void {
+    if (this.closed) return;
+    if (this.unsolicited) {
+      // A response nobody asked for: the connection cannot be trusted with a next request.
+      this.socket.destroy();
+      return;
+    }
+    this.parsed(ret);
   }
 
   private onData(data: Buffer): void {
@@ -278,7 +342,10 @@ class LeanConnection {
       return;
     }
     stream.responseBytes = true;
-    const ret = this.parser.execute(data);
+    this.parsed(this.parser.execute(data));
+  }
+
+  private parsed(ret: number | (Error & { code?: string })): void {
     if (typeof ret !== 'number') {
       this.keepAlive = false;
       const s = this.stream;
@@ -362,6 +429,10 @@ class LeanConnection {
     }
     this.stream = undefined;
     try {
+      if (this.handle) {
+        this.handle = undefined;
+        this.parser.unconsume();
+      }
       this.parser.close();
     } catch {
       // already freed
@@ -490,8 +561,7 @@ export class Http1LeanPool implements ConnectionPool {
   }
 
   private release(conn: LeanConnection): void {
-    const socket = conn.socket;
-    if (socket.isPaused()) socket.resume();
+    conn.resumeReads();
     const next = this.queue.shift();
     if (next) this.assign(conn, next);
     else this.idle.push(conn);
