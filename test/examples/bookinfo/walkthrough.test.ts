@@ -24,6 +24,12 @@ const STEPS: Record<string, string[]> = {
   'all to v3': ['destination-rule-all.yaml', 'virtual-service-reviews-v3.yaml'],
   'egress REGISTRY_ONLY': ['destination-rule-all.yaml', 'egress-registry-only.yaml'],
   'egress with the ServiceEntry': ['destination-rule-all.yaml', 'egress-registry-only.yaml', 'external-api.yaml'],
+  'security: deny all': ['security/allow-nothing.yaml'],
+  'security: productpage viewer': ['security/allow-nothing.yaml', 'security/productpage-viewer.yaml'],
+  'security: details and reviews viewers': ['security/allow-nothing.yaml', 'security/productpage-viewer.yaml', 'security/details-viewer.yaml', 'security/reviews-viewer.yaml'],
+  'security: ratings viewer': ['security/allow-nothing.yaml', 'security/productpage-viewer.yaml', 'security/details-viewer.yaml', 'security/reviews-viewer.yaml', 'security/ratings-viewer.yaml'],
+  'security: JWT at the ingress': ['security/jwt-ingress.yaml'],
+  'security: PERMISSIVE': ['security/peer-authentication-permissive.yaml'],
 };
 
 function analyze(files: string[]): { status: number | null; output: string } {
@@ -45,6 +51,7 @@ function load(name: string): Doc[] {
 test('every walkthrough file is used by a step', () => {
   const used = new Set(Object.values(STEPS).flat());
   assert.deepEqual(readdirSync(walkthrough).filter((f) => f.endsWith('.yaml')).filter((f) => !used.has(f)), []);
+  assert.deepEqual(readdirSync(join(walkthrough, 'security')).filter((f) => f.endsWith('.yaml')).filter((f) => !used.has(`security/${f}`)), []);
 });
 
 for (const [step, files] of Object.entries(STEPS)) {
