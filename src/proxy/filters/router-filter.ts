@@ -690,7 +690,7 @@ class RouterFilter implements HttpFilter {
       if (expected !== undefined) timeoutMs = expected;
     }
     const retry = effectiveRetry(action.retryPolicy ?? vh.retryPolicy, headers);
-    for (const name of CONSUMED_HEADERS) delete upstream[name];
+    for (const name of CONSUMED_HEADERS) if (upstream[name] !== undefined) delete upstream[name];
     // Most routes mutate nothing (NO_HEADER_MUTATION, decided at config apply): no formatter context then.
     const targetMutation = target.requestHeaders;
     if (route.requestHeaders !== NO_HEADER_MUTATION || (targetMutation !== undefined && targetMutation !== NO_HEADER_MUTATION)) {

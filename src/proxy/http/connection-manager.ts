@@ -524,10 +524,11 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream, RequestBody
       }
     }
     const upgrade = this.stream.upgrade;
-    delete h['connection'];
-    delete h['keep-alive'];
-    delete h['proxy-connection'];
-    delete h['transfer-encoding'];
+    // `delete` of an absent name is still a runtime call per name; most requests carry none of these.
+    if (h['connection'] !== undefined) delete h['connection'];
+    if (h['keep-alive'] !== undefined) delete h['keep-alive'];
+    if (h['proxy-connection'] !== undefined) delete h['proxy-connection'];
+    if (h['transfer-encoding'] !== undefined) delete h['transfer-encoding'];
     if (h['te'] !== undefined && h['te'] !== 'trailers') delete h['te'];
     if (upgrade) {
       stats['downstream_cx_upgrades_total']!++;
@@ -537,7 +538,7 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream, RequestBody
         this.sendLocalReply(403, '', { details: 'upgrade_failed' });
         return;
       }
-    } else delete h['upgrade'];
+    } else if (h['upgrade'] !== undefined) delete h['upgrade'];
 
     const scheme = this.info.downstreamTls ? 'https' : 'http';
     h[':scheme'] = scheme;
