@@ -114,16 +114,22 @@ test('valid RS256, ES256, PS256 and EdDSA tokens pass; the token is stripped (fo
   const k = await keys();
   const filter = makeFilter({ providers: { p: await provider({ payload_in_metadata: 'my_payload' }) }, rules: [{ match: { prefix: '/' }, requires: { provider_name: 'p' } }] });
   for (const key of [k.rs, k.es, k.ps, k.ed]) {
-    const token = await sign(key, { azp: 'web-app', groups: ['a', 'b'] });
+    const token = await sign(key, { azp: 'web-app', groups: ['a', 'b'], role: 'admin', scope: 'read write', level: 3, org: { team: 'x', ids: [1, 'q'] } });
     const o = expectContinue(await run(filter, bearer(token)));
     assert.equal(o.headers['authorization'], undefined, 'the token is removed before the upstream');
     const meta = o.state.get(JWT_AUTHN_FILTER_NAME) as Record<string, Record<string, unknown>>;
     assert.equal(meta['my_payload']!['sub'], 'alice');
     const authn = o.state.get(ISTIO_AUTHN_FILTER_STATE) as Record<string, unknown>;
     assert.equal(authn['request.auth.principal'], `${ISS}/alice`);
-    assert.deepEqual(authn['request.auth.audiences'], ['api']);
+    // Istio's authn shape: the first audience as a string, claims as lists of strings (nested objects kept).
+    assert.equal(authn['request.auth.audiences'], 'api');
     assert.equal(authn['request.auth.presenter'], 'web-app');
-    assert.deepEqual((authn['request.auth.claims'] as Record<string, unknown>)['groups'], ['a', 'b']);
+    const claims = authn['request.auth.claims'] as Record<string, unknown>;
+    assert.deepEqual(claims['groups'], ['a', 'b']);
+    assert.deepEqual(claims['role'], ['admin']);
+    assert.deepEqual(claims['scope'], ['read write', 'read', 'write']);
+    assert.equal(claims['level'], undefined, 'a number claim is not a string list');
+    assert.deepEqual(claims['org'], { team: ['x'], ids: ['q'] });
     assert.equal(JSON.parse(authn['request.auth.raw_claims'] as string).iss, ISS);
   }
   filter.close?.();

@@ -151,16 +151,39 @@ class JwtAuthnFilter implements HttpFilter {
   }
 }
 
-/** Istio's request.auth.* attributes of the first verified token. */
+/**
+ * Istio's request.auth.* attributes of the first verified token, in the shape its authn filter writes them (and
+ * the control plane's RBAC metadata matchers expect): audiences is the first audience; every claim becomes a list of
+ * strings (a string claim one element, a list its string elements, `scope`/`permission` also split at spaces as
+ * Istio's space-delimited claims), nested objects keep that shape for `request.auth.claims[a][b]`; other values drop.
+ */
 function istioAuthnView(jwt: ParsedJwt): Record<string, unknown> {
   const azp = jwt.payload['azp'];
+  const audience = jwt.audiences[0];
   return {
     'request.auth.principal': `${jwt.iss}/${jwt.sub}`,
-    'request.auth.audiences': [...jwt.audiences],
+    ...(audience !== undefined ? { 'request.auth.audiences': audience } : {}),
     ...(typeof azp === 'string' ? { 'request.auth.presenter': azp } : {}),
-    'request.auth.claims': jwt.payload,
+    'request.auth.claims': istioClaims(jwt.payload),
     'request.auth.raw_claims': JSON.stringify(jwt.payload),
   };
+}
+
+const SPACE_DELIMITED_CLAIMS = new Set(['scope', 'permission']);
+
+function istioClaims(claims: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(claims)) {
+    if (typeof value === 'string') {
+      const split = SPACE_DELIMITED_CLAIMS.has(name) ? value.split(' ').filter((v) => v && v !== value) : [];
+      out[name] = [value, ...split];
+    } else if (Array.isArray(value)) {
+      out[name] = value.filter((v): v is string => typeof v === 'string');
+    } else if (value !== null && typeof value === 'object') {
+      out[name] = istioClaims(value as Record<string, unknown>);
+    }
+  }
+  return out;
 }
 
 /** The factory; the filter fetches remote JWKS through the live cluster manager, like the router. */
