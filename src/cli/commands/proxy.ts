@@ -105,6 +105,9 @@ export function proxyCommand(): Command {
       let quit: () => void = () => undefined;
       const quitted = new Promise<void>((resolve) => (quit = resolve));
       let agent: SecurityAgent | undefined;
+      // Loaded on use: the rest of the CLI does not pay for the data path. Started now, so the load overlaps the agent's CA call.
+      const proxyModule = import('../../proxy/main.js');
+      proxyModule.catch(() => undefined);
       if (opts.caAddress) {
         // pilot-agent's order: the first certificate and the SDS server before the proxy asks for them.
         const aborted = new AbortController();
@@ -127,8 +130,7 @@ export function proxyCommand(): Command {
       }
       let proxy;
       try {
-        // Loaded on use: the rest of the CLI does not pay for the data path.
-        const { startProxy } = await import('../../proxy/main.js');
+        const { startProxy } = await proxyModule;
         try {
           proxy = await startProxy({ bootstrapPath: opts.configPath, logLevel: opts.logLevel, drainTimeMs: opts.drainTimeS * 1000, commandLine: process.argv.slice(2), onQuit: quit });
         } catch (err) {
