@@ -133,6 +133,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     mesh: {
       outboundTrafficPolicy: manifest.mesh.outboundTrafficPolicy,
       ...(manifest.mesh.pathNormalization ? { pathNormalization: { normalization: manifest.mesh.pathNormalization } } : {}),
+      ...(manifest.mesh.extensionProviders ? { extensionProviders: manifest.mesh.extensionProviders } : {}),
     },
     secureXds: {
       address: `127.0.0.1:${plan.control.secureXds}`,

@@ -5,6 +5,8 @@ import { parseDocument } from 'yaml';
 import { TrellisError } from '../common/errors.js';
 import { PATH_NORMALIZATION_MODES, type PathNormalizationMode } from '../control/model/mesh-config.js';
 import { parseDurationMs } from '../api/duration.js';
+import { parseExtensionProviders } from '../control/model/extension-providers.js';
+import type { ExtensionProvider } from '../control/model/mesh-config.js';
 
 export const MANIFEST_FILE = 'mesh.yaml';
 
@@ -55,6 +57,8 @@ export interface MeshManifest {
     readonly pathNormalization?: PathNormalizationMode;
     /** Lifetime of the workload certificates the control plane's CA issues (Istio's DEFAULT_WORKLOAD_CERT_TTL, 24 h). */
     readonly workloadCertTtlSeconds?: number;
+    /** Istio's meshConfig extensionProviders: the external authorizers CUSTOM AuthorizationPolicies name. */
+    readonly extensionProviders?: readonly ExtensionProvider[];
   };
   readonly workloads: readonly WorkloadSpec[];
   readonly gateways: readonly GatewaySpec[];
@@ -196,7 +200,13 @@ export function parseManifest(text: string, file: string): MeshManifest {
   const root = check.object(value, '', ['portBase', 'config', 'mesh', 'workloads', 'gateways', 'certificates', 'urls']) ?? {};
   const portBase = check.port(root['portBase'], 'portBase') ?? DEFAULT_PORT_BASE;
   const config = check.strings(root['config'], 'config').map((p) => abs(dir, p));
-  const meshObj = check.object(root['mesh'], 'mesh', ['outboundTrafficPolicy', 'pathNormalization', 'workloadCertTtl']) ?? {};
+  const meshObj = check.object(root['mesh'], 'mesh', ['outboundTrafficPolicy', 'pathNormalization', 'workloadCertTtl', 'extensionProviders']) ?? {};
+  const parsedProviders = parseExtensionProviders(meshObj['extensionProviders'], 'mesh.extensionProviders');
+  for (const problem of parsedProviders.problems) {
+    const colon = problem.indexOf(': ');
+    check.add(problem.slice(0, colon), problem.slice(colon + 2));
+  }
+  const extensionProviders = parsedProviders.providers;
   let workloadCertTtlSeconds: number | undefined;
   if (meshObj['workloadCertTtl'] !== undefined) {
     const ms = typeof meshObj['workloadCertTtl'] === 'string' ? parseDurationMs(meshObj['workloadCertTtl']) : undefined;
@@ -312,7 +322,7 @@ export function parseManifest(text: string, file: string): MeshManifest {
   });
 
   if (workloads.length === 0 && gateways.length === 0) throw new ManifestError([...check.problems, `${file}: the mesh has no usable workload and no gateway`]);
-  return { file, dir, portBase, config, mesh: { outboundTrafficPolicy, ...(pathNormalization ? { pathNormalization } : {}), ...(workloadCertTtlSeconds ? { workloadCertTtlSeconds } : {}) }, workloads, gateways, certificates, urls: check.strings(root['urls'], 'urls'), problems: check.problems };
+  return { file, dir, portBase, config, mesh: { outboundTrafficPolicy, ...(pathNormalization ? { pathNormalization } : {}), ...(workloadCertTtlSeconds ? { workloadCertTtlSeconds } : {}), ...(extensionProviders.length > 0 ? { extensionProviders } : {}) }, workloads, gateways, certificates, urls: check.strings(root['urls'], 'urls'), problems: check.problems };
 }
 
 function abs(dir: string, path: string): string {

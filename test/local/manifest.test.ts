@@ -80,3 +80,11 @@ test('mesh.workloadCertTtl sets the CA certificate lifetime; a value that is not
     assert.ok(m.problems.some((p) => p.includes('mesh.workloadCertTtl') && p.includes('at least 1s')), `${bad}: ${m.problems.join('; ')}`);
   }
 });
+
+test('mesh.extensionProviders (Istio meshConfig shape) reach the manifest; a bad provider is a problem with its path', () => {
+  const ok = parseManifest(`mesh:\n  extensionProviders:\n  - name: ext-authz\n    envoyExtAuthzHttp: { service: authz.default.svc.cluster.local, port: 8000, includeRequestHeadersInCheck: [x-ext-authz] }\n${W('')}`, file);
+  assert.deepEqual(ok.problems, []);
+  assert.equal(ok.mesh.extensionProviders?.[0]?.name, 'ext-authz');
+  const bad = parseManifest(`mesh:\n  extensionProviders:\n  - envoyExtAuthzHttp: { service: authz, port: 8000 }\n${W('')}`, file);
+  assert.ok(bad.problems.some((p) => p.includes('mesh.extensionProviders[0].name')), bad.problems.join('; '));
+});
