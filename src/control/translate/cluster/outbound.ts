@@ -146,7 +146,7 @@ function inferServiceMtlsMode(
   }
   // No endpoint of the port has a sidecar (none known, or all `tlsMode: disabled`): the tlsMode-istio match could never
   // be taken, so the cluster is the same on the wire without it. Leaving it out keeps `default` (over sds-grpc) out of
-  // the config of proxies that have no agent SDS cluster (a local mesh before its sidecars get certificates), which
+  // the config of proxies that have no agent SDS cluster (e.g. proxies started without the agent), which
   // would have to refuse it. When the service gains a sidecar endpoint, CDS is pushed again (proxy-dependencies.ts).
   if (instances.every((i) => i.tlsMode !== 'istio')) return 'DISABLE';
   return context.peerAuthenticationMode?.(service.namespace) ?? 'PERMISSIVE';

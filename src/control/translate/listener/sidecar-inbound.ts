@@ -15,8 +15,8 @@ type MatchPredicate = envoy.config.listener.v3.ListenerFilterChainMatchPredicate
 
 /**
  * The mTLS mode of a workload port: its PeerAuthentication (Istio's precedence, see PeerAuthenticationIndex), PERMISSIVE
- * without a snapshot. A PERMISSIVE port whose instances all say they have no mesh certificate (`tlsMode: disabled`, as
- * the local mesh's WorkloadEntries do until its sidecars get certificates) accepts plaintext only: a TLS chain would need
+ * without a snapshot. A PERMISSIVE port whose instances all say they have no mesh certificate (`tlsMode: disabled`, e.g.
+ * a sidecar run without the agent) accepts plaintext only: a TLS chain would need
  * a `default` secret that proxy cannot get, and no client sends it mTLS (auto mTLS reads the same label). STRICT keeps
  * its TLS chain whatever the label: refusing plaintext matters more than being reachable.
  */
