@@ -75,7 +75,7 @@ export interface PeekResult {
 
 /**
  * Reads from `socket` until `enough(bytes)` says so (or timeout/close). Nothing is lost: the bytes are returned and
- * the socket is left paused for the next reader.
+ * the socket is left paused for the next reader. `timeoutMs` 0 waits without a limit.
  */
 export function peekSocket(socket: Socket, enough: (bytes: Buffer) => boolean, timeoutMs: number): Promise<PeekResult> {
   return new Promise((resolve) => {
@@ -97,7 +97,8 @@ export function peekSocket(socket: Socket, enough: (bytes: Buffer) => boolean, t
       if (enough(bytes)) finish(false, false);
     };
     const onClose = (): void => finish(false, true);
-    const timer = setTimeout(() => finish(true, false), timeoutMs);
+    // Envoy's listener_filters_timeout of 0 disables the timeout (Istio's protocolDetectionTimeout 0s): wait for bytes.
+    const timer = timeoutMs > 0 ? setTimeout(() => finish(true, false), timeoutMs) : undefined;
     socket.on('data', onData);
     socket.once('end', onClose);
     socket.once('close', onClose);

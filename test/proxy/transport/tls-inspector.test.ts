@@ -77,3 +77,21 @@ test('a client that sends nothing: the peek times out and leaves the socket usab
   });
   assert.deepEqual(result, { timedOut: true, closed: false });
 });
+
+test('a timeout of 0 waits without a limit, as Envoy reads listener_filters_timeout 0s: a slow client is still inspected', async () => {
+  const result = await new Promise<{ timedOut: boolean; closed: boolean; bytes: string }>((resolve) => {
+    const server = createServer({ pauseOnConnect: true }, (socket: Socket) => {
+      void peekSocket(socket, (b) => b.includes(0x0a), 0).then((peek) => {
+        socket.destroy();
+        server.close();
+        resolve({ timedOut: peek.timedOut, closed: peek.closed, bytes: peek.bytes.toString() });
+      });
+    });
+    server.listen(0, '127.0.0.1', () => {
+      const s = netConnect((server.address() as AddressInfo).port, '127.0.0.1');
+      s.on('error', () => {});
+      setTimeout(() => s.write('GET / HTTP/1.1\r\n'), 300);
+    });
+  });
+  assert.deepEqual(result, { timedOut: false, closed: false, bytes: 'GET / HTTP/1.1\r\n' });
+});
