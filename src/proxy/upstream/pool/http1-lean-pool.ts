@@ -71,6 +71,40 @@ const FIRST_WINS = new Set([
 const CRLF = '\r\n';
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
+interface HeaderLines {
+  readonly text: string;
+  readonly hasLength: boolean;
+  readonly hasHost: boolean;
+}
+
+/**
+ * The request's header lines (pseudo-headers, transfer-encoding and connection left out: framing is the pool's), in
+ * one pass that also refuses values which would split the head (CR, LF, NUL) — node:http's ERR_INVALID_CHAR.
+ */
+function headerLines(h: HttpHeaders): HeaderLines {
+  let text = '';
+  let hasLength = false;
+  let hasHost = false;
+  for (const name in h) {
+    const v = h[name];
+    if (v === undefined) continue;
+    if (typeof v === 'string') {
+      if (INVALID_VALUE.test(v)) invalidChar(name);
+    } else if (v.some((one) => INVALID_VALUE.test(one))) invalidChar(name);
+    if (name.charCodeAt(0) === 58 /* ':' */) continue;
+    if (name === 'content-length') hasLength = true;
+    else if (name === 'host') hasHost = true;
+    else if (name === 'transfer-encoding' || name === 'connection') continue;
+    if (typeof v === 'string') text += `${name}: ${v}\r\n`;
+    else for (const one of v) text += `${name}: ${one}\r\n`;
+  }
+  return { text, hasLength, hasHost };
+}
+
+function invalidChar(name: string): never {
+  throw Object.assign(new TypeError(`Invalid character in header content ["${name}"]`), { code: 'ERR_INVALID_CHAR' });
+}
+
 /** Adds one raw header line to response headers with node:http's folding (set-cookie list, cookie '; ', others ', '). */
 function addHeader(out: HttpHeaders, rawName: string, value: string): void {
   const name = rawName.toLowerCase();
@@ -107,6 +141,8 @@ class LeanStream implements UpstreamRequest {
     readonly pool: Http1LeanPool,
     readonly headers: HttpHeaders,
     readonly handler: UpstreamResponseHandler,
+    /** The header lines, serialised (and checked) once when the request was made. */
+    private readonly lines: HeaderLines,
   ) {
     this.method = (headers[':method'] as string | undefined) ?? 'GET';
     this.head = this.method === 'HEAD';
@@ -132,21 +168,10 @@ class LeanStream implements UpstreamRequest {
   private serializeHead(knownEmpty: boolean): string {
     const h = this.headers;
     const conn = this.conn!;
-    let head = `${this.method} ${(h[':path'] as string | undefined) ?? '/'} HTTP/1.1\r\n`;
-    let hasLength = false;
-    let hasHost = false;
-    for (const name in h) {
-      if (name.charCodeAt(0) === 58 /* ':' */) continue;
-      const v = h[name];
-      if (v === undefined) continue;
-      if (name === 'content-length') hasLength = true;
-      else if (name === 'host') hasHost = true;
-      else if (name === 'transfer-encoding' || name === 'connection') continue; // framing is ours
-      if (typeof v === 'string') head += `${name}: ${v}\r\n`;
-      else for (const one of v) head += `${name}: ${one}\r\n`;
-    }
-    if (!hasHost) head += `host: ${(h[':authority'] as string | undefined) ?? ''}\r\n`;
-    if (!hasLength) {
+    const lines = this.lines;
+    let head = `${this.method} ${(h[':path'] as string | undefined) ?? '/'} HTTP/1.1\r\n${lines.text}`;
+    if (!lines.hasHost) head += `host: ${(h[':authority'] as string | undefined) ?? ''}\r\n`;
+    if (!lines.hasLength) {
       if (!knownEmpty) {
         head += 'transfer-encoding: chunked\r\n';
         this.chunked = true;
@@ -490,14 +515,9 @@ export class Http1LeanPool implements ConnectionPool {
     const needsConnection = this.idle.length === 0;
     const refused = admitRequest(s, handler, needsConnection);
     if (refused) return refused;
-    for (const name in headers) {
-      const v = headers[name];
-      if (v === undefined) continue;
-      if (typeof v === 'string' ? INVALID_VALUE.test(v) : v.some((one) => INVALID_VALUE.test(one))) {
-        throw Object.assign(new TypeError(`Invalid character in header content ["${name}"]`), { code: 'ERR_INVALID_CHAR' });
-      }
-    }
-    const stream = new LeanStream(this, headers, handler);
+    // Throws (ERR_INVALID_CHAR) before anything is counted, as node:http's request does.
+    const lines = headerLines(headers);
+    const stream = new LeanStream(this, headers, handler, lines);
     this.activeRequests++;
     countRequestStart(s, this.host.stats);
     this.dispatch(stream);
