@@ -26,6 +26,7 @@ function input(over: { headers?: HttpHeaders; remoteAddress?: string; localAddre
     headers: over.headers ?? { ':method': 'GET', ':path': '/api/v1/items?x=1', ':authority': 'shop.local' },
     remoteIp: over.remoteIp ?? remoteAddress,
     filterState: new Map(Object.entries(over.state ?? {})),
+    pathWithoutQuery: undefined,
   };
 }
 

@@ -113,6 +113,7 @@ class HttpRbacFilter implements HttpFilter {
       headers,
       remoteIp: remoteIpFromForwardedFor(headers, connection.remoteAddress, this.xffNumTrustedHops),
       filterState: ctx.info.filterState,
+      pathWithoutQuery: undefined,
     };
     const perRule = active.trackPerRuleStats;
     const metadata: Record<string, string> = {};

@@ -62,14 +62,18 @@ function urlPath(m: PathMatcher | undefined, path: string, problems: ConfigProbl
   const f = compileStringMatcher(m?.path, fieldPath(path, 'path'), problems);
   if (!f) return NEVER;
   return (input) => {
-    const p = input.headers[':path'];
-    if (typeof p !== 'string') return false;
-    let end = p.length;
-    const q = p.indexOf('?');
-    if (q >= 0) end = q;
-    const h = p.indexOf('#');
-    if (h >= 0 && h < end) end = h;
-    return f(end === p.length ? p : p.slice(0, end));
+    let path = input.pathWithoutQuery;
+    if (path === undefined) {
+      const p = input.headers[':path'];
+      if (typeof p !== 'string') return false;
+      let end = p.length;
+      const q = p.indexOf('?');
+      if (q >= 0) end = q;
+      const h = p.indexOf('#');
+      if (h >= 0 && h < end) end = h;
+      path = input.pathWithoutQuery = end === p.length ? p : p.slice(0, end);
+    }
+    return f(path);
   };
 }
 

@@ -61,6 +61,7 @@ export class NetworkRbacFilter implements NetworkReadFilter {
       headers: NO_HEADERS,
       remoteIp: connection.remoteAddress,
       filterState: connection.filterState,
+      pathWithoutQuery: undefined,
     };
     if (this.shadowEngine) {
       const shadow = this.shadowEngine.evaluate(input);

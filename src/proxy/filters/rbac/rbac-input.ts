@@ -34,6 +34,11 @@ export interface RbacInput {
   readonly remoteIp: string;
   /** Dynamic metadata by filter name (the team's convention: plain objects in filterState). */
   readonly filterState: ReadonlyMap<string, unknown>;
+  /**
+   * `:path` without query and fragment: the first url_path matcher of an evaluation computes it, the others reuse it.
+   * The filters create inputs with it set to undefined, so every input has one shape (a property added later slows lookups).
+   */
+  pathWithoutQuery?: string | undefined;
 }
 
 export const NO_HEADERS: HttpHeaders = Object.freeze({}) as HttpHeaders;
