@@ -65,7 +65,9 @@ test('bad input is named and the rest of the mesh starts; --detach returns with 
   blocker = createServer();
   await new Promise<void>((r) => blocker!.listen(base + 30, '127.0.0.1', r));
 
-  const upRun = spawnSync(process.execPath, [CLI, 'up', dir, '--detach', '--port-base', String(base), '--ready-timeout', '8s'], { encoding: 'utf8', timeout: 90_000 });
+  // The crasher never becomes ready, so up waits out the whole timeout: long enough for details-v1's proxy to fetch its
+  // certificate and sync on a loaded machine, short enough to keep the test quick.
+  const upRun = spawnSync(process.execPath, [CLI, 'up', dir, '--detach', '--port-base', String(base), '--ready-timeout', '20s'], { encoding: 'utf8', timeout: 90_000 });
   const log = (): string => readFileSync(join(dir, '.trellis', 'up.log'), 'utf8');
   assert.equal(upRun.status, 0, `up --detach: ${upRun.stderr}\n${log()}`);
   assert.match(upRun.stdout, new RegExp(`^details-v1 +workload +${base + 10} +http://127\\.0\\.0\\.1:${base + 11} +${base + 12} +${base + 13} +proxy running, app running +SYNCED$`, 'm'));
