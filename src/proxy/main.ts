@@ -175,7 +175,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   // Clusters read SDS secrets when they connect; the proxy that holds them exists only after the data plane.
   let proxyRef: ProxyServer | undefined;
   const secrets: SecretProvider = { get: (name) => proxyRef?.secret(name) };
-  const proxy = new ProxyServer(bootstrap, options, options.dataPlane ?? (await createDataPlane({ drainGraceMs: options.drainTimeMs ?? 5000, secrets, ...(options.initialFetchTimeoutMs !== undefined ? { warmingTimeoutMs: options.initialFetchTimeoutMs } : {}) })));
+  // One log for the proxy and its filters (jwt_authn logs its refusals and JWKS fetch failures through it).
+  const log = options.log ?? new ProxyLog(options.logLevel ?? 'info');
+  const dataPlane = options.dataPlane ?? (await createDataPlane({ drainGraceMs: options.drainTimeMs ?? 5000, secrets, log, ...(options.initialFetchTimeoutMs !== undefined ? { warmingTimeoutMs: options.initialFetchTimeoutMs } : {}) }));
+  const proxy = new ProxyServer(bootstrap, { ...options, log }, dataPlane);
   proxyRef = proxy;
   try {
     await proxy.start();
@@ -882,6 +885,10 @@ class ProxyServer implements RunningProxy {
     }
     for (const [scope, values] of byAddress) stats.listener(scope, values);
     for (const [prefix, values] of byPrefix) stats.http(prefix, values);
+    // Network filters' own scopes (`<stat_prefix>.rbac.denied`, `tcp.rbac.allowed`…), summed across listeners as Envoy's shared scopes do.
+    const network: Record<string, number> = {};
+    for (const status of listeners) for (const [name, value] of Object.entries(status.networkFilterStats ?? {})) network[name] = (network[name] ?? 0) + value;
+    for (const [name, value] of Object.entries(network)) stats.plain(name, value, 'counter');
     for (const counter of ['cluster_manager.cds.update_success', 'cluster_manager.cds.update_rejected', 'listener_manager.lds.update_success', 'listener_manager.lds.update_rejected', 'rds.update_success', 'rds.update_rejected', 'cluster_manager.eds.update_success', 'cluster_manager.eds.update_rejected', 'sds.update_success', 'sds.update_rejected']) {
       stats.plain(counter, this.counters.get(counter) ?? 0, 'counter');
     }
@@ -1029,9 +1036,11 @@ function detailsOf(err: unknown): readonly string[] {
 // --- the data path as Trellis builds it ------------------------------------------------------------------------
 
 /** The real data path: the listener manager, the router's compiler, the cluster manager and the HTTP filters. */
-export async function createDataPlane(options: { readonly drainGraceMs?: number; readonly secrets?: SecretProvider; readonly warmingTimeoutMs?: number } = {}): Promise<DataPlane> {
+export async function createDataPlane(
+  options: { readonly drainGraceMs?: number; readonly secrets?: SecretProvider; readonly warmingTimeoutMs?: number; readonly log?: ProxyLog } = {},
+): Promise<DataPlane> {
   const clusters = createClusterBackend(options.secrets ?? NO_SECRETS, options.warmingTimeoutMs);
-  const httpFilters = createHttpFilterRegistry({ clusters: clusters.manager });
+  const httpFilters = createHttpFilterRegistry({ clusters: clusters.manager, ...(options.log ? { log: options.log } : {}) });
   // typed_per_filter_config entries are compiled by the factory of the filter they name (or whose config type they carry).
   const perFilterConfig = (filterName: string, any: Any): unknown => {
     const factory = httpFilters.byName(filterName) ?? httpFilters.byTypeUrl(any.type_url ?? '');
