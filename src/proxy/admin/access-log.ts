@@ -9,6 +9,8 @@ import type { envoy, google } from '../../xds/generated/types.js';
 import { headerValue, type HttpHeaders } from '../http/headers.js';
 import { formatResponseFlags } from '../http/response-flags.js';
 import type { StreamInfo } from '../http/stream-info.js';
+import { ConfigProblems } from '../router/config-problems.js';
+import { compileAccessLogFilter, type AccessLogPredicate } from './access-log-filter.js';
 
 /** Envoy's default format for HTTP (access_log_format docs, "Default format string"). */
 export const DEFAULT_ACCESS_LOG_FORMAT =
@@ -310,7 +312,12 @@ export function compileAccessLogs(configs: readonly AccessLogConfig[], path = 'a
   const loggers: AccessLogger[] = [];
   configs.forEach((config, i) => {
     const here = `${path}[${i}]`;
-    if (config.filter) problems.push(`${here}.filter: access log filters are not supported`);
+    let filter: AccessLogPredicate | undefined;
+    if (config.filter) {
+      const filterProblems = new ConfigProblems();
+      filter = compileAccessLogFilter(config.filter, `${here}.filter`, filterProblems);
+      problems.push(...filterProblems.details);
+    }
     const typed = config.typed_config as Any | undefined;
     if (!typed) {
       problems.push(`${here}.typed_config: must be set (envoy.access_loggers.stdout, stderr or file)`);
@@ -340,7 +347,8 @@ export function compileAccessLogs(configs: readonly AccessLogConfig[], path = 'a
         return;
       }
       const formatter = compileLogFormat(format, `${here}.typed_config.log_format`);
-      loggers.push({ log: (entry) => sink.write(ensureNewline(formatter(entry))) });
+      const write = (entry: AccessLogEntry): void => sink.write(ensureNewline(formatter(entry)));
+      loggers.push({ log: filter ? (entry) => void (filter(entry.info) && write(entry)) : write });
     } catch (err) {
       if (err instanceof XdsValidationError) problems.push(...err.details);
       else problems.push(`${here}: ${(err as Error).message}`);

@@ -127,7 +127,7 @@ test('HCM access_log config: stdout with the default format, file with a text fo
     (err: unknown) => {
       assert.ok(err instanceof XdsValidationError);
       assert.match(err.details[0]!, /^access_log\[0\]\.typed_config: unsupported access logger type\.googleapis\.com\/envoy\.extensions\.filters\.http\.router\.v3\.Router/);
-      assert.equal(err.details[1], 'access_log[1].filter: access log filters are not supported');
+      assert.equal(err.details[1], 'access_log[1].filter.status_code_filter.comparison: must be set');
       assert.equal(err.details[2], 'access_log[1].typed_config.log_format.text_format: unknown command operator %BAD%');
       return true;
     },
