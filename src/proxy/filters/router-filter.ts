@@ -258,7 +258,7 @@ class UpstreamRouting {
       if (!cluster) continue;
       const host = cluster.chooseHost(this.lbContextBase);
       if (!host) continue;
-      const headers: HttpHeaders = { ...this.upstreamHeaders };
+      const headers: HttpHeaders = Object.assign({}, this.upstreamHeaders);
       if (!policy.disableShadowHostSuffixAppend) headers[':authority'] = shadowAuthority(headerValue(headers, ':authority') ?? '');
       try {
         const mirror = cluster.request(host, headers, IGNORE_MIRROR_RESPONSE);
@@ -662,8 +662,11 @@ class RouterFilter implements HttpFilter {
       }
     }
 
-    // Upstream request headers: rewrites, mutations, router-consumed x-envoy headers removed.
-    const upstream: HttpHeaders = { ...headers };
+    // Upstream request headers: rewrites, mutations, router-consumed x-envoy headers removed. Object.assign, not
+    // `{ ...headers }`: V8 gives an object spread's copy a map outside the transition tree, so each property added to it
+    // afterwards (x-envoy-expected-rq-timeout-ms) built a new hidden class per request, and every inline cache that saw
+    // the upstream headers (the pool's serialiser, the pool's stream) missed or went megamorphic.
+    const upstream: HttpHeaders = Object.assign({}, headers);
     const originalPath = upstream[':path'];
     action.rewritePath(upstream);
     // Envoy keeps the pre-rewrite path for the upstream (and access logs) unless suppress_envoy_headers.
