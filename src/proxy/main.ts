@@ -31,9 +31,10 @@ import type { ClusterView } from './admin/clusters-page.js';
 import type { AppliedResource, ConfigDumpInput, ResourceError } from './admin/config-dump.js';
 import { ProxyLog, type LogLevel } from './admin/log-levels.js';
 import { StatsBuilder, listenerStatScope, type StatSample } from './admin/stats.js';
-import { loadBootstrap, type Cluster, type Listener, type ProxyBootstrap, type Secret } from './bootstrap.js';
+import { loadBootstrap, type Cluster, type Listener, type ProxyBootstrap, type ProxyNode, type Secret } from './bootstrap.js';
 import type { StreamInfo } from './http/stream-info.js';
 import { createHttpFilterRegistry } from './filters/registry.js';
+import { IstioMetrics } from './filters/istio-stats/metrics.js';
 import { TrellisListenerManager } from './listeners/listener-manager.js';
 import { SdsClients } from './sds-clients.js';
 import { clusterSecretReferences, listenerSecretReferences, type SecretReference } from './secret-references.js';
@@ -75,6 +76,8 @@ export interface ClusterBackend {
 /** Everything main wires together; the default comes from data-plane.ts, tests may pass their own. */
 export interface DataPlane {
   readonly clusters: ClusterBackend;
+  /** Istio's standard metrics recorded by istio.stats filters, shown on /stats/prometheus. */
+  readonly istioMetrics?: IstioMetrics;
   readonly httpFilters: HttpFilterRegistry;
   /** The router's compiler; throws XdsValidationError. */
   compileRouteConfiguration(config: RouteConfiguration): RouteTable;
@@ -177,7 +180,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const secrets: SecretProvider = { get: (name) => proxyRef?.secret(name) };
   // One log for the proxy and its filters (jwt_authn logs its refusals and JWKS fetch failures through it).
   const log = options.log ?? new ProxyLog(options.logLevel ?? 'info');
-  const dataPlane = options.dataPlane ?? (await createDataPlane({ drainGraceMs: options.drainTimeMs ?? 5000, secrets, log, ...(options.initialFetchTimeoutMs !== undefined ? { warmingTimeoutMs: options.initialFetchTimeoutMs } : {}) }));
+  const dataPlane = options.dataPlane ?? (await createDataPlane({ drainGraceMs: options.drainTimeMs ?? 5000, secrets, log, node: bootstrap.node, ...(options.initialFetchTimeoutMs !== undefined ? { warmingTimeoutMs: options.initialFetchTimeoutMs } : {}) }));
   const proxy = new ProxyServer(bootstrap, { ...options, log }, dataPlane);
   proxyRef = proxy;
   try {
@@ -901,6 +904,7 @@ class ProxyServer implements RunningProxy {
     stats.plain('server.uptime', Math.floor((Date.now() - this.startedAt) / 1000), 'gauge');
     stats.plain('server.memory_allocated', process.memoryUsage().heapUsed, 'gauge');
     stats.plain('server.memory_heap_size', process.memoryUsage().heapTotal, 'gauge');
+    if (this.dataPlane.istioMetrics) stats.families(this.dataPlane.istioMetrics.samples());
     return stats.build();
   }
 
@@ -1037,10 +1041,11 @@ function detailsOf(err: unknown): readonly string[] {
 
 /** The real data path: the listener manager, the router's compiler, the cluster manager and the HTTP filters. */
 export async function createDataPlane(
-  options: { readonly drainGraceMs?: number; readonly secrets?: SecretProvider; readonly warmingTimeoutMs?: number; readonly log?: ProxyLog } = {},
+  options: { readonly drainGraceMs?: number; readonly secrets?: SecretProvider; readonly warmingTimeoutMs?: number; readonly log?: ProxyLog; readonly node?: ProxyNode } = {},
 ): Promise<DataPlane> {
   const clusters = createClusterBackend(options.secrets ?? NO_SECRETS, options.warmingTimeoutMs);
-  const httpFilters = createHttpFilterRegistry({ clusters: clusters.manager, ...(options.log ? { log: options.log } : {}) });
+  const istioMetrics = new IstioMetrics();
+  const httpFilters = createHttpFilterRegistry({ clusters: clusters.manager, istioMetrics, ...(options.log ? { log: options.log } : {}), ...(options.node ? { node: options.node } : {}) });
   // typed_per_filter_config entries are compiled by the factory of the filter they name (or whose config type they carry).
   const perFilterConfig = (filterName: string, any: Any): unknown => {
     const factory = httpFilters.byName(filterName) ?? httpFilters.byTypeUrl(any.type_url ?? '');
@@ -1051,6 +1056,7 @@ export async function createDataPlane(
   };
   return {
     clusters,
+    istioMetrics,
     httpFilters,
     compileRouteConfiguration: (config) => compileRouteConfiguration(config, { perFilterConfig, clusterExists: (name) => clusters.manager.get(name) !== undefined }),
     createListenerManager: (context) => new TrellisListenerManager(context, options.drainGraceMs !== undefined ? { drainGraceMs: options.drainGraceMs } : {}),

@@ -4,7 +4,7 @@
 // clusters' ClusterStats, listeners' and HCMs' counters, and the server's own gauges.
 import type { ClusterStats } from '../upstream/types.js';
 
-export type StatKind = 'counter' | 'gauge';
+export type StatKind = 'counter' | 'gauge' | 'histogram';
 
 export interface StatSample {
   /** Envoy's dotted name: `cluster.outbound|9080||reviews.upstream_rq_total`. */
@@ -14,6 +14,11 @@ export interface StatSample {
   /** Prometheus: the metric name after tag extraction (without the `envoy_` prefix) and its labels. */
   readonly metric: string;
   readonly labels: readonly (readonly [string, string])[];
+  /**
+   * A metric exposed under its own Prometheus name (Istio's istio_*: no `envoy_` prefix, histograms as
+   * `_bucket`/`_sum`/`_count` series): the family for `# TYPE`, with `metric` then the series' full name.
+   */
+  readonly family?: string;
 }
 
 const CLUSTER_GAUGES: ReadonlySet<string> = new Set(['upstream_rq_active', 'upstream_rq_pending_active', 'upstream_cx_active', 'membership_healthy', 'membership_total', 'membership_degraded', 'membership_excluded']);
@@ -31,6 +36,7 @@ function codeClass(stat: string): { metric: string; label?: readonly [string, st
 /** A stats collector: callers add scoped stats, then read the samples. */
 export class StatsBuilder {
   private readonly samples: StatSample[] = [];
+  private readonly ordered: StatSample[] = [];
 
   cluster(name: string, stats: Partial<ClusterStats> | Readonly<Record<string, number>>): void {
     for (const [stat, value] of Object.entries(stats)) {
@@ -71,8 +77,13 @@ export class StatsBuilder {
     this.samples.push({ name, value, kind, metric: name.replace(/\./g, '_'), labels: [] });
   }
 
+  /** Samples of named families (Istio's metrics), kept in the given order after the sorted Envoy stats. */
+  families(samples: readonly StatSample[]): void {
+    this.ordered.push(...samples);
+  }
+
   build(): StatSample[] {
-    return [...this.samples].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return [...this.samples].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).concat(this.ordered);
   }
 }
 
@@ -95,12 +106,12 @@ function select(samples: readonly StatSample[], query: StatsQuery): StatSample[]
 
 /** Envoy's /stats text: `name: value`, one a line, sorted by name. */
 export function formatStatsText(samples: readonly StatSample[], query: StatsQuery = {}): string {
-  return select(samples, query).map((s) => `${s.name}: ${s.value}\n`).join('');
+  return select(samples, query).filter((s) => s.kind !== 'histogram').map((s) => `${s.name}: ${s.value}\n`).join('');
 }
 
 /** Envoy's /stats?format=json: { "stats": [ { "name", "value" } ] }. */
 export function formatStatsJson(samples: readonly StatSample[], query: StatsQuery = {}): string {
-  return `${JSON.stringify({ stats: select(samples, query).map((s) => ({ name: s.name, value: s.value })) }, null, 2)}\n`;
+  return `${JSON.stringify({ stats: select(samples, query).filter((s) => s.kind !== 'histogram').map((s) => ({ name: s.name, value: s.value })) }, null, 2)}\n`;
 }
 
 function sanitizeMetric(name: string): string {
@@ -115,7 +126,7 @@ function escapeLabel(value: string): string {
 export function formatPrometheus(samples: readonly StatSample[], query: StatsQuery = {}): string {
   const byMetric = new Map<string, StatSample[]>();
   for (const sample of select(samples, query)) {
-    const metric = sanitizeMetric(sample.metric);
+    const metric = sample.family ?? sanitizeMetric(sample.metric);
     let list = byMetric.get(metric);
     if (!list) byMetric.set(metric, (list = []));
     list.push(sample);
@@ -126,7 +137,7 @@ export function formatPrometheus(samples: readonly StatSample[], query: StatsQue
     out += `# TYPE ${metric} ${list[0]!.kind}\n`;
     for (const sample of list) {
       const labels = sample.labels.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',');
-      out += `${metric}${labels ? `{${labels}}` : ''} ${sample.value}\n`;
+      out += `${sample.family ? sample.metric : metric}${labels ? `{${labels}}` : ''} ${sample.value}\n`;
     }
     out += '\n';
   }

@@ -7,6 +7,9 @@ import { faultFilterFactory } from './fault.js';
 import { httpRbacFilterFactory } from './rbac/http-rbac.js';
 import { jwtAuthnFilterFactory, type JwtFilterLog } from './jwt-authn/filter.js';
 import { routerFilterFactory } from './router-filter.js';
+import { istioStatsFilterFactory } from './istio-stats/filter.js';
+import { IstioMetrics } from './istio-stats/metrics.js';
+import { metadataExchangeFilterFactory, type LocalNode } from './metadata-exchange/filter.js';
 
 export class HttpFilterRegistry {
   private readonly names = new Map<string, HttpFilterFactory>();
@@ -27,8 +30,18 @@ export class HttpFilterRegistry {
 }
 
 /** The filters Trellis ships: fault, CORS, JWT authentication and the router (the last two need the live cluster manager). */
-export function createHttpFilterRegistry(deps: { readonly clusters: ClusterManager; readonly log?: JwtFilterLog }): HttpFilterRegistry {
+export function createHttpFilterRegistry(deps: {
+  readonly clusters: ClusterManager;
+  readonly log?: JwtFilterLog;
+  /** This proxy's node: istio.metadata_exchange sends it, istio.stats labels its own side with it. */
+  readonly node?: LocalNode;
+  /** Where istio.stats records (main shows it on /stats/prometheus). */
+  readonly istioMetrics?: IstioMetrics;
+}): HttpFilterRegistry {
+  const node = deps.node ?? { id: '' };
   return new HttpFilterRegistry()
+    .register(metadataExchangeFilterFactory(node))
+    .register(istioStatsFilterFactory({ ...(node.metadata ? { nodeMetadata: node.metadata } : {}), metrics: deps.istioMetrics ?? new IstioMetrics() }))
     .register(faultFilterFactory)
     .register(httpRbacFilterFactory)
     .register(extAuthzFilterFactory(deps.clusters))

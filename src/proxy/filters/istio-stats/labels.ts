@@ -1,0 +1,141 @@
+// Istio's standard metric labels for one finished request, from this node's metadata, the exchanged peer's and the StreamInfo.
+import { headerValue } from '../../http/headers.js';
+import { formatResponseFlags } from '../../http/response-flags.js';
+import type { StreamInfo } from '../../http/stream-info.js';
+import type { PeerMetadata } from '../metadata-exchange/peer-metadata.js';
+import type { IstioLabels } from './metrics.js';
+
+export const UNKNOWN = 'unknown';
+
+export type Reporter = 'source' | 'destination';
+
+/** One side's workload labels, as Istio derives them from node metadata. */
+export interface WorkloadLabels {
+  readonly workload: string;
+  readonly namespace: string;
+  readonly app: string;
+  readonly version: string;
+  readonly canonicalService: string;
+  readonly canonicalRevision: string;
+  readonly cluster: string;
+}
+
+export const UNKNOWN_WORKLOAD: WorkloadLabels = {
+  workload: UNKNOWN,
+  namespace: UNKNOWN,
+  app: UNKNOWN,
+  version: UNKNOWN,
+  canonicalService: UNKNOWN,
+  canonicalRevision: UNKNOWN,
+  cluster: UNKNOWN,
+};
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v.length > 0 ? v : undefined;
+}
+
+/** Longest label value kept; longer ones are cut, so a peer cannot blow up series by sending huge values. */
+export const MAX_LABEL_VALUE_LENGTH = 256;
+
+function bounded(v: string): string {
+  return v.length > MAX_LABEL_VALUE_LENGTH ? v.slice(0, MAX_LABEL_VALUE_LENGTH) : v;
+}
+
+/** Istio's workload labels from (exchanged or own) node metadata: WORKLOAD_NAME, NAMESPACE, LABELS, CLUSTER_ID. */
+export function workloadLabels(metadata: Readonly<Record<string, unknown>> | undefined): WorkloadLabels {
+  if (!metadata) return UNKNOWN_WORKLOAD;
+  const labels = (metadata['LABELS'] !== null && typeof metadata['LABELS'] === 'object' ? metadata['LABELS'] : {}) as Record<string, unknown>;
+  const workload = str(metadata['WORKLOAD_NAME']) ?? str(metadata['NAME']);
+  const app = str(labels['app']) ?? str(labels['app.kubernetes.io/name']);
+  const version = str(labels['version']) ?? str(labels['app.kubernetes.io/version']);
+  return {
+    workload: bounded(workload ?? UNKNOWN),
+    namespace: bounded(str(metadata['NAMESPACE']) ?? UNKNOWN),
+    app: bounded(app ?? UNKNOWN),
+    version: bounded(version ?? UNKNOWN),
+    // Istio's canonical service defaults: the label, else app, else the workload name; revision: label, else version, else "latest".
+    canonicalService: bounded(str(labels['service.istio.io/canonical-name']) ?? app ?? workload ?? UNKNOWN),
+    canonicalRevision: bounded(str(labels['service.istio.io/canonical-revision']) ?? version ?? 'latest'),
+    cluster: bounded(str(metadata['CLUSTER_ID']) ?? UNKNOWN),
+  };
+}
+
+/** `outbound|9080|v1|reviews.default.svc.cluster.local` → `reviews.default.svc.cluster.local`; other names → undefined. */
+export function serviceHostOfCluster(cluster: string | undefined): string | undefined {
+  if (!cluster || !cluster.startsWith('outbound|')) return undefined;
+  const host = cluster.split('|')[3];
+  return host ? host : undefined;
+}
+
+/** Host of an authority, without the port (`reviews:9080` → `reviews`, `[::1]:80` → `::1`). */
+function hostOfAuthority(authority: string): string {
+  if (authority.startsWith('[')) {
+    const end = authority.indexOf(']');
+    return end > 0 ? authority.slice(1, end) : authority;
+  }
+  const colon = authority.indexOf(':');
+  return colon < 0 ? authority : authority.slice(0, colon);
+}
+
+export interface DestinationService {
+  readonly service: string;
+  readonly name: string;
+  readonly namespace: string;
+}
+
+/**
+ * destination_service*: the service host from the outbound cluster; else (inbound, or a passthrough) the request's
+ * host, as Istio falls back to the Host header. `name.ns.svc.<domain>` gives name and namespace; a short host takes
+ * the destination workload's namespace.
+ */
+export function destinationService(info: StreamInfo, destinationNamespace: string): DestinationService {
+  const host = serviceHostOfCluster(info.upstreamCluster) ?? hostOfAuthority(headerValue(info.requestHeaders, ':authority') ?? headerValue(info.requestHeaders, 'host') ?? '');
+  if (!host) return { service: UNKNOWN, name: UNKNOWN, namespace: destinationNamespace };
+  const parts = host.split('.');
+  if (parts.length >= 3 && parts[2] === 'svc') return { service: bounded(host), name: bounded(parts[0]!), namespace: bounded(parts[1]!) };
+  if (parts.length === 1 && destinationNamespace !== UNKNOWN) return { service: bounded(`${host}.${destinationNamespace}.svc.cluster.local`), name: bounded(host), namespace: destinationNamespace };
+  return { service: bounded(host), name: bounded(host), namespace: destinationNamespace };
+}
+
+function isGrpc(info: StreamInfo): boolean {
+  return (headerValue(info.requestHeaders, 'content-type') ?? '').startsWith('application/grpc');
+}
+
+/** All of Istio's labels for a finished request seen by `reporter`; `self` is this proxy's own workload. */
+export function istioLabels(reporter: Reporter, self: WorkloadLabels, peer: PeerMetadata | undefined, info: StreamInfo): IstioLabels {
+  const other = workloadLabels(peer?.fields);
+  const source = reporter === 'source' ? self : other;
+  const destination = reporter === 'source' ? other : self;
+  const tls = info.downstreamTls;
+  const grpc = isGrpc(info);
+  const service = destinationService(info, destination.namespace);
+  const mtls = tls !== undefined && tls.peerUriSans.length > 0;
+  return {
+    reporter,
+    source_workload: source.workload,
+    source_canonical_service: source.canonicalService,
+    source_canonical_revision: source.canonicalRevision,
+    source_workload_namespace: source.namespace,
+    // Principals are known on the destination side from the mTLS handshake; the source side has no view of the upstream TLS session here.
+    source_principal: reporter === 'destination' && mtls ? bounded(tls.peerUriSans[0]!) : UNKNOWN,
+    source_app: source.app,
+    source_version: source.version,
+    source_cluster: source.cluster,
+    destination_workload: destination.workload,
+    destination_workload_namespace: destination.namespace,
+    destination_principal: reporter === 'destination' && mtls && tls.localUriSans?.[0] ? bounded(tls.localUriSans[0]) : UNKNOWN,
+    destination_app: destination.app,
+    destination_version: destination.version,
+    destination_service: service.service,
+    destination_canonical_service: destination.canonicalService,
+    destination_canonical_revision: destination.canonicalRevision,
+    destination_service_name: service.name,
+    destination_service_namespace: service.namespace,
+    destination_cluster: destination.cluster,
+    request_protocol: grpc ? 'grpc' : 'http',
+    response_flags: formatResponseFlags(info.responseFlags),
+    connection_security_policy: reporter === 'source' ? UNKNOWN : mtls ? 'mutual_tls' : 'none',
+    response_code: String(info.responseCode ?? 0),
+    grpc_response_status: grpc ? (headerValue(info.responseHeaders ?? {}, 'grpc-status') ?? '') : '',
+  };
+}

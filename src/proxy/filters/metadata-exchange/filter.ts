@@ -1,0 +1,139 @@
+// istio.metadata_exchange: sidecars swap their node metadata in x-envoy-peer-metadata(-id) headers so both ends know the other workload.
+import { XdsValidationError } from '../../../common/errors.js';
+import type { google } from '../../../xds/generated/types.js';
+import type { FilterStatus, HttpFilter, HttpFilterContext, HttpFilterFactory } from '../../http/filter.js';
+import { headerValue, type HttpHeaders } from '../../http/headers.js';
+import { structToJson } from '../../upstream/config-values.js';
+import {
+  DOWNSTREAM_PEER,
+  PEER_METADATA_HEADER,
+  PEER_METADATA_ID_HEADER,
+  UPSTREAM_PEER,
+  decodePeerMetadata,
+  encodePeerMetadata,
+  exchangedMetadata,
+  type PeerMetadata,
+} from './peer-metadata.js';
+
+export const METADATA_EXCHANGE_FILTER = 'istio.metadata_exchange';
+/**
+ * Istio's current config message for this behaviour (io.istio.http.peer_metadata.Config). Trellis has no codec for
+ * it, so the control plane sends the same fields as a google.protobuf.Struct; the filter is then found by its name.
+ */
+export const METADATA_EXCHANGE_TYPE_URL = 'type.googleapis.com/io.istio.http.peer_metadata.Config';
+
+/** The node this proxy runs as: its id and metadata (the bootstrap's node). */
+export interface LocalNode {
+  readonly id: string;
+  readonly metadata?: google.protobuf.Struct;
+}
+
+export interface MetadataExchangeConfig {
+  /** Read the downstream's headers from the request (inbound). */
+  readonly downstreamDiscovery: boolean;
+  /** Add ours to the response (inbound). */
+  readonly downstreamPropagation: boolean;
+  /** Read the upstream's headers from the response (outbound, gateway). */
+  readonly upstreamDiscovery: boolean;
+  /** Add ours to the request (outbound, gateway). */
+  readonly upstreamPropagation: boolean;
+}
+
+const FIELDS = ['downstream_discovery', 'downstream_propagation', 'upstream_discovery', 'upstream_propagation'] as const;
+
+/** Compiles the Struct form of peer_metadata.Config: each field a list of `{ istio_headers: {} }` (the only method Trellis has). */
+export function compileMetadataExchangeConfig(config: unknown): MetadataExchangeConfig {
+  const json = isStruct(config) ? structToJson(config) : ((config ?? {}) as Record<string, unknown>);
+  const problems: string[] = [];
+  const enabled: Record<string, boolean> = {};
+  for (const key of Object.keys(json)) if (!(FIELDS as readonly string[]).includes(key)) problems.push(`${key}: unknown field (expected one of ${FIELDS.join(', ')})`);
+  for (const field of FIELDS) {
+    const list = json[field];
+    if (list === undefined) continue;
+    if (!Array.isArray(list)) {
+      problems.push(`${field}: expected a list of discovery/propagation methods`);
+      continue;
+    }
+    list.forEach((method: unknown, i) => {
+      const keys = method !== null && typeof method === 'object' ? Object.keys(method) : [];
+      if (keys.length !== 1 || keys[0] !== 'istio_headers') problems.push(`${field}[${i}]: only { istio_headers: {} } is supported, got ${JSON.stringify(method)}`);
+      else enabled[field] = true;
+    });
+  }
+  if (problems.length > 0) throw new XdsValidationError(problems);
+  return {
+    downstreamDiscovery: enabled['downstream_discovery'] === true,
+    downstreamPropagation: enabled['downstream_propagation'] === true,
+    upstreamDiscovery: enabled['upstream_discovery'] === true,
+    upstreamPropagation: enabled['upstream_propagation'] === true,
+  };
+}
+
+function isStruct(v: unknown): v is google.protobuf.Struct {
+  return v !== null && typeof v === 'object' && 'fields' in v && Object.keys(v).length === 1;
+}
+
+/** Reads and removes a peer's headers; the peer is kept only when the metadata header decodes. */
+function takePeer(headers: HttpHeaders): PeerMetadata | undefined {
+  const value = headerValue(headers, PEER_METADATA_HEADER);
+  const id = headerValue(headers, PEER_METADATA_ID_HEADER);
+  if (value === undefined && id === undefined) return undefined;
+  delete headers[PEER_METADATA_HEADER];
+  delete headers[PEER_METADATA_ID_HEADER];
+  const fields = value !== undefined ? decodePeerMetadata(value) : undefined;
+  if (!fields) return undefined;
+  return { ...(id !== undefined ? { id } : {}), fields };
+}
+
+class MetadataExchangeFilter implements HttpFilter {
+  readonly name = METADATA_EXCHANGE_FILTER;
+  constructor(
+    private readonly config: MetadataExchangeConfig,
+    private readonly nodeId: string,
+    private readonly encoded: string,
+  ) {}
+
+  onRequestHeaders(ctx: HttpFilterContext): FilterStatus {
+    const headers = ctx.requestHeaders;
+    if (this.config.downstreamDiscovery) {
+      const peer = takePeer(headers);
+      if (peer) ctx.info.filterState.set(DOWNSTREAM_PEER, peer);
+    } else {
+      // Never let a client's claim through to the app or upstream as if it were ours.
+      delete headers[PEER_METADATA_HEADER];
+      delete headers[PEER_METADATA_ID_HEADER];
+    }
+    if (this.config.upstreamPropagation) {
+      headers[PEER_METADATA_ID_HEADER] = this.nodeId;
+      headers[PEER_METADATA_HEADER] = this.encoded;
+    }
+    return 'continue';
+  }
+
+  onResponseHeaders(ctx: HttpFilterContext, headers: HttpHeaders): void {
+    if (this.config.upstreamDiscovery) {
+      const peer = takePeer(headers);
+      if (peer) ctx.info.filterState.set(UPSTREAM_PEER, peer);
+    } else {
+      delete headers[PEER_METADATA_HEADER];
+      delete headers[PEER_METADATA_ID_HEADER];
+    }
+    // A local reply (no upstream answered) carries no peer of ours to propagate on the source side; inbound always answers for itself.
+    if (this.config.downstreamPropagation) {
+      headers[PEER_METADATA_ID_HEADER] = this.nodeId;
+      headers[PEER_METADATA_HEADER] = this.encoded;
+    }
+  }
+}
+
+/** The factory, bound to this proxy's node (the header value is encoded once per config apply). */
+export function metadataExchangeFilterFactory(node: LocalNode): HttpFilterFactory {
+  return {
+    name: METADATA_EXCHANGE_FILTER,
+    typeUrl: METADATA_EXCHANGE_TYPE_URL,
+    create(config: unknown): HttpFilter {
+      const compiled = compileMetadataExchangeConfig(config);
+      return new MetadataExchangeFilter(compiled, node.id, encodePeerMetadata(exchangedMetadata(node.metadata)));
+    },
+  };
+}
