@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { TRELLIS_VERSION } from '../common/version.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { controlCommand } from './commands/control.js';
+import { dashboardCommand } from './commands/dashboard.js';
 import { proxyConfigCommand } from './commands/proxy-config.js';
 import { proxyCommand } from './commands/proxy.js';
 import { proxyStatusCommand } from './commands/proxy-status.js';
@@ -17,7 +18,7 @@ export function buildProgram(): Command {
     .name('trellis')
     .description('Trellis service mesh: an Istio-compatible control plane and an Envoy-compatible proxy, speaking xDS v3.')
     .version(TRELLIS_VERSION, '-v, --version', 'print the Trellis version');
-  for (const command of [controlCommand(), analyzeCommand(), proxyStatusCommand(), proxyConfigCommand(), proxyCommand(), upCommand(), downCommand(), statusCommand()]) program.addCommand(command);
+  for (const command of [controlCommand(), analyzeCommand(), proxyStatusCommand(), proxyConfigCommand(), proxyCommand(), upCommand(), downCommand(), statusCommand(), dashboardCommand()]) program.addCommand(command);
   return program;
 }
 
