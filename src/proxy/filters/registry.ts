@@ -10,6 +10,7 @@ import { routerFilterFactory } from './router-filter.js';
 import { istioStatsFilterFactory } from './istio-stats/filter.js';
 import { IstioMetrics } from './istio-stats/metrics.js';
 import { metadataExchangeFilterFactory, type LocalNode } from './metadata-exchange/filter.js';
+import { SpanExporterPool, tracingFilterFactory } from './tracing/tracing-filter.js';
 
 export class HttpFilterRegistry {
   private readonly names = new Map<string, HttpFilterFactory>();
@@ -37,15 +38,23 @@ export function createHttpFilterRegistry(deps: {
   readonly node?: LocalNode;
   /** Where istio.stats records (main shows it on /stats/prometheus). */
   readonly istioMetrics?: IstioMetrics;
+  /** Span exporters of trellis.filters.http.tracing, shared by every HCM (main may close them at shutdown). */
+  readonly spanExporters?: SpanExporterPool;
 }): HttpFilterRegistry {
   const node = deps.node ?? { id: '' };
   return new HttpFilterRegistry()
     .register(metadataExchangeFilterFactory(node))
     .register(istioStatsFilterFactory({ ...(node.metadata ? { nodeMetadata: node.metadata } : {}), metrics: deps.istioMetrics ?? new IstioMetrics() }))
+    .register(tracingFilterFactory({ node: tracingNodeOf(node), exporters: deps.spanExporters ?? new SpanExporterPool() }))
     .register(faultFilterFactory)
     .register(httpRbacFilterFactory)
     .register(extAuthzFilterFactory(deps.clusters))
     .register(corsFilterFactory)
     .register(jwtAuthnFilterFactory({ clusters: deps.clusters, ...(deps.log ? { log: deps.log } : {}) }))
     .register(routerFilterFactory(deps.clusters));
+}
+
+/** node_id, zone and the service name (node.cluster) for spans, from whatever node main passes. */
+function tracingNodeOf(node: LocalNode & { readonly cluster?: string; readonly locality?: { readonly zone?: string } }): { id: string; cluster: string; zone?: string } {
+  return { id: node.id, cluster: node.cluster ?? '', ...(node.locality?.zone ? { zone: node.locality.zone } : {}) };
 }

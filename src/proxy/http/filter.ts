@@ -85,6 +85,8 @@ export interface FilterFactoryContext {
   readonly stats?: Record<string, number>;
   /** The HCM's xff_num_trusted_hops (default 0), for filters that need the client address Envoy derives from x-forwarded-for (RBAC remote_ip). */
   readonly xffNumTrustedHops?: number;
+  /** The listener's traffic_direction (Envoy derives the tracing operation, ingress or egress, from it). */
+  readonly trafficDirection?: 'INBOUND' | 'OUTBOUND';
 }
 
 /**
