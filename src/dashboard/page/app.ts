@@ -120,7 +120,8 @@ function drawSync(state: DashboardState): void {
     for (const h of ['proxy', ...types, 'last NACK']) head.appendChild(el('th', h));
     for (const p of state.sync) {
       const row = table.appendChild(el('tr', undefined, { 'data-proxy': p.proxy }));
-      row.appendChild(el('td', p.proxy));
+      // istioctl's name for a proxy: `reviews-v1.default` from `sidecar~127.0.0.1~reviews-v1.default~default.svc.cluster.local`.
+      row.appendChild(el('td', p.proxy.split('~')[2] || p.proxy, { title: p.proxy }));
       for (const t of types) {
         const state = p.types[t]?.state ?? '-';
         row.appendChild(el('td', state, { class: state.replace(' ', '_') }));

@@ -1,0 +1,67 @@
+// End to end in headless Chromium (Debian's `chromium` package, driven by playwright-core): the graph, a click on a service, the sync table, a screenshot.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MeshSource } from '../../src/dashboard/mesh-source.js';
+import { startDashboardServer } from '../../src/dashboard/dashboard-server.js';
+import { startFakeMesh } from './fake-mesh.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/** Where the screenshot goes: $TRELLIS_TEST_ARTIFACTS, else dist/test-artifacts/ (gitignored). */
+const artifacts = process.env['TRELLIS_TEST_ARTIFACTS'] ?? join(repo, 'dist', 'test-artifacts');
+
+test('the dashboard in Chromium: productpage→reviews→ratings with rates, a click shows reviews\' VirtualService, sync status, screenshot', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium) to run the dashboard browser test` }, async (t) => {
+  const { chromium } = await import('playwright-core');
+  const mesh = await startFakeMesh();
+  t.after(() => mesh.close());
+  const source = new MeshSource({ monitoringUrl: mesh.monitoringUrl, proxyAdminUrls: [mesh.adminUrl], windowSeconds: 30 });
+  const dashboard = await startDashboardServer(source, { refreshMs: 250 });
+  t.after(() => dashboard.close());
+
+  const profile = mkdtempSync(join(tmpdir(), 'trellis-dashboard-chromium-'));
+  t.after(() => rmSync(profile, { recursive: true, force: true }));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+    viewport: { width: 1400, height: 900 },
+    timeout: 30_000,
+  });
+  t.after(() => context.close());
+  const page = context.pages()[0] ?? (await context.newPage());
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  await page.goto(`${dashboard.url}/`);
+
+  // The page polls every 2 s; the edges have a rate once two scrapes are apart.
+  for (const edge of ['productpage->reviews', 'reviews->ratings']) {
+    // A string runs in the page (this file is compiled without the DOM's types).
+    await page.waitForFunction(`Number(document.querySelector('g.edge[data-edge="${edge}"]')?.getAttribute('data-rps') ?? 0) > 0`, undefined, { timeout: 20_000 });
+    const label = await page.locator(`g.edge[data-edge="${edge}"] text`).textContent();
+    assert.match(label ?? '', /^🔒 \d+(\.\d+)? rps · \d+\.\d% err · p99 \d+ ms$/, `${edge} label`);
+  }
+  assert.match((await page.locator('g.edge[data-edge="productpage->reviews"] text').textContent()) ?? '', /5\.0% err/);
+  assert.equal(await page.locator('g.node').count(), 4);
+
+  await page.locator('g.node[data-service="reviews"]').click();
+  const vs = page.locator('#detail [data-resource="VirtualService default/reviews-route"]');
+  await vs.waitFor({ timeout: 10_000 });
+  await vs.locator('summary').click();
+  assert.match((await vs.locator('pre').textContent()) ?? '', /"subset": "v2"/);
+  assert.match((await page.locator('#detail').textContent()) ?? '', /DestinationRule default\/reviews/);
+  assert.match((await page.locator('#detail').textContent()) ?? '', /Inbound.*productpage.*Outbound.*ratings/s);
+
+  const nackRow = page.locator('#sync tr[data-proxy*="reviews-v2"]');
+  assert.match((await nackRow.textContent()) ?? '', /reviews-v2\.default.*NACKED.*STALE.*NOT SENT.*LDS: listener 0\.0\.0\.0_9080: unknown filter/);
+
+  mkdirSync(artifacts, { recursive: true });
+  const shot = join(artifacts, 'dashboard.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  assert.deepEqual([...readFileSync(shot).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+  t.diagnostic(`screenshot: ${shot}`);
+  assert.deepEqual(errors, []);
+});
