@@ -67,7 +67,7 @@ describe('Bookinfo ingress gateway', () => {
     assert.equal(hcm.rds?.route_config_name, 'http.8080');
     assert.deepEqual(hcm.use_remote_address, { value: true });
     assert.equal(hcm.forward_client_cert_details, 'SANITIZE_SET');
-    assert.deepEqual(hcm.http_filters?.map((f) => f.name), ['envoy.filters.http.fault', 'envoy.filters.http.cors', 'envoy.filters.http.router']);
+    assert.deepEqual(hcm.http_filters?.map((f) => f.name), ['istio.metadata_exchange', 'envoy.filters.http.fault', 'envoy.filters.http.cors', 'istio.stats', 'envoy.filters.http.router']);
   });
 
   test('route http.8080: one * virtual host with the bound VirtualService\'s routes; mesh-only VirtualServices stay out', () => {

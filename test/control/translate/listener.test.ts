@@ -69,8 +69,10 @@ describe('sidecar listeners', () => {
     // initial_fetch_timeout 0s: present but all-zero on the wire.
     assert.deepEqual(hcm.rds, { config_source: { ads: {}, initial_fetch_timeout: {}, resource_api_version: 'V3' }, route_config_name: '9080' });
     assert.deepEqual(hcm.http_filters?.map((f) => [f.name, f.typed_config?.type_url]), [
+      ['istio.metadata_exchange', 'type.googleapis.com/google.protobuf.Struct'],
       ['envoy.filters.http.fault', 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault'],
       ['envoy.filters.http.cors', 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors'],
+      ['istio.stats', 'type.googleapis.com/google.protobuf.Struct'],
       ['envoy.filters.http.router', 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router'],
     ]);
     // BoolValue false: the wrapper is present, its default value is not on the wire.
@@ -189,7 +191,7 @@ describe('sidecar listeners', () => {
     assert.equal(l.bind_to_port, undefined);
     const hcm = hcmOf(l.filter_chains?.[0]);
     assert.equal(hcm.rds?.route_config_name, 'outbound_http');
-    assert.deepEqual(hcm.http_filters?.map((f) => f.name), ['envoy.filters.http.fault', 'envoy.filters.http.cors', 'envoy.filters.http.router']);
+    assert.deepEqual(hcm.http_filters?.map((f) => f.name), ['istio.metadata_exchange', 'envoy.filters.http.fault', 'envoy.filters.http.cors', 'istio.stats', 'envoy.filters.http.router']);
     assertListenerOnTheWire(l);
   });
 

@@ -47,19 +47,21 @@ function hcmFilters(chain: FilterChain): string[] {
   return (hcm.http_filters ?? []).map((f) => f.name!);
 }
 
-const STANDARD = ['envoy.filters.http.fault', 'envoy.filters.http.cors', 'envoy.filters.http.router'];
+// istio.metadata_exchange leads every HCM (before the security filters), istio.stats sits just before the router, as in Istio.
+const MX = 'istio.metadata_exchange';
+const STANDARD = ['envoy.filters.http.fault', 'envoy.filters.http.cors', 'istio.stats', 'envoy.filters.http.router'];
 
 test('inbound: security HTTP filters first in every HCM chain (ports and HTTP passthrough), network filters before tcp_proxy on TCP and TCP passthrough chains', () => {
   const { provider, calls } = recording();
   const l = buildVirtualInboundListener(instances, { mesh: DEFAULT_MESH_CONFIG, proxy: web, push, securityFilters: provider });
   const http = l.filter_chains!.filter((c) => c.filter_chain_match?.destination_port?.value === 9080);
   assert.equal(http.length, 2, 'PERMISSIVE: mTLS and plaintext');
-  for (const chain of http) assert.deepEqual(hcmFilters(chain), ['test.jwt_authn', 'test.rbac', ...STANDARD]);
+  for (const chain of http) assert.deepEqual(hcmFilters(chain), [MX, 'test.jwt_authn', 'test.rbac', ...STANDARD]);
   const tcp = l.filter_chains!.filter((c) => c.filter_chain_match?.destination_port?.value === 7000 || /^virtualInbound(-plaintext|-tls-passthrough)?$/.test(c.name!));
   assert.equal(tcp.length, 6, 'PERMISSIVE TCP port and TCP passthrough: three chains each');
   const httpPassthrough = l.filter_chains!.filter((c) => c.name!.startsWith('virtualInbound-catchall-http'));
   assert.equal(httpPassthrough.length, 2);
-  for (const chain of httpPassthrough) assert.deepEqual(hcmFilters(chain), ['test.jwt_authn', 'test.rbac', ...STANDARD]);
+  for (const chain of httpPassthrough) assert.deepEqual(hcmFilters(chain), [MX, 'test.jwt_authn', 'test.rbac', ...STANDARD]);
   for (const chain of tcp) assert.deepEqual(chain.filters?.map((f) => f.name), ['test.network_rbac', 'envoy.filters.network.tcp_proxy']);
   const blackhole = l.filter_chains!.find((c) => c.name === 'virtualInbound-blackhole')!;
   assert.deepEqual(blackhole.filters?.map((f) => f.name), ['envoy.filters.network.tcp_proxy'], 'the loop guard needs no policy');
@@ -74,9 +76,9 @@ test('inbound: security HTTP filters first in every HCM chain (ports and HTTP pa
 test('local inbound listeners get the same filters; without a push there are none (nothing to read policies from)', () => {
   const { provider } = recording();
   const [local] = buildLocalInboundListeners(instances, new Map([[9080, 19080]]), { mesh: DEFAULT_MESH_CONFIG, proxy: web, push, securityFilters: provider });
-  for (const chain of local!.filter_chains!) assert.deepEqual(hcmFilters(chain), ['test.jwt_authn', 'test.rbac', ...STANDARD]);
+  for (const chain of local!.filter_chains!) assert.deepEqual(hcmFilters(chain), [MX, 'test.jwt_authn', 'test.rbac', ...STANDARD]);
   const bare = buildVirtualInboundListener(instances, { mesh: DEFAULT_MESH_CONFIG, proxy: web, securityFilters: provider });
-  for (const chain of bare.filter_chains!.filter((c) => c.filter_chain_match?.destination_port?.value === 9080)) assert.deepEqual(hcmFilters(chain), STANDARD);
+  for (const chain of bare.filter_chains!.filter((c) => c.filter_chain_match?.destination_port?.value === 9080)) assert.deepEqual(hcmFilters(chain), [MX, ...STANDARD]);
 });
 
 test('gateway: every HCM starts with the security HTTP filters asked for the gateway (isGateway, no port)', () => {
@@ -91,6 +93,6 @@ test('gateway: every HCM starts with the security HTTP filters asked for the gat
   });
   const out = buildGatewayConfig(ingress, [gw], [], serviceLookupOf([productpage]), { mesh: DEFAULT_MESH_CONFIG, proxy: ingress, push, securityFilters: provider });
   assert.equal(out.listeners.length, 2);
-  for (const l of out.listeners) for (const chain of l.filter_chains!) assert.deepEqual(hcmFilters(chain), ['test.jwt_authn', 'test.rbac', ...STANDARD]);
+  for (const l of out.listeners) for (const chain of l.filter_chains!) assert.deepEqual(hcmFilters(chain), [MX, 'test.jwt_authn', 'test.rbac', ...STANDARD]);
   assert.deepEqual(calls.map((c) => [c.kind, c.input.isGateway, c.input.port, c.input.proxy === ingress]), [['http', true, undefined, true]]);
 });
