@@ -43,6 +43,11 @@ export function parseExtensionProviders(value: unknown, path = 'extensionProvide
       const http = parseHttpProvider(item[kind], `${at}.envoyExtAuthzHttp`, problems);
       if (http && name !== undefined) providers.push({ name, envoyExtAuthzHttp: http });
     } else if (OTHER_KINDS.includes(kind)) {
+      if (kind === 'envoyFileAccessLog') {
+        const file = parseFileAccessLog(item[kind], `${at}.envoyFileAccessLog`, problems);
+        if (file && name !== undefined) providers.push({ name, envoyFileAccessLog: file });
+        return;
+      }
       if (name !== undefined && isObj(item[kind])) providers.push({ name, ...(kind === 'envoyExtAuthzGrpc' ? { envoyExtAuthzGrpc: item[kind] as Obj } : {}) });
     } else {
       problems.push(`${at}.${kind}: unknown extension provider kind`);
@@ -102,4 +107,29 @@ function parseHttpProvider(value: unknown, at: string, problems: string[]): Envo
     ...(downstreamAllow ? { headersToDownstreamOnAllow: downstreamAllow } : {}),
     ...(downstreamDeny ? { headersToDownstreamOnDeny: downstreamDeny } : {}),
   };
+}
+
+/** Istio's EnvoyFileAccessLogProvider: `path` (empty: /dev/stdout), `logFormat.text` or `logFormat.labels`, not both. */
+function parseFileAccessLog(value: unknown, at: string, problems: string[]): NonNullable<ExtensionProvider['envoyFileAccessLog']> | undefined {
+  if (value === null || value === undefined) return {};
+  if (!isObj(value)) return void problems.push(`${at}: expected an object`);
+  const before = problems.length;
+  for (const k of Object.keys(value)) if (k !== 'path' && k !== 'logFormat') problems.push(`${at}.${k}: unknown field`);
+  const path = value['path'];
+  if (path !== undefined && typeof path !== 'string') problems.push(`${at}.path: expected a string`);
+  const format = value['logFormat'];
+  let logFormat: { text?: string; labels?: Obj } | undefined;
+  if (format !== undefined && format !== null) {
+    if (!isObj(format)) problems.push(`${at}.logFormat: expected an object with text or labels`);
+    else {
+      const { text, labels } = format;
+      if (text !== undefined && labels !== undefined) problems.push(`${at}.logFormat: only one of text and labels may be set`);
+      if (text !== undefined && typeof text !== 'string') problems.push(`${at}.logFormat.text: expected a string`);
+      if (labels !== undefined && !isObj(labels)) problems.push(`${at}.logFormat.labels: expected a map of JSON keys to format strings`);
+      for (const k of Object.keys(format)) if (k !== 'text' && k !== 'labels') problems.push(`${at}.logFormat.${k}: unknown field`);
+      logFormat = { ...(typeof text === 'string' ? { text } : {}), ...(isObj(labels) ? { labels } : {}) };
+    }
+  }
+  if (problems.length > before) return undefined;
+  return { ...(typeof path === 'string' && path !== '' ? { path } : {}), ...(logFormat ? { logFormat } : {}) };
 }

@@ -19,6 +19,14 @@ export interface MeshConfig {
   readonly pathNormalization?: { readonly normalization?: PathNormalizationMode };
   /** Istio's `extensionProviders`: the external authorizers CUSTOM AuthorizationPolicies name (`provider.name`). */
   readonly extensionProviders?: readonly ExtensionProvider[];
+  /** Istio's `accessLogFile`: mesh-wide access logs to this path (`/dev/stdout`) when no Telemetry configures access logging. */
+  readonly accessLogFile?: string;
+  /** Istio's `accessLogEncoding` (default TEXT). */
+  readonly accessLogEncoding?: 'TEXT' | 'JSON';
+  /** Istio's `accessLogFormat`: an Envoy format string (TEXT) or a JSON object of them (JSON); empty means Istio's default. */
+  readonly accessLogFormat?: string;
+  /** Istio's `defaultProviders`: the providers a Telemetry entry without `providers` uses. */
+  readonly defaultProviders?: { readonly accessLogging?: readonly string[]; readonly tracing?: readonly string[]; readonly metrics?: readonly string[] };
 }
 
 /** One of Istio's MeshConfig.ExtensionProvider; Trellis reads `envoyExtAuthzHttp` (and refuses the others by name). */
@@ -27,6 +35,8 @@ export interface ExtensionProvider {
   readonly envoyExtAuthzHttp?: EnvoyExternalAuthorizationHttpProvider;
   /** Recognised so a policy naming it gets a clear "not supported" instead of "not found". */
   readonly envoyExtAuthzGrpc?: Readonly<Record<string, unknown>>;
+  /** Istio's EnvoyFileAccessLogProvider: `path`, and `logFormat` with `text` (a format string) or `labels` (JSON keys to format strings). */
+  readonly envoyFileAccessLog?: { readonly path?: string; readonly logFormat?: { readonly text?: string; readonly labels?: Readonly<Record<string, unknown>> } };
 }
 
 /** Istio's EnvoyExternalAuthorizationHttpProvider, field names as in mesh config YAML. */

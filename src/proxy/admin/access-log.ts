@@ -86,6 +86,10 @@ function simpleOperators(): Map<string, Operator> {
   ops.set('RESPONSE_DURATION', (e) => (e.info.upstreamResponseStart === undefined ? undefined : Math.round(e.info.upstreamResponseStart - e.info.startTime)));
   ops.set('UPSTREAM_HOST', (e) => e.info.upstreamHost);
   ops.set('UPSTREAM_CLUSTER', (e) => e.info.upstreamCluster);
+  // Istio's default formats use these two: the cluster name unescaped (Trellis never escapes it) and the upstream
+  // connection's local address, which StreamInfo does not record yet ('-').
+  ops.set('UPSTREAM_CLUSTER_RAW', (e) => e.info.upstreamCluster);
+  ops.set('UPSTREAM_LOCAL_ADDRESS', () => undefined);
   ops.set('UPSTREAM_REQUEST_ATTEMPT_COUNT', (e) => e.info.attemptCount);
   ops.set('ROUTE_NAME', (e) => e.info.routeName);
   ops.set('REQUEST_ID', (e) => e.info.requestId);

@@ -1,4 +1,5 @@
 // Sidecar outbound listeners: virtualOutbound on 15001 (original-destination handoff) and one unbound listener per service port.
+import { accessLogOption } from '../telemetry/access-log.js';
 import { BLACKHOLE_CLUSTER, clusterName, OUTBOUND_CAPTURE_PORT, PASSTHROUGH_CLUSTER, VIRTUAL_OUTBOUND_LISTENER } from '../../model/cluster-name.js';
 import type { MeshConfig } from '../../model/mesh-config.js';
 import type { Service } from '../../model/service.js';
@@ -106,6 +107,7 @@ export function buildOutboundListeners(services: readonly Service[], context: Li
             rdsRouteName: String(port.number),
             useRemoteAddress: false,
             ...pathNormalizationOption(context.mesh),
+            ...accessLogOption(context, 'CLIENT'),
           }),
         ],
       });
