@@ -20,6 +20,7 @@ import {
   TLS_INSPECTOR_MESSAGE,
 } from './envoy-filter-names.js';
 import type { MeshConfig, PathNormalizationMode } from '../../model/mesh-config.js';
+import { toStruct } from './protobuf-values.js';
 
 export type Address = envoy.config.core.v3.Address;
 export type Filter = envoy.config.listener.v3.Filter;
@@ -49,13 +50,42 @@ export function tcpProxyFilter(cluster: string, statPrefix: string = cluster): F
  * security filters: jwt_authn, ext_authz, rbac, which must see a request before anything acts on it), fault and CORS
  * (both configured per route through typed_per_filter_config), then the router, which must be last.
  */
-export function standardHttpFilters(leading: readonly HttpFilter[] = []): HttpFilter[] {
+export function standardHttpFilters(leading: readonly HttpFilter[] = [], direction?: TrafficDirection): HttpFilter[] {
   return [
+    ...(direction ? [metadataExchangeFilter(direction)] : []),
     ...leading,
     { name: FAULT_FILTER, typed_config: packAny(FAULT_MESSAGE, {}) },
     { name: CORS_FILTER, typed_config: packAny(CORS_MESSAGE, {}) },
+    ...(direction ? [istioStatsFilter(direction)] : []),
     { name: ROUTER_FILTER, typed_config: packAny(ROUTER_MESSAGE, {}) },
   ];
+}
+
+export type TrafficDirection = 'INBOUND' | 'OUTBOUND';
+
+/** Istio's HTTP filter names for telemetry; their config travels as a google.protobuf.Struct (see docs/observability.md). */
+export const METADATA_EXCHANGE_FILTER = 'istio.metadata_exchange';
+export const ISTIO_STATS_FILTER = 'istio.stats';
+const STRUCT_MESSAGE = 'google.protobuf.Struct';
+
+/**
+ * istio.metadata_exchange with io.istio.http.peer_metadata.Config's fields: inbound learns the client from the request
+ * headers and answers with its own; outbound and gateways send theirs upstream and learn the server from the response.
+ */
+export function metadataExchangeFilter(direction: TrafficDirection): HttpFilter {
+  const headers = [{ istio_headers: {} }];
+  const config = direction === 'INBOUND' ? { downstream_discovery: headers, downstream_propagation: headers } : { upstream_discovery: headers, upstream_propagation: headers };
+  return { name: METADATA_EXCHANGE_FILTER, typed_config: packAny(STRUCT_MESSAGE, toStruct(config)) };
+}
+
+/** istio.stats: reporter=destination on inbound, source on outbound and gateways (Istio infers it from the listener direction). */
+export function istioStatsFilter(direction: TrafficDirection): HttpFilter {
+  return { name: ISTIO_STATS_FILTER, typed_config: packAny(STRUCT_MESSAGE, toStruct({ direction })) };
+}
+
+/** The direction of an HCM from Istio's stat prefixes (`inbound_…`, `InboundPassthroughCluster…` vs `outbound_…`, gateways). */
+function directionOfStatPrefix(statPrefix: string): TrafficDirection {
+  return statPrefix.startsWith('inbound') || statPrefix.startsWith('InboundPassthrough') ? 'INBOUND' : 'OUTBOUND';
 }
 
 export interface HttpConnectionManagerOptions {
@@ -72,6 +102,8 @@ export interface HttpConnectionManagerOptions {
   leadingHttpFilters?: readonly HttpFilter[];
   /** MeshConfig `pathNormalization.normalization`; absent means Istio's DEFAULT (BASE). */
   pathNormalization?: PathNormalizationMode;
+  /** Which side the telemetry filters (metadata exchange, stats) report as; absent: from the stat prefix; `false`: none. */
+  trafficDirection?: TrafficDirection | false;
   /** Access logs (Telemetry accessLogging or MeshConfig accessLogFile: translate/telemetry/access-log.ts). */
   accessLog?: readonly envoy.config.accesslog.v3.AccessLog[];
 }
@@ -81,7 +113,8 @@ export function httpConnectionManager(options: HttpConnectionManagerOptions): Ht
   const hcm: HttpConnectionManager = { stat_prefix: options.statPrefix };
   if (options.rdsRouteName !== undefined) hcm.rds = { config_source: adsConfigSource(), route_config_name: options.rdsRouteName };
   else if (options.routeConfig !== undefined) hcm.route_config = options.routeConfig;
-  hcm.http_filters = standardHttpFilters(options.leadingHttpFilters);
+  const direction = options.trafficDirection === false ? undefined : (options.trafficDirection ?? directionOfStatPrefix(options.statPrefix));
+  hcm.http_filters = standardHttpFilters(options.leadingHttpFilters, direction);
   if (options.accessLog && options.accessLog.length > 0) hcm.access_log = [...options.accessLog];
   hcm.use_remote_address = { value: options.useRemoteAddress };
   if (options.forwardClientCertDetails !== undefined) {
