@@ -42,8 +42,10 @@ test('the dashboard in Chromium: productpage→reviews→ratings with rates, a c
     // A string runs in the page (this file is compiled without the DOM's types).
     await page.waitForFunction(`Number(document.querySelector('g.edge[data-edge="${edge}"]')?.getAttribute('data-rps') ?? 0) > 0`, undefined, { timeout: 20_000 });
     const label = await page.locator(`g.edge[data-edge="${edge}"] text`).textContent();
-    assert.match(label ?? '', /^🔒 \d+(\.\d+)? rps · \d+\.\d% err · p99 \d+ ms$/, `${edge} label`);
+    assert.match(label ?? '', /^\d+(\.\d+)? rps · \d+\.\d% err · p99 \d+ ms$/, `${edge} label`);
+    assert.equal(await page.locator(`g.edge[data-edge="${edge}"] g.lock`).count(), 1, `${edge} has the mTLS lock`);
   }
+  assert.equal(await page.locator('g.edge[data-edge="productpage->details"] g.lock').count(), 0, 'a plaintext edge has no lock');
   assert.match((await page.locator('g.edge[data-edge="productpage->reviews"] text').textContent()) ?? '', /5\.0% err/);
   assert.equal(await page.locator('g.node').count(), 4);
 

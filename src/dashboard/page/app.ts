@@ -29,7 +29,7 @@ function edgeLabel(e: TrafficEdge): string {
   const rps = e.rps === null ? '– rps' : `${e.rps.toFixed(e.rps < 10 ? 2 : 1)} rps`;
   const err = e.errorRate === null ? '' : ` · ${(e.errorRate * 100).toFixed(1)}% err`;
   const p99 = e.p99Ms === null ? '' : ` · p99 ${Math.round(e.p99Ms)} ms`;
-  return `${e.mtls ? '🔒 ' : ''}${rps}${err}${p99}`;
+  return `${rps}${err}${p99}`;
 }
 
 function drawGraph(state: DashboardState): void {
@@ -49,6 +49,13 @@ function drawGraph(state: DashboardState): void {
     const group = root.appendChild(svg('g', { class: `edge${(e.errorRate ?? 0) > 0 ? ' errors' : ''}`, 'data-edge': `${e.source}->${e.destination}`, 'data-rps': e.rps ?? 0 }));
     group.appendChild(svg('path', { d: points.map((p, i) => `${i ? 'L' : 'M'}${p.x},${p.y}`).join(' ') }));
     group.appendChild(svg('text', { x: layout.x ?? 0, y: (layout.y ?? 0) + 4, 'text-anchor': 'middle' }, edgeLabel(e)));
+    // A padlock drawn in SVG rather than an emoji, which servers' headless browsers often have no font for.
+    if (e.mtls) {
+      const lock = group.appendChild(svg('g', { class: 'lock', transform: `translate(${(layout.x ?? 0) - 100},${(layout.y ?? 0) - 6})` }));
+      lock.appendChild(svg('title', {}, 'mutual TLS'));
+      lock.appendChild(svg('path', { d: 'M2,5 V3 a3,3 0 0 1 6,0 V5', fill: 'none', stroke: '#197a35', 'stroke-width': 1.4 }));
+      lock.appendChild(svg('rect', { x: 0, y: 5, width: 10, height: 7, rx: 1, fill: '#197a35' }));
+    }
   }
   for (const n of state.graph.nodes) {
     const p = g.node(n.id);
@@ -78,7 +85,7 @@ function edgeTable(title: string, edges: readonly TrafficEdge[], peer: (e: Traff
   for (const e of edges) {
     const row = table.appendChild(el('tr'));
     row.appendChild(el('td', peer(e)));
-    row.appendChild(el('td', edgeLabel(e)));
+    row.appendChild(el('td', `${e.mtls ? 'mTLS · ' : ''}${edgeLabel(e)}`));
   }
   return box;
 }
