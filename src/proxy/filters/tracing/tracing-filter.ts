@@ -62,6 +62,8 @@ export interface CompiledTracing {
   readonly maxPathTagLength: number;
   readonly customTags: readonly (readonly [string, CustomTag])[];
   readonly exporter?: SpanExporter;
+  /** ZipkinConfig trace_id_128bit (Istio: true unless enable64bitTraceId); new traces get 64-bit ids when false. */
+  readonly traceId128: boolean;
 }
 
 function percent(p: { value?: number } | undefined, path: string, problems: string[]): number {
@@ -71,8 +73,22 @@ function percent(p: { value?: number } | undefined, path: string, problems: stri
   return Math.min(1, Math.max(0, v / 100));
 }
 
-function compileProvider(provider: HcmTracing['provider'], node: TracingNode, pool: SpanExporterPool, problems: string[]): SpanExporter | undefined {
-  if (!provider) return undefined;
+function compileProvider(provider: HcmTracing['provider'], node: TracingNode, pool: SpanExporterPool, problems: string[]): { exporter?: SpanExporter; traceId128: boolean } {
+  if (!provider) return { traceId128: true };
+  const exporter = compileExporter(provider, node, pool, problems);
+  const config = provider.typed_config ? structOf(provider.typed_config) : {};
+  return { ...(exporter ? { exporter } : {}), traceId128: config['trace_id_128bit'] !== false };
+}
+
+function structOf(any: NonNullable<NonNullable<HcmTracing['provider']>['typed_config']>): Record<string, unknown> {
+  try {
+    return structToJson(unpackAny<google.protobuf.Struct>(any, 'type.googleapis.com/google.protobuf.Struct'));
+  } catch {
+    return {};
+  }
+}
+
+function compileExporter(provider: NonNullable<HcmTracing['provider']>, node: TracingNode, pool: SpanExporterPool, problems: string[]): SpanExporter | undefined {
   const name = provider.name ?? '';
   let config: Record<string, unknown> = {};
   if (provider.typed_config) {
@@ -141,7 +157,7 @@ export function compileTracing(config: HcmTracing, direction: 'INBOUND' | 'OUTBO
     overallSampling: percent(config.overall_sampling, 'overall_sampling', problems),
     maxPathTagLength: config.max_path_tag_length?.value ?? 256,
     customTags: compileCustomTags(config.custom_tags, problems),
-    ...{ exporter: compileProvider(config.provider, node, pool, problems) },
+    ...compileProvider(config.provider, node, pool, problems),
   };
   if (problems.length) throw new XdsValidationError(problems);
   return compiled;
@@ -201,7 +217,7 @@ export class TracingFilter implements HttpFilter {
     const parent = incoming.context;
     const sampled = parent?.sampled ?? incoming.sampled ?? this.decide(ctx);
     const span: SpanContext = {
-      traceId: parent?.traceId ?? randomId(16),
+      traceId: parent?.traceId ?? randomId(this.config.traceId128 ? 16 : 8),
       spanId: randomId(8),
       ...(parent ? { parentSpanId: parent.spanId } : {}),
       sampled,
