@@ -1,0 +1,169 @@
+// Istio's standard metrics on Bookinfo under `trellis up`: after N product pages through the gateway, every sidecar's
+// /stats/prometheus counts the hops with both workloads named (gateway → productpage → details/reviews → ratings).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { loadManifest } from '../../src/local/manifest.js';
+import { findTakenPorts, planPorts, type PortPlan } from '../../src/local/port-blocks.js';
+import { isAlive, readState } from '../../src/local/state-file.js';
+
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const CLI = join(REPO, 'dist/src/cli/main.js');
+const EXAMPLE = join(REPO, 'examples/bookinfo');
+const PAGES = 12;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+function get(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers, agent: false, timeout: 20_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+interface Series {
+  readonly labels: Record<string, string>;
+  readonly value: number;
+}
+
+async function requestsTotal(adminPort: number): Promise<Series[]> {
+  const text = (await get(adminPort, '/stats/prometheus')).body;
+  const out: Series[] = [];
+  for (const m of text.matchAll(/^istio_requests_total\{(.*)\} (\S+)$/gm)) {
+    const labels: Record<string, string> = {};
+    for (const l of m[1]!.matchAll(/([a-z_]+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
+    out.push({ labels, value: Number(m[2]) });
+  }
+  return out;
+}
+
+function sum(series: readonly Series[], match: Record<string, string | RegExp>): number {
+  return series
+    .filter((s) => Object.entries(match).every(([k, v]) => (typeof v === 'string' ? s.labels[k] === v : v.test(s.labels[k] ?? ''))))
+    .reduce((n, s) => n + s.value, 0);
+}
+
+let dir = '';
+let up: ChildProcess | undefined;
+let output = '';
+let gatewayPort = 0;
+let plan: PortPlan;
+
+before(async () => {
+  // A copy of the example with the gateway on a free port (the HTTPS server and certificates left out), so this runs beside `npm start`.
+  dir = mkdtempSync(join(tmpdir(), 'trellis-bookinfo-metrics-'));
+  const manifest = loadManifest(EXAMPLE);
+  gatewayPort = await freePort();
+  const externalPort = await freePort();
+  for (const f of readdirSync(join(EXAMPLE, 'config'))) {
+    writeFileSync(join(dir, `config-${f}`), readFileSync(join(EXAMPLE, 'config', f), 'utf8').replaceAll('number: 8080', `number: ${gatewayPort}`));
+  }
+  const copy = {
+    config: readdirSync(join(EXAMPLE, 'config')).map((f) => `config-${f}`),
+    mesh: manifest.mesh,
+    workloads: manifest.workloads.map((w) => ({
+      name: w.name, namespace: w.namespace, labels: w.labels, serviceAccount: w.serviceAccount, command: w.command, args: w.args, env: w.env,
+      ...(w.service ? { service: w.service } : {}), sidecar: w.sidecar, ...(w.name === 'external-api' ? { port: externalPort } : w.port ? { port: w.port } : {}),
+    })),
+    gateways: manifest.gateways.map((g) => ({ ...g, ports: [gatewayPort] })),
+  };
+  writeFileSync(join(dir, 'mesh.yaml'), stringify(copy));
+  let base = 20_000 + 100 * Math.floor(Math.random() * 300);
+  for (let i = 0; i < 20 && (await findTakenPorts(planPorts(loadManifest(dir), base))).length > 0; i++) base = 20_000 + 100 * Math.floor(Math.random() * 300);
+  plan = planPorts(loadManifest(dir), base);
+
+  up = spawn(process.execPath, [CLI, 'up', dir, '--port-base', String(base), '--no-color', '--ready-timeout', '60s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  up.stdout!.setEncoding('utf8').on('data', (c: string) => (output += c));
+  up.stderr!.setEncoding('utf8').on('data', (c: string) => (output += c));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`trellis up not ready in 90 s:\n${output.slice(-4000)}`)), 90_000);
+    const check = (): void => {
+      if (/trellis up: (mesh ready|started)/.test(output) && /Ctrl-C/.test(output)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    up!.stdout!.on('data', check);
+    up!.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`trellis up exited with ${code}:\n${output.slice(-4000)}`));
+    });
+  });
+  assert.match(output, /trellis up: mesh ready/, output.slice(-3000));
+});
+
+after(async () => {
+  if (up && up.exitCode === null) {
+    const exited = new Promise((r) => up!.once('exit', r));
+    up.kill('SIGINT');
+    const timer = setTimeout(() => up!.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  for (const p of readState(dir)?.processes ?? []) if (isAlive(p.pid)) process.kill(p.pid!, 'SIGKILL');
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function admin(workload: string): number {
+  const port = plan.workloads.get(workload)?.admin ?? plan.gateways.get(workload)?.admin;
+  assert.ok(port, `${workload} has an admin port`);
+  return port;
+}
+
+test(`${PAGES} product pages: each hop counted once by its source and once by its destination reporter, with both workloads named`, async () => {
+  // Pages served before this test (readiness probes) would add to the counts: take a baseline first.
+  const before = new Map<string, Series[]>();
+  const sidecars = ['istio-ingressgateway', 'productpage-v1', 'details-v1', 'reviews-v1', 'reviews-v2', 'reviews-v3', 'ratings-v1'];
+  for (const w of sidecars) before.set(w, await requestsTotal(admin(w)));
+  for (let i = 0; i < PAGES; i++) assert.equal((await get(gatewayPort, '/productpage')).status, 200);
+
+  const delta = async (w: string, match: Record<string, string | RegExp>): Promise<number> => sum(await requestsTotal(admin(w)), match) - sum(before.get(w)!, match);
+  const hop = (reporter: string, source: string | RegExp, destination: string | RegExp): Record<string, string | RegExp> => ({ reporter, source_workload: source, destination_workload: destination, response_code: '200' });
+  // The destination sidecar records when its response ends, a moment after the client has it: wait (bounded) for the counts.
+  const expectations: [string, Record<string, string | RegExp>, number][] = [
+    ['istio-ingressgateway', { ...hop('source', 'istio-ingressgateway', 'productpage-v1'), destination_service_name: 'productpage' }, PAGES],
+    ['productpage-v1', { ...hop('destination', 'istio-ingressgateway', 'productpage-v1'), source_app: 'istio-ingressgateway' }, PAGES],
+    ['productpage-v1', { ...hop('source', 'productpage-v1', 'details-v1'), destination_service: 'details.default.svc.cluster.local', destination_app: 'details', destination_version: 'v1' }, PAGES],
+    ['productpage-v1', hop('source', 'productpage-v1', /^reviews-v[123]$/), PAGES],
+    ['details-v1', { ...hop('destination', 'productpage-v1', 'details-v1'), source_app: 'productpage', source_version: 'v1' }, PAGES],
+  ];
+  for (const [w, match, want] of expectations) {
+    let got = 0;
+    for (let i = 0; i < 50 && got < want; i++) {
+      got = await delta(w, match);
+      if (got < want) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(got, want, `${w}: ${JSON.stringify(match, (_k, v: unknown) => (v instanceof RegExp ? String(v) : v))}`);
+  }
+  let reviews = 0;
+  for (const w of ['reviews-v1', 'reviews-v2', 'reviews-v3']) reviews += await delta(w, hop('destination', 'productpage-v1', w));
+  assert.equal(reviews, PAGES, 'the reviews instances together saw every page once, naming productpage-v1 as the source');
+  // reviews v2 and v3 call ratings; v1 does not.
+  const ratingsCalls = (await delta('reviews-v2', hop('source', 'reviews-v2', 'ratings-v1'))) + (await delta('reviews-v3', hop('source', 'reviews-v3', 'ratings-v1')));
+  let ratingsSeen = 0;
+  for (let i = 0; i < 50; i++) {
+    ratingsSeen = await delta('ratings-v1', hop('destination', /^reviews-v[23]$/, 'ratings-v1'));
+    if (ratingsSeen >= ratingsCalls) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(ratingsSeen, ratingsCalls, 'ratings counted exactly the calls the reviews sidecars reported');
+  assert.ok(ratingsCalls > 0, 'some pages went to reviews v2 or v3');
+});
