@@ -134,6 +134,10 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       outboundTrafficPolicy: manifest.mesh.outboundTrafficPolicy,
       ...(manifest.mesh.pathNormalization ? { pathNormalization: { normalization: manifest.mesh.pathNormalization } } : {}),
       ...(manifest.mesh.extensionProviders ? { extensionProviders: manifest.mesh.extensionProviders } : {}),
+      ...(manifest.mesh.accessLogFile ? { accessLogFile: manifest.mesh.accessLogFile } : {}),
+      ...(manifest.mesh.accessLogEncoding ? { accessLogEncoding: manifest.mesh.accessLogEncoding } : {}),
+      ...(manifest.mesh.accessLogFormat ? { accessLogFormat: manifest.mesh.accessLogFormat } : {}),
+      ...(manifest.mesh.defaultAccessLogProviders ? { defaultProviders: { accessLogging: manifest.mesh.defaultAccessLogProviders } } : {}),
     },
     secureXds: {
       address: `127.0.0.1:${plan.control.secureXds}`,

@@ -59,6 +59,11 @@ export interface MeshManifest {
     readonly workloadCertTtlSeconds?: number;
     /** Istio's meshConfig extensionProviders: the external authorizers CUSTOM AuthorizationPolicies name. */
     readonly extensionProviders?: readonly ExtensionProvider[];
+    /** Istio's meshConfig accessLogFile / accessLogEncoding / accessLogFormat and defaultProviders.accessLogging. */
+    readonly accessLogFile?: string;
+    readonly accessLogEncoding?: 'TEXT' | 'JSON';
+    readonly accessLogFormat?: string;
+    readonly defaultAccessLogProviders?: readonly string[];
   };
   readonly workloads: readonly WorkloadSpec[];
   readonly gateways: readonly GatewaySpec[];
@@ -200,13 +205,14 @@ export function parseManifest(text: string, file: string): MeshManifest {
   const root = check.object(value, '', ['portBase', 'config', 'mesh', 'workloads', 'gateways', 'certificates', 'urls']) ?? {};
   const portBase = check.port(root['portBase'], 'portBase') ?? DEFAULT_PORT_BASE;
   const config = check.strings(root['config'], 'config').map((p) => abs(dir, p));
-  const meshObj = check.object(root['mesh'], 'mesh', ['outboundTrafficPolicy', 'pathNormalization', 'workloadCertTtl', 'extensionProviders']) ?? {};
+  const meshObj = check.object(root['mesh'], 'mesh', ['outboundTrafficPolicy', 'pathNormalization', 'workloadCertTtl', 'extensionProviders', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat', 'defaultProviders']) ?? {};
   const parsedProviders = parseExtensionProviders(meshObj['extensionProviders'], 'mesh.extensionProviders');
   for (const problem of parsedProviders.problems) {
     const colon = problem.indexOf(': ');
     check.add(problem.slice(0, colon), problem.slice(colon + 2));
   }
   const extensionProviders = parsedProviders.providers;
+  const accessLog = parseMeshAccessLog(meshObj, check);
   let workloadCertTtlSeconds: number | undefined;
   if (meshObj['workloadCertTtl'] !== undefined) {
     const ms = typeof meshObj['workloadCertTtl'] === 'string' ? parseDurationMs(meshObj['workloadCertTtl']) : undefined;
@@ -322,7 +328,24 @@ export function parseManifest(text: string, file: string): MeshManifest {
   });
 
   if (workloads.length === 0 && gateways.length === 0) throw new ManifestError([...check.problems, `${file}: the mesh has no usable workload and no gateway`]);
-  return { file, dir, portBase, config, mesh: { outboundTrafficPolicy, ...(pathNormalization ? { pathNormalization } : {}), ...(workloadCertTtlSeconds ? { workloadCertTtlSeconds } : {}), ...(extensionProviders.length > 0 ? { extensionProviders } : {}) }, workloads, gateways, certificates, urls: check.strings(root['urls'], 'urls'), problems: check.problems };
+  return { file, dir, portBase, config, mesh: { outboundTrafficPolicy, ...(pathNormalization ? { pathNormalization } : {}), ...(workloadCertTtlSeconds ? { workloadCertTtlSeconds } : {}), ...(extensionProviders.length > 0 ? { extensionProviders } : {}), ...accessLog }, workloads, gateways, certificates, urls: check.strings(root['urls'], 'urls'), problems: check.problems };
+}
+
+/** meshConfig accessLogFile, accessLogEncoding (TEXT or JSON), accessLogFormat and defaultProviders.accessLogging, as Istio spells them. */
+function parseMeshAccessLog(mesh: Obj, check: Checker): Pick<MeshManifest['mesh'], 'accessLogFile' | 'accessLogEncoding' | 'accessLogFormat' | 'defaultAccessLogProviders'> {
+  const out: { accessLogFile?: string; accessLogEncoding?: 'TEXT' | 'JSON'; accessLogFormat?: string; defaultAccessLogProviders?: string[] } = {};
+  for (const key of ['accessLogFile', 'accessLogFormat'] as const) {
+    const value = mesh[key];
+    if (value === undefined || value === null || value === '') continue;
+    if (typeof value === 'string') out[key] = value;
+    else check.add(`mesh.${key}`, `expected a string, got ${describe(value)}`);
+  }
+  const encoding = mesh['accessLogEncoding'];
+  if (encoding === 'TEXT' || encoding === 'JSON') out.accessLogEncoding = encoding;
+  else if (encoding !== undefined) check.add('mesh.accessLogEncoding', `expected TEXT or JSON, got ${describe(encoding)}`);
+  const defaults = check.object(mesh['defaultProviders'], 'mesh.defaultProviders', ['accessLogging', 'tracing', 'metrics']);
+  if (defaults && defaults['accessLogging'] !== undefined) out.defaultAccessLogProviders = check.strings(defaults['accessLogging'], 'mesh.defaultProviders.accessLogging');
+  return out;
 }
 
 function abs(dir: string, path: string): string {
