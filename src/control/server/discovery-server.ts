@@ -182,6 +182,7 @@ export class DiscoveryServer<P extends PushContextView> {
     const keys: ConfigKey[] = [];
     for (const event of events) {
       this.metrics.configEvents.inc({ type: event.kind, event: event.type });
+      if (!REGISTRY_KINDS.has(event.kind)) this.metrics.inboundUpdates.inc({ type: 'config' });
       if (!REGISTRY_KINDS.has(event.kind)) keys.push({ kind: event.kind, namespace: event.namespace, name: event.name });
     }
     if (keys.length > 0) this.requestPush({ full: true, configsUpdated: keys, reasons: ['config'], start: this.clock.now() });
@@ -194,6 +195,8 @@ export class DiscoveryServer<P extends PushContextView> {
       name: host,
     });
     const services = [...change.services].map((host) => key('ServiceEntry', host));
+    for (const host of change.services) this.metrics.inboundUpdates.inc({ type: this.options.registry.getService(host) ? 'svc' : 'svcdelete' });
+    for (const host of change.endpoints) if (!change.services.has(host)) this.metrics.inboundUpdates.inc({ type: 'eds' });
     const endpoints = [...change.endpoints].filter((host) => !change.services.has(host)).map((host) => key('Endpoints', host));
     if (services.length > 0) {
       this.requestPush({ full: true, configsUpdated: [...services, ...endpoints], reasons: ['service'], start: this.clock.now() });
@@ -206,9 +209,12 @@ export class DiscoveryServer<P extends PushContextView> {
   private pushAll(request: PushRequest, merged: number): void {
     if (this.closed) return;
     for (const reason of request.reasons) this.metrics.pushTriggers.inc({ type: reason });
+    this.metrics.debounceTime.observe(Math.max(0, this.clock.now() - request.start) / 1000);
     let push: P;
+    const initStarted = performance.now();
     try {
       push = this.options.buildPushContext();
+      this.metrics.pushContextInit.observe((performance.now() - initStarted) / 1000);
     } catch (err) {
       // The previous snapshot keeps serving; the next change tries again.
       this.metrics.pushContextErrors.inc();
@@ -274,6 +280,7 @@ export class DiscoveryServer<P extends PushContextView> {
           generator.generate(entry.proxy, push, request).map((r) => this.interner.encode(typeUrl, r)));
         this.metrics.cacheReads.inc({ type: hit ? 'hit' : 'miss' });
         generated.set(typeUrl, resources);
+        this.metrics.configSize.observe(encodedSize(resources), { type: typeLabel(typeUrl) });
       } catch (err) {
         failed++;
         this.metrics.generateErrors.inc({ type: typeLabel(typeUrl) });
@@ -346,10 +353,28 @@ export class DiscoveryServer<P extends PushContextView> {
     this.metrics.services.set(this.options.registry.services().length);
     this.metrics.virtualServices.set(this.options.store.list('VirtualService').length);
     this.metrics.configProblems.set(this.options.store.problems().length);
+    this.metrics.edsNoInstances.set(clustersWithoutInstances(this.options.registry));
   }
 }
 
 /** Istio's metric label for a type: cds, eds, lds, rds, sds. */
 export function typeLabel(typeUrl: string): string {
   return shortName(typeUrl).toLowerCase();
+}
+
+/** Bytes of encoded resources (those the interner encoded; objects not yet encoded count 0). */
+function encodedSize(resources: readonly ResourceInput[]): number {
+  let bytes = 0;
+  for (const r of resources) if ('any' in r) bytes += r.any.value?.byteLength ?? 0;
+  return bytes;
+}
+
+/** Istio's pilot_eds_no_instances: service ports (each an outbound cluster) with no instance in the registry. */
+function clustersWithoutInstances(registry: DiscoveryServerOptions<PushContextView>['registry']): number {
+  let empty = 0;
+  for (const service of registry.services()) {
+    const ports = new Set(registry.instances(service.hostname).map((i) => i.servicePort.number));
+    for (const port of service.ports) if (!ports.has(port.number)) empty++;
+  }
+  return empty;
 }

@@ -3,6 +3,12 @@ import { MetricsRegistry, type Counter, type Gauge, type Histogram } from './met
 
 /** Istio's convergence buckets (seconds). */
 const CONVERGENCE_BUCKETS = [0.1, 0.5, 1, 3, 5, 10, 20, 30];
+/** Istio's pilot_debounce_time buckets (seconds). */
+const DEBOUNCE_BUCKETS = [0.01, 0.1, 1, 3, 5, 10, 20, 30];
+/** Istio's pilot_pushcontext_init_seconds buckets. */
+const PUSH_CONTEXT_INIT_BUCKETS = [0.01, 0.1, 0.5, 1, 3, 5];
+/** Istio's pilot_xds_config_size_bytes buckets. */
+const CONFIG_SIZE_BUCKETS = [1, 10_000, 1_000_000, 4_000_000, 10_000_000, 40_000_000];
 
 export interface PilotMetrics {
   readonly registry: MetricsRegistry;
@@ -32,6 +38,16 @@ export interface PilotMetrics {
   readonly services: Gauge;
   readonly virtualServices: Gauge;
   readonly configProblems: Gauge;
+  /** `type`: config, eds, svc, svcdelete — Istio's pilot_inbound_updates, one per change received. */
+  readonly inboundUpdates: Counter;
+  /** Seconds from the first change entering the debouncer to the merged push starting. */
+  readonly debounceTime: Histogram;
+  /** Seconds to build a PushContext. */
+  readonly pushContextInit: Histogram;
+  /** `type`: bytes of the resources of one type generated for one proxy. */
+  readonly configSize: Histogram;
+  /** Clusters (service ports) without instances in the current snapshot. */
+  readonly edsNoInstances: Gauge;
 }
 
 export function createPilotMetrics(registry = new MetricsRegistry()): PilotMetrics {
@@ -53,5 +69,10 @@ export function createPilotMetrics(registry = new MetricsRegistry()): PilotMetri
     services: registry.gauge('pilot_services', 'Total services known to pilot.'),
     virtualServices: registry.gauge('pilot_virt_services', 'Total virtual services known to pilot.'),
     configProblems: registry.gauge('trellis_config_problems', 'Config files, documents or resources currently refused (see /debug/configz).'),
+    inboundUpdates: registry.counter('pilot_inbound_updates', 'Total number of updates received by pilot.'),
+    debounceTime: registry.histogram('pilot_debounce_time', 'Delay in seconds between the first config enters debouncing and the merged push request is pushed into the push queue.', DEBOUNCE_BUCKETS),
+    pushContextInit: registry.histogram('pilot_pushcontext_init_seconds', 'Total time in seconds Pilot takes to init pushContext.', PUSH_CONTEXT_INIT_BUCKETS),
+    configSize: registry.histogram('pilot_xds_config_size_bytes', 'Distribution of configuration sizes pushed to clients', CONFIG_SIZE_BUCKETS),
+    edsNoInstances: registry.gauge('pilot_eds_no_instances', 'Number of clusters without instances.'),
   };
 }
