@@ -49,6 +49,9 @@ export function serviceConfig(configz: Configz | undefined, service: string, nam
   if (!configz) return { virtualServices: [], destinationRules: [], problems: [] };
   const virtualServices = configz.resources.filter((r) => {
     if (r.kind !== 'VirtualService') return false;
+    // Bound to gateways only (no `mesh`): it routes at those gateways, not the sidecars' calls to this service.
+    const gateways = asRecord(r.spec)['gateways'];
+    if (Array.isArray(gateways) && gateways.length > 0 && !gateways.includes('mesh')) return false;
     const hosts = asRecord(r.spec)['hosts'];
     return Array.isArray(hosts) && hosts.some((h) => typeof h === 'string' && hostNamesService(h, r.metadata.namespace, service, namespace));
   });

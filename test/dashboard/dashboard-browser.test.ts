@@ -23,7 +23,6 @@ test('the dashboard in Chromium: productpage→reviews→ratings with rates, a c
   t.after(() => dashboard.close());
 
   const profile = mkdtempSync(join(tmpdir(), 'trellis-dashboard-chromium-'));
-  t.after(() => rmSync(profile, { recursive: true, force: true }));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
@@ -31,7 +30,11 @@ test('the dashboard in Chromium: productpage→reviews→ratings with rates, a c
     viewport: { width: 1400, height: 900 },
     timeout: 30_000,
   });
-  t.after(() => context.close());
+  // Chromium writes its profile until it exits: close it, then remove the profile.
+  t.after(async () => {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
+  });
   const page = context.pages()[0] ?? (await context.newPage());
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(err.message));

@@ -9,6 +9,8 @@ const configz = parseConfigz({
     { kind: 'VirtualService', metadata: { name: 'reviews', namespace: 'default' }, spec: { hosts: ['reviews'], http: [] } },
     { kind: 'VirtualService', metadata: { name: 'reviews-other', namespace: 'other' }, spec: { hosts: ['reviews'] } },
     { kind: 'VirtualService', metadata: { name: 'all-fqdn', namespace: 'other' }, spec: { hosts: ['ratings.default.svc.cluster.local'] } },
+    { kind: 'VirtualService', metadata: { name: 'bookinfo', namespace: 'default' }, spec: { hosts: ['*'], gateways: ['bookinfo-gateway'] } },
+    { kind: 'VirtualService', metadata: { name: 'both', namespace: 'default' }, spec: { hosts: ['ratings'], gateways: ['bookinfo-gateway', 'mesh'] } },
     { kind: 'DestinationRule', metadata: { name: 'reviews', namespace: 'default' }, spec: { host: 'reviews.default.svc.cluster.local', subsets: [] } },
     { kind: 'Gateway', metadata: { name: 'gw', namespace: 'default' }, spec: {} },
   ],
@@ -21,7 +23,8 @@ test('a service gets the VirtualServices and DestinationRules whose hosts name i
   assert.deepEqual(reviews.destinationRules.map((r) => r.metadata.name), ['reviews']);
   assert.equal(reviews.problems.length, 1);
   const ratings = serviceConfig(configz, 'ratings', 'default');
-  assert.deepEqual(ratings.virtualServices.map((r) => r.metadata.name), ['all-fqdn']);
+  // A VirtualService bound to gateways only does not apply to calls inside the mesh; one that also lists `mesh` does.
+  assert.deepEqual(ratings.virtualServices.map((r) => r.metadata.name), ['all-fqdn', 'both']);
   assert.equal(ratings.problems.length, 0);
   assert.equal(hostNamesService('*.default.svc.cluster.local', 'x', 'ratings', 'default'), true);
   assert.equal(hostNamesService('reviews.other', 'default', 'reviews', 'default'), false);

@@ -1,0 +1,141 @@
+// The dashboard over a real mesh: `trellis up` on a copy of examples/bookinfo (free ports), traffic through the ingress gateway, then headless Chromium on the page.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { loadManifest } from '../../src/local/manifest.js';
+import { findTakenPorts, planPorts } from '../../src/local/port-blocks.js';
+import { isAlive, readState } from '../../src/local/state-file.js';
+import { meshTargets } from '../../src/cli/commands/dashboard.js';
+import { MeshSource } from '../../src/dashboard/mesh-source.js';
+import { startDashboardServer, type DashboardServer } from '../../src/dashboard/dashboard-server.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const CLI = join(REPO, 'dist/src/cli/main.js');
+const EXAMPLE = join(REPO, 'examples/bookinfo');
+const artifacts = process.env['TRELLIS_TEST_ARTIFACTS'] ?? join(REPO, 'dist', 'test-artifacts');
+const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium) to run the dashboard browser test`;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+let dir = '';
+let up: ChildProcess | undefined;
+let output = '';
+let gatewayPort = 0;
+let dashboard: DashboardServer | undefined;
+
+before(async () => {
+  if (skip) return;
+  dir = mkdtempSync(join(tmpdir(), 'trellis-dashboard-bookinfo-'));
+  const manifest = loadManifest(EXAMPLE);
+  gatewayPort = await freePort();
+  const externalPort = await freePort();
+  mkdirSync(join(dir, 'config'));
+  for (const f of readdirSync(join(EXAMPLE, 'config'))) writeFileSync(join(dir, 'config', f), readFileSync(join(EXAMPLE, 'config', f), 'utf8').replaceAll('number: 8080', `number: ${gatewayPort}`));
+  // reviews v3 calls ratings: route all of reviews there, so productpage -> reviews -> ratings carries traffic.
+  for (const f of ['destination-rule-all.yaml', 'virtual-service-reviews-v3.yaml']) copyFileSync(join(EXAMPLE, 'walkthrough', f), join(dir, 'config', f));
+  const copy = {
+    config: ['config'],
+    mesh: manifest.mesh,
+    workloads: manifest.workloads.map((w) => ({
+      name: w.name, namespace: w.namespace, labels: w.labels, serviceAccount: w.serviceAccount, command: w.command.startsWith('../') ? join(EXAMPLE, w.command) : w.command, args: w.args, env: w.env,
+      ...(w.service ? { service: w.service } : {}), sidecar: w.sidecar, ...(w.name === 'external-api' ? { port: externalPort } : w.port ? { port: w.port } : {}),
+    })),
+    gateways: manifest.gateways.map((g) => ({ ...g, ports: [gatewayPort] })),
+  };
+  writeFileSync(join(dir, 'mesh.yaml'), stringify(copy));
+  let base = 20_000 + 100 * Math.floor(Math.random() * 300);
+  for (let i = 0; i < 20 && (await findTakenPorts(planPorts(loadManifest(dir), base))).length > 0; i++) base = 20_000 + 100 * Math.floor(Math.random() * 300);
+  up = spawn(process.execPath, [CLI, 'up', dir, '--port-base', String(base), '--no-color', '--ready-timeout', '60s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  up.stdout!.setEncoding('utf8').on('data', (c: string) => (output += c));
+  up.stderr!.setEncoding('utf8').on('data', (c: string) => (output += c));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`trellis up not ready in 90 s:\n${output.slice(-4000)}`)), 90_000);
+    up!.stdout!.on('data', () => {
+      if (/trellis up: (mesh ready|started)/.test(output) && /Ctrl-C/.test(output)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    up!.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`trellis up exited with ${code}:\n${output.slice(-4000)}`));
+    });
+  });
+  assert.match(output, /trellis up: mesh ready/, output.slice(-3000));
+  // As `trellis dashboard --mesh DIR` finds them.
+  const targets = await meshTargets(dir);
+  dashboard = await startDashboardServer(new MeshSource({ ...targets, windowSeconds: 60 }), { refreshMs: 1_000 });
+});
+
+after(async () => {
+  await dashboard?.close();
+  if (up && up.exitCode === null) {
+    const exited = new Promise((r) => up!.once('exit', r));
+    up.kill('SIGINT');
+    const timer = setTimeout(() => up!.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  for (const p of (dir && readState(dir)?.processes) || []) if (isAlive(p.pid)) process.kill(p.pid!, 'SIGKILL');
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('Bookinfo in the dashboard: productpage→reviews→ratings with non-zero rates after traffic, reviews shows its VirtualService, screenshot', { skip }, async (t) => {
+  const { chromium } = await import('playwright-core');
+  // Traffic through the ingress gateway while the dashboard scrapes.
+  let ok = 0;
+  for (let i = 0; i < 40; i++) {
+    const res = await fetch(`http://127.0.0.1:${gatewayPort}/productpage`).catch(() => undefined);
+    if (res?.status === 200) ok++;
+    await res?.text();
+  }
+  assert.ok(ok >= 30, `${ok} of 40 product pages answered 200`);
+
+  const profile = mkdtempSync(join(tmpdir(), 'trellis-dashboard-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+    viewport: { width: 1400, height: 900 },
+    timeout: 30_000,
+  });
+  // Chromium writes its profile until it exits: close it, then remove the profile.
+  t.after(async () => {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  await page.goto(`${dashboard!.url}/`);
+  for (const edge of ['productpage->reviews', 'reviews->ratings']) {
+    try {
+      await page.waitForFunction(`Number(document.querySelector('g.edge[data-edge="${edge}"]')?.getAttribute('data-rps') ?? 0) > 0`, undefined, { timeout: 20_000 });
+    } catch (err) {
+      const state = await (await fetch(`${dashboard!.url}/api/state`)).text();
+      assert.fail(`${edge} has no rate in the page: ${(err as Error).message}\n/api/state: ${state.slice(0, 3000)}`);
+    }
+    assert.match((await page.locator(`g.edge[data-edge="${edge}"] text`).textContent()) ?? '', /^\d+(\.\d+)? rps/);
+  }
+  await page.locator('g.node[data-service="reviews"]').click();
+  await page.locator('#detail [data-resource="VirtualService default/reviews"]').waitFor({ timeout: 10_000 });
+  // The gateway's VirtualService (hosts "*", gateways [bookinfo-gateway]) does not apply to reviews.
+  assert.equal(await page.locator('#detail [data-resource="VirtualService default/bookinfo"]').count(), 0);
+  assert.match((await page.locator('#detail').textContent()) ?? '', /versions v3/);
+  assert.ok((await page.locator('#sync tr[data-proxy]').count()) >= 7, 'every sidecar and the gateway in the sync table');
+  mkdirSync(artifacts, { recursive: true });
+  const shot = join(artifacts, 'dashboard-bookinfo.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  t.diagnostic(`screenshot: ${shot}`);
+});
