@@ -48,6 +48,16 @@ export function parseExtensionProviders(value: unknown, path = 'extensionProvide
         if (file && name !== undefined) providers.push({ name, envoyFileAccessLog: file });
         return;
       }
+      if (kind === 'zipkin' || kind === 'opentelemetry') {
+        // Tracing providers (translate/telemetry/tracing.ts reads them): Istio requires service and port.
+        const body = item[kind];
+        if (!isObj(body)) return void problems.push(`${at}.${kind}: expected an object`);
+        if (typeof body['service'] !== 'string' || body['service'] === '') problems.push(`${at}.${kind}.service: service must not be empty`);
+        const port = body['port'];
+        if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) problems.push(`${at}.${kind}.port: port must be in the range [1, 65535], found: ${JSON.stringify(port)}`);
+        else if (name !== undefined) providers.push({ name, [kind]: body });
+        return;
+      }
       if (name !== undefined && isObj(item[kind])) providers.push({ name, ...(kind === 'envoyExtAuthzGrpc' ? { envoyExtAuthzGrpc: item[kind] as Obj } : {}) });
     } else {
       problems.push(`${at}.${kind}: unknown extension provider kind`);

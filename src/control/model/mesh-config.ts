@@ -35,6 +35,9 @@ export interface ExtensionProvider {
   readonly envoyExtAuthzHttp?: EnvoyExternalAuthorizationHttpProvider;
   /** Recognised so a policy naming it gets a clear "not supported" instead of "not found". */
   readonly envoyExtAuthzGrpc?: Readonly<Record<string, unknown>>;
+  /** Istio's ZipkinTracingProvider / OpenTelemetryTracingProvider as written (`service`, `port`, …): translate/telemetry/tracing.ts reads them. */
+  readonly zipkin?: Readonly<Record<string, unknown>>;
+  readonly opentelemetry?: Readonly<Record<string, unknown>>;
   /** Istio's EnvoyFileAccessLogProvider: `path`, and `logFormat` with `text` (a format string) or `labels` (JSON keys to format strings). */
   readonly envoyFileAccessLog?: { readonly path?: string; readonly logFormat?: { readonly text?: string; readonly labels?: Readonly<Record<string, unknown>> } };
 }

@@ -33,7 +33,7 @@ extensionProviders:
       },
     },
     { name: 'grpc', envoyExtAuthzGrpc: { service: 'ext-authz.foo.svc.cluster.local', port: 9000 } },
-    { name: 'zipkin' },
+    { name: 'zipkin', zipkin: { service: 'zipkin.istio-system.svc.cluster.local', port: 9411 } },
   ]);
 });
 

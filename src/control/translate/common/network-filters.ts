@@ -106,6 +106,8 @@ export interface HttpConnectionManagerOptions {
   trafficDirection?: TrafficDirection | false;
   /** Access logs (Telemetry accessLogging or MeshConfig accessLogFile: translate/telemetry/access-log.ts). */
   accessLog?: readonly envoy.config.accesslog.v3.AccessLog[];
+  /** trellis.filters.http.tracing (Telemetry tracing: translate/telemetry/tracing.ts), placed first so it sees the request as it came. */
+  tracingHttpFilter?: HttpFilter;
 }
 
 /** The HttpConnectionManager Istio builds (tracing left out), wrapped as a network filter. */
@@ -114,7 +116,7 @@ export function httpConnectionManager(options: HttpConnectionManagerOptions): Ht
   if (options.rdsRouteName !== undefined) hcm.rds = { config_source: adsConfigSource(), route_config_name: options.rdsRouteName };
   else if (options.routeConfig !== undefined) hcm.route_config = options.routeConfig;
   const direction = options.trafficDirection === false ? undefined : (options.trafficDirection ?? directionOfStatPrefix(options.statPrefix));
-  hcm.http_filters = standardHttpFilters(options.leadingHttpFilters, direction);
+  hcm.http_filters = [...(options.tracingHttpFilter ? [options.tracingHttpFilter] : []), ...standardHttpFilters(options.leadingHttpFilters, direction)];
   if (options.accessLog && options.accessLog.length > 0) hcm.access_log = [...options.accessLog];
   hcm.use_remote_address = { value: options.useRemoteAddress };
   if (options.forwardClientCertDetails !== undefined) {

@@ -1,5 +1,6 @@
 // A gateway proxy's listeners and routes: Gateway servers → bound `0.0.0.0_<port>` listeners, bound VirtualServices → `http.<port>` routes.
 import { accessLogOption } from '../telemetry/access-log.js';
+import { tracingOption } from '../telemetry/tracing.js';
 import type { Gateway, Server, VirtualService } from '../../../api/index.js';
 import { resolveHostname } from '../../model/hostname.js';
 import type { MeshConfig } from '../../model/mesh-config.js';
@@ -133,6 +134,7 @@ function gatewayHcm(statPort: number, routeName: string, context: GatewayBuildCo
     leadingHttpFilters: securityFilters,
     ...pathNormalizationOption(context.mesh),
     ...accessLogOption(context, 'CLIENT'),
+    ...tracingOption(context, 'CLIENT'),
   });
 }
 

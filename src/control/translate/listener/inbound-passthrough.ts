@@ -3,6 +3,7 @@ import { INBOUND_PASSTHROUGH_CLUSTER, VIRTUAL_INBOUND_LISTENER } from '../../mod
 import { DEFAULT_MTLS_MODE, type MutualTlsMode } from '../../model/peer-authentication-index.js';
 import { httpConnectionManagerFilter, pathNormalizationOption, type Filter } from '../common/network-filters.js';
 import { buildDefaultInboundRoute } from '../route/http-route.js';
+import { tracingOption } from '../telemetry/tracing.js';
 import { inboundChainMatch, inboundChainName, inboundChainOptions, inboundTlsTransportSocket } from './inbound-mtls.js';
 import { inboundSecurityHttpFilters, inboundTcpFilters } from './inbound-security.js';
 import { WILDCARD_ADDRESS, type FilterChain, type ListenerBuildContext } from './listener-context.js';
@@ -26,6 +27,7 @@ function passthroughHcm(context: ListenerBuildContext, port: number | undefined)
     forwardClientCertDetails: 'APPEND_FORWARD',
     leadingHttpFilters: inboundSecurityHttpFilters(context, port),
     ...pathNormalizationOption(context.mesh),
+    ...tracingOption(context, 'SERVER'),
   });
 }
 

@@ -1,5 +1,6 @@
 // Sidecar inbound listener: virtualInbound on 15006 with filter chains per workload port by its mTLS mode, and passthrough for the rest.
 import { accessLogOption } from '../telemetry/access-log.js';
+import { tracingOption } from '../telemetry/tracing.js';
 import type { envoy } from '../../../xds/generated/types.js';
 import { BLACKHOLE_CLUSTER, INBOUND_CAPTURE_PORT, VIRTUAL_INBOUND_LISTENER } from '../../model/cluster-name.js';
 import type { ServiceInstance } from '../../model/service.js';
@@ -52,6 +53,7 @@ export function inboundChains(port: number, instances: ServiceInstance[], contex
       leadingHttpFilters: inboundSecurityHttpFilters(context, port),
       ...pathNormalizationOption(context.mesh),
       ...accessLogOption(context, 'SERVER'),
+      ...tracingOption(context, 'SERVER'),
     };
     filters = [
       context.inboundRoutes === 'rds'

@@ -1,5 +1,6 @@
 // Sidecar outbound listeners: virtualOutbound on 15001 (original-destination handoff) and one unbound listener per service port.
 import { accessLogOption } from '../telemetry/access-log.js';
+import { tracingOption } from '../telemetry/tracing.js';
 import { BLACKHOLE_CLUSTER, clusterName, OUTBOUND_CAPTURE_PORT, PASSTHROUGH_CLUSTER, VIRTUAL_OUTBOUND_LISTENER } from '../../model/cluster-name.js';
 import type { MeshConfig } from '../../model/mesh-config.js';
 import type { Service } from '../../model/service.js';
@@ -108,6 +109,7 @@ export function buildOutboundListeners(services: readonly Service[], context: Li
             useRemoteAddress: false,
             ...pathNormalizationOption(context.mesh),
             ...accessLogOption(context, 'CLIENT'),
+            ...tracingOption(context, 'CLIENT'),
           }),
         ],
       });

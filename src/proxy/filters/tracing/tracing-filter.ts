@@ -304,14 +304,14 @@ export class TracingFilter implements HttpFilter {
 /**
  * The factory: the filter's typed_config is an HttpConnectionManager.Tracing message. The span kind follows the
  * listener's traffic_direction (FilterFactoryContext.trafficDirection) when the HCM passes it, else Istio's stat
- * prefix convention (`inbound_…` is INBOUND, everything else — outbound sidecar and gateway listeners — OUTBOUND).
+ * prefix convention (`inbound_…` and `InboundPassthroughClusterIpv4` are INBOUND, everything else — outbound sidecar and gateway listeners — OUTBOUND).
  */
 export function tracingFilterFactory(deps: { readonly node: TracingNode; readonly exporters: SpanExporterPool }): HttpFilterFactory {
   return {
     name: TRACING_FILTER_NAME,
     typeUrl: TRACING_TYPE_URL,
     create(config, context) {
-      const direction = context.trafficDirection ?? (context.statPrefix.startsWith('inbound') ? 'INBOUND' : 'OUTBOUND');
+      const direction = context.trafficDirection ?? (/^inbound/i.test(context.statPrefix) ? 'INBOUND' : 'OUTBOUND');
       const compiled = compileTracing(config as HcmTracing, direction, deps.node, deps.exporters);
       return new TracingFilter(compiled, deps.node, context.stats ?? {});
     },

@@ -5,7 +5,8 @@ import { unpackAny } from '../../../../src/xds/codec.js';
 import type { envoy, google } from '../../../../src/xds/generated/types.js';
 import type { Telemetry } from '../../../../src/api/kinds.js';
 import type { TelemetrySpec } from '../../../../src/api/telemetry/telemetry.js';
-import { DEFAULT_MESH_CONFIG, type ExtensionProvider } from '../../../../src/control/model/mesh-config.js';
+import { DEFAULT_MESH_CONFIG } from '../../../../src/control/model/mesh-config.js';
+import { parseExtensionProviders } from '../../../../src/control/model/extension-providers.js';
 import { buildTracingFilter, TRACING_FILTER_NAME, type TracingMeshConfig, type HttpFilter } from '../../../../src/control/translate/telemetry/tracing.js';
 import { structToJson } from '../../../../src/proxy/upstream/config-values.js';
 import { SpanExporterPool, tracingFilterFactory, TRACING_TYPE_URL } from '../../../../src/proxy/filters/tracing/tracing-filter.js';
@@ -19,14 +20,22 @@ function telemetry(namespace: string, name: string, spec: TelemetrySpec): Teleme
 const proxy = { namespace: 'default', labels: { app: 'reviews', version: 'v2' } };
 
 // Providers as Istio's mesh config YAML spells them (the parser keeps zipkin/opentelemetry bodies under their kind).
-const mesh = (extra: Partial<TracingMeshConfig> = {}): TracingMeshConfig => ({
-  ...DEFAULT_MESH_CONFIG,
-  extensionProviders: [
+const mesh = (extra: Partial<TracingMeshConfig> = {}): TracingMeshConfig => {
+  const parsed = parseExtensionProviders([
     { name: 'zipkin', zipkin: { service: 'zipkin.istio-system.svc.cluster.local', port: 9411, maxTagLength: 100 } },
     { name: 'otel', opentelemetry: { service: 'otel-collector.observability.svc.cluster.local', port: 4318, http: { path: '/v1/traces', timeout: '5s' } } },
     { name: 'otel-grpc', opentelemetry: { service: 'otel-collector', port: 4317 } },
-  ] as unknown as ExtensionProvider[],
-  ...extra,
+  ]);
+  assert.deepEqual(parsed.problems, []);
+  return { ...DEFAULT_MESH_CONFIG, extensionProviders: parsed.providers, ...extra };
+};
+
+test('extensionProviders: zipkin and opentelemetry keep their fields; a missing service or bad port is reported with its path', () => {
+  const bad = parseExtensionProviders([{ name: 'z', zipkin: { port: 9411 } }, { name: 'o', opentelemetry: { service: 'otel', port: 0 } }]);
+  assert.deepEqual(bad.problems, [
+    'extensionProviders[0].zipkin.service: service must not be empty',
+    'extensionProviders[1].opentelemetry.port: port must be in the range [1, 65535], found: 0',
+  ]);
 });
 
 function decode(filter: HttpFilter | undefined): { tracing: HcmTracing; provider: string; providerConfig: Record<string, unknown> } {
@@ -116,5 +125,32 @@ test('the proxy accepts what the control plane writes (both providers)', async (
     assert.deepEqual(pool.all().map((e) => e.format).sort(), ['otlp', 'zipkin']);
   } finally {
     await pool.close();
+  }
+});
+
+test('sidecar listeners: with a default tracing provider every HTTP connection manager starts with the tracing filter (inbound SERVER, outbound CLIENT)', async () => {
+  const { buildSidecarListeners } = await import('../../../../src/control/translate/listener/index.js');
+  const { MESH, http9080, instance, productpage, proxy: fixtureProxy, reviews } = await import('../bookinfo-translate-fixture.js');
+  const tracingMesh = { ...MESH, ...mesh({ defaultProviders: { tracing: ['zipkin'] } }), rootNamespace: MESH.rootNamespace };
+  const listeners = buildSidecarListeners(fixtureProxy(), { outboundServices: [productpage, reviews], inboundInstances: [instance(productpage, http9080)] }, { mesh: tracingMesh });
+  const hcms: { listener: string; filters: string[] }[] = [];
+  for (const l of listeners) {
+    for (const chain of l.filter_chains ?? []) {
+      const f = chain.filters?.[0];
+      if (f?.name !== 'envoy.filters.network.http_connection_manager') continue;
+      const hcm = unpackAny<envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager>(f.typed_config!);
+      hcms.push({ listener: l.name!, filters: (hcm.http_filters ?? []).map((h) => h.name!) });
+    }
+  }
+  assert.ok(hcms.some((h) => h.listener === 'virtualInbound'), 'an inbound HTTP chain');
+  assert.ok(hcms.some((h) => h.listener === '0.0.0.0_9080'), 'an outbound HTTP listener');
+  for (const h of hcms) assert.equal(h.filters[0], TRACING_FILTER_NAME, `${h.listener}: ${h.filters.join(', ')}`);
+  // Without a provider nothing is added.
+  const plain = buildSidecarListeners(fixtureProxy(), { outboundServices: [reviews], inboundInstances: [] }, { mesh: MESH });
+  for (const l of plain) for (const chain of l.filter_chains ?? []) {
+    const f = chain.filters?.[0];
+    if (f?.name !== 'envoy.filters.network.http_connection_manager') continue;
+    const hcm = unpackAny<envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager>(f.typed_config!);
+    assert.ok(!(hcm.http_filters ?? []).some((h) => h.name === TRACING_FILTER_NAME));
   }
 });
