@@ -120,6 +120,7 @@ export class DiscoveryServer<P extends PushContextView> {
     this.ads.on('connect', onConnect);
     this.ads.on('disconnect', onDisconnect);
     this.ads.on('sent', (e) => this.metrics.pushes.inc({ type: typeLabel(e.typeUrl) }));
+    this.ads.on('expired-nonce', (e) => this.metrics.expiredNonce.inc({ type: typeLabel(e.typeUrl) }));
     this.ads.on('nack', (e) => {
       this.metrics.rejects.inc({ type: typeLabel(e.typeUrl) });
       this.logger.warn(`proxy ${e.nodeKey} rejected ${shortName(e.typeUrl)} (keeps version ${e.version || '(none)'}): ${e.message}`);

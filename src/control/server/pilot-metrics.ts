@@ -48,6 +48,8 @@ export interface PilotMetrics {
   readonly configSize: Histogram;
   /** Clusters (service ports) without instances in the current snapshot. */
   readonly edsNoInstances: Gauge;
+  /** `type`: requests answering a nonce that is no longer the latest sent. */
+  readonly expiredNonce: Counter;
 }
 
 export function createPilotMetrics(registry = new MetricsRegistry()): PilotMetrics {
@@ -74,5 +76,6 @@ export function createPilotMetrics(registry = new MetricsRegistry()): PilotMetri
     pushContextInit: registry.histogram('pilot_pushcontext_init_seconds', 'Total time in seconds Pilot takes to init pushContext.', PUSH_CONTEXT_INIT_BUCKETS),
     configSize: registry.histogram('pilot_xds_config_size_bytes', 'Distribution of configuration sizes pushed to clients', CONFIG_SIZE_BUCKETS),
     edsNoInstances: registry.gauge('pilot_eds_no_instances', 'Number of clusters without instances.'),
+    expiredNonce: registry.counter('pilot_xds_expired_nonce', 'Total number of XDS requests with an expired nonce.'),
   };
 }

@@ -40,6 +40,12 @@ export interface NackEvent extends StreamEvent {
   readonly message: string;
 }
 
+/** A request answering a nonce that is not the last one sent for its type: it neither ACKs nor NACKs (Istio's pilot_xds_expired_nonce). */
+export interface ExpiredNonceEvent extends StreamEvent {
+  readonly typeUrl: string;
+  readonly nonce: string;
+}
+
 export interface UnknownTypeEvent extends StreamEvent {
   readonly typeUrl: string;
 }
@@ -57,6 +63,7 @@ export interface AdsServerEvents {
   sent: [SentEvent];
   ack: [AckEvent];
   nack: [NackEvent];
+  'expired-nonce': [ExpiredNonceEvent];
   'unknown-type': [UnknownTypeEvent];
   'protocol-error': [ProtocolErrorEvent];
 }

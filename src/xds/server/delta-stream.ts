@@ -49,6 +49,8 @@ export class DeltaStream extends AdsStream<DeltaDiscoveryRequest, DeltaDiscovery
         accounting.recordAck(accounting.lastSentVersion);
         this.context.emit('ack', { ...this.eventBase(), typeUrl, version: accounting.lastSentVersion, nonce });
       }
+    } else if (nonce !== '' && !accounting.isCurrent(nonce)) {
+      this.context.emit('expired-nonce', { ...this.eventBase(), typeUrl, nonce });
     }
     const subscribe = request.resource_names_subscribe ?? [];
     const unsubscribe = request.resource_names_unsubscribe ?? [];

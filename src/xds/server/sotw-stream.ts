@@ -51,6 +51,8 @@ export class SotwStream extends AdsStream<DiscoveryRequest, DiscoveryResponse> {
         accounting.recordAck(accounting.lastSentVersion);
         this.context.emit('ack', { ...this.eventBase(), typeUrl, version: accounting.lastSentVersion, nonce });
       }
+    } else if (!first && nonce !== '' && !accounting.isCurrent(nonce)) {
+      this.context.emit('expired-nonce', { ...this.eventBase(), typeUrl, nonce });
     }
     const changed = state.subscription.applySotw(request.resource_names ?? [], first);
     if (first) {

@@ -96,4 +96,8 @@ test('pilot metrics: inbound updates, debounce and push-context time, config siz
   await eventually('no cluster without instances', async () => value(await scrape(), 'pilot_eds_no_instances') === 0);
   metrics = await scrape();
   assert.ok((value(metrics, 'pilot_inbound_updates{type="svc"}') ?? 0) + (value(metrics, 'pilot_inbound_updates{type="eds"}') ?? 0) >= 1, metrics);
+
+  // The ADS server's expired-nonce events (test/xds/server/expired-nonce.test.ts) are counted by type.
+  plane.discovery.ads.emit('expired-nonce', { streamId: 's', mode: 'sotw', nodeKey: 'n', typeUrl: CLUSTER, nonce: 'old' });
+  assert.equal(value(await scrape(), 'pilot_xds_expired_nonce{type="cds"}'), 1);
 });
