@@ -31,9 +31,13 @@ export interface DashboardServerOptions {
 
 export async function startDashboardServer(source: MeshSource, options: DashboardServerOptions = {}): Promise<DashboardServer> {
   const host = options.host ?? '127.0.0.1';
-  let refreshing: Promise<unknown> = source.refresh();
+  // One scrape at a time: a tick that finds the last one still running (slow or dead targets) is skipped.
+  let inFlight = true;
+  let refreshing: Promise<unknown> = source.refresh().catch(() => undefined).finally(() => (inFlight = false));
   const timer = setInterval(() => {
-    refreshing = refreshing.then(() => source.refresh());
+    if (inFlight) return;
+    inFlight = true;
+    refreshing = source.refresh().catch(() => undefined).finally(() => (inFlight = false));
   }, options.refreshMs ?? 2_000);
   timer.unref();
 
