@@ -34,6 +34,7 @@ import { StatsBuilder, listenerStatScope, type StatSample } from './admin/stats.
 import { loadBootstrap, type Cluster, type Listener, type ProxyBootstrap, type ProxyNode, type Secret } from './bootstrap.js';
 import type { StreamInfo } from './http/stream-info.js';
 import { createHttpFilterRegistry } from './filters/registry.js';
+import { SpanExporterPool } from './filters/tracing/tracing-filter.js';
 import { IstioMetrics } from './filters/istio-stats/metrics.js';
 import { TrellisListenerManager } from './listeners/listener-manager.js';
 import { SdsClients } from './sds-clients.js';
@@ -78,6 +79,8 @@ export interface DataPlane {
   readonly clusters: ClusterBackend;
   /** Istio's standard metrics recorded by istio.stats filters, shown on /stats/prometheus. */
   readonly istioMetrics?: IstioMetrics;
+  /** Span exporters of the tracing filter: flushed when the proxy stops. */
+  readonly spanExporters?: SpanExporterPool;
   readonly httpFilters: HttpFilterRegistry;
   /** The router's compiler; throws XdsValidationError. */
   compileRouteConfiguration(config: RouteConfiguration): RouteTable;
@@ -996,6 +999,7 @@ class ProxyServer implements RunningProxy {
       this.sdsClients?.close();
       await this.listenerManager.close().catch((err: unknown) => this.log.error('main', `closing listeners: ${describeError(err)}`));
       await Promise.resolve(this.dataPlane.clusters.close()).catch((err: unknown) => this.log.error('main', `closing clusters: ${describeError(err)}`));
+      await this.dataPlane.spanExporters?.close().catch((err: unknown) => this.log.error('main', `flushing spans: ${describeError(err)}`));
       await this.admin?.close();
       await closeAccessLogFiles();
     })();
@@ -1045,7 +1049,8 @@ export async function createDataPlane(
 ): Promise<DataPlane> {
   const clusters = createClusterBackend(options.secrets ?? NO_SECRETS, options.warmingTimeoutMs);
   const istioMetrics = new IstioMetrics();
-  const httpFilters = createHttpFilterRegistry({ clusters: clusters.manager, istioMetrics, ...(options.log ? { log: options.log } : {}), ...(options.node ? { node: options.node } : {}) });
+  const spanExporters = new SpanExporterPool();
+  const httpFilters = createHttpFilterRegistry({ clusters: clusters.manager, istioMetrics, spanExporters, ...(options.log ? { log: options.log } : {}), ...(options.node ? { node: options.node } : {}) });
   // typed_per_filter_config entries are compiled by the factory of the filter they name (or whose config type they carry).
   const perFilterConfig = (filterName: string, any: Any): unknown => {
     const factory = httpFilters.byName(filterName) ?? httpFilters.byTypeUrl(any.type_url ?? '');
@@ -1057,6 +1062,7 @@ export async function createDataPlane(
   return {
     clusters,
     istioMetrics,
+    spanExporters,
     httpFilters,
     compileRouteConfiguration: (config) => compileRouteConfiguration(config, { perFilterConfig, clusterExists: (name) => clusters.manager.get(name) !== undefined }),
     createListenerManager: (context) => new TrellisListenerManager(context, options.drainGraceMs !== undefined ? { drainGraceMs: options.drainGraceMs } : {}),

@@ -130,3 +130,28 @@ test('two proxies: one trace per request with a client span and a server span, p
     await receiver.close();
   }
 });
+
+test('a proxy that stops sends the spans still queued (fewer than a batch, before the flush timer)', async () => {
+  const receiver = await otlpReceiver();
+  const app = await startUpstream('details');
+  const proxy = await startDataPlane({
+    hcm: { stat_prefix: 'outbound_0.0.0.0_9080' },
+    httpFilters: [tracingFilter(receiver.port, 'productpage.default', 100)],
+    virtualHosts: [{ name: 'details', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'details' } }] }],
+    clusters: [staticCluster('details', [app.port])],
+  });
+  try {
+    assert.equal((await get(proxy.address, '/details/0', { headers: { host: 'details:9080' } })).status, 200);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(receiver.reports.length, 0, 'one span is below the batch size and the 5 s timer has not fired');
+    await proxy.close();
+    const spans = receiver.reports.flatMap((r) => r.spans);
+    assert.equal(spans.length, 1);
+    // No route decorator: Envoy's default egress operation name.
+    assert.equal(spans[0]!.name, 'egress details:9080');
+  } finally {
+    await proxy.close();
+    await app.close();
+    await receiver.close();
+  }
+});

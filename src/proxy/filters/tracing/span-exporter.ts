@@ -123,11 +123,13 @@ export class SpanExporter {
     await Promise.all([...this.inFlight]);
   }
 
-  /** Stops the timer, sends what is left and waits for reports in flight. */
-  async close(): Promise<void> {
+  /** Stops the timer, sends what is left and waits for reports in flight, at most `graceMs` (a dead collector must not hold up a shutdown). */
+  async close(graceMs = 1000): Promise<void> {
     clearInterval(this.timer);
     void this.flush();
-    await Promise.all([...this.inFlight]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all([...this.inFlight]), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
     this.agent.destroy();
   }
 }
