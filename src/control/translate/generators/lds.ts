@@ -26,7 +26,7 @@ export function proxyListeners(proxy: Proxy, push: PushContext): readonly Listen
       ? buildLocalInboundListeners(inputs.inboundInstances, inputs.localInboundPorts, context)
       : [buildVirtualInboundListener(inputs.inboundInstances, context)];
     // Explicit mode: nothing captures traffic, so the application's HTTP_PROXY listener replaces the outbound side.
-    if (inputs.explicitPort !== undefined) return [buildExplicitOutboundListener(proxy, '127.0.0.1', inputs.explicitPort, push.mesh), ...inbound];
+    if (inputs.explicitPort !== undefined) return [buildExplicitOutboundListener(proxy, '127.0.0.1', inputs.explicitPort, push.mesh, push), ...inbound];
     return [...sidecarOutboundListeners(push, inputs.scope), ...inbound];
   });
 }
