@@ -1,0 +1,205 @@
+// Tracing on Bookinfo under `trellis up`: a Telemetry (root namespace) sends every sidecar's and the gateway's spans to an
+// OTLP/HTTP receiver on 127.0.0.1; each product page is one trace with the span of every hop and correct parent ids.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { loadManifest } from '../../src/local/manifest.js';
+import { findTakenPorts, planPorts, type PortPlan } from '../../src/local/port-blocks.js';
+import { isAlive, readState } from '../../src/local/state-file.js';
+
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const CLI = join(REPO, 'dist/src/cli/main.js');
+const EXAMPLE = join(REPO, 'examples/bookinfo');
+const PAGES = 6;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+function get(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers, agent: false, timeout: 20_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+let dir = '';
+let up: ChildProcess | undefined;
+let output = '';
+let gatewayPort = 0;
+let plan: PortPlan;
+let receiver: Receiver | undefined;
+
+before(async () => {
+  // A copy of the example with the gateway on a free port (the HTTPS server and certificates left out), so this runs beside `npm start`.
+  dir = mkdtempSync(join(tmpdir(), 'trellis-bookinfo-tracing-'));
+  receiver = await otlpReceiver();
+  const manifest = loadManifest(EXAMPLE);
+  gatewayPort = await freePort();
+  const externalPort = await freePort();
+  for (const f of readdirSync(join(EXAMPLE, 'config'))) {
+    writeFileSync(join(dir, `config-${f}`), readFileSync(join(EXAMPLE, 'config', f), 'utf8').replaceAll('number: 8080', `number: ${gatewayPort}`));
+  }
+  const copy = {
+    config: [...readdirSync(join(EXAMPLE, 'config')).map((f) => `config-${f}`), 'telemetry.yaml'],
+    mesh: { ...manifest.mesh, extensionProviders: [{ name: 'otel', opentelemetry: { service: '127.0.0.1', port: receiver.port, http: { path: '/v1/traces' } } }] },
+    workloads: manifest.workloads.map((w) => ({
+      name: w.name, namespace: w.namespace, labels: w.labels, serviceAccount: w.serviceAccount, command: w.command, args: w.args, env: w.env,
+      ...(w.service ? { service: w.service } : {}), sidecar: w.sidecar, ...(w.name === 'external-api' ? { port: externalPort } : w.port ? { port: w.port } : {}),
+    })),
+    gateways: manifest.gateways.map((g) => ({ ...g, ports: [gatewayPort] })),
+  };
+  writeFileSync(join(dir, 'mesh.yaml'), stringify(copy));
+  writeFileSync(join(dir, 'telemetry.yaml'), stringify({
+    apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', metadata: { name: 'mesh-default', namespace: 'istio-system' },
+    spec: { tracing: [{ providers: [{ name: 'otel' }], randomSamplingPercentage: 100 }] },
+  }));
+  let base = 20_000 + 100 * Math.floor(Math.random() * 300);
+  for (let i = 0; i < 20 && (await findTakenPorts(planPorts(loadManifest(dir), base))).length > 0; i++) base = 20_000 + 100 * Math.floor(Math.random() * 300);
+  plan = planPorts(loadManifest(dir), base);
+
+  up = spawn(process.execPath, [CLI, 'up', dir, '--port-base', String(base), '--no-color', '--ready-timeout', '60s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  up.stdout!.setEncoding('utf8').on('data', (c: string) => (output += c));
+  up.stderr!.setEncoding('utf8').on('data', (c: string) => (output += c));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`trellis up not ready in 90 s:\n${output.slice(-4000)}`)), 90_000);
+    const check = (): void => {
+      if (/trellis up: (mesh ready|started)/.test(output) && /Ctrl-C/.test(output)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    up!.stdout!.on('data', check);
+    up!.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`trellis up exited with ${code}:\n${output.slice(-4000)}`));
+    });
+  });
+  assert.match(output, /trellis up: mesh ready/, output.slice(-3000));
+});
+
+after(async () => {
+  if (up && up.exitCode === null) {
+    const exited = new Promise((r) => up!.once('exit', r));
+    up.kill('SIGINT');
+    const timer = setTimeout(() => up!.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  for (const p of readState(dir)?.processes ?? []) if (isAlive(p.pid)) process.kill(p.pid!, 'SIGKILL');
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  await receiver?.close();
+});
+
+
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  attributes: { key: string; value: { stringValue: string } }[];
+  service: string;
+}
+interface Receiver {
+  readonly port: number;
+  readonly spans: OtlpSpan[];
+  close(): Promise<void>;
+}
+
+async function otlpReceiver(): Promise<Receiver> {
+  const spans: OtlpSpan[] = [];
+  const server = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+        resourceSpans: { resource: { attributes: { key: string; value: { stringValue: string } }[] }; scopeSpans: { spans: Omit<OtlpSpan, 'service'>[] }[] }[];
+      };
+      for (const rs of body.resourceSpans) {
+        const service = rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '';
+        for (const s of rs.scopeSpans.flatMap((x) => x.spans)) spans.push({ ...s, service });
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    spans,
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+const tag = (s: OtlpSpan, key: string): string | undefined => s.attributes.find((a) => a.key === key)?.value.stringValue;
+const SERVER = 2;
+const CLIENT = 3;
+
+test(`${PAGES} product pages, each started with a caller's traceparent: one trace per page with the span of every hop, parents linked`, async () => {
+  const roots = new Map<string, string>();
+  for (let i = 0; i < PAGES; i++) {
+    const traceId = randomBytes(16).toString('hex');
+    const rootSpan = randomBytes(8).toString('hex');
+    roots.set(traceId, rootSpan);
+    assert.equal((await get(gatewayPort, '/productpage', { traceparent: `00-${traceId}-${rootSpan}-01` })).status, 200);
+  }
+  // Spans leave each proxy by batch of 5 or on the 5 s timer: wait (bounded) until every page's trace has its ratings-less minimum of 6 spans.
+  const trace = (id: string): OtlpSpan[] => receiver!.spans.filter((s) => s.traceId === id);
+  for (let i = 0; i < 150 && [...roots.keys()].some((id) => trace(id).length < 6); i++) await new Promise((r) => setTimeout(r, 100));
+  await new Promise((r) => setTimeout(r, 6000)); // one more flush period, so ratings spans (when the page went to reviews v2/v3) are in too
+  let withRatings = 0; // pages that went to reviews v2/v3 (informational: the split is random)
+  for (const [traceId, rootSpan] of roots) {
+    const spans = trace(traceId);
+    const describe = spans.map((s) => `${s.service} ${s.kind === SERVER ? 'SERVER' : 'CLIENT'} ${s.name} ${s.spanId}<-${s.parentSpanId ?? '-'}`).join('\n');
+    const byId = new Map(spans.map((s) => [s.spanId, s]));
+    assert.equal(byId.size, spans.length, `unique span ids:\n${describe}`);
+    // The gateway's span continues the caller's.
+    const gateway = spans.filter((s) => s.parentSpanId === rootSpan);
+    assert.equal(gateway.length, 1, `one span under the caller's:\n${describe}`);
+    assert.equal(gateway[0]!.kind, CLIENT, 'gateways report CLIENT spans');
+    assert.equal(tag(gateway[0]!, 'http.url')?.endsWith('/productpage'), true);
+    // Every other span's parent is in the trace: the tree is connected.
+    for (const s of spans) if (s !== gateway[0]) assert.ok(s.parentSpanId && byId.has(s.parentSpanId), `parent of ${s.service} ${s.name}:\n${describe}`);
+    const server = (service: string): OtlpSpan[] => spans.filter((s) => s.kind === SERVER && s.service === service);
+    const client = (service: string, host: string): OtlpSpan[] => spans.filter((s) => s.kind === CLIENT && s.service === service && (tag(s, 'upstream_cluster') ?? '').includes(`||${host}.`));
+    const pp = server('productpage.default');
+    assert.equal(pp.length, 1, `productpage SERVER span:\n${describe}`);
+    assert.equal(pp[0]!.parentSpanId, gateway[0]!.spanId);
+    for (const callee of ['details', 'reviews']) {
+      const out = client('productpage.default', callee);
+      assert.equal(out.length, 1, `productpage → ${callee} CLIENT span:\n${describe}`);
+      assert.equal(out[0]!.parentSpanId, pp[0]!.spanId, `productpage's call to ${callee} is a child of its SERVER span`);
+      const inbound = server(`${callee}.default`);
+      assert.equal(inbound.length, 1, `${callee} SERVER span:\n${describe}`);
+      assert.equal(inbound[0]!.parentSpanId, out[0]!.spanId);
+      assert.equal(tag(inbound[0]!, 'http.status_code'), '200');
+    }
+    const ratingsOut = client('reviews.default', 'ratings');
+    if (ratingsOut.length > 0) {
+      withRatings++;
+      assert.equal(ratingsOut[0]!.parentSpanId, server('reviews.default')[0]!.spanId);
+      const ratings = server('ratings.default');
+      assert.equal(ratings.length, 1, `ratings SERVER span:\n${describe}`);
+      assert.equal(ratings[0]!.parentSpanId, ratingsOut[0]!.spanId);
+    }
+    assert.equal(spans.length, ratingsOut.length > 0 ? 8 : 6, `every hop once:\n${describe}`);
+  }
+});
