@@ -55,6 +55,8 @@ export interface LocalMesh {
   readonly control: ControlPlane;
   /** Members left out (bad manifest entry, port taken) with the reason. */
   readonly skipped: readonly string[];
+  /** The dashboard's page (`http://127.0.0.1:<base+3>/`), unless its port was taken. */
+  readonly dashboardUrl?: string;
   /**
    * Waits until every proxy is LIVE and synced and every application accepts connections; resolves with the members
    * still not ready when `timeoutMs` passed (empty: all ready).
@@ -99,6 +101,10 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   const taken = await findTakenPorts(plan);
   const blocked = new Set<string>();
   for (const t of taken) {
+    if (t.owner === 'dashboard') {
+      note(`port taken: ${describeTakenPort(t)}; the mesh starts without the dashboard`);
+      continue;
+    }
     if (t.owner === 'control') throw new Error(`control plane: ${t.role} port ${t.port} is ${t.reason}; choose another block with --port-base`);
     note(`port taken: ${describeTakenPort(t)}${t.role === 'gateway listener' ? ' (the gateway starts, that listener will fail)' : '; left out of the mesh'}`);
     if (t.role !== 'gateway listener') blocked.add(t.owner);
@@ -253,6 +259,20 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     return true;
   };
 
+  // The dashboard (docs/observability.md): scrapes every proxy's admin /stats/prometheus and the control plane's
+  // debug endpoints, served from this process on block 0's fourth port. A failure only costs the page.
+  let dashboard: { readonly url: string; close(): Promise<void> } | undefined;
+  if (!taken.some((t) => t.owner === 'dashboard')) {
+    try {
+      const { MeshSource } = await import('../dashboard/mesh-source.js');
+      const { startDashboardServer } = await import('../dashboard/dashboard-server.js');
+      const proxyAdminUrls = members.flatMap((m) => (m.adminPort !== undefined ? [`http://127.0.0.1:${m.adminPort}`] : []));
+      dashboard = await startDashboardServer(new MeshSource({ monitoringUrl: `http://127.0.0.1:${control.monitoringPort}`, proxyAdminUrls }), { port: plan.control.dashboard });
+    } catch (err) {
+      note(`dashboard not started: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
   let stopped: Promise<void> | undefined;
   const mesh: LocalMesh = {
     manifest,
@@ -261,6 +281,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     members,
     control,
     skipped,
+    ...(dashboard ? { dashboardUrl: dashboard.url } : {}),
     async waitReady(timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
@@ -308,6 +329,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     },
     stop() {
       return (stopped ??= (async () => {
+        await dashboard?.close();
         await supervisor.stop();
         await control.close();
         state = undefined;

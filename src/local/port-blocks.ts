@@ -10,6 +10,8 @@ export interface ControlPorts {
   readonly monitoring: number;
   /** TLS xDS and the CA (Istio's 15012). */
   readonly secureXds: number;
+  /** `trellis dashboard`'s page, served by the `up` process. */
+  readonly dashboard: number;
 }
 
 /** A workload's block: its application, its sidecar's explicit outbound (HTTP_PROXY), inbound and admin ports. */
@@ -54,7 +56,7 @@ export function planPorts(manifest: MeshManifest, base: number = manifest.portBa
     const start = block();
     gateways.set(g.name, { admin: start + 3, sds: start + 4, listeners: g.ports });
   }
-  return { base, control: { xds: base, monitoring: base + 1, secureXds: base + 2 }, workloads, gateways };
+  return { base, control: { xds: base, monitoring: base + 1, secureXds: base + 2, dashboard: base + 3 }, workloads, gateways };
 }
 
 /** One port that cannot be bound, and who needed it. */
@@ -71,6 +73,7 @@ export async function findTakenPorts(plan: PortPlan): Promise<TakenPort[]> {
     { owner: 'control', role: 'xds', port: plan.control.xds },
     { owner: 'control', role: 'monitoring', port: plan.control.monitoring },
     { owner: 'control', role: 'secure xds', port: plan.control.secureXds },
+    { owner: 'dashboard', role: 'dashboard', port: plan.control.dashboard },
   ];
   for (const [name, p] of plan.workloads) {
     for (const role of ['app', 'outbound', 'inbound', 'admin', 'sds'] as const) {

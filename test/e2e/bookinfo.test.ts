@@ -178,6 +178,20 @@ test('the status table shows every workload SYNCED, and the product page through
   assert.deepEqual([...seen.keys()].sort(), ['v1', 'v2', 'v3']);
 });
 
+test('trellis up serves the dashboard on block 0: its page and its state (every proxy in the sync table)', async () => {
+  const url = /^dashboard: (http:\/\/127\.0\.0\.1:(\d+)\/?)$/m.exec(output);
+  assert.ok(url, `the dashboard URL is printed:\n${output.slice(-1500)}`);
+  assert.equal(Number(url[2]), portBase + 3);
+  const pageRes = await get(Number(url[2]), '/');
+  assert.equal(pageRes.status, 200);
+  assert.match(pageRes.body, /<html/i);
+  await until('the dashboard has every proxy', async () => {
+    const res = await get(Number(url[2]), '/api/state');
+    const state = JSON.parse(res.body) as { sync: Array<{ proxy: string }> };
+    return res.status === 200 && state.sync.length === 7;
+  }, 1);
+});
+
 test('HTTPS with the generated certificate, and the httpsRedirect host gets 301 to https', async (t) => {
   if (/HTTPS skipped/.test(output)) return t.skip('openssl is missing');
   const secure = await new Promise<{ status: number; body: string }>((resolve, reject) => {

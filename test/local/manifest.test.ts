@@ -48,7 +48,7 @@ test('unusable manifests throw ManifestError naming the file: invalid YAML, not 
 test('port blocks do not overlap; WorkloadEntries point at each sidecar inbound port, one ServiceEntry per service selecting the shared labels', () => {
   const m = loadManifest(BOOKINFO);
   const plan = planPorts(m, 20000);
-  const all = [plan.control.xds, plan.control.monitoring, plan.control.secureXds];
+  const all = [plan.control.xds, plan.control.monitoring, plan.control.secureXds, plan.control.dashboard];
   for (const p of plan.workloads.values()) all.push(...[p.app, p.outbound, p.inbound, p.admin, p.sds].filter((x): x is number => x !== undefined));
   for (const p of plan.gateways.values()) all.push(p.admin, p.sds);
   assert.equal(new Set(all).size, all.length, `ports collide: ${all.join(',')}`);

@@ -16,7 +16,7 @@ test('a taken port is reported with the workload and role; free ones are not', a
   await new Promise<void>((r) => free.close(() => r()));
   const plan: PortPlan = {
     base: freePort,
-    control: { xds: freePort, monitoring: freePort, secureXds: freePort },
+    control: { xds: freePort, monitoring: freePort, secureXds: freePort, dashboard: freePort },
     workloads: new Map([['reviews-v2', { app: freePort, inbound: taken }]]),
     gateways: new Map(),
   };

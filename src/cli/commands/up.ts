@@ -92,6 +92,7 @@ async function runForeground(meshDir: string, opts: UpOptions): Promise<number> 
   if (mesh.manifest.urls.length > 0) lines.push(`open: ${mesh.manifest.urls.join('  ')}`);
   lines.push(`config dir (watched; copy Istio YAML here to apply it): ${mesh.configDir}`);
   lines.push(`control plane: xDS 127.0.0.1:${mesh.control.xdsPort}, debug http://127.0.0.1:${mesh.control.monitoringPort}/debug/syncz`);
+  if (mesh.dashboardUrl) lines.push(`dashboard: ${mesh.dashboardUrl}`);
   lines.push(process.stdin.isTTY ? 'Enter: status table · Ctrl-C: stop\n' : 'Ctrl-C (SIGINT) or SIGTERM: stop\n');
   process.stdout.write(lines.join('\n'));
 
