@@ -1,7 +1,7 @@
 // The dashboard over a real mesh: `trellis up` on a copy of examples/bookinfo (free ports), traffic through the ingress gateway, then headless Chromium on the page.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,15 +9,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { loadManifest } from '../../src/local/manifest.js';
-import { findTakenPorts, planPorts } from '../../src/local/port-blocks.js';
-import { isAlive, readState } from '../../src/local/state-file.js';
 import { meshTargets } from '../../src/cli/commands/dashboard.js';
 import { MeshSource } from '../../src/dashboard/mesh-source.js';
 import { startDashboardServer, type DashboardServer } from '../../src/dashboard/dashboard-server.js';
+import { freePortBase, startTrellisUp, stopTrellisUp } from '../e2e/trellis-up.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const CLI = join(REPO, 'dist/src/cli/main.js');
 const EXAMPLE = join(REPO, 'examples/bookinfo');
 const artifacts = process.env['TRELLIS_TEST_ARTIFACTS'] ?? join(REPO, 'dist', 'test-artifacts');
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium) to run the dashboard browser test`;
@@ -56,25 +54,8 @@ before(async () => {
     gateways: manifest.gateways.map((g) => ({ ...g, ports: [gatewayPort] })),
   };
   writeFileSync(join(dir, 'mesh.yaml'), stringify(copy));
-  let base = 20_000 + 100 * Math.floor(Math.random() * 300);
-  for (let i = 0; i < 20 && (await findTakenPorts(planPorts(loadManifest(dir), base))).length > 0; i++) base = 20_000 + 100 * Math.floor(Math.random() * 300);
-  up = spawn(process.execPath, [CLI, 'up', dir, '--port-base', String(base), '--no-color', '--ready-timeout', '60s'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  up.stdout!.setEncoding('utf8').on('data', (c: string) => (output += c));
-  up.stderr!.setEncoding('utf8').on('data', (c: string) => (output += c));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`trellis up not ready in 90 s:\n${output.slice(-4000)}`)), 90_000);
-    up!.stdout!.on('data', () => {
-      if (/trellis up: (mesh ready|started)/.test(output) && /Ctrl-C/.test(output)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    up!.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`trellis up exited with ${code}:\n${output.slice(-4000)}`));
-    });
-  });
-  assert.match(output, /trellis up: mesh ready/, output.slice(-3000));
+  const base = await freePortBase(dir);
+  up = await startTrellisUp(dir, base, (c) => (output += c));
   // As `trellis dashboard --mesh DIR` finds them.
   const targets = await meshTargets(dir);
   dashboard = await startDashboardServer(new MeshSource({ ...targets, windowSeconds: 60 }), { refreshMs: 1_000 });
@@ -82,15 +63,7 @@ before(async () => {
 
 after(async () => {
   await dashboard?.close();
-  if (up && up.exitCode === null) {
-    const exited = new Promise((r) => up!.once('exit', r));
-    up.kill('SIGINT');
-    const timer = setTimeout(() => up!.kill('SIGKILL'), 30_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  for (const p of (dir && readState(dir)?.processes) || []) if (isAlive(p.pid)) process.kill(p.pid!, 'SIGKILL');
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await stopTrellisUp(up, dir);
 });
 
 test('Bookinfo in the dashboard: productpage→reviews→ratings with non-zero rates after traffic, reviews shows its VirtualService, screenshot', { skip }, async (t) => {

@@ -2,8 +2,8 @@
 // /stats/prometheus counts the hops with both workloads named (gateway → productpage → details/reviews → ratings).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,11 +11,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { loadManifest } from '../../src/local/manifest.js';
-import { findTakenPorts, planPorts, type PortPlan } from '../../src/local/port-blocks.js';
-import { isAlive, readState } from '../../src/local/state-file.js';
+import { planPorts, type PortPlan } from '../../src/local/port-blocks.js';
+import { freePortBase, startTrellisUp, stopTrellisUp } from './trellis-up.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const CLI = join(REPO, 'dist/src/cli/main.js');
 const EXAMPLE = join(REPO, 'examples/bookinfo');
 const PAGES = 12;
 
@@ -86,40 +85,14 @@ before(async () => {
     gateways: manifest.gateways.map((g) => ({ ...g, ports: [gatewayPort] })),
   };
   writeFileSync(join(dir, 'mesh.yaml'), stringify(copy));
-  let base = 20_000 + 100 * Math.floor(Math.random() * 300);
-  for (let i = 0; i < 20 && (await findTakenPorts(planPorts(loadManifest(dir), base))).length > 0; i++) base = 20_000 + 100 * Math.floor(Math.random() * 300);
+  const base = await freePortBase(dir);
   plan = planPorts(loadManifest(dir), base);
 
-  up = spawn(process.execPath, [CLI, 'up', dir, '--port-base', String(base), '--no-color', '--ready-timeout', '60s'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  up.stdout!.setEncoding('utf8').on('data', (c: string) => (output += c));
-  up.stderr!.setEncoding('utf8').on('data', (c: string) => (output += c));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`trellis up not ready in 90 s:\n${output.slice(-4000)}`)), 90_000);
-    const check = (): void => {
-      if (/trellis up: (mesh ready|started)/.test(output) && /Ctrl-C/.test(output)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    up!.stdout!.on('data', check);
-    up!.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`trellis up exited with ${code}:\n${output.slice(-4000)}`));
-    });
-  });
-  assert.match(output, /trellis up: mesh ready/, output.slice(-3000));
+  up = await startTrellisUp(dir, base, (c) => (output += c));
 });
 
 after(async () => {
-  if (up && up.exitCode === null) {
-    const exited = new Promise((r) => up!.once('exit', r));
-    up.kill('SIGINT');
-    const timer = setTimeout(() => up!.kill('SIGKILL'), 30_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  for (const p of readState(dir)?.processes ?? []) if (isAlive(p.pid)) process.kill(p.pid!, 'SIGKILL');
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await stopTrellisUp(up, dir);
 });
 
 function admin(workload: string): number {

@@ -2,8 +2,8 @@
 // OTLP/HTTP receiver on 127.0.0.1; each product page is one trace with the span of every hop and correct parent ids.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
@@ -13,11 +13,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { loadManifest } from '../../src/local/manifest.js';
-import { findTakenPorts, planPorts, type PortPlan } from '../../src/local/port-blocks.js';
-import { isAlive, readState } from '../../src/local/state-file.js';
+import { freePortBase, startTrellisUp, stopTrellisUp } from './trellis-up.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const CLI = join(REPO, 'dist/src/cli/main.js');
 const EXAMPLE = join(REPO, 'examples/bookinfo');
 const PAGES = 6;
 
@@ -45,7 +43,6 @@ let dir = '';
 let up: ChildProcess | undefined;
 let output = '';
 let gatewayPort = 0;
-let plan: PortPlan;
 let receiver: Receiver | undefined;
 
 before(async () => {
@@ -72,40 +69,13 @@ before(async () => {
     apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', metadata: { name: 'mesh-default', namespace: 'istio-system' },
     spec: { tracing: [{ providers: [{ name: 'otel' }], randomSamplingPercentage: 100 }] },
   }));
-  let base = 20_000 + 100 * Math.floor(Math.random() * 300);
-  for (let i = 0; i < 20 && (await findTakenPorts(planPorts(loadManifest(dir), base))).length > 0; i++) base = 20_000 + 100 * Math.floor(Math.random() * 300);
-  plan = planPorts(loadManifest(dir), base);
+  const base = await freePortBase(dir);
 
-  up = spawn(process.execPath, [CLI, 'up', dir, '--port-base', String(base), '--no-color', '--ready-timeout', '60s'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  up.stdout!.setEncoding('utf8').on('data', (c: string) => (output += c));
-  up.stderr!.setEncoding('utf8').on('data', (c: string) => (output += c));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`trellis up not ready in 90 s:\n${output.slice(-4000)}`)), 90_000);
-    const check = (): void => {
-      if (/trellis up: (mesh ready|started)/.test(output) && /Ctrl-C/.test(output)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    up!.stdout!.on('data', check);
-    up!.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`trellis up exited with ${code}:\n${output.slice(-4000)}`));
-    });
-  });
-  assert.match(output, /trellis up: mesh ready/, output.slice(-3000));
+  up = await startTrellisUp(dir, base, (c) => (output += c));
 });
 
 after(async () => {
-  if (up && up.exitCode === null) {
-    const exited = new Promise((r) => up!.once('exit', r));
-    up.kill('SIGINT');
-    const timer = setTimeout(() => up!.kill('SIGKILL'), 30_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  for (const p of readState(dir)?.processes ?? []) if (isAlive(p.pid)) process.kill(p.pid!, 'SIGKILL');
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await stopTrellisUp(up, dir);
   await receiver?.close();
 });
 

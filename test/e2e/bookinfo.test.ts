@@ -1,8 +1,8 @@
 // `trellis up` on examples/bookinfo (a copy with its fixed ports moved to free ones, and --port-base), then Istio's walkthrough files applied in turn, asserting what a user sees through the ingress gateway.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync, unlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
@@ -11,11 +11,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { loadManifest } from '../../src/local/manifest.js';
-import { findTakenPorts, planPorts } from '../../src/local/port-blocks.js';
-import { isAlive, readState } from '../../src/local/state-file.js';
+import { readState } from '../../src/local/state-file.js';
+import { freePortBase, startTrellisUp, stopTrellisUp } from './trellis-up.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const CLI = join(REPO, 'dist/src/cli/main.js');
 const EXAMPLE = join(REPO, 'examples/bookinfo');
 const WALKTHROUGH = join(EXAMPLE, 'walkthrough');
 
@@ -118,27 +117,9 @@ before(async () => {
     certificates: [{ cert: '.trellis/certs/bookinfo.crt', key: '.trellis/certs/bookinfo.key', hosts: ['localhost', '127.0.0.1'], config: ['config-https-gateway-https.yaml'] }],
   };
   writeFileSync(join(dir, 'mesh.yaml'), stringify(copy));
-  let base = 20_000 + 100 * Math.floor(Math.random() * 300);
-  for (let i = 0; i < 20 && (await findTakenPorts(planPorts(loadManifest(dir), base))).length > 0; i++) base = 20_000 + 100 * Math.floor(Math.random() * 300);
+  const base = await freePortBase(dir);
 
-  up = spawn(process.execPath, [CLI, 'up', dir, '--port-base', String(base), '--no-color', '--ready-timeout', '60s'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  up.stdout!.setEncoding('utf8').on('data', (c: string) => (output += c));
-  up.stderr!.setEncoding('utf8').on('data', (c: string) => (output += c));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`trellis up not ready in 90 s:\n${output.slice(-4000)}`)), 90_000);
-    const check = (): void => {
-      if (/trellis up: (mesh ready|started)/.test(output) && /Ctrl-C/.test(output)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    up!.stdout!.on('data', check);
-    up!.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`trellis up exited with ${code}:\n${output.slice(-4000)}`));
-    });
-  });
-  assert.match(output, /trellis up: mesh ready/, output.slice(-3000));
+  up = await startTrellisUp(dir, base, (c) => (output += c));
   const state = readState(dir)!;
   configDir = state.configDir;
   monitoringPort = state.monitoringPort;
@@ -148,16 +129,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (up && up.exitCode === null) {
-    const exited = new Promise((r) => up!.once('exit', r));
-    up.kill('SIGINT');
-    const timer = setTimeout(() => up!.kill('SIGKILL'), 30_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  // Anything the supervisor could not stop (it was killed): by PID.
-  for (const p of readState(dir)?.processes ?? []) if (isAlive(p.pid)) process.kill(p.pid!, 'SIGKILL');
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await stopTrellisUp(up, dir);
 });
 
 test('the status table shows every workload SYNCED, and the product page through the gateway shows reviews from v1, v2 and v3 in turn', async () => {

@@ -3,8 +3,8 @@
 // certificate a sidecar presents must change several times while the load runs.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -13,11 +13,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { loadManifest } from '../../src/local/manifest.js';
-import { findTakenPorts, planPorts } from '../../src/local/port-blocks.js';
-import { isAlive, readState } from '../../src/local/state-file.js';
+import { freePortBase, startTrellisUp, stopTrellisUp } from './trellis-up.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const CLI = join(REPO, 'dist/src/cli/main.js');
 const EXAMPLE = join(REPO, 'examples/bookinfo');
 
 let dir = '';
@@ -75,37 +73,13 @@ before(async () => {
       gateways: manifest.gateways.map((g) => ({ ...g, ports: [gatewayPort] })),
     }),
   );
-  let base = 20_000 + 100 * Math.floor(Math.random() * 300);
-  for (let i = 0; i < 20 && (await findTakenPorts(planPorts(loadManifest(dir), base))).length > 0; i++) base = 20_000 + 100 * Math.floor(Math.random() * 300);
+  const base = await freePortBase(dir);
   detailsInbound = base + 22; // block 2 (details-v1), +2: its sidecar's inbound port
-  up = spawn(process.execPath, [CLI, 'up', dir, '--port-base', String(base), '--no-color', '--ready-timeout', '60s'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  up.stdout!.setEncoding('utf8').on('data', (c: string) => (output += c));
-  up.stderr!.setEncoding('utf8').on('data', (c: string) => (output += c));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`trellis up not ready in 90 s:\n${output.slice(-4000)}`)), 90_000);
-    up!.stdout!.on('data', () => {
-      if (/trellis up: mesh ready/.test(output) && /Ctrl-C/.test(output)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    up!.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`trellis up exited with ${code}:\n${output.slice(-4000)}`));
-    });
-  });
+  up = await startTrellisUp(dir, base, (c) => (output += c));
 });
 
 after(async () => {
-  if (up && up.exitCode === null) {
-    const exited = new Promise((r) => up!.once('exit', r));
-    up.kill('SIGINT');
-    const timer = setTimeout(() => up!.kill('SIGKILL'), 30_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  for (const p of readState(dir)?.processes ?? []) if (isAlive(p.pid)) process.kill(p.pid!, 'SIGKILL');
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await stopTrellisUp(up, dir);
 });
 
 test('certificates rotating every ~2 s under steady load: zero failed requests, several certificates presented', async () => {

@@ -9,9 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { loadManifest } from '../../src/local/manifest.js';
-import { findTakenPorts, planPorts } from '../../src/local/port-blocks.js';
 import { isAlive, readState } from '../../src/local/state-file.js';
+import { freePortBase } from './trellis-up.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const CLI = join(REPO, 'dist/src/cli/main.js');
@@ -59,8 +58,7 @@ test('bad input is named and the rest of the mesh starts; --detach returns with 
       { name: 'details-v1', labels: { app: 'details' }, command: join(APPS, 'details.js'), service: { host: 'details', port: 9080 } },
     ],
   }));
-  let base = 20_000 + 100 * Math.floor(Math.random() * 300);
-  for (let i = 0; i < 20 && (await findTakenPorts(planPorts(loadManifest(dir), base))).length > 0; i++) base = 20_000 + 100 * Math.floor(Math.random() * 300);
+  const base = await freePortBase(dir);
   // ratings-v1 is the third workload: block base+30; something else already listens on its application port.
   blocker = createServer();
   await new Promise<void>((r) => blocker!.listen(base + 30, '127.0.0.1', r));
