@@ -2,31 +2,20 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
-import { loadManifest } from '../../src/local/manifest.js';
 import { meshTargets } from '../../src/cli/commands/dashboard.js';
 import { MeshSource } from '../../src/dashboard/mesh-source.js';
 import { startDashboardServer, type DashboardServer } from '../../src/dashboard/dashboard-server.js';
-import { freePortBase, startTrellisUp, stopTrellisUp } from '../e2e/trellis-up.js';
+import { copyBookinfo, freePortBase, startTrellisUp, stopTrellisUp } from '../e2e/trellis-up.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const EXAMPLE = join(REPO, 'examples/bookinfo');
 const artifacts = process.env['TRELLIS_TEST_ARTIFACTS'] ?? join(REPO, 'dist', 'test-artifacts');
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium) to run the dashboard browser test`;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 let dir = '';
 let up: ChildProcess | undefined;
@@ -36,24 +25,11 @@ let dashboard: DashboardServer | undefined;
 
 before(async () => {
   if (skip) return;
-  dir = mkdtempSync(join(tmpdir(), 'trellis-dashboard-bookinfo-'));
-  const manifest = loadManifest(EXAMPLE);
-  gatewayPort = await freePort();
-  const externalPort = await freePort();
-  mkdirSync(join(dir, 'config'));
-  for (const f of readdirSync(join(EXAMPLE, 'config'))) writeFileSync(join(dir, 'config', f), readFileSync(join(EXAMPLE, 'config', f), 'utf8').replaceAll('number: 8080', `number: ${gatewayPort}`));
   // reviews v3 calls ratings: route all of reviews there, so productpage -> reviews -> ratings carries traffic.
-  for (const f of ['destination-rule-all.yaml', 'virtual-service-reviews-v3.yaml']) copyFileSync(join(EXAMPLE, 'walkthrough', f), join(dir, 'config', f));
-  const copy = {
-    config: ['config'],
-    mesh: manifest.mesh,
-    workloads: manifest.workloads.map((w) => ({
-      name: w.name, namespace: w.namespace, labels: w.labels, serviceAccount: w.serviceAccount, command: w.command.startsWith('../') ? join(EXAMPLE, w.command) : w.command, args: w.args, env: w.env,
-      ...(w.service ? { service: w.service } : {}), sidecar: w.sidecar, ...(w.name === 'external-api' ? { port: externalPort } : w.port ? { port: w.port } : {}),
-    })),
-    gateways: manifest.gateways.map((g) => ({ ...g, ports: [gatewayPort] })),
-  };
-  writeFileSync(join(dir, 'mesh.yaml'), stringify(copy));
+  const walkthrough = (f: string): string => readFileSync(join(EXAMPLE, 'walkthrough', f), 'utf8');
+  ({ dir, gatewayPort } = await copyBookinfo('trellis-dashboard-bookinfo-', {
+    config: { 'destination-rule-all.yaml': walkthrough('destination-rule-all.yaml'), 'virtual-service-reviews-v3.yaml': walkthrough('virtual-service-reviews-v3.yaml') },
+  }));
   const base = await freePortBase(dir);
   up = await startTrellisUp(dir, base, (c) => (output += c));
   // As `trellis dashboard --mesh DIR` finds them.

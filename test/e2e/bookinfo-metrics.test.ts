@@ -3,28 +3,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
 import { loadManifest } from '../../src/local/manifest.js';
 import { planPorts, type PortPlan } from '../../src/local/port-blocks.js';
-import { freePortBase, startTrellisUp, stopTrellisUp } from './trellis-up.js';
+import { copyBookinfo, freePortBase, startTrellisUp, stopTrellisUp } from './trellis-up.js';
 
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const EXAMPLE = join(REPO, 'examples/bookinfo');
 const PAGES = 12;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 function get(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -67,24 +51,7 @@ let gatewayPort = 0;
 let plan: PortPlan;
 
 before(async () => {
-  // A copy of the example with the gateway on a free port (the HTTPS server and certificates left out), so this runs beside `npm start`.
-  dir = mkdtempSync(join(tmpdir(), 'trellis-bookinfo-metrics-'));
-  const manifest = loadManifest(EXAMPLE);
-  gatewayPort = await freePort();
-  const externalPort = await freePort();
-  for (const f of readdirSync(join(EXAMPLE, 'config'))) {
-    writeFileSync(join(dir, `config-${f}`), readFileSync(join(EXAMPLE, 'config', f), 'utf8').replaceAll('number: 8080', `number: ${gatewayPort}`));
-  }
-  const copy = {
-    config: readdirSync(join(EXAMPLE, 'config')).map((f) => `config-${f}`),
-    mesh: manifest.mesh,
-    workloads: manifest.workloads.map((w) => ({
-      name: w.name, namespace: w.namespace, labels: w.labels, serviceAccount: w.serviceAccount, command: w.command, args: w.args, env: w.env,
-      ...(w.service ? { service: w.service } : {}), sidecar: w.sidecar, ...(w.name === 'external-api' ? { port: externalPort } : w.port ? { port: w.port } : {}),
-    })),
-    gateways: manifest.gateways.map((g) => ({ ...g, ports: [gatewayPort] })),
-  };
-  writeFileSync(join(dir, 'mesh.yaml'), stringify(copy));
+  ({ dir, gatewayPort } = await copyBookinfo('trellis-bookinfo-metrics-'));
   const base = await freePortBase(dir);
   plan = planPorts(loadManifest(dir), base);
 

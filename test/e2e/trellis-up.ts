@@ -2,14 +2,19 @@
 // ready, and a stop that leaves nothing behind (SIGINT, SIGKILL after 30 s, then any leftover PID, then the dir).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
 import { loadManifest } from '../../src/local/manifest.js';
 import { findTakenPorts, planPorts } from '../../src/local/port-blocks.js';
 import { isAlive, readState } from '../../src/local/state-file.js';
 
-const CLI = join(fileURLToPath(new URL('../../../', import.meta.url)), 'dist/src/cli/main.js');
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const CLI = join(REPO, 'dist/src/cli/main.js');
+const EXAMPLE = join(REPO, 'examples/bookinfo');
 
 /**
  * A port base in 20000-31900 where every port of the mesh in `dir` is free right now. It stays below Linux's
@@ -61,4 +66,51 @@ export async function stopTrellisUp(up: ChildProcess | undefined, dir: string): 
   // Anything the supervisor could not stop (it was killed): by PID.
   for (const p of (dir && readState(dir)?.processes) || []) if (isAlive(p.pid)) process.kill(p.pid!, 'SIGKILL');
   if (dir) rmSync(dir, { recursive: true, force: true });
+}
+
+/** A free loopback port (bound and released). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+export interface BookinfoCopy {
+  readonly dir: string;
+  readonly gatewayPort: number;
+  readonly externalPort: number;
+}
+
+/**
+ * A copy of examples/bookinfo in a new temp dir whose fixed ports (the gateway's 8080, the external API's 19480) are
+ * free ones, so a test runs beside `npm start`; HTTPS and its certificate are left out. `config` adds files (name →
+ * YAML text) to the mesh's config, `mesh` adds mesh options.
+ */
+export async function copyBookinfo(prefix: string, extra: { config?: Record<string, string>; mesh?: Record<string, unknown> } = {}): Promise<BookinfoCopy> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const manifest = loadManifest(EXAMPLE);
+  const gatewayPort = await freePort();
+  const externalPort = await freePort();
+  const config: string[] = [];
+  for (const f of readdirSync(join(EXAMPLE, 'config'))) {
+    writeFileSync(join(dir, `config-${f}`), readFileSync(join(EXAMPLE, 'config', f), 'utf8').replaceAll('number: 8080', `number: ${gatewayPort}`));
+    config.push(`config-${f}`);
+  }
+  for (const [name, text] of Object.entries(extra.config ?? {})) {
+    writeFileSync(join(dir, name), text);
+    config.push(name);
+  }
+  const copy = {
+    config,
+    mesh: { ...manifest.mesh, ...extra.mesh },
+    workloads: manifest.workloads.map((w) => ({
+      name: w.name, namespace: w.namespace, labels: w.labels, serviceAccount: w.serviceAccount, command: w.command, args: w.args, env: w.env,
+      ...(w.service ? { service: w.service } : {}), sidecar: w.sidecar, ...(w.name === 'external-api' ? { port: externalPort } : w.port ? { port: w.port } : {}),
+    })),
+    gateways: manifest.gateways.map((g) => ({ ...g, ports: [gatewayPort] })),
+  };
+  writeFileSync(join(dir, 'mesh.yaml'), stringify(copy));
+  return { dir, gatewayPort, externalPort };
 }

@@ -2,6 +2,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { HttpHeaders } from '../../http/headers.js';
 import type { DownstreamTlsInfo } from '../../http/stream-info.js';
+import { rfc2253Subject } from '../../transport/peer-certificate.js';
 
 /** The downstream peer's certificate facts in Envoy's terms (Ssl::ConnectionInfo). */
 export interface PeerIdentity {
@@ -43,18 +44,6 @@ export interface RbacInput {
 
 export const NO_HEADERS: HttpHeaders = Object.freeze({}) as HttpHeaders;
 
-/** Node prints a subject one RDN per line, in certificate order; RFC 2253 (Envoy's subject) reverses and joins them. */
-function rfc2253(subject: string | undefined): string {
-  return (subject ?? '').split('\n').filter(Boolean).reverse().join(',');
-}
-
-/** The extra fields the TLS acceptor records (transport/peer-certificate.ts), read when present. */
-interface DetailedTlsInfo extends DownstreamTlsInfo {
-  readonly peerUris?: readonly string[];
-  readonly peerDnsSans?: readonly string[];
-  readonly peerSubject?: string;
-}
-
 const identities = new WeakMap<DownstreamTlsInfo, PeerIdentity>();
 
 /**
@@ -65,17 +54,16 @@ const identities = new WeakMap<DownstreamTlsInfo, PeerIdentity>();
 export function peerIdentityOf(tls: DownstreamTlsInfo): PeerIdentity {
   let identity = identities.get(tls);
   if (identity) return identity;
-  const detailed = tls as DetailedTlsInfo;
-  const uriSans = detailed.peerUris ?? tls.peerUriSans.filter((s) => s.includes(':'));
-  const dnsSans = detailed.peerDnsSans ?? tls.peerUriSans.filter((s) => !s.includes(':'));
-  let subject = detailed.peerSubject;
+  const uriSans = tls.peerUris ?? tls.peerUriSans.filter((s) => s.includes(':'));
+  const dnsSans = tls.peerDnsSans ?? tls.peerUriSans.filter((s) => !s.includes(':'));
+  let subject = tls.peerSubject;
   identity = {
     uriSans,
     dnsSans,
     get subject(): string {
       if (subject === undefined) {
         try {
-          subject = tls.peerCertificatePem ? rfc2253(new X509Certificate(tls.peerCertificatePem).subject) : '';
+          subject = tls.peerCertificatePem ? rfc2253Subject(new X509Certificate(tls.peerCertificatePem)) : '';
         } catch {
           subject = '';
         }
