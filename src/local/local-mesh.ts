@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { proxyBootstrapYaml, proxyNodeId } from '../agent/bootstrap.js';
 import { formatTable } from '../cli/commands/table.js';
-import type { ControlPlane } from '../control/server/main.js';
+import type { ControlPlane, ControlPlaneOptions } from '../control/server/main.js';
 import { ensureCertificate } from './certificates.js';
 import { writeConfigDir } from './config-dir.js';
 import { loadManifest, type MeshManifest } from './manifest.js';
@@ -52,6 +52,7 @@ export interface LocalMesh {
   /** The watched config dir (`$CONFIG` in the walkthrough). */
   readonly configDir: string;
   readonly members: readonly MeshMember[];
+  /** The running control plane (a new object after startControlPlane()); its ports never change. */
   readonly control: ControlPlane;
   /** Members left out (bad manifest entry, port taken) with the reason. */
   readonly skipped: readonly string[];
@@ -64,6 +65,13 @@ export interface LocalMesh {
   waitReady(timeoutMs: number): Promise<string[]>;
   /** The status table: each member, its ports, process state and proxy sync state. */
   statusTable(): Promise<string>;
+  /**
+   * Stops the in-process control plane (its ports close and every xDS stream ends) and leaves the proxies and
+   * applications running on their last accepted config: the outage `startControlPlane()` ends.
+   */
+  stopControlPlane(): Promise<void>;
+  /** Starts the control plane again with the same options, ports, CA root and config dir; re-issues the agents' tokens. */
+  startControlPlane(): Promise<void>;
   /** Stops everything in reverse start order, then the control plane; removes the state file. */
   stop(): Promise<void>;
 }
@@ -132,7 +140,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   // The CA's self-signed root lives in the mesh's state dir, so restarts keep the identities' trust anchor.
   const caDir = join(dotDir, 'ca');
   const trustBundle = join(caDir, 'trust-bundle.pem');
-  const control = await startControlPlane({
+  const controlOptions: ControlPlaneOptions = {
     configDir,
     xdsAddress: `127.0.0.1:${plan.control.xds}`,
     monitoringAddress: `127.0.0.1:${plan.control.monitoring}`,
@@ -152,19 +160,27 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       ...(manifest.mesh.workloadCertTtlSeconds ? { workloadCertTtlMs: manifest.mesh.workloadCertTtlSeconds * 1000 } : {}),
     },
     logger: { info: (m) => supervisor.log('control', m), warn: (m) => supervisor.log('control', m) },
-  });
-  const tokens = control.tokens!;
+  };
+  let control: ControlPlane | undefined = await startControlPlane(controlOptions);
+  const firstControl = control;
   mkdirSync(join(dotDir, 'tokens'), { recursive: true, mode: 0o700 });
+  /** Each agent's identity, so a restarted control plane (new in-memory tokens) can issue its token file again. */
+  const identities = new Map<string, { namespace: string; serviceAccount: string }>();
+  const writeToken = (name: string, namespace: string, serviceAccount: string): string => {
+    const tokenFile = join(dotDir, 'tokens', name);
+    writeFileSync(tokenFile, `${(control ?? firstControl).tokens!.issue(namespace, serviceAccount)}\n`, { mode: 0o600 });
+    chmodSync(tokenFile, 0o600);
+    return tokenFile;
+  };
   /**
    * pilot-agent's job for one proxy: a bootstrap token for its identity (what a Kubernetes service account token is
    * to Istio) and the flags that make `trellis proxy` fetch its certificate from the CA and serve it over SDS.
    */
   const agentArgs = (name: string, namespace: string, serviceAccount: string, sdsPort: number): string[] => {
-    const tokenFile = join(dotDir, 'tokens', name);
-    writeFileSync(tokenFile, `${tokens.issue(namespace, serviceAccount)}\n`, { mode: 0o600 });
-    chmodSync(tokenFile, 0o600);
+    identities.set(name, { namespace, serviceAccount });
+    const tokenFile = writeToken(name, namespace, serviceAccount);
     return [
-      '--ca-address', `127.0.0.1:${control.secureXdsPort}`,
+      '--ca-address', `127.0.0.1:${firstControl.secureXdsPort}`,
       '--ca-root-cert', trustBundle,
       '--ca-token-file', tokenFile,
       '--sds-port', String(sdsPort),
@@ -176,8 +192,8 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     startedAt: new Date().toISOString(),
     manifest: manifest.file,
     configDir,
-    monitoringPort: control.monitoringPort,
-    xdsPort: control.xdsPort,
+    monitoringPort: firstControl.monitoringPort,
+    xdsPort: firstControl.xdsPort,
   };
   saveState();
 
@@ -198,7 +214,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
         labels: w.labels,
         serviceAccount: w.serviceAccount,
         adminPort: ports.admin,
-        xdsPort: control.xdsPort,
+        xdsPort: firstControl.xdsPort,
         sdsPort: ports.sds!,
         explicitProxyPort: ports.outbound,
         inboundPorts: w.service ? [{ inbound: ports.inbound, app: ports.app }] : [],
@@ -232,7 +248,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   }
   for (const g of manifest.gateways) {
     const ports = plan.gateways.get(g.name)!;
-    const bootstrapOptions = { type: 'router' as const, name: g.name, namespace: g.namespace, labels: g.labels, serviceAccount: g.serviceAccount, adminPort: ports.admin, xdsPort: control.xdsPort, sdsPort: ports.sds };
+    const bootstrapOptions = { type: 'router' as const, name: g.name, namespace: g.namespace, labels: g.labels, serviceAccount: g.serviceAccount, adminPort: ports.admin, xdsPort: firstControl.xdsPort, sdsPort: ports.sds };
     const bootstrap = join(dotDir, 'bootstrap', `${g.name}.yaml`);
     writeFileSync(bootstrap, proxyBootstrapYaml(bootstrapOptions));
     const agent = agentArgs(g.name, g.namespace, g.serviceAccount, ports.sds);
@@ -241,7 +257,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   }
 
   const syncz = async (): Promise<Map<string, Record<string, { state: string; nack?: { message: string } }>>> => {
-    const body = await httpGet(control.monitoringPort, '/debug/syncz').catch(() => undefined);
+    const body = await httpGet(firstControl.monitoringPort, '/debug/syncz').catch(() => undefined);
     const out = new Map<string, Record<string, { state: string; nack?: { message: string } }>>();
     if (!body || body.status !== 200) return out;
     for (const entry of JSON.parse(body.text) as Array<{ proxy: string; types: Record<string, { state: string; nack?: { message: string } }> }>) out.set(entry.proxy, entry.types);
@@ -267,19 +283,41 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       const { MeshSource } = await import('../dashboard/mesh-source.js');
       const { startDashboardServer } = await import('../dashboard/dashboard-server.js');
       const proxyAdminUrls = members.flatMap((m) => (m.adminPort !== undefined ? [`http://127.0.0.1:${m.adminPort}`] : []));
-      dashboard = await startDashboardServer(new MeshSource({ monitoringUrl: `http://127.0.0.1:${control.monitoringPort}`, proxyAdminUrls }), { port: plan.control.dashboard });
+      dashboard = await startDashboardServer(new MeshSource({ monitoringUrl: `http://127.0.0.1:${firstControl.monitoringPort}`, proxyAdminUrls }), { port: plan.control.dashboard });
     } catch (err) {
       note(`dashboard not started: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
   let stopped: Promise<void> | undefined;
+  // One control-plane transition at a time: a start waits for a stop in progress, and the reverse.
+  let transition: Promise<void> = Promise.resolve();
   const mesh: LocalMesh = {
     manifest,
     plan,
     configDir,
     members,
-    control,
+    get control() {
+      return control ?? firstControl;
+    },
+    stopControlPlane() {
+      return (transition = transition.then(async () => {
+        if (!control) return;
+        const running = control;
+        control = undefined;
+        note('stopping the control plane; proxies keep serving their last config');
+        await running.close();
+      }));
+    },
+    startControlPlane() {
+      return (transition = transition.then(async () => {
+        if (control || stopped) return;
+        control = await startControlPlane(controlOptions);
+        // The new CA knows none of the old tokens: agents that start from now on (a restarted proxy) need new ones.
+        for (const [name, id] of identities) writeToken(name, id.namespace, id.serviceAccount);
+        note('control plane started again');
+      }));
+    },
     skipped,
     ...(dashboard ? { dashboardUrl: dashboard.url } : {}),
     async waitReady(timeoutMs) {
@@ -331,7 +369,8 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       return (stopped ??= (async () => {
         await dashboard?.close();
         await supervisor.stop();
-        await control.close();
+        await transition;
+        await control?.close();
         state = undefined;
         removeState(meshDir);
       })());
