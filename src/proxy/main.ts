@@ -874,7 +874,10 @@ class ProxyServer implements RunningProxy {
     const stats = new StatsBuilder();
     for (const name of this.config.clusters.keys()) {
       const cluster = this.dataPlane.clusters.manager.get(name);
-      if (cluster) stats.cluster(name, cluster.stats);
+      if (cluster) {
+        stats.cluster(name, cluster.stats);
+        if (cluster.healthStats) stats.cluster(name, cluster.healthStats());
+      }
     }
     const listeners = this.listenerManager.status();
     // Envoy keeps one scope per listener address and per HCM stat_prefix: listeners sharing them add up.

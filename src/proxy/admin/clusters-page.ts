@@ -1,6 +1,7 @@
 // /clusters and /listeners in Envoy's text (`cluster::host:port::stat::value`) and JSON (envoy.admin.v3.Clusters / Listeners) forms.
 import type { ListenerStatus } from '../listeners/types.js';
-import type { CircuitBreakerState, HostHealth, UpstreamCluster, UpstreamHost } from '../upstream/types.js';
+import { healthFlagsText } from '../upstream/host.js';
+import type { CircuitBreakerState, UpstreamCluster, UpstreamHost } from '../upstream/types.js';
 
 /** One cluster as the admin pages see it. */
 export interface ClusterView {
@@ -9,22 +10,6 @@ export interface ClusterView {
   /** Undefined while the cluster is known from config but not built (shouldn't last). */
   readonly cluster?: UpstreamCluster;
   readonly hosts: readonly UpstreamHost[];
-}
-
-/** Envoy's health_flags: `healthy`, or the reasons joined by "/". */
-function healthFlags(health: HostHealth): string {
-  switch (health) {
-    case 'HEALTHY':
-    case 'UNKNOWN':
-      return 'healthy';
-    case 'UNHEALTHY':
-    case 'TIMEOUT':
-      return '/failed_eds_health';
-    case 'DEGRADED':
-      return '/degraded_eds_health';
-    case 'DRAINING':
-      return '/eds_status_draining';
-  }
 }
 
 const HOST_STATS = [
@@ -63,15 +48,15 @@ export function clustersText(clusters: readonly ClusterView[]): string {
       const h = `${n}::${host.addressText}`;
       for (const [stat, key] of HOST_STATS) out += `${h}::${stat}::${host.stats[key]}\n`;
       out += `${h}::hostname::\n`;
-      out += `${h}::health_flags::${healthFlags(host.health)}\n`;
+      out += `${h}::health_flags::${healthFlagsText(host)}\n`;
       out += `${h}::weight::${host.weight}\n`;
       out += `${h}::region::${host.locality.region}\n`;
       out += `${h}::zone::${host.locality.zone}\n`;
       out += `${h}::sub_zone::${host.locality.subZone}\n`;
       out += `${h}::canary::false\n`;
       out += `${h}::priority::${host.priority}\n`;
-      out += `${h}::success_rate::-1\n`;
-      out += `${h}::local_origin_success_rate::-1\n`;
+      out += `${h}::success_rate::${host.successRate}\n`;
+      out += `${h}::local_origin_success_rate::${host.localOriginSuccessRate}\n`;
     }
   }
   return out;
@@ -103,7 +88,16 @@ export function clustersJson(clusters: readonly ClusterView[]): Record<string, u
         host_statuses: view.hosts.map((host) => ({
           address: socketAddress(host.address, host.port),
           stats: HOST_STATS.map(([stat, key]) => ({ name: stat, ...(host.stats[key] !== 0 ? { value: String(host.stats[key]) } : {}), type: stat.endsWith('active') ? 'GAUGE' : 'COUNTER' })),
-          health_status: { eds_health_status: host.health },
+          health_status: {
+            ...(host.healthFlags.failedActiveHc ? { failed_active_health_check: true } : {}),
+            ...(host.healthFlags.failedOutlierCheck ? { failed_outlier_check: true } : {}),
+            ...(host.healthFlags.degradedActiveHc ? { failed_active_degraded_check: true } : {}),
+            ...(host.healthFlags.pendingActiveHc ? { pending_active_hc: true } : {}),
+            ...(host.healthFlags.activeHcTimeout ? { active_hc_timeout: true } : {}),
+            eds_health_status: host.health,
+          },
+          ...(host.successRate >= 0 ? { success_rate: { value: host.successRate } } : {}),
+          ...(host.localOriginSuccessRate >= 0 ? { local_origin_success_rate: { value: host.localOriginSuccessRate } } : {}),
           weight: host.weight,
           locality: {
             ...(host.locality.region ? { region: host.locality.region } : {}),

@@ -21,7 +21,7 @@ export interface StatSample {
   readonly family?: string;
 }
 
-const CLUSTER_GAUGES: ReadonlySet<string> = new Set(['upstream_rq_active', 'upstream_rq_pending_active', 'upstream_cx_active', 'membership_healthy', 'membership_total', 'membership_degraded', 'membership_excluded']);
+const CLUSTER_GAUGES: ReadonlySet<string> = new Set(['upstream_rq_active', 'upstream_rq_pending_active', 'upstream_cx_active', 'membership_healthy', 'membership_total', 'membership_degraded', 'membership_excluded', 'health_check.healthy', 'health_check.degraded']);
 
 function kindOf(stat: string): StatKind {
   return CLUSTER_GAUGES.has(stat) || stat.endsWith('_active') || stat.startsWith('membership_') ? 'gauge' : 'counter';

@@ -8,7 +8,11 @@ import { unpackAny } from '../../xds/codec.js';
 import type { envoy } from '../../xds/generated/types.js';
 import { durationMs, rejectUnsupported, structToJson, wrapped } from './config-values.js';
 import { compileLoadAssignment, type EndpointSpec, type LoadAssignment } from './endpoints.js';
+import { compileHealthChecks, type HealthCheckConfig } from './health-check/health-check-config.js';
+import { HealthChecker } from './health-check/health-checker.js';
+import { probeConnector } from './health-check/health-probe.js';
 import { HostImpl, coarseHealth } from './host.js';
+import { OutlierDetector, compileOutlierDetection, outlierResultOf, type OutlierDetectionConfig } from './outlier-detector.js';
 import { loadBalancerPolicy, loadBalancerPolicyNames } from './lb/index.js';
 import { policyConfigFields, type LbEnvironment, type LoadBalancerPolicy } from './lb/load-balancer-policy.js';
 import { PriorityLoadBalancer } from './lb/priority-load-balancer.js';
@@ -59,7 +63,9 @@ const SUPPORTED_FIELDS = [
   'http2_protocol_options', 'typed_extension_protocol_options', 'dns_refresh_rate', 'dns_failure_refresh_rate',
   'respect_dns_ttl', 'dns_lookup_family', 'wait_for_warm_on_init', 'cleanup_interval', 'upstream_bind_config',
   'original_dst_lb_config', 'common_lb_config', 'transport_socket', 'transport_socket_matches', 'metadata',
-  'protocol_selection', 'upstream_connection_options',
+  'protocol_selection', 'upstream_connection_options', 'outlier_detection', 'health_checks',
+  // Accepted as true only (false is the proto default and never "set"): hosts EDS removes leave at once, checked or not.
+  'ignore_health_on_host_removal',
 ];
 
 export function emptyClusterStats(): ClusterStats {
@@ -97,6 +103,8 @@ interface CompiledCluster {
   readonly dnsFailureRefreshMs: number;
   readonly dnsFamily: string;
   readonly originalDst: { useHeader: boolean; headerName: string; portOverride: number | undefined; cleanupMs: number } | undefined;
+  readonly outlierDetection: OutlierDetectionConfig | undefined;
+  readonly healthCheck: HealthCheckConfig | undefined;
 }
 
 function compileTransportSocket(ts: TransportSocket | undefined, path: string, secrets: UpstreamSecretProvider, problems: string[]): UpstreamTls | undefined {
@@ -265,6 +273,9 @@ function compile(cluster: Cluster, context: ClusterCompileContext): CompiledClus
       cleanupMs: durationMs(cluster.cleanup_interval, 5000),
     };
   }
+  const outlierDetection = cluster.outlier_detection ? compileOutlierDetection(cluster.outlier_detection, `${path}.outlier_detection`, problems) : undefined;
+  if (cluster.health_checks && cluster.health_checks.length > 0 && type === 'ORIGINAL_DST') problems.push(`${path}.health_checks: not supported on ORIGINAL_DST clusters (their hosts exist only while connections use them)`);
+  const healthCheck = compileHealthChecks(cluster.health_checks, `${path}.health_checks`, name, problems);
   if (problems.length > 0) throw new XdsValidationError(problems);
   return {
     name,
@@ -283,6 +294,8 @@ function compile(cluster: Cluster, context: ClusterCompileContext): CompiledClus
     dnsFailureRefreshMs,
     dnsFamily,
     originalDst,
+    outlierDetection,
+    healthCheck,
   };
 }
 
@@ -386,6 +399,12 @@ export class UpstreamClusterImpl implements UpstreamCluster {
   private cleanupTimer: NodeJS.Timeout | undefined;
   private readonly usedSinceCleanup = new Set<HostImpl>();
   private stopped = false;
+  /** The last assignment's locality weights and overprovisioning, kept to rebuild the balancer when health changes. */
+  private assignment: Pick<LoadAssignment, 'localityWeights' | 'overprovisioningFactor'> = { localityWeights: new Map(), overprovisioningFactor: 140 };
+  readonly outlierDetector: OutlierDetector | undefined;
+  readonly healthChecker: HealthChecker | undefined;
+  /** Warming with active health checking: set once the first round of checks is being waited for. */
+  private waitingForFirstChecks = false;
 
   constructor(
     readonly config: Cluster,
@@ -403,6 +422,20 @@ export class UpstreamClusterImpl implements UpstreamCluster {
     this.env = { random };
     this.dnsLookup = context.dnsLookup ?? ((hostname) => lookup(hostname, { all: true }));
     this.ready = new Promise((resolve) => (this.markReady = resolve));
+    if (compiled.outlierDetection) this.outlierDetector = new OutlierDetector(compiled.outlierDetection, { random, onChange: () => this.rebuildLoadBalancer() });
+    if (compiled.healthCheck) {
+      const hc = compiled.healthCheck;
+      this.healthChecker = new HealthChecker(hc, {
+        connect: (host) => probeConnector(host.address, hc.altPort ?? host.port, this.transportFor(host).tls, hc.alpnProtocols),
+        hasTraffic: () => this.stats.upstream_cx_total > 0,
+        onChange: () => this.rebuildLoadBalancer(),
+        onCheckComplete: (host, healthy) => {
+          if (healthy) this.outlierDetector?.onActiveHealthCheckSuccess(host);
+        },
+        log: (message) => console.warn(`[trellis proxy] cluster ${this.name}: ${message}`),
+        random,
+      });
+    }
     switch (compiled.type) {
       case 'STATIC':
         this.setHosts(compiled.loadAssignment!.endpoints, compiled.loadAssignment!);
@@ -424,7 +457,17 @@ export class UpstreamClusterImpl implements UpstreamCluster {
     }
   }
 
+  /** Marks the cluster warm; with active health checking only after every host's first check (Envoy's initialisation). */
   private setWarm(): void {
+    if (this.healthChecker && !this.warm) {
+      if (this.waitingForFirstChecks) return;
+      this.waitingForFirstChecks = true;
+      void this.healthChecker.firstRound().then(() => {
+        this.warm = true;
+        this.markReady();
+      });
+      return;
+    }
     if (!this.warm) {
       this.warm = true;
       this.markReady();
@@ -468,15 +511,53 @@ export class UpstreamClusterImpl implements UpstreamCluster {
       }
     }
     this.hostList = next;
-    this.stats.membership_total = next.length;
-    this.stats.membership_healthy = next.filter((h) => coarseHealth(h.health) === 'healthy').length;
+    this.assignment = assignment;
+    // New hosts get their health-check session (starting FAILED_ACTIVE_HC) and outlier monitor before balancing sees them.
+    this.healthChecker?.setHosts(next);
+    this.outlierDetector?.setHosts(next);
+    this.rebuildLoadBalancer();
+  }
+
+  /**
+   * Rebuilds the priority set and balancer from the hosts' current health (EDS status, active health checking, outlier
+   * ejection), as Envoy does on every host health change; requests already routed keep their host.
+   */
+  private rebuildLoadBalancer(): void {
+    if (this.stopped && this.lb) return;
+    const hosts = this.hostList;
+    this.stats.membership_total = hosts.length;
+    let healthy = 0;
+    let degraded = 0;
+    for (const h of hosts) {
+      const c = coarseHealth(h);
+      if (c === 'healthy') healthy++;
+      else if (c === 'degraded') degraded++;
+    }
+    this.stats.membership_healthy = healthy;
+    this.membershipDegraded = degraded;
     if (this.compiled.policy) {
-      const set = buildPrioritySet(next, assignment.localityWeights, assignment.overprovisioningFactor);
+      const set = buildPrioritySet(hosts, this.assignment.localityWeights, this.assignment.overprovisioningFactor);
       this.lb = new PriorityLoadBalancer(set, this.compiled.policy, this.compiled.policyConfig, this.env, {
         panicThreshold: this.compiled.panicThreshold,
         localityWeighted: this.compiled.localityWeighted,
       });
     }
+  }
+
+  private membershipDegraded = 0;
+
+  /** Envoy's outlier_detection.* and health_check.* stats, and membership_degraded. */
+  healthStats(): Record<string, number> {
+    const out: Record<string, number> = { membership_degraded: this.membershipDegraded };
+    if (this.outlierDetector) for (const [k, v] of Object.entries(this.outlierDetector.stats)) out[`outlier_detection.${k}`] = v;
+    if (this.healthChecker) for (const [k, v] of Object.entries(this.healthChecker.stats)) out[`health_check.${k}`] = v;
+    return out;
+  }
+
+  reportResult(host: UpstreamHost, result: number | UpstreamFailure): void {
+    if (!this.outlierDetector) return;
+    const r = outlierResultOf(result);
+    if (r) this.outlierDetector.putResult(host as HostImpl, r);
   }
 
   /** EDS: validates and applies a ClusterLoadAssignment; throws XdsValidationError (the NACK) and keeps the old hosts on error. */
@@ -558,6 +639,7 @@ export class UpstreamClusterImpl implements UpstreamCluster {
       this.byAddress.set(host.addressText, host);
       this.hostList = [...this.hostList, host];
       this.stats.membership_total = this.stats.membership_healthy = this.hostList.length;
+      this.outlierDetector?.setHosts(this.hostList);
     }
     this.usedSinceCleanup.add(host);
     return host;
@@ -574,6 +656,7 @@ export class UpstreamClusterImpl implements UpstreamCluster {
     }
     this.hostList = keep;
     this.stats.membership_total = this.stats.membership_healthy = keep.length;
+    this.outlierDetector?.setHosts(keep);
     this.usedSinceCleanup.clear();
   }
 
@@ -672,6 +755,8 @@ export class UpstreamClusterImpl implements UpstreamCluster {
   /** Stops DNS refresh and cleanup; lets in-flight requests finish, then closes every connection. */
   drain(): Promise<void> {
     this.stopped = true;
+    this.healthChecker?.stop();
+    this.outlierDetector?.stop();
     if (this.dnsTimer) clearTimeout(this.dnsTimer);
     if (this.cleanupTimer) clearInterval(this.cleanupTimer);
     for (const host of [...this.pools.keys()]) this.drainHost(host);
@@ -681,6 +766,8 @@ export class UpstreamClusterImpl implements UpstreamCluster {
   /** Closes everything now. */
   destroy(): void {
     this.stopped = true;
+    this.healthChecker?.stop();
+    this.outlierDetector?.stop();
     if (this.dnsTimer) clearTimeout(this.dnsTimer);
     if (this.cleanupTimer) clearInterval(this.cleanupTimer);
     for (const p of this.pools.values()) {

@@ -1,5 +1,5 @@
 // One upstream endpoint of a cluster: address, weight, priority, locality, health and live counters.
-import type { HostHealth, HostLocality, HostStats, UpstreamHost } from './types.js';
+import type { HostHealth, HostHealthFlags, HostLocality, HostStats, UpstreamHost } from './types.js';
 
 export function emptyHostStats(): HostStats {
   return { cxActive: 0, cxTotal: 0, cxConnectFail: 0, rqActive: 0, rqTotal: 0, rqError: 0, rqSuccess: 0, rqTimeout: 0 };
@@ -26,6 +26,10 @@ export class HostImpl implements UpstreamHost {
   metadata: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   /** Endpoint hostname (EDS `hostname`, or the DNS name the address came from); used for auto SNI. */
   hostname: string;
+  /** Set by the cluster's health checker and outlier detector; the cluster rebuilds its load balancer when they change. */
+  readonly healthFlags: MutableHealthFlags = { failedActiveHc: false, degradedActiveHc: false, pendingActiveHc: false, activeHcTimeout: false, failedOutlierCheck: false };
+  successRate = -1;
+  localOriginSuccessRate = -1;
 
   constructor(
     readonly address: string,
@@ -42,8 +46,10 @@ export class HostImpl implements UpstreamHost {
   }
 }
 
-/** Envoy's coarse health: UNKNOWN counts as healthy; DRAINING, TIMEOUT and UNHEALTHY are excluded from balancing. */
-export function coarseHealth(h: HostHealth): 'healthy' | 'degraded' | 'unhealthy' {
+export type MutableHealthFlags = { -readonly [K in keyof HostHealthFlags]: HostHealthFlags[K] };
+
+/** The EDS status alone: UNKNOWN counts as healthy; DRAINING, TIMEOUT and UNHEALTHY are excluded from balancing. */
+export function edsCoarseHealth(h: HostHealth): 'healthy' | 'degraded' | 'unhealthy' {
   switch (h) {
     case 'HEALTHY':
     case 'UNKNOWN':
@@ -53,4 +59,31 @@ export function coarseHealth(h: HostHealth): 'healthy' | 'degraded' | 'unhealthy
     default:
       return 'unhealthy';
   }
+}
+
+/**
+ * Envoy's Host::coarseHealth: any failed flag (active HC, outlier ejection, EDS UNHEALTHY/TIMEOUT/DRAINING) makes the
+ * host unhealthy; otherwise a degraded flag (active HC's x-envoy-degraded, EDS DEGRADED) makes it degraded.
+ */
+export function coarseHealth(host: Pick<UpstreamHost, 'health' | 'healthFlags'>): 'healthy' | 'degraded' | 'unhealthy' {
+  const f = host.healthFlags;
+  const eds = edsCoarseHealth(host.health);
+  if (f.failedActiveHc || f.failedOutlierCheck || eds === 'unhealthy') return 'unhealthy';
+  if (f.degradedActiveHc || eds === 'degraded') return 'degraded';
+  return 'healthy';
+}
+
+/** Envoy's /clusters health_flags: the set flags in Envoy's order joined by "/", or `healthy`. */
+export function healthFlagsText(host: Pick<UpstreamHost, 'health' | 'healthFlags'>): string {
+  const f = host.healthFlags;
+  let out = '';
+  if (f.failedActiveHc) out += '/failed_active_hc';
+  if (f.failedOutlierCheck) out += '/failed_outlier_check';
+  if (host.health === 'UNHEALTHY' || host.health === 'TIMEOUT') out += '/failed_eds_health';
+  if (f.degradedActiveHc) out += '/degraded_active_hc';
+  if (host.health === 'DEGRADED') out += '/degraded_eds_health';
+  if (f.pendingActiveHc) out += '/pending_active_hc';
+  if (f.activeHcTimeout) out += '/active_hc_timeout';
+  if (host.health === 'DRAINING') out += '/eds_status_draining';
+  return out || 'healthy';
 }

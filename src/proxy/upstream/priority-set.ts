@@ -47,8 +47,8 @@ export function buildPrioritySet(
   let healthyHosts = 0;
   for (let p = 0; p <= maxPriority; p++) {
     const all = hosts.filter((h) => h.priority === p);
-    const healthy = all.filter((h) => coarseHealth(h.health) === 'healthy');
-    const degraded = all.filter((h) => coarseHealth(h.health) === 'degraded');
+    const healthy = all.filter((h) => coarseHealth(h) === 'healthy');
+    const degraded = all.filter((h) => coarseHealth(h) === 'degraded');
     healthyHosts += healthy.length;
     const groups = new Map<string, { locality: HostLocality; hosts: HostImpl[] }>();
     for (const h of all) {
@@ -62,8 +62,8 @@ export function buildPrioritySet(
       locality: g.locality,
       weight: localityWeights.get(localityWeightKey(p, g.locality)) ?? 0,
       hosts: g.hosts,
-      healthy: g.hosts.filter((h) => coarseHealth(h.health) === 'healthy'),
-      degraded: g.hosts.filter((h) => coarseHealth(h.health) === 'degraded'),
+      healthy: g.hosts.filter((h) => coarseHealth(h) === 'healthy'),
+      degraded: g.hosts.filter((h) => coarseHealth(h) === 'degraded'),
     }));
     hostSets.push({ priority: p, hosts: all, healthy, degraded, localities });
   }

@@ -4,6 +4,23 @@ import type { HttpHeaders } from '../http/headers.js';
 
 export type HostHealth = 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' | 'DEGRADED' | 'TIMEOUT' | 'UNKNOWN';
 
+/**
+ * The health flags a host carries besides its EDS status (Envoy's Host::HealthFlag): set by active health checking and
+ * outlier detection. Any failed flag makes the host unhealthy for load balancing, degradedActiveHc makes it degraded.
+ */
+export interface HostHealthFlags {
+  /** FAILED_ACTIVE_HC: the health checker says unhealthy (new hosts start so until their first check passes). */
+  readonly failedActiveHc: boolean;
+  /** DEGRADED_ACTIVE_HC: the last HTTP check answered with `x-envoy-degraded`. */
+  readonly degradedActiveHc: boolean;
+  /** PENDING_ACTIVE_HC: added with active health checking and not checked yet. */
+  readonly pendingActiveHc: boolean;
+  /** ACTIVE_HC_TIMEOUT: the last failed check timed out. */
+  readonly activeHcTimeout: boolean;
+  /** FAILED_OUTLIER_CHECK: ejected by outlier detection. */
+  readonly failedOutlierCheck: boolean;
+}
+
 export interface HostLocality {
   readonly region: string;
   readonly zone: string;
@@ -30,8 +47,15 @@ export interface UpstreamHost {
   readonly weight: number;
   readonly priority: number;
   readonly locality: HostLocality;
-  /** EDS health, combined with active health checking and outlier detection by the cluster. */
+  /** EDS health status; the cluster combines it with healthFlags (see coarseHealth in host.ts). */
   readonly health: HostHealth;
+  readonly healthFlags: HostHealthFlags;
+  /**
+   * Outlier detection's last success rates in percent (external and local origin), -1 when not computed — the admin
+   * /clusters page's success_rate and local_origin_success_rate.
+   */
+  readonly successRate: number;
+  readonly localOriginSuccessRate: number;
   /** LbEndpoint metadata filter_metadata (e.g. `istio`, `envoy.transport_socket_match`), as plain JSON. */
   readonly metadata: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   readonly stats: HostStats;
@@ -146,6 +170,11 @@ export interface UpstreamCluster {
   request(host: UpstreamHost, headers: HttpHeaders, handler: UpstreamResponseHandler, options?: UpstreamRequestOptions): UpstreamRequest;
   /** Reports the outcome of a request to a host for outlier detection (status or failure). */
   reportResult?(host: UpstreamHost, result: number | UpstreamFailure): void;
+  /**
+   * Stats beyond ClusterStats, by their name under `cluster.<name>.`: `outlier_detection.*` and `health_check.*` when the
+   * cluster has them, and membership_degraded.
+   */
+  healthStats?(): Readonly<Record<string, number>>;
 }
 
 /** Read-only lookup of the clusters currently applied; swapped atomically on config change. */

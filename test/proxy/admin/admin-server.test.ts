@@ -29,6 +29,9 @@ const host: UpstreamHost = {
   priority: 0,
   locality: { region: 'eu', zone: 'eu-1', subZone: '' },
   health: 'HEALTHY',
+  healthFlags: { failedActiveHc: false, degradedActiveHc: false, pendingActiveHc: false, activeHcTimeout: false, failedOutlierCheck: false },
+  successRate: -1,
+  localOriginSuccessRate: -1,
   metadata: {},
   stats: { cxActive: 1, cxTotal: 2, cxConnectFail: 0, rqActive: 0, rqTotal: 7, rqError: 1, rqSuccess: 6, rqTimeout: 0 },
 };

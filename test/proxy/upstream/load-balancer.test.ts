@@ -212,7 +212,7 @@ test('compileCluster refuses every unsupported field with its path, all at once'
     compileCluster(
       staticCluster({
         health_checks: [{}],
-        outlier_detection: { consecutive_5xx: { value: 3 } },
+        outlier_detection: { consecutive_5xx: { value: 3 }, max_ejection_percent: { value: 150 }, monitors: [{ name: 'x' }] },
         lb_subset_config: { fallback_policy: 'ANY_ENDPOINT' },
         common_lb_config: { zone_aware_lb_config: { min_cluster_size: { value: 3 } } },
         circuit_breakers: { thresholds: [{ max_connections: { value: 1 }, retry_budget: {} as never }] },
@@ -224,8 +224,11 @@ test('compileCluster refuses every unsupported field with its path, all at once'
     assert.ok(err instanceof XdsValidationError);
     const text = err.details.join('\n');
     for (const expected of [
-      'Cluster svc.health_checks: is not supported',
-      'Cluster svc.outlier_detection: is not supported',
+      'Cluster svc.health_checks[0].timeout: required',
+      'Cluster svc.health_checks[0].unhealthy_threshold: required',
+      'Cluster svc.health_checks[0]: exactly one of http_health_check, tcp_health_check, grpc_health_check is required',
+      'Cluster svc.outlier_detection.max_ejection_percent: must be at most 100, got 150',
+      'Cluster svc.outlier_detection.monitors: is not supported',
       'Cluster svc.lb_subset_config: is not supported',
       'Cluster svc.common_lb_config.zone_aware_lb_config: is not supported',
       'Cluster svc.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address: "example.com" is not an IP address',

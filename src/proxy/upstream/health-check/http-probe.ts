@@ -1,0 +1,115 @@
+// Envoy's HTTP health check: a request (GET path by default, HTTP/1.1 or HTTP/2) whose status must be in the expected
+// ranges; x-envoy-degraded in the answer marks the host degraded; retriable statuses count towards the threshold.
+import { Agent, request, type ClientRequestArgs, type IncomingMessage } from 'node:http';
+import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
+import type { Duplex } from 'node:stream';
+import type { HttpProbeConfig, StatusRanges } from './health-check-config.js';
+import type { HealthProbe, ProbeConnect, ProbeOutcome } from './health-probe.js';
+
+function inRanges(status: number, ranges: StatusRanges): boolean {
+  return ranges.some(([start, end]) => status >= start && status < end);
+}
+
+/** The verdict on one response: Envoy's HttpActiveHealthCheckSession::healthCheckResult. */
+export function httpCheckOutcome(config: HttpProbeConfig, status: number, degraded: boolean): ProbeOutcome {
+  if (inRanges(status, config.expectedStatuses)) return { healthy: true, degraded };
+  return { healthy: false, type: 'ACTIVE', retriable: inRanges(status, config.retriableStatuses), detail: `status ${status}` };
+}
+
+/** An Agent that opens its (single) connection through the health checker's connector, so TLS and alt_port apply. */
+class ProbeAgent extends Agent {
+  constructor(private readonly open: ProbeConnect) {
+    super({ keepAlive: true, maxSockets: 1 });
+  }
+  override createConnection(_options: ClientRequestArgs, _callback?: (err: Error | null, stream: Duplex) => void): Duplex {
+    return this.open(['http/1.1']);
+  }
+}
+
+export class HttpProbe implements HealthProbe {
+  private agent: ProbeAgent | undefined;
+  private session: ClientHttp2Session | undefined;
+
+  constructor(
+    private readonly config: HttpProbeConfig,
+    private readonly connect: ProbeConnect,
+    private readonly reuseConnection: boolean,
+  ) {}
+
+  private headers(): Record<string, string | string[]> {
+    const out: Record<string, string | string[]> = { 'user-agent': 'Envoy/HC' };
+    for (const h of this.config.headersToAdd) {
+      const prev = out[h.name];
+      out[h.name] = h.append && prev !== undefined ? [...(Array.isArray(prev) ? prev : [prev]), h.value] : h.value;
+    }
+    for (const name of this.config.headersToRemove) delete out[name];
+    return out;
+  }
+
+  check(): Promise<ProbeOutcome> {
+    return this.config.http2 ? this.checkH2() : this.checkH1();
+  }
+
+  private checkH1(): Promise<ProbeOutcome> {
+    return new Promise((resolve) => {
+      let settled = false;
+      const finish = (outcome: ProbeOutcome, close: boolean): void => {
+        if (settled) return;
+        settled = true;
+        if (close || !this.reuseConnection) this.reset();
+        resolve(outcome);
+      };
+      const agent = (this.agent ??= new ProbeAgent(this.connect));
+      const req = request({ agent, method: this.config.method, path: this.config.path, headers: { host: this.config.host, ...this.headers() } }, (res: IncomingMessage) => {
+        const outcome = httpCheckOutcome(this.config, res.statusCode ?? 0, res.headers['x-envoy-degraded'] !== undefined);
+        // The body is read and dropped so the connection can carry the next check.
+        res.resume();
+        res.on('end', () => finish(outcome, !outcome.healthy || res.headers.connection === 'close'));
+        res.on('error', (err) => finish({ healthy: false, type: 'NETWORK', retriable: true, detail: err.message }, true));
+      });
+      req.on('error', (err) => finish({ healthy: false, type: 'NETWORK', retriable: true, detail: err.message }, true));
+      req.end();
+    });
+  }
+
+  private checkH2(): Promise<ProbeOutcome> {
+    return new Promise((resolve) => {
+      let settled = false;
+      const finish = (outcome: ProbeOutcome, close: boolean): void => {
+        if (settled) return;
+        settled = true;
+        if (close || !this.reuseConnection) this.reset();
+        resolve(outcome);
+      };
+      let session = this.session;
+      if (!session || session.closed || session.destroyed) {
+        session = h2connect(`http://${this.config.host}`, { createConnection: () => this.connect(['h2']) });
+        session.on('error', () => undefined); // reported through the stream below
+        this.session = session;
+      }
+      const failed = (err: Error): void => finish({ healthy: false, type: 'NETWORK', retriable: true, detail: err.message }, true);
+      let stream;
+      try {
+        stream = session.request({ ':method': this.config.method, ':path': this.config.path, ':authority': this.config.host, ...this.headers() }, { endStream: true });
+      } catch (err) {
+        failed(err as Error);
+        return;
+      }
+      let outcome: ProbeOutcome | undefined;
+      stream.on('response', (headers) => {
+        outcome = httpCheckOutcome(this.config, Number(headers[':status'] ?? 0), headers['x-envoy-degraded'] !== undefined);
+      });
+      stream.resume();
+      stream.on('end', () => finish(outcome ?? { healthy: false, type: 'NETWORK', retriable: true, detail: 'stream ended without a response' }, outcome?.healthy !== true));
+      stream.on('error', failed);
+      stream.on('close', () => finish(outcome ?? { healthy: false, type: 'NETWORK', retriable: true, detail: 'stream reset' }, true));
+    });
+  }
+
+  reset(): void {
+    this.agent?.destroy();
+    this.agent = undefined;
+    this.session?.destroy();
+    this.session = undefined;
+  }
+}
