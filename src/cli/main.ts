@@ -8,6 +8,7 @@ import { dashboardCommand } from './commands/dashboard.js';
 import { proxyConfigCommand } from './commands/proxy-config.js';
 import { proxyCommand } from './commands/proxy.js';
 import { proxyStatusCommand } from './commands/proxy-status.js';
+import { iptablesCommand } from './commands/iptables.js';
 import { downCommand } from './commands/down.js';
 import { statusCommand } from './commands/status.js';
 import { upCommand } from './commands/up.js';
@@ -18,7 +19,7 @@ export function buildProgram(): Command {
     .name('trellis')
     .description('Trellis service mesh: an Istio-compatible control plane and an Envoy-compatible proxy, speaking xDS v3.')
     .version(TRELLIS_VERSION, '-v, --version', 'print the Trellis version');
-  for (const command of [controlCommand(), analyzeCommand(), proxyStatusCommand(), proxyConfigCommand(), proxyCommand(), upCommand(), downCommand(), statusCommand(), dashboardCommand()]) program.addCommand(command);
+  for (const command of [controlCommand(), analyzeCommand(), proxyStatusCommand(), proxyConfigCommand(), proxyCommand(), upCommand(), downCommand(), statusCommand(), dashboardCommand(), iptablesCommand()]) program.addCommand(command);
   return program;
 }
 

@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   TRELLIS_CA_TOKEN_FILE_INVALID: 'a CA token file (--ca-token-file) that cannot be read or has a line other than `token namespace serviceaccount` (file:line in the message)',
   TRELLIS_TLS_PEER_REJECTED: 'a TLS peer certificate the proxy refused (not signed by a trusted CA, expired, not yet valid, self-signed, no SAN matching the validation context, or missing when required); logged with the reason and counted in ssl.fail_verify_*',
   TRELLIS_AUTHZ_RULE_DEGRADED: 'an AuthorizationPolicy rule the control plane could not generate as written for a proxy (HTTP-only fields on a TCP chain: ALLOW rule dropped, DENY rule widened; a CUSTOM provider that cannot be used: its rules become deny rules; a dry-run CUSTOM policy left out); reported with the RBAC policy name and the reason',
+  TRELLIS_CAPTURE_FAILED: 'traffic capture rules that could not be applied or removed (`trellis iptables`): iptables-save/iptables-restore missing or refusing the rules; the message names the command and what it printed',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
