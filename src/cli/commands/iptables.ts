@@ -128,7 +128,9 @@ export function iptablesCommand(): Command {
     .option('--iptables-variant <variant>', 'auto, nft, legacy or default', parseVariant, 'auto')
     .action((opts: { dryRun: boolean; iptablesVariant: IptablesVariant | 'auto' }) => {
       try {
-        clean(opts.iptablesVariant, opts.dryRun);
+        // Commander gives `-n`/`--iptables-variant` after `clean` to the parent command, which has them too.
+        const parent = command.opts<IptablesOptions>();
+        clean(parent.iptablesVariant !== 'auto' ? parent.iptablesVariant : opts.iptablesVariant, opts.dryRun || parent.dryRun);
       } catch (err) {
         fail(err);
       }

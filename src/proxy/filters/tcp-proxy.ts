@@ -57,8 +57,11 @@ export class TcpProxy {
     return this.active.size;
   }
 
-  /** Proxies one connection; `initialBytes` were read while choosing the filter chain and go upstream first. */
-  handle(downstream: Duplex, initialBytes?: Buffer): void {
+  /**
+   * Proxies one connection; `initialBytes` were read while choosing the filter chain and go upstream first. `local`: the
+   * connection's (restored) destination, which ORIGINAL_DST clusters (PassthroughCluster) connect to.
+   */
+  handle(downstream: Duplex, initialBytes?: Buffer, local?: { readonly address: string; readonly port: number }): void {
     this.stats.downstream_cx_total++;
     this.active.add(downstream);
     downstream.once('close', () => this.active.delete(downstream));
@@ -70,8 +73,12 @@ export class TcpProxy {
       return;
     }
     const tried = new Set<UpstreamHost>();
+    const originalDestination = local ? `${local.address.includes(':') ? `[${local.address}]` : local.address}:${local.port}` : undefined;
     const attempt = (n: number): void => {
-      const host = cluster.chooseHost(tried.size > 0 ? { avoidHosts: tried, hostSelectionRetryMaxAttempts: 3 } : {});
+      const host = cluster.chooseHost({
+        ...(originalDestination ? { originalDestination } : {}),
+        ...(tried.size > 0 ? { avoidHosts: tried, hostSelectionRetryMaxAttempts: 3 } : {}),
+      });
       if (!host || downstream.destroyed) {
         downstream.destroy();
         return;
@@ -79,7 +86,8 @@ export class TcpProxy {
       tried.add(host);
       cluster.stats.upstream_cx_total++;
       host.stats.cxTotal++;
-      const upstream: Socket = netConnect({ host: host.address, port: host.port });
+      const bind = cluster.upstreamBindAddress;
+      const upstream: Socket = netConnect({ host: host.address, port: host.port, ...(bind ? { localAddress: bind } : {}) });
       let connected = false;
       const connectTimer = setTimeout(() => upstream.destroy(new Error('connect timeout')), CONNECT_TIMEOUT_MS);
       const onEarlyClose = (): void => {

@@ -21,6 +21,7 @@ import type { TlsConnectionInfo } from '../transport/peer-certificate.js';
 import { compileDownstreamTls, DOWNSTREAM_TLS_CONTEXT_TYPE_URL, RAW_BUFFER_TYPE_URL, type CompiledDownstreamTls } from '../transport/downstream-tls.js';
 import { NO_SECRETS } from '../transport/secret-provider.js';
 import { detectHttp2Preface, parseClientHello, peekSocket, MAX_CLIENT_HELLO } from '../transport/tls-inspector.js';
+import { loadOriginalDestinationSupport, type OriginalDestination, type OriginalDestinationSupport } from '../transport/original-destination.js';
 import { compileChainMatch, matchKey, needsInspection, selectFilterChain, type CompiledChainMatch } from './filter-chain-match.js';
 import type { CompiledListener, ListenerContext, ListenerManager, ListenerStatus } from './types.js';
 
@@ -39,10 +40,9 @@ const KNOWN_LISTENER_FILTERS = new Set([
   'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
 ]);
 /**
- * Traffic capture needs the redirected connection's original destination (SO_ORIGINAL_DST), which Node.js cannot read:
- * refused rather than accepted and silently routed by the capture port.
+ * Traffic capture needs the redirected connection's original destination (SO_ORIGINAL_DST), which only the native addon
+ * reads: without it such listeners are refused rather than accepted and silently routed by the capture port.
  */
-const ORIGINAL_DST_REASON = 'the original destination of a redirected connection (SO_ORIGINAL_DST) cannot be read by Trellis; use explicit (HTTP_PROXY) mode listeners';
 const ORIGINAL_DST_FILTERS = new Set(['envoy.filters.listener.original_dst', 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst']);
 const DEFAULT_BUFFER_LIMIT = 1024 * 1024;
 const DEFAULT_LISTENER_FILTERS_TIMEOUT_MS = 15_000;
@@ -71,6 +71,10 @@ class CompiledListenerImpl implements CompiledListener {
     readonly bufferLimitBytes: number,
     readonly listenerFiltersTimeoutMs: number,
     readonly continueOnTimeout: boolean,
+    /** The original_dst listener filter (or use_original_dst): the connection's local address becomes its original destination. */
+    readonly restoreOriginalDst: boolean,
+    /** use_original_dst: a restored connection goes to the listener of its original destination, if there is one. */
+    readonly useOriginalDst: boolean,
   ) {}
 }
 
@@ -180,6 +184,20 @@ function listenerStats(): Record<string, number> {
   };
 }
 
+/** Finds the listener a use_original_dst listener hands a restored connection to (Envoy's lookup by address). */
+type HandOffLookup = (destination: OriginalDestination, from: ActiveListener) => ActiveListener | undefined;
+
+/** The destination a connection was restored to, by its raw socket (a TLS socket finds it through its parent). */
+const restoredDestinations = new WeakMap<object, OriginalDestination>();
+
+function localOf(socket: Duplex): OriginalDestination {
+  const parent = (socket as unknown as { _parent?: object })._parent;
+  const restored = restoredDestinations.get(socket) ?? (parent ? restoredDestinations.get(parent) : undefined);
+  if (restored) return restored;
+  const s = socket as Socket;
+  return { address: s.localAddress ?? '', port: s.localPort ?? 0 };
+}
+
 /** A bound listener: the socket stays across config versions with the same address; generations swap under it. */
 class ActiveListener {
   server: Server | undefined;
@@ -189,7 +207,12 @@ class ActiveListener {
   readonly stats = listenerStats();
   state: 'active' | 'draining' = 'active';
 
-  constructor(private readonly context: ListenerContext, compiled: CompiledListenerImpl) {
+  constructor(
+    private readonly context: ListenerContext,
+    compiled: CompiledListenerImpl,
+    private readonly originalDst: OriginalDestinationSupport,
+    private readonly handOff: HandOffLookup,
+  ) {
     this.current = new Generation(compiled, context, this.stats);
   }
 
@@ -238,13 +261,28 @@ class ActiveListener {
     return new Promise((resolve) => server.close(() => resolve()));
   }
 
-  async onConnection(socket: Socket): Promise<void> {
+  /** `handedOff`: the original destination a use_original_dst listener restored before handing the connection here. */
+  async onConnection(socket: Socket, handedOff?: OriginalDestination): Promise<void> {
     const gen = this.current;
     const c = gen.compiled;
-    socket.on('error', () => socket.destroy());
+    if (!handedOff) socket.on('error', () => socket.destroy());
     if (gen.draining || this.state === 'draining') {
       socket.destroy();
       return;
+    }
+    // Envoy's original_dst listener filter: the local address becomes the destination the client dialled.
+    if (!handedOff && c.restoreOriginalDst && this.originalDst.available) {
+      const restored = this.originalDst.read(socket);
+      if (restored) {
+        restoredDestinations.set(socket, restored);
+        // use_original_dst: the listener for that address (exact, else the wildcard one on its port) takes the
+        // connection and runs its own listener filters and chains; without one it stays here.
+        const target = c.useOriginalDst ? this.handOff(restored, this) : undefined;
+        if (target) {
+          void target.onConnection(socket, restored);
+          return;
+        }
+      }
     }
     gen.track(socket);
     let initial: Buffer | undefined;
@@ -287,11 +325,12 @@ class ActiveListener {
         }
       }
     }
+    const local = localOf(socket);
     const idx = selectFilterChain(
       gen.chains.map((ch) => ch.template.match),
       {
-        destinationPort: socket.localPort ?? 0,
-        destinationAddress: socket.localAddress ?? '',
+        destinationPort: local.port,
+        destinationAddress: local.address,
         sourceAddress: socket.remoteAddress ?? '',
         sourcePort: socket.remotePort ?? 0,
         ...(sni !== undefined ? { serverName: sni } : {}),
@@ -308,8 +347,8 @@ class ActiveListener {
     const baseInfo = {
       remoteAddress: socket.remoteAddress ?? '',
       remotePort: socket.remotePort ?? 0,
-      localAddress: socket.localAddress ?? '',
-      localPort: socket.localPort ?? 0,
+      localAddress: local.address,
+      localPort: local.port,
     };
     const tls = chain.template.tls;
     if (!tls) {
@@ -333,11 +372,12 @@ class ActiveListener {
       stats: this.stats,
       listenerName: this.current.compiled.name,
       onSecure: (tlsSocket: TLSSocket, tlsInfo: TlsConnectionInfo) => {
+        const local = localOf(tlsSocket);
         const info: DownstreamConnectionInfo = {
           remoteAddress: tlsSocket.remoteAddress ?? '',
           remotePort: tlsSocket.remotePort ?? 0,
-          localAddress: tlsSocket.localAddress ?? '',
-          localPort: tlsSocket.localPort ?? 0,
+          localAddress: local.address,
+          localPort: local.port,
           // TlsConnectionInfo extends the stream's DownstreamTlsInfo with URI/DNS SANs apart and the subject (RBAC's principal order).
           tls: tlsInfo,
         };
@@ -378,7 +418,7 @@ class ActiveListener {
       }
     }
     if (chain.tcp) {
-      chain.tcp.handle(socket, initial);
+      chain.tcp.handle(socket, initial, { address: info.localAddress, port: info.localPort });
       return;
     }
     const hcm = chain.hcm!;
@@ -433,7 +473,31 @@ export class TrellisListenerManager implements ListenerManager {
   private readonly active = new Map<string, ActiveListener>();
   private readonly draining = new Set<ActiveListener>();
 
-  constructor(private readonly context: ListenerContext, private readonly options: { readonly drainGraceMs?: number } = {}) {}
+  private readonly originalDst: OriginalDestinationSupport;
+
+  /** `originalDestination`: how redirected connections' original destinations are read (default: the native addon). */
+  constructor(
+    private readonly context: ListenerContext,
+    private readonly options: { readonly drainGraceMs?: number; readonly originalDestination?: OriginalDestinationSupport } = {},
+  ) {
+    this.originalDst = options.originalDestination ?? loadOriginalDestinationSupport();
+  }
+
+  /**
+   * Envoy's hand-off lookup: the active listener bound (or not: bind_to_port false) to exactly the original address and
+   * port, else the wildcard listener (0.0.0.0 or ::, by the address family) on that port; never the listener itself.
+   */
+  private findListener(destination: OriginalDestination, from: ActiveListener): ActiveListener | undefined {
+    const wildcard = destination.address.includes(':') ? '::' : '0.0.0.0';
+    let fallback: ActiveListener | undefined;
+    for (const a of this.active.values()) {
+      const address = a.current.compiled.address;
+      if (a.state !== 'active' || address.port !== destination.port) continue;
+      if (address.host === destination.address) return a === from ? undefined : a;
+      if (address.host === wildcard && !fallback) fallback = a;
+    }
+    return fallback === from ? undefined : fallback;
+  }
 
   private get graceMs(): number {
     return this.options.drainGraceMs ?? 600_000;
@@ -449,7 +513,10 @@ export class TrellisListenerManager implements ListenerManager {
       if (v === undefined || (Array.isArray(v) && v.length === 0)) continue;
       if (!SUPPORTED_LISTENER_FIELDS.has(key)) problems.push(`${at}: ${key}: not supported by Trellis`);
     }
-    if (listener.use_original_dst?.value === true) problems.push(`${at}: use_original_dst: ${ORIGINAL_DST_REASON}`);
+    const useOriginalDst = listener.use_original_dst?.value === true;
+    const unavailable = this.originalDst.available ? undefined : `native addon not built: ${this.originalDst.reason}; use explicit (HTTP_PROXY) mode`;
+    if (useOriginalDst && unavailable) problems.push(`${at}: use_original_dst: ${unavailable}`);
+    let originalDstFilter = false;
     const sa = listener.address?.socket_address;
     if (!sa) problems.push(`${at}: address.socket_address: required (pipes and internal addresses are not supported)`);
     else {
@@ -460,7 +527,8 @@ export class TrellisListenerManager implements ListenerManager {
     (listener.listener_filters ?? []).forEach((f, i) => {
       const url = f.typed_config?.type_url;
       if (ORIGINAL_DST_FILTERS.has(f.name ?? '') || (url && ORIGINAL_DST_FILTERS.has(url))) {
-        problems.push(`${at}: listener_filters[${i}]: envoy.filters.listener.original_dst: ${ORIGINAL_DST_REASON}`);
+        originalDstFilter = true;
+        if (unavailable) problems.push(`${at}: listener_filters[${i}]: envoy.filters.listener.original_dst: ${unavailable}`);
       } else if (!KNOWN_LISTENER_FILTERS.has(f.name ?? '') && !(url && KNOWN_LISTENER_FILTERS.has(url))) {
         problems.push(`${at}: listener_filters[${i}]: unsupported listener filter ${f.name ?? url ?? ''}`);
       }
@@ -495,6 +563,9 @@ export class TrellisListenerManager implements ListenerManager {
       listener.per_connection_buffer_limit_bytes?.value ?? DEFAULT_BUFFER_LIMIT,
       durationMs(listener.listener_filters_timeout, DEFAULT_LISTENER_FILTERS_TIMEOUT_MS),
       listener.continue_on_listener_filters_timeout === true,
+      // Envoy adds the original_dst listener filter itself when use_original_dst is set.
+      useOriginalDst || originalDstFilter,
+      useOriginalDst,
     );
   }
 
@@ -606,7 +677,7 @@ export class TrellisListenerManager implements ListenerManager {
         this.active.delete(name);
         void this.retireListener(existing);
       }
-      const active = new ActiveListener(this.context, compiled);
+      const active = new ActiveListener(this.context, compiled, this.originalDst, (d, from) => this.findListener(d, from));
       this.active.set(name, active);
       binds.push(
         active.bind().catch((err: Error) => {

@@ -614,6 +614,11 @@ export class UpstreamClusterImpl implements UpstreamCluster {
     this.dnsTimer.unref();
   }
 
+  /** upstream_bind_config.source_address: the address upstream connections leave from (the same for every transport). */
+  get upstreamBindAddress(): string | undefined {
+    return this.compiled.transports[0]!.settings.sourceAddress;
+  }
+
   chooseHost(context: LoadBalancerContext): UpstreamHost | undefined {
     if (this.type === 'ORIGINAL_DST') return this.originalDstHost(context);
     return this.lb?.chooseHost(context);

@@ -163,6 +163,11 @@ export interface UpstreamCluster {
   /** Picks a host for one attempt; undefined when there is no healthy host (→ 503 UH). */
   chooseHost(context: LoadBalancerContext): UpstreamHost | undefined;
   /**
+   * upstream_bind_config.source_address, for connections made outside the pools (tcp_proxy): Istio's inbound passthrough
+   * leaves from 127.0.0.6 so the capture rules do not redirect it again.
+   */
+  readonly upstreamBindAddress?: string | undefined;
+  /**
    * Starts an HTTP request to `host` over the cluster's pooled connections (HTTP/1.1 or HTTP/2 per the
    * cluster's protocol options, TLS per its transport socket). Headers are in HttpHeaders shape with
    * pseudo-headers; the pool applies max_requests / max_pending_requests and reports overflow via onFailure.

@@ -1,7 +1,7 @@
 // HCM options through the real data plane: stream_idle_timeout (408, and a route idle_timeout overriding it),
 // request_timeout for a client that stalls mid-body (408), normalize_path and merge_slashes as the upstream sees them
-// (and 400 for a malformed escape), and the fields Trellis refuses instead of ignoring (tracing, local_reply_config,
-// original_dst / use_original_dst) with the reason at start-up.
+// (and 400 for a malformed escape), and the fields Trellis refuses instead of ignoring (tracing, local_reply_config)
+// with the reason at start-up (original_dst / use_original_dst: test/proxy/listeners/original-destination.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
@@ -78,7 +78,7 @@ test('normalize_path and merge_slashes rewrite :path before routing; a bad escap
   assert.equal(await dp.stat('http.ingress.downstream_rq_failed_path_normalization'), 1);
 });
 
-test('refused rather than ignored: tracing, local_reply_config, original_dst, use_original_dst', async () => {
+test('refused rather than ignored: tracing, local_reply_config', async () => {
   const base = { clusters: [staticCluster('svc', [1])], virtualHosts: [vhost([{ match: { prefix: '/' }, route: { cluster: 'svc' } }])] };
   const refused = async (options: Parameters<typeof startDataPlane>[0]): Promise<string> => {
     const err = await startDataPlane(options).then(
@@ -93,9 +93,4 @@ test('refused rather than ignored: tracing, local_reply_config, original_dst, us
   };
   assert.match(await refused({ ...base, hcm: { tracing: {} } }), /typed_config\.tracing: tracing is not supported by Trellis/);
   assert.match(await refused({ ...base, hcm: { local_reply_config: { mappers: [] , body_format: { text_format: 'x' } } } }), /local_reply_config: local reply mappers/);
-  assert.match(
-    await refused({ ...base, listener: { listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst' } }] } }),
-    /listener_filters\[0\]: envoy.filters.listener.original_dst: the original destination of a redirected connection \(SO_ORIGINAL_DST\)/,
-  );
-  assert.match(await refused({ ...base, listener: { use_original_dst: true } }), /use_original_dst: the original destination/);
 });
