@@ -86,6 +86,7 @@ interface EffectiveRetry {
   readonly backOffMaxMs: number;
   readonly avoidPreviousHosts: boolean;
   readonly hostSelectionRetryMaxAttempts: number;
+  readonly previousPrioritiesUpdateFrequency: number | undefined;
 }
 
 /** The retry policy for one request: route (or virtual host) policy merged with the x-envoy-retry-* headers. */
@@ -120,6 +121,7 @@ function effectiveRetry(policy: CompiledRetryPolicy | undefined, headers: HttpHe
     backOffMaxMs: policy?.backOffMaxMs ?? RETRY_DEFAULTS.backOffMaxMs,
     avoidPreviousHosts: policy?.avoidPreviousHosts ?? false,
     hostSelectionRetryMaxAttempts: policy?.hostSelectionRetryMaxAttempts ?? 1,
+    previousPrioritiesUpdateFrequency: policy?.previousPrioritiesUpdateFrequency,
   };
 }
 
@@ -188,6 +190,8 @@ class UpstreamRouting {
   /** Hosts already tried, kept only for retries (retry_host_predicate previous_hosts); `lastHost` for the rest. */
   private previousHosts: Set<UpstreamHost> | undefined;
   private lastHost: UpstreamHost | undefined;
+  /** The priority of each attempt's host, in order, kept only for retry_priority previous_priorities. */
+  private attemptedPriorities: number[] | undefined;
   private mirrors: UpstreamRequest[] = NONE;
   private attemptStart = 0;
   private setCookie: string | undefined;
@@ -277,12 +281,16 @@ class UpstreamRouting {
       this.buffer.push(chunk);
       this.bufferedBytes += chunk.length;
       if (this.bufferedBytes > this.bufferLimit) {
-        if (this.attempt) {
-          // Past the buffer limit the request can no longer be replayed: no retries from here on (Envoy).
-          this.canRetryBody = false;
-          this.buffer = NONE;
-        } else {
-          this.stream.pauseBody();
+        // Past the buffer limit the request can no longer be replayed: no retries from here on (Envoy's
+        // retry_or_shadow_abandoned).
+        this.canRetryBody = false;
+        this.buffer = NONE;
+        this.cluster.stats.retry_or_shadow_abandoned++;
+        if (!this.attempt) {
+          // Between attempts (back-off): the bytes before this chunk are gone with the buffer, so no attempt can carry
+          // the whole body. Envoy answers 507 here.
+          this.finishWithLocalReply(507, 'exceeded request buffer limit while retrying upstream', undefined, 'request_payload_exceeded_retry_buffer_limit');
+          return;
         }
       }
     }
@@ -313,13 +321,11 @@ class UpstreamRouting {
   }
 
   private startAttempt(): void {
-    if (this.retryBudgetHeld) {
-      this.retryBudgetHeld = false;
-      this.cluster.circuitBreakers.retriesActive--;
-    }
-    const lb: LoadBalancerContext = this.retry?.avoidPreviousHosts && this.previousHosts && this.previousHosts.size > 0
+    let lb: LoadBalancerContext = this.retry?.avoidPreviousHosts && this.previousHosts && this.previousHosts.size > 0
       ? { ...this.lbContextBase, avoidHosts: this.previousHosts, hostSelectionRetryMaxAttempts: this.retry.hostSelectionRetryMaxAttempts }
       : this.lbContextBase;
+    const excluded = this.excludedPriorities();
+    if (excluded) lb = { ...lb, excludedPriorities: excluded };
     const host = this.cluster.chooseHost(lb);
     if (!host) {
       this.finishWithLocalReply(503, 'no healthy upstream', 'UH', 'no_healthy_upstream');
@@ -327,6 +333,7 @@ class UpstreamRouting {
     }
     this.lastHost = host;
     if (this.retry) (this.previousHosts ??= new Set()).add(host);
+    if (this.retry?.previousPrioritiesUpdateFrequency !== undefined) (this.attemptedPriorities ??= []).push(host.priority);
     const info = this.ctx.info;
     info.upstreamHost = host.addressText;
     info.attemptCount++;
@@ -368,10 +375,6 @@ class UpstreamRouting {
     if (seq !== this.attemptSeq || this.done) return; // failed synchronously
     this.attempt = request;
     for (const chunk of this.buffer) request.write(chunk);
-    if (this.bufferedBytes > this.bufferLimit) {
-      this.canRetryBody = false;
-      this.buffer = NONE;
-    }
     if (this.bodyEnded) {
       request.end(this.requestTrailers);
       this.armPerTry();
@@ -381,6 +384,17 @@ class UpstreamRouting {
   }
 
   private pendingTrailers: HttpHeaders | undefined;
+
+  /**
+   * Envoy's previous_priorities: once `update_frequency` attempts are made (and again at each multiple), the priorities
+   * of the hosts tried up to then are left out of the priority load; in between, the last exclusion stands.
+   */
+  private excludedPriorities(): ReadonlySet<number> | undefined {
+    const every = this.retry?.previousPrioritiesUpdateFrequency;
+    const tried = this.attemptedPriorities;
+    if (every === undefined || !tried || tried.length < every) return undefined;
+    return new Set(tried.slice(0, tried.length - (tried.length % every)));
+  }
 
   private clearAttemptTimers(): void {
     if (this.perTryTimer) clearTimeout(this.perTryTimer);
@@ -393,8 +407,8 @@ class UpstreamRouting {
     if (status < 200 && status !== 101) return; // 1xx informational: Envoy swallows 100-continue
     if (this.retry && retriableStatus(this.retry, status, headers)) {
       if (this.scheduleRetry()) return;
-      if (this.retriesExhausted()) this.ctx.info.responseFlags.add('URX');
     }
+    this.releaseRetry();
     this.clearAttemptTimers();
     if (this.retriesUsed > 0 && status < 500) this.cluster.stats.upstream_rq_retry_success++;
     this.responseStarted = true;
@@ -463,7 +477,6 @@ class UpstreamRouting {
       this.ctx.info.responseFlags.add(FAILURE_FLAG[failure]);
       return;
     }
-    if (this.retry && retriableFailure(this.retry, failure) && this.retriesExhausted()) this.ctx.info.responseFlags.add('URX');
     const reason = RESET_REASON[failure];
     const status = failure === 'protocol_error' ? 502 : 503;
     void detail;
@@ -475,22 +488,34 @@ class UpstreamRouting {
     );
   }
 
-  private retriesExhausted(): boolean {
-    return !!this.retry && this.retriesUsed >= this.retry.numRetries;
+  /** Gives back the retries resource a scheduled retry held (Envoy's RetryStateImpl::resetRetry). */
+  private releaseRetry(): void {
+    if (this.retryBudgetHeld) {
+      this.retryBudgetHeld = false;
+      this.cluster.circuitBreakers.retriesActive--;
+    }
   }
 
-  /** Starts a retry after back-off when the policy, the buffer and the retry budget allow; true if one was scheduled. */
+  /**
+   * Starts a retry after back-off when the policy, the buffer and the circuit breaker allow; true if one was scheduled.
+   * Otherwise the outcome is flagged as Envoy does: URX when the request's retries are used up, UO when the cluster's
+   * max_retries or retry_budget is full (the response or reset at hand then goes downstream).
+   */
   private scheduleRetry(): boolean {
     const retry = this.retry;
     if (!retry || this.done) return false;
+    // The retried attempt's outcome is known: its hold on the retries resource ends here.
+    this.releaseRetry();
+    if (!this.canRetryBody) return false;
     if (this.retriesUsed >= retry.numRetries) {
       this.cluster.stats.upstream_rq_retry_limit_exceeded++;
+      this.ctx.info.responseFlags.add('URX');
       return false;
     }
-    if (!this.canRetryBody) return false;
     const cb = this.cluster.circuitBreakers;
-    if (cb.retriesActive >= cb.maxRetries) {
+    if (cb.retriesActive >= (cb.retryBudget ? cb.retryBudget.limit() : cb.maxRetries)) {
       this.cluster.stats.upstream_rq_retry_overflow++;
+      this.ctx.info.responseFlags.add('UO');
       return false;
     }
     cb.retriesActive++;
@@ -518,7 +543,6 @@ class UpstreamRouting {
     this.cluster.stats.upstream_rq_timeout++;
     this.cluster.reportResult?.(this.previousHostsLast(), 'local_reset');
     if (this.retry && retriableFailure(this.retry, 'per_try_timeout') && this.scheduleRetry()) return;
-    if (this.retriesExhausted()) this.ctx.info.responseFlags.add('URX');
     this.attempt?.abort();
     this.attempt = undefined;
     this.finishWithLocalReply(504, 'upstream request timeout', 'UT', 'upstream_per_try_timeout');
@@ -554,9 +578,9 @@ class UpstreamRouting {
     this.finish();
   }
 
-  private finishWithLocalReply(status: number, body: string, flag: ResponseFlag, details: string): void {
+  private finishWithLocalReply(status: number, body: string, flag: ResponseFlag | undefined, details: string): void {
     this.finish();
-    this.ctx.sendLocalReply(status, body, { flag, details });
+    this.ctx.sendLocalReply(status, body, flag === undefined ? { details } : { flag, details });
   }
 
   private finish(): void {
@@ -565,10 +589,7 @@ class UpstreamRouting {
     if (this.globalTimer) clearTimeout(this.globalTimer);
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     this.clearAttemptTimers();
-    if (this.retryBudgetHeld) {
-      this.retryBudgetHeld = false;
-      this.cluster.circuitBreakers.retriesActive--;
-    }
+    this.releaseRetry();
     this.buffer = NONE;
   }
 }

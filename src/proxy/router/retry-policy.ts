@@ -1,4 +1,5 @@
 // Envoy's route RetryPolicy with its defaults resolved (num_retries 1, back-off 25 ms base and 10× max, previous_hosts predicate), and x-envoy-retry-on parsing.
+import { unpackAny } from '../../xds/codec.js';
 import type { envoy } from '../../xds/generated/types.js';
 import { ConfigProblems, durationMs, fieldPath, rejectUnsupportedFields } from './config-problems.js';
 import type { CompiledRetryPolicy } from './route-table.js';
@@ -25,6 +26,9 @@ export const GRPC_RETRY_ON: ReadonlySet<string> = new Set(['cancelled', 'deadlin
 export const PREVIOUS_HOSTS_PREDICATE = 'envoy.retry_host_predicates.previous_hosts';
 export const PREVIOUS_HOSTS_PREDICATE_TYPE_URL = 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate';
 
+export const PREVIOUS_PRIORITIES = 'envoy.retry_priorities.previous_priorities';
+export const PREVIOUS_PRIORITIES_TYPE_URL = 'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig';
+
 export const DEFAULT_BACK_OFF_BASE_MS = 25;
 
 /**
@@ -48,7 +52,37 @@ const SUPPORTED = new Set([
   'host_selection_retry_max_attempts',
   'retriable_status_codes',
   'retry_back_off',
+  'retry_priority',
 ]);
+
+/**
+ * retry_priority: Envoy's previous_priorities (what Istio's retryRemoteLocalities sets) is the one built-in. Its
+ * update_frequency is required and must be positive (the proto's validation rule); the message is required too, as
+ * Envoy's factory refuses an absent typed_config.
+ */
+function compileRetryPriority(priority: NonNullable<RetryPolicy['retry_priority']>, path: string, problems: ConfigProblems): number | undefined {
+  const typeUrl = priority.typed_config?.type_url;
+  if (priority.name !== PREVIOUS_PRIORITIES && typeUrl !== PREVIOUS_PRIORITIES_TYPE_URL) {
+    problems.add(path, `unsupported retry priority ${JSON.stringify(priority.name ?? typeUrl ?? '')} (Trellis supports ${PREVIOUS_PRIORITIES})`);
+    return undefined;
+  }
+  if (typeUrl !== PREVIOUS_PRIORITIES_TYPE_URL) {
+    problems.add(fieldPath(path, 'typed_config'), `expected ${PREVIOUS_PRIORITIES_TYPE_URL}, got ${typeUrl ?? '(none)'}`);
+    return undefined;
+  }
+  let updateFrequency = 0;
+  try {
+    updateFrequency = Number(unpackAny<envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig>(priority.typed_config!).update_frequency ?? 0);
+  } catch (err) {
+    problems.add(fieldPath(path, 'typed_config'), (err as Error).message);
+    return undefined;
+  }
+  if (!(updateFrequency > 0)) {
+    problems.add(fieldPath(path, 'typed_config.update_frequency'), `must be greater than 0, got ${updateFrequency}`);
+    return undefined;
+  }
+  return updateFrequency;
+}
 
 /** Compiles a RetryPolicy at `path`. Unlike Envoy, an unknown retry_on value is refused rather than ignored. */
 export function compileRetryPolicy(policy: RetryPolicy, path: string, problems: ConfigProblems): CompiledRetryPolicy | undefined {
@@ -95,6 +129,7 @@ export function compileRetryPolicy(policy: RetryPolicy, path: string, problems: 
       problems.add(p, `unsupported retry host predicate ${JSON.stringify(predicate.name ?? typeUrl ?? '')} (Trellis supports ${PREVIOUS_HOSTS_PREDICATE})`);
     }
   });
+  const priorityUpdateFrequency = policy.retry_priority ? compileRetryPriority(policy.retry_priority, fieldPath(path, 'retry_priority'), problems) : undefined;
   const retriableStatusCodes = new Set<number>();
   (policy.retriable_status_codes ?? []).forEach((code, i) => {
     if (!Number.isInteger(code) || code < 100 || code > 599) problems.add(`${fieldPath(path, 'retriable_status_codes')}[${i}]`, `not an HTTP status code: ${code}`);
@@ -111,5 +146,6 @@ export function compileRetryPolicy(policy: RetryPolicy, path: string, problems: 
     avoidPreviousHosts,
     // Envoy: host_selection_retry_max_attempts, at least 1.
     hostSelectionRetryMaxAttempts: Math.max(1, Number(policy.host_selection_retry_max_attempts ?? 1)),
+    ...(priorityUpdateFrequency !== undefined ? { previousPrioritiesUpdateFrequency: priorityUpdateFrequency } : {}),
   };
 }

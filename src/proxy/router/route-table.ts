@@ -15,6 +15,11 @@ export interface CompiledRetryPolicy {
   /** retry_host_predicate previous_hosts. */
   readonly avoidPreviousHosts: boolean;
   readonly hostSelectionRetryMaxAttempts: number;
+  /**
+   * retry_priority previous_priorities: every this many attempts, the priorities tried so far are left out of the
+   * priority load for the next attempt (undefined: no retry priority).
+   */
+  readonly previousPrioritiesUpdateFrequency?: number;
 }
 
 export interface CompiledHashPolicy {

@@ -23,6 +23,7 @@ import { Http1Pool } from './pool/http1-pool.js';
 import { Http2Pool } from './pool/http2-pool.js';
 import { buildPrioritySet } from './priority-set.js';
 import { compileProtocolOptions, type ProtocolOptions } from './protocol-options.js';
+import { compileRetryBudget } from './retry-budget.js';
 import type {
   CircuitBreakerState,
   ClusterStats,
@@ -72,7 +73,7 @@ export function emptyClusterStats(): ClusterStats {
   return {
     upstream_rq_total: 0, upstream_rq_active: 0, upstream_rq_pending_active: 0, upstream_rq_pending_overflow: 0,
     upstream_rq_timeout: 0, upstream_rq_retry: 0, upstream_rq_retry_success: 0, upstream_rq_retry_overflow: 0,
-    upstream_rq_retry_limit_exceeded: 0, upstream_rq_rx_reset: 0, upstream_rq_tx_reset: 0, upstream_cx_total: 0,
+    upstream_rq_retry_limit_exceeded: 0, retry_or_shadow_abandoned: 0, upstream_rq_rx_reset: 0, upstream_rq_tx_reset: 0, upstream_cx_total: 0,
     upstream_cx_active: 0, upstream_cx_connect_fail: 0, upstream_cx_connect_timeout: 0, upstream_cx_overflow: 0,
     upstream_cx_destroy: 0, upstream_rq_1xx: 0, upstream_rq_2xx: 0, upstream_rq_3xx: 0, upstream_rq_4xx: 0,
     upstream_rq_5xx: 0, membership_healthy: 0, membership_total: 0,
@@ -167,10 +168,14 @@ function compile(cluster: Cluster, context: ClusterCompileContext): CompiledClus
   const cb = cluster.circuit_breakers;
   rejectUnsupported(cb, ['thresholds'], `${path}.circuit_breakers`, problems, 'is not supported (per-host thresholds are not)');
   let limits: CircuitBreakerState = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3, retriesActive: 0 };
+  // The cluster-wide usage the pools count and a retry budget is a share of.
+  const resources: ClusterResources = { connections: 0, pendingRequests: 0, requests: 0 };
   const seen = new Set<string>();
   (cb?.thresholds ?? []).forEach((t, i) => {
     const tp = `${path}.circuit_breakers.thresholds[${i}]`;
-    rejectUnsupported(t, ['priority', 'max_connections', 'max_pending_requests', 'max_requests', 'max_retries', 'track_remaining'], tp, problems);
+    rejectUnsupported(t, ['priority', 'max_connections', 'max_pending_requests', 'max_requests', 'max_retries', 'retry_budget', 'track_remaining'], tp, problems);
+    rejectUnsupported(t.retry_budget, ['budget_percent', 'min_retry_concurrency'], `${tp}.retry_budget`, problems);
+    const retryBudget = compileRetryBudget(t.retry_budget, resources, `${tp}.retry_budget`, problems);
     const priority = t.priority === undefined || t.priority === 0 ? 'DEFAULT' : t.priority === 1 ? 'HIGH' : String(t.priority);
     if (seen.has(priority)) problems.push(`${tp}.priority: a second ${priority} threshold`);
     seen.add(priority);
@@ -181,6 +186,7 @@ function compile(cluster: Cluster, context: ClusterCompileContext): CompiledClus
         maxPendingRequests: wrapped(t.max_pending_requests, 1024),
         maxRequests: wrapped(t.max_requests, 1024),
         maxRetries: wrapped(t.max_retries, 3),
+        ...(retryBudget ? { retryBudget } : {}),
         retriesActive: 0,
       };
     }
@@ -214,7 +220,6 @@ function compile(cluster: Cluster, context: ClusterCompileContext): CompiledClus
   if (sourceAddress && isIP(sourceAddress) === 0) problems.push(`${path}.upstream_bind_config.source_address.address: "${sourceAddress}" is not an IP address`);
 
   const stats = emptyClusterStats();
-  const resources: ClusterResources = { connections: 0, pendingRequests: 0, requests: 0 };
   const settingsFor = (tls: UpstreamTls | undefined): PoolSettings => ({
     clusterName: name,
     stats,

@@ -69,6 +69,11 @@ export interface LoadBalancerContext {
   readonly avoidHosts?: ReadonlySet<UpstreamHost>;
   readonly hostSelectionRetryMaxAttempts?: number;
   /**
+   * Priorities a retry should leave out (retry_priority previous_priorities): their hosts count as unavailable when
+   * the priority load is computed; when that leaves nothing, the normal load applies (Envoy).
+   */
+  readonly excludedPriorities?: ReadonlySet<number>;
+  /**
    * ORIGINAL_DST clusters: the downstream connection's original destination (`ip:port`, `[ipv6]:port`), as recovered
    * from SO_ORIGINAL_DST or the listener's address.
    */
@@ -118,13 +123,28 @@ export interface UpstreamRequest {
   resumeResponse(): void;
 }
 
+/** A circuit breaker's retry_budget: concurrent retries as a share of active + pending requests (Envoy). */
+export interface RetryBudget {
+  /** budget_percent (default 20). */
+  readonly budgetPercent: number;
+  /** min_retry_concurrency (default 3): the limit never goes below it. */
+  readonly minRetryConcurrency: number;
+  /** The concurrent-retry limit now, from the cluster's live request counts. */
+  limit(): number;
+}
+
 /** Circuit-breaker thresholds of one priority (Envoy defaults: 1024 connections/pending/requests, 3 retries). */
 export interface CircuitBreakerState {
   readonly maxConnections: number;
   readonly maxPendingRequests: number;
   readonly maxRequests: number;
   readonly maxRetries: number;
-  /** Current usage; the router checks `retries < maxRetries` before a retry and counts it. */
+  /** When set, replaces maxRetries as the limit on concurrent retries. */
+  readonly retryBudget?: RetryBudget;
+  /**
+   * Retries in progress: counted from the moment a retry is scheduled (back-off included) until the retried attempt's
+   * outcome is known, as Envoy's RetryStateImpl holds the retries resource. The router checks it against the limit.
+   */
   retriesActive: number;
 }
 
@@ -139,6 +159,8 @@ export interface ClusterStats {
   upstream_rq_retry_success: number;
   upstream_rq_retry_overflow: number;
   upstream_rq_retry_limit_exceeded: number;
+  /** Requests whose body outgrew the retry/shadow buffer limit, so they could no longer be retried. */
+  retry_or_shadow_abandoned: number;
   upstream_rq_rx_reset: number;
   upstream_rq_tx_reset: number;
   upstream_cx_total: number;

@@ -2,6 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { unpackAny } from '../../../src/xds/codec.js';
+import { compileRouteConfiguration } from '../../../src/proxy/router/compile-route-table.js';
 import type { envoy } from '../../../src/xds/generated/types.js';
 import {
   buildExplicitRouteConfiguration,
@@ -374,6 +375,24 @@ describe('VirtualService http rules → Envoy routes', () => {
     // MeshConfig with no default retries: the default route has none either.
     const noRetries = buildOutboundRouteConfiguration('9080', 9080, [{ service: details }], { ...context, mesh: { ...MESH, defaultRetryAttempts: 0 } });
     assert.equal(noRetries.virtual_hosts![0]!.routes![0]!.route?.retry_policy, undefined);
+  });
+
+  test('retries: retryRemoteLocalities → previous_priorities (update_frequency 2), backoff → retry_back_off; the proxy accepts both', () => {
+    const routes = routesOf([
+      { match: [{ uri: { prefix: '/r' } }], retries: { attempts: 3, retryRemoteLocalities: true, backoff: '0.1s', retryIgnorePreviousHosts: true }, route: [{ destination: { host: 'reviews' } }] },
+      { match: [{ uri: { prefix: '/l' } }], retries: { attempts: 3, retryRemoteLocalities: false }, route: [{ destination: { host: 'reviews' } }] },
+    ]);
+    const policy = routes[0]!.route!.retry_policy!;
+    assert.equal(policy.retry_priority?.name, 'envoy.retry_priorities.previous_priorities');
+    const config = unpackAny<envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig>(
+      policy.retry_priority!.typed_config!,
+      'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig',
+    );
+    assert.equal(config.update_frequency, 2);
+    assert.deepEqual(policy.retry_back_off, { base_interval: { seconds: 0, nanos: 100_000_000 } });
+    assert.equal(policy.retry_host_predicate?.length, 1);
+    assert.equal(routes[1]!.route!.retry_policy!.retry_priority, undefined);
+    assert.doesNotThrow(() => compileRouteConfiguration({ name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes }] }));
   });
 
   test('mirror and mirrors with percentages → request_mirror_policies runtime_fraction', () => {

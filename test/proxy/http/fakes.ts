@@ -86,7 +86,7 @@ export function fakeRouteTable(name: string, routes: FakeRoute[]): RouteTable {
 function emptyStats(): ClusterStats {
   return {
     upstream_rq_total: 0, upstream_rq_active: 0, upstream_rq_pending_active: 0, upstream_rq_pending_overflow: 0, upstream_rq_timeout: 0,
-    upstream_rq_retry: 0, upstream_rq_retry_success: 0, upstream_rq_retry_overflow: 0, upstream_rq_retry_limit_exceeded: 0,
+    upstream_rq_retry: 0, upstream_rq_retry_success: 0, upstream_rq_retry_overflow: 0, upstream_rq_retry_limit_exceeded: 0, retry_or_shadow_abandoned: 0,
     upstream_rq_rx_reset: 0, upstream_rq_tx_reset: 0, upstream_cx_total: 0, upstream_cx_active: 0, upstream_cx_connect_fail: 0,
     upstream_cx_connect_timeout: 0, upstream_cx_overflow: 0, upstream_cx_destroy: 0, upstream_rq_1xx: 0, upstream_rq_2xx: 0,
     upstream_rq_3xx: 0, upstream_rq_4xx: 0, upstream_rq_5xx: 0, membership_healthy: 0, membership_total: 0,

@@ -183,6 +183,7 @@ test('retry buffer: route per_request_buffer_limit_bytes caps what a retry may r
   const capped = await get(dp.address, '/small', { method: 'POST', body, headers: { 'x-plan-id': 'r2', 'x-status-plan': '503,200' } });
   assert.equal(capped.status, 503);
   assert.equal(up.calls.get('r2'), 1);
+  assert.equal(await dp.stat('cluster.buf.retry_or_shadow_abandoned'), 1);
   // A small body on the same route is still retried.
   const small = await get(dp.address, '/small', { method: 'POST', body: 'tiny', headers: { 'x-plan-id': 'r3', 'x-status-plan': '503,200' } });
   assert.equal(small.status, 200);

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { XdsValidationError } from '../../../src/common/errors.js';
+import { packAny } from '../../../src/xds/codec.js';
 import { compileRouteConfiguration, type CompileRouteOptions } from '../../../src/proxy/router/compile-route-table.js';
 import { configWith, type Route, type RouteConfiguration } from './support.js';
 
@@ -47,10 +48,28 @@ test('unsupported fields and actions are refused, never ignored', () => {
   rejects(routes({ match: { prefix: '/', headers: [{ name: 'x', string_match: { custom: { name: 'c' } } }] }, route: { cluster: 'c' } }), [
     'virtual_hosts[0].routes[2].match.headers[0].string_match.custom: not supported by Trellis',
   ]);
-  rejects(routes({ match: { prefix: '/' }, route: { cluster: 'c', retry_policy: { retry_on: '5xx,gateway-eror', retry_priority: { name: 'envoy.retry_priorities.previous_priorities' } } } }), [
-    'virtual_hosts[0].routes[2].route.retry_policy.retry_priority: not supported by Trellis',
+  rejects(routes({ match: { prefix: '/' }, route: { cluster: 'c', retry_policy: { retry_on: '5xx,gateway-eror', retry_priority: { name: 'envoy.retry_priorities.other' } } } }), [
     'virtual_hosts[0].routes[2].route.retry_policy.retry_on: unsupported retry condition "gateway-eror" (expected one of 5xx, gateway-error, reset, reset-before-request, connect-failure, envoy-ratelimited, retriable-4xx, refused-stream, retriable-status-codes, http3-post-connect-failure, cancelled, deadline-exceeded, internal, resource-exhausted, unavailable)',
+    'virtual_hosts[0].routes[2].route.retry_policy.retry_priority: unsupported retry priority "envoy.retry_priorities.other" (Trellis supports envoy.retry_priorities.previous_priorities)',
   ]);
+  // previous_priorities needs its config message with a positive update_frequency, as Envoy's factory and validation do.
+  rejects(routes({ match: { prefix: '/' }, route: { cluster: 'c', retry_policy: { retry_priority: { name: 'envoy.retry_priorities.previous_priorities' } } } }), [
+    'virtual_hosts[0].routes[2].route.retry_policy.retry_priority.typed_config: expected type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig, got (none)',
+  ]);
+  const previousPriorities = (updateFrequency: number) => ({
+    name: 'envoy.retry_priorities.previous_priorities',
+    typed_config: packAny('envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig', { update_frequency: updateFrequency }),
+  });
+  rejects(routes({ match: { prefix: '/' }, route: { cluster: 'c', retry_policy: { retry_priority: previousPriorities(0) } } }), [
+    'virtual_hosts[0].routes[2].route.retry_policy.retry_priority.typed_config.update_frequency: must be greater than 0, got 0',
+  ]);
+  rejects(routes({ match: { prefix: '/' }, route: { cluster: 'c', retry_policy: { retry_priority: previousPriorities(-2) } } }), [
+    'virtual_hosts[0].routes[2].route.retry_policy.retry_priority.typed_config.update_frequency: must be greater than 0, got -2',
+  ]);
+  rejects(routes({ match: { prefix: '/' }, route: { cluster: 'c', retry_policy: { retry_priority: { name: 'envoy.retry_priorities.previous_priorities', typed_config: { type_url: 'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig', value: new Uint8Array([0x08]) } } } } }), [
+    'virtual_hosts[0].routes[2].route.retry_policy.retry_priority.typed_config: malformed envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig: index out of range: 1 + 1 > 1',
+  ]);
+  assert.doesNotThrow(() => compileRouteConfiguration(routes({ match: { prefix: '/' }, route: { cluster: 'c', retry_policy: { retry_priority: previousPriorities(2) } } })));
   rejects(routes({ match: { prefix: '/' }, route: { cluster: 'c', retry_policy: { retry_host_predicate: [{ name: 'envoy.retry_host_predicates.omit_canary_hosts' }] } } }), [
     'virtual_hosts[0].routes[2].route.retry_policy.retry_host_predicate[0]: unsupported retry host predicate "envoy.retry_host_predicates.omit_canary_hosts" (Trellis supports envoy.retry_host_predicates.previous_hosts)',
   ]);

@@ -1,10 +1,19 @@
 // VirtualService retries as Envoy's RetryPolicy, with Istio's default policy when none is given (retry.ConvertPolicy).
 import type { HTTPRetry } from '../../../api/index.js';
+import { packAny } from '../../../xds/codec.js';
 import type { envoy } from '../../../xds/generated/types.js';
 import { PREVIOUS_HOSTS_PREDICATE, PREVIOUS_HOSTS_PREDICATE_TYPE_URL } from '../common/envoy-filter-names.js';
 import { durationFromIstio } from '../common/route-duration.js';
 
 export type RetryPolicy = envoy.config.route.v3.RetryPolicy;
+
+const PREVIOUS_PRIORITIES = 'envoy.retry_priorities.previous_priorities';
+const PREVIOUS_PRIORITIES_MESSAGE = 'envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig';
+
+/** Istio's retryRemoteLocalities: previous_priorities with update_frequency 2 (retry.go buildPreviousPrioritiesConfig). */
+function previousPriorities(): NonNullable<RetryPolicy['retry_priority']> {
+  return { name: PREVIOUS_PRIORITIES, typed_config: packAny(PREVIOUS_PRIORITIES_MESSAGE, { update_frequency: 2 }) };
+}
 
 /** Istio's default `retryOn`. */
 export const DEFAULT_RETRY_ON = 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes';
@@ -69,7 +78,7 @@ export function translateRetryPolicy(retries: HTTPRetry | undefined, defaultAtte
     const perTry = durationFromIstio(retries.perTryTimeout);
     if (perTry) out.per_try_timeout = perTry;
     if (retries.retryRemoteLocalities) {
-      out.retry_priority = { name: 'envoy.retry_priorities.previous_priorities' };
+      out.retry_priority = previousPriorities();
     }
     if (retries.retryIgnorePreviousHosts === false) delete out.retry_host_predicate;
     const backoff = durationFromIstio(retries.backoff);

@@ -36,10 +36,13 @@ function availability(eligible: number, total: number, overprovisioningFactor: n
 export function computePriorityLoad(
   set: PrioritySet,
   panicThreshold: number,
+  excluded?: ReadonlySet<number>,
 ): { healthyLoad: number[]; degradedLoad: number[]; panic: boolean[] } {
   const n = set.hostSets.length;
-  const health = set.hostSets.map((hs) => availability(hs.healthy.length, hs.hosts.length, set.overprovisioningFactor));
-  const degraded = set.hostSets.map((hs) => availability(hs.degraded.length, hs.hosts.length, set.overprovisioningFactor));
+  // A retry's excluded priorities (retry_priority previous_priorities) count as having nothing available.
+  const avail = (p: number, eligible: number, total: number): number => (excluded?.has(p) ? 0 : availability(eligible, total, set.overprovisioningFactor));
+  const health = set.hostSets.map((hs, p) => avail(p, hs.healthy.length, hs.hosts.length));
+  const degraded = set.hostSets.map((hs, p) => avail(p, hs.degraded.length, hs.hosts.length));
   const healthyLoad = new Array<number>(n).fill(0);
   const degradedLoad = new Array<number>(n).fill(0);
   let total = 0;
@@ -153,18 +156,33 @@ export class PriorityLoadBalancer {
     };
   }
 
+  /**
+   * The priority load for a retry leaving out `excluded` priorities (Envoy's PreviousPrioritiesRetryPriority); the
+   * normal load when that leaves nothing available, as Envoy then forgets the attempted priorities.
+   */
+  private retryLoad(excluded: ReadonlySet<number>): { healthyLoad: readonly number[]; degradedLoad: readonly number[] } {
+    const set = this.prioritySet;
+    const anyLeft = set.hostSets.some((hs, p) => !excluded.has(p) && (hs.healthy.length > 0 || hs.degraded.length > 0));
+    return anyLeft ? computePriorityLoad(set, this.options.panicThreshold, excluded) : { healthyLoad: this.healthyLoad, degradedLoad: this.degradedLoad };
+  }
+
   private chooseOnce(context: LoadBalancerContext, attempt: number): HostImpl | undefined {
     const n = this.states.length;
     if (n === 0) return undefined;
+    const excluded = context.excludedPriorities;
+    // Locals rather than a destructured object: the common case (no exclusion) allocates nothing per pick.
+    let healthyLoad: readonly number[] = this.healthyLoad;
+    let degradedLoad: readonly number[] = this.degradedLoad;
+    if (excluded !== undefined && excluded.size > 0) ({ healthyLoad, degradedLoad } = this.retryLoad(excluded));
     // Hash policies choose the priority from the hash, so the same key keeps the same priority.
     let point = this.policy.kind === 'hash' && context.hashKey !== undefined ? Number(context.hashKey % 100n) : Math.floor(this.env.random() * 100);
     for (let p = 0; p < n; p++) {
-      if (point < this.healthyLoad[p]!) return this.fromPriority(p, 'healthy', context, attempt);
-      point -= this.healthyLoad[p]!;
+      if (point < healthyLoad[p]!) return this.fromPriority(p, 'healthy', context, attempt);
+      point -= healthyLoad[p]!;
     }
     for (let p = 0; p < n; p++) {
-      if (point < this.degradedLoad[p]!) return this.fromPriority(p, 'degraded', context, attempt);
-      point -= this.degradedLoad[p]!;
+      if (point < degradedLoad[p]!) return this.fromPriority(p, 'degraded', context, attempt);
+      point -= degradedLoad[p]!;
     }
     return this.fromPriority(0, 'healthy', context, attempt);
   }
