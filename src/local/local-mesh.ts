@@ -8,6 +8,7 @@ import { proxyBootstrapYaml, proxyNodeId } from '../agent/bootstrap.js';
 import { formatTable } from '../cli/commands/table.js';
 import type { ControlPlane, ControlPlaneOptions } from '../control/server/main.js';
 import { ensureCertificate } from './certificates.js';
+import { PROMETHEUS_ANNOTATIONS_ENV, prometheusAnnotationsEnv } from './prometheus-annotations.js';
 import { writeConfigDir } from './config-dir.js';
 import { loadManifest, type MeshManifest } from './manifest.js';
 import { describeTakenPort, findTakenPorts, planPorts, type PortPlan } from './port-blocks.js';
@@ -223,7 +224,14 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       const bootstrap = join(dotDir, 'bootstrap', `${w.name}.yaml`);
       writeFileSync(bootstrap, proxyBootstrapYaml(bootstrapOptions));
       const agent = agentArgs(w.name, w.namespace, w.serviceAccount, ports.sds!);
-      supervisor.start({ name: `${w.name}/sidecar`, command: node, args: [CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S), ...agent], cwd: meshDir });
+      const scrape = prometheusAnnotationsEnv(w, ports.app);
+      supervisor.start({
+        name: `${w.name}/sidecar`,
+        command: node,
+        args: [CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S), ...agent, '--status-port', String(ports.status)],
+        cwd: meshDir,
+        ...(scrape ? { env: { [PROMETHEUS_ANNOTATIONS_ENV]: scrape } } : {}),
+      });
       processes.push(`${w.name}/sidecar`);
       appEnv['HTTP_PROXY'] = `http://127.0.0.1:${ports.outbound}`;
     }
@@ -252,7 +260,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     const bootstrap = join(dotDir, 'bootstrap', `${g.name}.yaml`);
     writeFileSync(bootstrap, proxyBootstrapYaml(bootstrapOptions));
     const agent = agentArgs(g.name, g.namespace, g.serviceAccount, ports.sds);
-    supervisor.start({ name: g.name, command: node, args: [CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S), ...agent], cwd: meshDir });
+    supervisor.start({ name: g.name, command: node, args: [CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S), ...agent, '--status-port', String(ports.status)], cwd: meshDir });
     members.push({ name: g.name, kind: 'gateway', namespace: g.namespace, nodeId: proxyNodeId(bootstrapOptions), adminPort: ports.admin, listenerPorts: ports.listeners, processes: [g.name] });
   }
 

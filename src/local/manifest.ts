@@ -26,6 +26,11 @@ export interface WorkloadSpec {
   readonly sidecar: boolean;
   /** A fixed application port instead of one from the workload's port block. */
   readonly port?: number;
+  /**
+   * Pod annotations; the local mesh reads Istio's `prometheus.io/scrape|port|path` (metrics merging: the sidecar's
+   * agent serves the app's metrics with the proxy's on its status port).
+   */
+  readonly annotations: Readonly<Record<string, string>>;
 }
 
 export interface GatewaySpec {
@@ -179,6 +184,16 @@ function describe(value: unknown): string {
   return `${typeof value} ${JSON.stringify(value)}`;
 }
 
+/** Istio's prometheus.io annotations: values the agent could not use are refused here rather than at scrape time. */
+function checkPrometheusAnnotations(check: Checker, annotations: Readonly<Record<string, string>>, path: string): void {
+  const scrape = annotations['prometheus.io/scrape'];
+  if (scrape !== undefined && scrape !== 'true' && scrape !== 'false') check.add(`${path}.prometheus.io/scrape`, `expected "true" or "false", got ${JSON.stringify(scrape)}`);
+  const port = annotations['prometheus.io/port'];
+  if (port !== undefined && (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535)) check.add(`${path}.prometheus.io/port`, `expected a port number 1-65535, got ${JSON.stringify(port)}`);
+  const metricsPath = annotations['prometheus.io/path'];
+  if (metricsPath !== undefined && !metricsPath.startsWith('/')) check.add(`${path}.prometheus.io/path`, `expected a path starting with /, got ${JSON.stringify(metricsPath)}`);
+}
+
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const PROTOCOLS = ['HTTP', 'HTTP2', 'GRPC', 'TCP'];
 
@@ -247,7 +262,7 @@ export function parseManifest(text: string, file: string): MeshManifest {
   check.list(root['workloads'], 'workloads').forEach((raw, i) => {
     const path = `workloads[${i}]`;
     const before = check.problems.length;
-    const w = check.object(raw, path, ['name', 'namespace', 'labels', 'serviceAccount', 'command', 'args', 'env', 'service', 'sidecar', 'port']);
+    const w = check.object(raw, path, ['name', 'namespace', 'labels', 'annotations', 'serviceAccount', 'command', 'args', 'env', 'service', 'sidecar', 'port']);
     if (!w) {
       if (raw === null || raw === undefined) check.add(path, 'expected a workload mapping');
       return;
@@ -275,6 +290,8 @@ export function parseManifest(text: string, file: string): MeshManifest {
     const serviceAccount = check.string(w['serviceAccount'], `${path}.serviceAccount`) ?? 'default';
     const args = check.strings(w['args'], `${path}.args`);
     const env = check.stringMap(w['env'], `${path}.env`);
+    const annotations = check.stringMap(w['annotations'], `${path}.annotations`);
+    checkPrometheusAnnotations(check, annotations, `${path}.annotations`);
     if (!name || !command || check.problems.length > before) {
       check.add(path, `workload ${name ? JSON.stringify(name) : '(unnamed)'} left out of the mesh because of the problem(s) above`);
       return;
@@ -290,6 +307,7 @@ export function parseManifest(text: string, file: string): MeshManifest {
       ...(service ? { service } : {}),
       sidecar: sidecar !== false,
       ...(port !== undefined ? { port } : {}),
+      annotations,
     });
   });
 

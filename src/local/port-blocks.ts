@@ -22,11 +22,14 @@ export interface WorkloadPorts {
   readonly admin?: number;
   /** The agent's SDS server, which the proxy's `sds-grpc` cluster points at. */
   readonly sds?: number;
+  /** The agent's status port (Istio's 15020): merged metrics on /stats/prometheus, /healthz/ready. */
+  readonly status?: number;
 }
 
 export interface GatewayPorts {
   readonly admin: number;
   readonly sds: number;
+  readonly status: number;
   /** Its Gateway servers' ports, from the manifest (they come from Istio's Gateway resources, not from the block). */
   readonly listeners: readonly number[];
 }
@@ -49,12 +52,12 @@ export function planPorts(manifest: MeshManifest, base: number = manifest.portBa
   const workloads = new Map<string, WorkloadPorts>();
   for (const w of manifest.workloads) {
     const start = block();
-    workloads.set(w.name, w.sidecar ? { app: w.port ?? start, outbound: start + 1, inbound: start + 2, admin: start + 3, sds: start + 4 } : { app: w.port ?? start });
+    workloads.set(w.name, w.sidecar ? { app: w.port ?? start, outbound: start + 1, inbound: start + 2, admin: start + 3, sds: start + 4, status: start + 5 } : { app: w.port ?? start });
   }
   const gateways = new Map<string, GatewayPorts>();
   for (const g of manifest.gateways) {
     const start = block();
-    gateways.set(g.name, { admin: start + 3, sds: start + 4, listeners: g.ports });
+    gateways.set(g.name, { admin: start + 3, sds: start + 4, status: start + 5, listeners: g.ports });
   }
   return { base, control: { xds: base, monitoring: base + 1, secureXds: base + 2, dashboard: base + 3 }, workloads, gateways };
 }
@@ -76,7 +79,7 @@ export async function findTakenPorts(plan: PortPlan): Promise<TakenPort[]> {
     { owner: 'dashboard', role: 'dashboard', port: plan.control.dashboard },
   ];
   for (const [name, p] of plan.workloads) {
-    for (const role of ['app', 'outbound', 'inbound', 'admin', 'sds'] as const) {
+    for (const role of ['app', 'outbound', 'inbound', 'admin', 'sds', 'status'] as const) {
       const port = p[role];
       if (port !== undefined) wanted.push({ owner: name, role, port });
     }
@@ -84,6 +87,7 @@ export async function findTakenPorts(plan: PortPlan): Promise<TakenPort[]> {
   for (const [name, p] of plan.gateways) {
     wanted.push({ owner: name, role: 'admin', port: p.admin });
     wanted.push({ owner: name, role: 'sds', port: p.sds });
+    wanted.push({ owner: name, role: 'status', port: p.status });
     for (const port of p.listeners) wanted.push({ owner: name, role: 'gateway listener', port });
   }
   // One at a time: two owners of one port (a fixed port inside a block) must not make each other look taken.

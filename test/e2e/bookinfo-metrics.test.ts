@@ -58,8 +58,14 @@ before(async () => {
   ({ dir, gatewayPort } = await copyBookinfo('trellis-bookinfo-metrics-'));
   const base = await freePortBase(dir);
   plan = planPorts(loadManifest(dir), base);
-  // Prometheus starts beside the mesh (the ports are planned): its targets are down until the proxies listen.
-  const starting = prometheusMissing() ? undefined : startPrometheus(await freePort(), SIDECARS.map((w) => `127.0.0.1:${admin(w)}`), '/stats/prometheus');
+  // Prometheus starts beside the mesh (the ports are planned): its targets are down until the proxies listen. As in
+  // Istio with metrics merging, sidecars are scraped on their agent's status port (proxy + app + agent metrics), the
+  // gateway on the proxy's own endpoint.
+  const jobs = [
+    { name: 'sidecars-merged', metricsPath: '/stats/prometheus', targets: SIDECARS.filter((w) => plan.workloads.has(w)).map((w) => `127.0.0.1:${plan.workloads.get(w)!.status!}`) },
+    { name: 'gateways', metricsPath: '/stats/prometheus', targets: [...plan.gateways.values()].map((g) => `127.0.0.1:${g.admin}`) },
+  ];
+  const starting = prometheusMissing() ? undefined : startPrometheus(await freePort(), jobs);
   try {
     up = await startTrellisUp(dir, base, (c) => (output += c));
   } finally {
@@ -161,6 +167,12 @@ test(`a real Prometheus server scraping every proxy: Istio's dashboard PromQL co
 
   // Raw counter deltas between two instant queries: exact.
   const now = await query(prom, BY_WORKLOAD_CODE, at);
+  // productpage's own counter reached Prometheus through its sidecar agent's merged endpoint.
+  const appRequests = await query(prom, `sum(productpage_requests_total) by (route, code) - sum(productpage_requests_total @ ${baseAt.toFixed(3)}) by (route, code)`, at);
+  assert.equal(valueOf(appRequests, { route: '/productpage', code: '200' }), PROM_PAGES, "productpage's own productpage_requests_total, merged on its status port");
+  assert.equal(valueOf(appRequests, { route: '/static/', code: '404' }), PROM_ERRORS, "productpage's own 404s");
+  const agents = await query(prom, 'count(istio_agent_scrapes_total) by (job)', at);
+  assert.equal(valueOf(agents, { job: 'sidecars-merged' }), SIDECARS.length - 1, "every sidecar's agent metrics");
   const delta = (workload: string, code: string): number => valueOf(now, { destination_workload: workload, response_code: code }) - valueOf(base, { destination_workload: workload, response_code: code });
   assert.equal(delta('productpage-v1', '200'), PROM_PAGES, 'productpage-v1 200');
   assert.equal(delta('productpage-v1', '404'), PROM_ERRORS, 'productpage-v1 404');
@@ -207,4 +219,27 @@ test(`a real Prometheus server scraping every proxy: Istio's dashboard PromQL co
   const upper = les.find((le) => le >= want) ?? les[les.length - 1]!;
   const lower = [0, ...les].filter((le) => le < upper).pop()!;
   assert.ok(dashboardP99 > lower && dashboardP99 <= upper, `dashboard p99 ${dashboardP99} ms in the bucket (${lower}, ${upper}] of the exact ${want}`);
+});
+
+test("metrics merging: productpage's agent status port serves the proxy's istio_*, the app's own and the agent's metrics, each family once", async () => {
+  const productpage = plan.workloads.get('productpage-v1')!.status!;
+  const res = await get(productpage, '/stats/prometheus');
+  assert.equal(res.status, 200);
+  assert.match(res.body, /^istio_requests_total\{reporter="destination",/m);
+  assert.match(res.body, /^istio_request_duration_milliseconds_bucket\{/m);
+  assert.match(res.body, /^productpage_requests_total\{route="\/productpage",code="200"\} \d+$/m);
+  assert.match(res.body, /^istio_agent_scrapes_total \d+$/m);
+  assert.match(res.body, /^istio_agent_scrape_failures_total\{type="application"\} 0$/m);
+  for (const kind of ['TYPE', 'HELP']) {
+    const names = [...res.body.matchAll(new RegExp(`^# ${kind} (\\S+)`, 'gm'))].map((m) => m[1]!);
+    assert.deepEqual(names.filter((n, i) => names.indexOf(n) !== i), [], `no # ${kind} line twice`);
+  }
+  // details has no prometheus.io annotations: its agent serves the proxy's and its own only.
+  const details = await get(plan.workloads.get('details-v1')!.status!, '/metrics');
+  assert.match(details.body, /^istio_requests_total\{/m);
+  assert.doesNotMatch(details.body, /productpage_requests_total/);
+  for (const w of SIDECARS) {
+    const status = plan.workloads.get(w)?.status ?? plan.gateways.get(w)!.status;
+    assert.equal((await get(status, '/healthz/ready')).status, 200, `${w} /healthz/ready`);
+  }
 });

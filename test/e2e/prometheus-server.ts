@@ -20,6 +20,13 @@ export interface PrometheusServer {
   output: string;
 }
 
+/** One scrape_configs entry: `host:port` targets all scraped on `metricsPath`. */
+export interface ScrapeJob {
+  readonly name: string;
+  readonly metricsPath: string;
+  readonly targets: readonly string[];
+}
+
 /** One element of an instant query's vector result. */
 export interface Sample {
   readonly metric: Record<string, string>;
@@ -27,10 +34,10 @@ export interface Sample {
 }
 
 /**
- * Starts Prometheus on 127.0.0.1:`port` scraping `metricsPath` on every target every second. Nothing in it reaches
+ * Starts Prometheus on 127.0.0.1:`port` scraping every job's targets every second. Nothing in it reaches
  * beyond loopback: no remote write, no service discovery, no alertmanager.
  */
-export async function startPrometheus(port: number, targets: readonly string[], metricsPath: string): Promise<PrometheusServer> {
+export async function startPrometheus(port: number, jobs: readonly ScrapeJob[]): Promise<PrometheusServer> {
   const dir = mkdtempSync(join(tmpdir(), 'trellis-prometheus-'));
   const config = [
     'global:',
@@ -38,10 +45,12 @@ export async function startPrometheus(port: number, targets: readonly string[], 
     '  scrape_timeout: 1s',
     '  evaluation_interval: 1s',
     'scrape_configs:',
-    '- job_name: trellis-proxies',
-    `  metrics_path: ${metricsPath}`,
-    '  static_configs:',
-    `  - targets: [${targets.map((t) => JSON.stringify(t)).join(', ')}]`,
+    ...jobs.flatMap((job) => [
+      `- job_name: ${job.name}`,
+      `  metrics_path: ${job.metricsPath}`,
+      '  static_configs:',
+      `  - targets: [${job.targets.map((t) => JSON.stringify(t)).join(', ')}]`,
+    ]),
     '',
   ].join('\n');
   writeFileSync(join(dir, 'prometheus.yml'), config);

@@ -106,7 +106,7 @@ export async function copyBookinfo(prefix: string, extra: { config?: Record<stri
     config,
     mesh: { ...manifest.mesh, ...extra.mesh },
     workloads: manifest.workloads.map((w) => ({
-      name: w.name, namespace: w.namespace, labels: w.labels, serviceAccount: w.serviceAccount, command: w.command, args: w.args, env: w.env,
+      name: w.name, namespace: w.namespace, labels: w.labels, annotations: w.annotations, serviceAccount: w.serviceAccount, command: w.command, args: w.args, env: w.env,
       ...(w.service ? { service: w.service } : {}), sidecar: w.sidecar, ...(w.name === 'external-api' ? { port: externalPort } : w.port ? { port: w.port } : {}),
     })),
     gateways: manifest.gateways.map((g) => ({ ...g, ports: [gatewayPort] })),

@@ -49,11 +49,11 @@ test('port blocks do not overlap; WorkloadEntries point at each sidecar inbound 
   const m = loadManifest(BOOKINFO);
   const plan = planPorts(m, 20000);
   const all = [plan.control.xds, plan.control.monitoring, plan.control.secureXds, plan.control.dashboard];
-  for (const p of plan.workloads.values()) all.push(...[p.app, p.outbound, p.inbound, p.admin, p.sds].filter((x): x is number => x !== undefined));
-  for (const p of plan.gateways.values()) all.push(p.admin, p.sds);
+  for (const p of plan.workloads.values()) all.push(...[p.app, p.outbound, p.inbound, p.admin, p.sds, p.status].filter((x): x is number => x !== undefined));
+  for (const p of plan.gateways.values()) all.push(p.admin, p.sds, p.status);
   assert.equal(new Set(all).size, all.length, `ports collide: ${all.join(',')}`);
   assert.equal(plan.workloads.get('external-api')?.app, 19480, 'a fixed port stays');
-  assert.deepEqual(plan.workloads.get('reviews-v2'), { app: 20040, outbound: 20041, inbound: 20042, admin: 20043, sds: 20044 });
+  assert.deepEqual(plan.workloads.get('reviews-v2'), { app: 20040, outbound: 20041, inbound: 20042, admin: 20043, sds: 20044, status: 20045 });
   assert.throws(() => planPorts(m, 65500), /must lie within 1024-65535/);
 
   const docs = parseAllDocuments(registryYaml(m, plan).yaml).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec: Record<string, unknown> });
@@ -87,4 +87,34 @@ test('mesh.extensionProviders (Istio meshConfig shape) reach the manifest; a bad
   assert.equal(ok.mesh.extensionProviders?.[0]?.name, 'ext-authz');
   const bad = parseManifest(`mesh:\n  extensionProviders:\n  - envoyExtAuthzHttp: { service: authz, port: 8000 }\n${W('')}`, file);
   assert.ok(bad.problems.some((p) => p.includes('mesh.extensionProviders[0].name')), bad.problems.join('; '));
+});
+
+test("annotations: Istio's prometheus.io/* become the sidecar agent's ISTIO_PROMETHEUS_ANNOTATIONS (service port → the local app port)", async () => {
+  const { prometheusAnnotationsEnv } = await import('../../src/local/prometheus-annotations.js');
+  const m = parseManifest(W('  annotations: { prometheus.io/scrape: "true", prometheus.io/port: "9080", prometheus.io/path: /custom, team: x }\n- name: b\n  command: b.js\n  service: { host: b, port: 9080 }\n  annotations: { prometheus.io/scrape: "true", prometheus.io/port: 9100 }\n- name: c\n  command: c.js\n  service: { host: c, port: 9080 }\n  annotations: { prometheus.io/scrape: "false" }\n'), file);
+  assert.deepEqual(m.problems, []);
+  const [a, b, c] = m.workloads;
+  assert.deepEqual(a!.annotations, { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9080', 'prometheus.io/path': '/custom', team: 'x' });
+  assert.deepEqual(JSON.parse(prometheusAnnotationsEnv(a!, 20100)!), { scrape: 'true', port: '20100', path: '/custom' });
+  assert.deepEqual(JSON.parse(prometheusAnnotationsEnv(b!, 20110)!), { scrape: 'true', port: '9100', path: '/metrics' }, 'another port is used as it is');
+  assert.equal(prometheusAnnotationsEnv(c!, 20120), undefined);
+  const bookinfo = loadManifest(BOOKINFO).workloads.find((w) => w.name === 'productpage-v1')!;
+  assert.deepEqual(JSON.parse(prometheusAnnotationsEnv(bookinfo, 15110)!), { scrape: 'true', port: '15110', path: '/metrics' }, "Bookinfo's productpage merges its own /metrics");
+});
+
+test('annotations: bad prometheus.io values and a non-map are named and the workload left out', () => {
+  const m = parseManifest(W('  annotations: { prometheus.io/scrape: "yes", prometheus.io/port: "http", prometheus.io/path: metrics }\n- name: b\n  command: b.js\n  service: { host: b, port: 9080 }\n  annotations: [x]\n- name: c\n  command: c.js\n  service: { host: c, port: 9080 }\n'), file);
+  assert.deepEqual(m.workloads.map((w) => w.name), ['c']);
+  const text = m.problems.join('\n');
+  assert.match(text, /workloads\[0\]\.annotations\.prometheus\.io\/scrape: expected "true" or "false", got "yes"/);
+  assert.match(text, /workloads\[0\]\.annotations\.prometheus\.io\/port: expected a port number 1-65535, got "http"/);
+  assert.match(text, /workloads\[0\]\.annotations\.prometheus\.io\/path: expected a path starting with \/, got "metrics"/);
+  assert.match(text, /workloads\[1\]\.annotations: expected a mapping of strings, got a list/);
+});
+
+test("port plan: each sidecar and gateway block has the agent's status port (block + 5)", () => {
+  const plan = planPorts(loadManifest(BOOKINFO), 20000);
+  assert.equal(plan.workloads.get('productpage-v1')?.status, 20015);
+  assert.equal(plan.workloads.get('external-api')?.status, undefined, 'no sidecar, no agent');
+  assert.equal(plan.gateways.get('istio-ingressgateway')?.status, 20085);
 });

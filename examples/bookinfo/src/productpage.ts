@@ -6,6 +6,7 @@ import { BOOKINFO_CSS, renderIndexPage, renderProductPage, type Product } from '
 import type { ProductReviews } from './reviews.js';
 import { createServiceServer, isMainModule, readBody, runServiceProcess, sendJson, sendText, versionFromEnvironment, workloadName, type ServiceServerOptions } from './service-process.js';
 import { forwardHeaders } from './trace-headers.js';
+import { RequestCounter } from './request-counter.js';
 
 export const DETAILS_UNAVAILABLE = 'Sorry, product details are currently unavailable for this book.';
 export const REVIEWS_UNAVAILABLE = 'Sorry, product reviews are currently unavailable for this book.';
@@ -111,10 +112,14 @@ export function createProductpageServer(options: ProductpageOptions = {}): http.
   const getReviews = (id: string, headers: Record<string, string>) => call<ProductReviews>(`${services.reviews}/${id}`, headers, REVIEWS_ATTEMPTS, REVIEWS_UNAVAILABLE);
   const getRatings = (id: string, headers: Record<string, string>) => call<unknown>(`${services.ratings}/${id}`, headers, 1, RATINGS_UNAVAILABLE);
 
+  // productpage's own metric, scraped by its sidecar's agent (mesh.yaml's prometheus.io annotations) and merged there.
+  const requests = new RequestCounter('productpage_requests_total', ['/productpage', '/login', '/logout', '/api/v1/products', '/api/v1/products/', '/static/', '/health']);
   return createServiceServer(workloadName('productpage', options.version ?? 'v1'), async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://productpage');
     const path = url.pathname;
     const method = req.method ?? 'GET';
+    if (path === '/metrics' && method === 'GET') return sendText(res, 200, requests.exposition(), 'text/plain; version=0.0.4; charset=utf-8');
+    requests.observe(req, res);
 
     if (method === 'POST' && path === '/login') {
       const form = await readBody(req, MAX_FORM_BYTES);

@@ -7,6 +7,8 @@ import { ConfigError, ConfigValidationError, TrellisError, describeError } from 
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../../proxy/admin/log-levels.js';
 import { loadBootstrap } from '../../proxy/bootstrap.js';
 import { parseDurationMs } from '../../api/duration.js';
+import { PROMETHEUS_ANNOTATIONS_ENV, parsePrometheusAnnotations, type AppScrapeTarget } from '../../agent/prometheus-scrape-config.js';
+import type { StatusServer } from '../../agent/status-server.js';
 
 function parseLogLevel(value: string): LogLevel {
   if (!isLogLevel(value)) throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}`);
@@ -44,6 +46,7 @@ interface AgentFlags {
   readonly certTtl: number;
   readonly sdsPort?: number;
   readonly workloadKeyType: 'ECDSA' | 'RSA';
+  readonly statusPort?: number;
 }
 
 /**
@@ -97,6 +100,7 @@ export function proxyCommand(): Command {
     .option('--cert-ttl <duration>', 'workload certificate lifetime requested, e.g. 24h, 90s or seconds (rotated at half life)', parseCertTtl, 24 * 3600)
     .option('--sds-port <port>', "the agent's SDS port (default: the bootstrap's sds-grpc cluster port)", parsePort)
     .option('--workload-key-type <type>', 'ECDSA (P-256) or RSA (2048)', parseKeyType, 'ECDSA' as const)
+    .option('--status-port <port>', `the agent's status port (Istio's 15020): merged metrics on /stats/prometheus (agent, proxy, and the app's from ${PROMETHEUS_ANNOTATIONS_ENV}), /healthz/ready`, parsePort)
     .action(async (opts: { configPath: string; logLevel: LogLevel; drainTimeS: number } & AgentFlags) => {
       const fail = (message: string): void => {
         process.stderr.write(`trellis proxy: ${message}\n`);
@@ -105,6 +109,15 @@ export function proxyCommand(): Command {
       let quit: () => void = () => undefined;
       const quitted = new Promise<void>((resolve) => (quit = resolve));
       let agent: SecurityAgent | undefined;
+      let application: AppScrapeTarget | undefined;
+      if (opts.statusPort !== undefined) {
+        const annotations = process.env[PROMETHEUS_ANNOTATIONS_ENV];
+        try {
+          application = annotations ? parsePrometheusAnnotations(annotations, opts.statusPort) : undefined;
+        } catch (err) {
+          return fail(err instanceof TrellisError ? `${err.code}: ${err.message}` : describeError(err));
+        }
+      }
       // Loaded on use: the rest of the CLI does not pay for the data path. Started now, so the load overlaps the agent's CA call.
       const proxyModule = import('../../proxy/main.js');
       proxyModule.catch(() => undefined);
@@ -146,6 +159,24 @@ export function proxyCommand(): Command {
       // Announce the admin port on stdout so scripts and tests can use port 0.
       if (proxy.admin) process.stdout.write(`admin address ${proxy.admin.address}\n`);
       const running = proxy;
+      let status: StatusServer | undefined;
+      if (opts.statusPort !== undefined) {
+        // The status server reads the proxy's admin endpoints, so it needs them.
+        const failStatus = async (message: string): Promise<void> => {
+          await running.stop().catch(() => undefined);
+          await agent?.close();
+          fail(message);
+          process.exit(1);
+        };
+        if (!proxy.admin) return failStatus('--status-port needs the bootstrap\'s admin address (the status server reads the proxy\'s /stats/prometheus and /ready)');
+        try {
+          const { startStatusServer } = await import('../../agent/status-server.js');
+          status = await startStatusServer({ port: opts.statusPort, adminPort: proxy.admin.port, ...(application ? { application } : {}), warn: (m) => process.stderr.write(`trellis agent: ${m}\n`) });
+          process.stderr.write(`trellis agent: status port 127.0.0.1:${status.port}${application ? ` (merging the app's metrics from 127.0.0.1:${application.port}${application.path})` : ''}\n`);
+        } catch (err) {
+          return failStatus(`status port ${opts.statusPort}: ${describeError(err)}`);
+        }
+      }
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
           process.stderr.write(`trellis proxy: ${signal}: draining and stopping\n`);
@@ -159,6 +190,7 @@ export function proxyCommand(): Command {
         process.once('SIGTERM', () => stop('SIGTERM'));
         void quitted.then(resolve);
       });
+      await status?.close();
       await agent?.close();
       // Sockets of pools or timers must not keep a stopped proxy alive.
       process.exit(process.exitCode ?? 0);
