@@ -5,6 +5,14 @@ import { stringify } from 'yaml';
 export const EXPLICIT_PROXY_PORT_METADATA = 'TRELLIS_EXPLICIT_PROXY_PORT';
 export const LOCAL_INBOUND_PORTS_METADATA = 'TRELLIS_LOCAL_INBOUND_PORTS';
 
+/**
+ * The ADS stream's reconnect backoff (grpc_services[0].retry_policy.retry_back_off). Envoy's default ceiling, 30 s,
+ * means a proxy that lost its control plane for 20 s may wait another ~16 s after it is back (the ceiling doubled past
+ * 16 s during the outage); 4 s keeps every proxy back within 4 s of the control plane's return, while full jitter
+ * still spreads a fleet's reconnections evenly over those 4 s instead of all at once (docs/resilience.md).
+ */
+export const ADS_RETRY_BACK_OFF = { base_interval: '0.500s', max_interval: '4s' } as const;
+
 /** The static cluster ADS runs over, by Istio's name. */
 export const XDS_CLUSTER = 'xds-grpc';
 /** The static cluster of the agent's SDS server, by Istio's name; TLS contexts reference `default` and `ROOTCA` through it. */
@@ -96,7 +104,7 @@ export function buildProxyBootstrap(o: ProxyBootstrapOptions): Record<string, un
       ads_config: {
         api_type: o.adsApiType ?? 'GRPC',
         transport_api_version: 'V3',
-        grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER } }],
+        grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER }, retry_policy: { retry_back_off: { ...ADS_RETRY_BACK_OFF } } }],
       },
       cds_config: { resource_api_version: 'V3', ads: {} },
       lds_config: { resource_api_version: 'V3', ads: {} },

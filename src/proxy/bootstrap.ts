@@ -37,6 +37,11 @@ export interface AdsBootstrap {
   readonly lds: boolean;
   /** cds_config: { ads: {} } → subscribe CDS (wildcard) over ADS. */
   readonly cds: boolean;
+  /**
+   * grpc_services[0].retry_policy.retry_back_off: the ADS stream's reconnect backoff (Envoy reads only this part of
+   * the retry policy for xDS). Absent: Envoy's defaults, 500 ms doubling to 30 s, full jitter.
+   */
+  readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
 }
 
 export interface ProxyBootstrap {
@@ -212,7 +217,8 @@ function checkDynamicResources(dynamic: envoy.config.bootstrap.v3.Bootstrap.Dyna
     return undefined;
   }
   const service = services[0]!;
-  refuseOthers(service, ['envoy_grpc', 'timeout'], `${path}.grpc_services[0]`, add);
+  refuseOthers(service, ['envoy_grpc', 'timeout', 'retry_policy'], `${path}.grpc_services[0]`, add);
+  const backoff = adsBackoff(service.retry_policy, `${path}.grpc_services[0].retry_policy`, add);
   const clusterName = service.envoy_grpc?.cluster_name;
   if (!clusterName) {
     if (!service.google_grpc) add(`${path}.grpc_services[0].envoy_grpc.cluster_name`, 'must name a cluster of static_resources');
@@ -229,7 +235,31 @@ function checkDynamicResources(dynamic: envoy.config.bootstrap.v3.Bootstrap.Dyna
     return undefined;
   }
   const host = isIPv6(socket.address) ? `[${socket.address}]` : socket.address;
-  return { mode, clusterName, server: `${host}:${socket.port_value}`, lds, cds };
+  return { mode, clusterName, server: `${host}:${socket.port_value}`, lds, cds, ...(backoff ? { backoff } : {}) };
+}
+
+/**
+ * Envoy's Config::Utility::prepareJitteredExponentialBackOffStrategy for an xDS gRPC service: base_interval is
+ * required and positive, max_interval defaults to 10 times the base and may not be below it. The rest of the retry
+ * policy (num_retries, retry_on, …) means nothing to a stream that retries forever, so it is refused, not ignored.
+ */
+function adsBackoff(policy: envoy.config.core.v3.RetryPolicy | undefined, path: string, add: Add): AdsBootstrap['backoff'] {
+  if (!policy) return undefined;
+  refuseOthers(policy, ['retry_back_off'], path, add);
+  const strategy = policy.retry_back_off;
+  if (!strategy) return undefined;
+  const ms = (d: google.protobuf.Duration | undefined): number | undefined => (d ? (d.seconds ?? 0) * 1000 + Math.floor((d.nanos ?? 0) / 1e6) : undefined);
+  const baseMs = ms(strategy.base_interval);
+  if (baseMs === undefined || baseMs <= 0) {
+    add(`${path}.retry_back_off.base_interval`, `must be a duration of at least 1ms, got ${baseMs === undefined ? 'nothing' : `${baseMs}ms`}`);
+    return undefined;
+  }
+  const maxMs = ms(strategy.max_interval) ?? baseMs * 10;
+  if (maxMs < baseMs) {
+    add(`${path}.retry_back_off.max_interval`, `must be at least base_interval (${baseMs}ms), got ${maxMs}ms`);
+    return undefined;
+  }
+  return { baseMs, maxMs };
 }
 
 function checkAdsConfigSource(source: envoy.config.core.v3.ConfigSource | undefined, path: string, add: Add): boolean {

@@ -479,6 +479,7 @@ class ProxyServer implements RunningProxy {
       server: ads.server,
       mode: ads.mode,
       node: { id: node.id, cluster: node.cluster, ...(node.metadata ? { metadata: node.metadata } : {}), ...(node.locality ? { locality: node.locality } : {}) },
+      ...(ads.backoff ? { backoff: ads.backoff } : {}),
       resourceTypes: [],
     });
     this.xds = client;

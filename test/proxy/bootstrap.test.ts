@@ -115,6 +115,25 @@ test('unsupported fields and wrong references are refused with file and field pa
   ]);
 });
 
+test("ADS retry_back_off: Envoy's xDS reconnect backoff, max defaulting to 10x the base; bad intervals and other retry fields refused", () => {
+  const withPolicy = (policy: string): string => ADS.replace('- envoy_grpc: { cluster_name: xds_cluster }', `- envoy_grpc: { cluster_name: xds_cluster }\n      retry_policy: ${policy}`);
+  assert.equal(parseBootstrap(ADS, 'b.yaml').ads?.backoff, undefined);
+  assert.deepEqual(parseBootstrap(withPolicy('{ retry_back_off: { base_interval: 0.5s, max_interval: 4s } }'), 'b.yaml').ads?.backoff, { baseMs: 500, maxMs: 4_000 });
+  assert.deepEqual(parseBootstrap(withPolicy('{ retry_back_off: { base_interval: 0.25s } }'), 'b.yaml').ads?.backoff, { baseMs: 250, maxMs: 2_500 });
+  assert.deepEqual(problems(withPolicy('{ retry_back_off: { base_interval: 2s, max_interval: 1s } }')), [
+    'b.yaml: dynamic_resources.ads_config.grpc_services[0].retry_policy.retry_back_off.max_interval: must be at least base_interval (2000ms), got 1000ms',
+  ]);
+  assert.deepEqual(problems(withPolicy('{ retry_back_off: { max_interval: 1s } }')), [
+    'b.yaml: dynamic_resources.ads_config.grpc_services[0].retry_policy.retry_back_off.base_interval: must be a duration of at least 1ms, got nothing',
+  ]);
+  assert.deepEqual(problems(withPolicy('{ retry_back_off: { base_interval: 0s } }')), [
+    'b.yaml: dynamic_resources.ads_config.grpc_services[0].retry_policy.retry_back_off.base_interval: must be a duration of at least 1ms, got 0ms',
+  ]);
+  assert.deepEqual(problems(withPolicy('{ num_retries: 3, retry_back_off: { base_interval: 1s } }')), [
+    'b.yaml: dynamic_resources.ads_config.grpc_services[0].retry_policy.num_retries: not supported by Trellis (supported here: retry_back_off)',
+  ]);
+});
+
 test('broken YAML names the line', () => {
   assert.throws(() => parseBootstrap('static_resources:\n  clusters: [\n', 'b.yaml'), (err: unknown) => err instanceof ConfigError && /^b\.yaml:\d+:\d+: /.test(err.message));
   assert.throws(() => parseBootstrap('a: 1\n---\nb: 2\n', 'b.yaml'), /expected one YAML or JSON document/);

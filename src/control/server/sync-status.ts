@@ -37,7 +37,9 @@ export interface ProxySyncStatus {
  */
 export function syncState(status: TypeStatus | undefined): SyncState {
   if (!status) return 'IGNORED';
-  if (status.sentCount === 0) return 'NOT SENT';
+  // A reconnecting proxy that presented the current version of a wildcard type gets no response (sotw-stream.ts): it
+  // runs exactly what would be sent, which the stream records as sent and acknowledged. That proxy is in sync.
+  if (status.sentCount === 0) return status.lastSentVersion !== '' && status.lastAckedVersion === status.lastSentVersion ? 'SYNCED' : 'NOT SENT';
   if (status.lastNack && status.lastNack.nonce === status.lastSentNonce) return 'NACKED';
   return status.lastAckedVersion === status.lastSentVersion ? 'SYNCED' : 'STALE';
 }

@@ -122,7 +122,15 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
     this.node = { ...options.node, user_agent_name: USER_AGENT_NAME, user_agent_version: TRELLIS_VERSION };
     this.protocol = (this.mode === 'delta' ? deltaProtocol : sotwProtocol) as AdsProtocol;
     this.backoff = new ExponentialBackoff(options.backoff);
-    this.grpcClient = new grpc.Client(options.server, options.credentials ?? grpc.credentials.createInsecure(), options.channelOptions);
+    // gRPC's channel has a reconnect backoff of its own (1 s growing 1.6x to 120 s): after a long outage it would hold
+    // the channel in TRANSIENT_FAILURE, failing our retries at once, long after our own delay allowed a new stream.
+    // Capping it at our ceiling keeps the stream's backoff the one that decides when a proxy is back.
+    const channelOptions: grpc.ChannelOptions = {
+      'grpc.initial_reconnect_backoff_ms': this.backoff.baseMs,
+      'grpc.max_reconnect_backoff_ms': this.backoff.maxMs,
+      ...options.channelOptions,
+    };
+    this.grpcClient = new grpc.Client(options.server, options.credentials ?? grpc.credentials.createInsecure(), channelOptions);
     for (const type of options.resourceTypes ?? BUILTIN_RESOURCE_TYPES) this.register(type);
   }
 
