@@ -58,8 +58,8 @@ test('with sdsPort the bootstrap has Istio\'s sds-grpc static cluster (HTTP/2, l
   assert.equal(checkBootstrap(buildProxyBootstrap(sidecar), 'b.yaml').clusters.some((c) => c.name === SDS_CLUSTER), false);
 });
 
-test('the ADS stream reconnects with a 4 s backoff ceiling (retry_back_off), which the proxy reads as its xDS backoff', async () => {
+test('the ADS stream reconnects with a 3 s backoff ceiling (retry_back_off), which the proxy reads as its xDS backoff', async () => {
   const { parseBootstrap } = await import('../../src/proxy/bootstrap.js');
   const parsed = parseBootstrap(proxyBootstrapYaml(sidecar), 'sidecar.yaml');
-  assert.deepEqual(parsed.ads?.backoff, { baseMs: 500, maxMs: 4_000 });
+  assert.deepEqual(parsed.ads?.backoff, { baseMs: 500, maxMs: 3_000 });
 });
