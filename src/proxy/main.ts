@@ -890,7 +890,9 @@ class ProxyServer implements RunningProxy {
       map.set(key, sum);
     };
     for (const status of listeners) {
-      if (status.boundAddress) addInto(byAddress, listenerStatScope(status.boundAddress), status.stats);
+      // Unbound listeners (bind_to_port: false) count the connections handed to them under their configured address.
+      const address = status.boundAddress ?? status.configuredAddress;
+      if (address) addInto(byAddress, listenerStatScope(address), status.stats);
       for (const [prefix, http] of Object.entries(status.httpStats)) addInto(byPrefix, prefix, http);
     }
     for (const [scope, values] of byAddress) stats.listener(scope, values);

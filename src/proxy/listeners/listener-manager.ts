@@ -712,9 +712,11 @@ export class TrellisListenerManager implements ListenerManager {
         Object.assign(tcpStats, g.tcpStats());
         g.networkFilterStats(networkFilterStats);
       }
+      const configured = a.current.compiled.address;
       out.push({
         name: a.current.compiled.name,
         ...(a.boundAddress ? { boundAddress: a.boundAddress } : {}),
+        configuredAddress: configured.host.includes(':') ? `[${configured.host}]:${configured.port}` : `${configured.host}:${configured.port}`,
         state,
         stats: a.stats,
         httpStats,

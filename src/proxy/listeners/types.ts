@@ -48,6 +48,8 @@ export interface ListenerStatus {
   readonly name: string;
   /** `ip:port` actually bound (port 0 resolved), or undefined for bind_to_port: false. */
   readonly boundAddress?: string;
+  /** `ip:port` from the config: the stat scope of listeners that are not bound (bind_to_port: false, hand-off targets). */
+  readonly configuredAddress?: string;
   readonly state: 'active' | 'draining';
   readonly stats: ListenerStats;
   readonly httpStats: Readonly<Record<string, HttpConnectionManagerStats>>;
