@@ -73,3 +73,26 @@ for (const policy of POLICIES) {
     assert.deepEqual([...only.keys()], ['10.0.2.2'], 'the degraded host is all there is');
   });
 }
+
+test('panic is per priority only when all priorities together cannot take the traffic; total panic spreads by host count', async () => {
+  const { computePriorityLoad } = await import('../../../src/proxy/upstream/lb/priority-load-balancer.js');
+  const h = (ip: string, priority: number, health: HostHealth = 'HEALTHY'): HostImpl => new HostImpl(ip, 80, { priority, health });
+  // P0 has 1 of 3 healthy (below 50 %), but P1 absorbs the rest: no panic, P0's share goes to its healthy host only.
+  const spill = [h('10.0.0.1', 0), h('10.0.0.2', 0, 'UNHEALTHY'), h('10.0.0.3', 0, 'UNHEALTHY'), h('10.0.1.1', 1), h('10.0.1.2', 1)];
+  const load = computePriorityLoad(buildPrioritySet(spill, new Map()), 50);
+  assert.deepEqual(load, { healthyLoad: [46, 54], degradedLoad: [0, 0], panic: [false, false] });
+  for (const policy of POLICIES) {
+    const m = picks(balancer(policy, spill), 2000);
+    assert.equal((m.get('10.0.0.2') ?? 0) + (m.get('10.0.0.3') ?? 0), 0, `${policy}: unhealthy P0 hosts unused`);
+    assert.ok(Math.abs(m.get('10.0.0.1')! / 2000 - 0.46) < 0.05, `${policy}: P0 share ${m.get('10.0.0.1')}`);
+  }
+  // Both priorities at 1 of 4: total availability 70 % < 100 %, both in panic → total panic, load by host count.
+  const both = [h('10.0.0.1', 0), ...['2', '3', '4'].map((i) => h(`10.0.0.${i}`, 0, 'UNHEALTHY')), h('10.0.1.1', 1), ...['2', '3', '4'].map((i) => h(`10.0.1.${i}`, 1, 'UNHEALTHY'))];
+  assert.deepEqual(computePriorityLoad(buildPrioritySet(both, new Map()), 50), { healthyLoad: [50, 50], degradedLoad: [0, 0], panic: [true, true] });
+  assert.equal(picks(balancer('ROUND_ROBIN', both), 800).size, 8, 'total panic: every host');
+  // Everything down across three priorities of 1, 1 and 2 hosts: 25/25/50.
+  const down = [h('10.0.0.1', 0, 'UNHEALTHY'), h('10.0.1.1', 1, 'UNHEALTHY'), h('10.0.2.1', 2, 'UNHEALTHY'), h('10.0.2.2', 2, 'UNHEALTHY')];
+  assert.deepEqual(computePriorityLoad(buildPrioritySet(down, new Map()), 50).healthyLoad, [25, 25, 50]);
+  // Panic disabled: nothing found.
+  assert.deepEqual(computePriorityLoad(buildPrioritySet(down, new Map()), 0), { healthyLoad: [100, 0, 0], degradedLoad: [0, 0, 0], panic: [false, false, false] });
+});

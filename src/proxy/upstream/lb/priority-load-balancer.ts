@@ -32,7 +32,18 @@ function availability(eligible: number, total: number, overprovisioningFactor: n
   return Math.min(100, Math.floor((eligible * overprovisioningFactor) / total));
 }
 
-/** Computes Envoy's healthy and degraded priority loads (sum 100) and per-priority panic flags. */
+/** Envoy's isHostSetInPanic: healthy plus degraded hosts are below the threshold percent (an empty set is in panic). */
+function inPanic(hs: HostSet, panicThreshold: number): boolean {
+  if (hs.hosts.length === 0) return panicThreshold > 0;
+  return (100 * (hs.healthy.length + hs.degraded.length)) / hs.hosts.length < panicThreshold;
+}
+
+/**
+ * Computes Envoy's healthy and degraded priority loads (sum 100) and per-priority panic flags
+ * (LoadBalancerBase::recalculatePerPriorityState and recalculatePerPriorityPanic): a priority is only in panic when the
+ * priorities together cannot take all traffic (normalised total availability below 100) — while lower priorities can
+ * absorb the spill-over, unhealthy hosts are never used. When every priority is in panic, load follows the host counts.
+ */
 export function computePriorityLoad(
   set: PrioritySet,
   panicThreshold: number,
@@ -48,31 +59,47 @@ export function computePriorityLoad(
   let total = 0;
   for (let i = 0; i < n; i++) total += health[i]! + degraded[i]!;
   const normalizedTotal = Math.min(100, total);
-  if (normalizedTotal === 0) {
-    // Nothing is available: all traffic goes to priority 0, in panic — unless panic mode is disabled (threshold 0),
-    // where Envoy finds no host (503 UH).
+  if (normalizedTotal === 0 && panicThreshold === 0) {
+    // Panic disabled and nothing available: the load must sum to 100, so it sits on P0, where no host will be found (503 UH).
     if (n > 0) healthyLoad[0] = 100;
-    return { healthyLoad, degradedLoad, panic: new Array<boolean>(n).fill(panicThreshold > 0) };
+    return { healthyLoad, degradedLoad, panic: new Array<boolean>(n).fill(false) };
   }
-  const distribute = (load: number[], avail: number[], totalLoad: number): { first: number | undefined; rest: number } => {
-    let first: number | undefined;
-    for (let i = 0; i < n; i++) {
-      if (first === undefined && avail[i]! > 0) first = i;
-      load[i] = Math.min(totalLoad, Math.floor((avail[i]! * 100) / normalizedTotal));
-      totalLoad -= load[i]!;
+  if (normalizedTotal > 0) {
+    const distribute = (load: number[], avail: number[], totalLoad: number): { first: number | undefined; rest: number } => {
+      let first: number | undefined;
+      for (let i = 0; i < n; i++) {
+        if (first === undefined && avail[i]! > 0) first = i;
+        load[i] = Math.min(totalLoad, Math.floor((avail[i]! * 100) / normalizedTotal));
+        totalLoad -= load[i]!;
+      }
+      return { first, rest: totalLoad };
+    };
+    const h = distribute(healthyLoad, health, 100);
+    const d = distribute(degradedLoad, degraded, h.rest);
+    if (d.rest > 0) {
+      if (h.first !== undefined) healthyLoad[h.first]! += d.rest;
+      else if (d.first !== undefined) degradedLoad[d.first]! += d.rest;
     }
-    return { first, rest: totalLoad };
-  };
-  const h = distribute(healthyLoad, health, 100);
-  const d = distribute(degradedLoad, degraded, h.rest);
-  if (d.rest > 0) {
-    if (h.first !== undefined) healthyLoad[h.first]! += d.rest;
-    else if (d.first !== undefined) degradedLoad[d.first]! += d.rest;
   }
-  const panic = set.hostSets.map((hs) => {
-    if (hs.hosts.length === 0) return panicThreshold > 0;
-    return (100 * (hs.healthy.length + hs.degraded.length)) / hs.hosts.length < panicThreshold;
-  });
+  const panic = set.hostSets.map((hs) => (normalizedTotal === 100 ? false : inPanic(hs, panicThreshold)));
+  if (n > 0 && panic.every((p) => p)) {
+    // Total panic (Envoy's recalculateLoadInTotalPanic): each priority gets its share of all hosts, healthy or not.
+    const totalHosts = set.hostSets.reduce((a, hs) => a + hs.hosts.length, 0);
+    healthyLoad.fill(0);
+    degradedLoad.fill(0);
+    if (totalHosts === 0) {
+      healthyLoad[0] = 100;
+    } else {
+      let rest = 100;
+      let first = -1;
+      set.hostSets.forEach((hs, i) => {
+        if (first < 0 && hs.hosts.length > 0) first = i;
+        healthyLoad[i] = Math.floor((100 * hs.hosts.length) / totalHosts);
+        rest -= healthyLoad[i]!;
+      });
+      healthyLoad[first]! += rest;
+    }
+  }
   return { healthyLoad, degradedLoad, panic };
 }
 
