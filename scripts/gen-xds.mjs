@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Generates Trellis's Envoy/xDS protobuf artefacts from Envoy's own v3 .proto
 // files, as shipped inside the npm package @grpc/grpc-js-xds (deps/envoy-api,
-// deps/xds, deps/googleapis, deps/protoc-gen-validate). Never edit the output:
+// deps/xds, deps/googleapis, deps/protoc-gen-validate), plus Istio's NDS name table from the
+// repository's proto/istio/networking/nds/v1/nds.proto. Never edit the output:
 //   src/xds/generated/envoy-descriptor.json  protobufjs reflection descriptor (codecs are compiled from it at load)
 //   src/xds/generated/types.ts              TypeScript interfaces for every message and enum, field names as in the .proto
 import { createRequire } from 'node:module';
@@ -16,6 +17,7 @@ const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const xdsPkg = dirname(require.resolve('@grpc/grpc-js-xds/package.json'));
 const includeDirs = ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => join(xdsPkg, 'deps', d));
 const protobufDir = dirname(require.resolve('protobufjs/package.json'));
+const repoProtoDir = join(repo, 'proto');
 const outDir = join(repo, 'src', 'xds', 'generated');
 
 // The roots we need; everything they import comes along.
@@ -56,6 +58,8 @@ export const ROOT_PROTOS = [
   'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
   'envoy/extensions/clusters/aggregate/v3/cluster.proto',
   'envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto',
+  // Istio's own xDS type: the DNS name table (NDS), from the repository's proto/ (not shipped by Envoy).
+  'istio/networking/nds/v1/nds.proto',
 ];
 
 function loadRoot() {
@@ -64,7 +68,7 @@ function loadRoot() {
     // protobufjs bundles the well-known google/protobuf/*.proto types itself (as "common" JSON),
     // and ships descriptor.proto as a file.
     if (target.startsWith('google/protobuf/') && protobuf.common[target.slice('google/protobuf/'.length)]) return target;
-    for (const dir of [...includeDirs, protobufDir]) {
+    for (const dir of [...includeDirs, protobufDir, repoProtoDir]) {
       const candidate = join(dir, target);
       if (existsSync(candidate)) return candidate;
     }

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { SDS_CLUSTER } from '../../agent/bootstrap.js';
 import type { SecurityAgent, SecurityAgentOptions } from '../../agent/security-agent.js';
+import { parseUpstream, type DnsAgent } from '../../agent/dns/dns-agent.js';
+import type { UpstreamServer } from '../../agent/dns/upstream-client.js';
 import { ConfigError, ConfigValidationError, TrellisError, describeError } from '../../common/errors.js';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../../proxy/admin/log-levels.js';
 import { loadBootstrap } from '../../proxy/bootstrap.js';
@@ -31,6 +33,12 @@ function parsePort(value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidArgumentError('expected a port number (1-65535)');
   return port;
+}
+
+function parseUpstreams(value: string, previous: readonly UpstreamServer[] = []): UpstreamServer[] {
+  const server = parseUpstream(value);
+  if (!server) throw new InvalidArgumentError(`expected host:port (IPv6 as [addr]:port), got ${JSON.stringify(value)}`);
+  return [...previous, server];
 }
 
 function parseKeyType(value: string): 'ECDSA' | 'RSA' {
@@ -101,7 +109,11 @@ export function proxyCommand(): Command {
     .option('--sds-port <port>', "the agent's SDS port (default: the bootstrap's sds-grpc cluster port)", parsePort)
     .option('--workload-key-type <type>', 'ECDSA (P-256) or RSA (2048)', parseKeyType, 'ECDSA' as const)
     .option('--status-port <port>', `the agent's status port (Istio's 15020): merged metrics on /stats/prometheus (agent, proxy, and the app's from ${PROMETHEUS_ANNOTATIONS_ENV}), /healthz/ready`, parsePort)
-    .action(async (opts: { configPath: string; logLevel: LogLevel; drainTimeS: number } & AgentFlags) => {
+    .option('--dns-port <port>', "DNS proxy on (Istio's ISTIO_META_DNS_CAPTURE): answer mesh hosts from the control plane's name table on 127.0.0.1:<port> (Istio: 15053), UDP and TCP", parsePort)
+    .option('--dns-auto-allocate', "with --dns-port: VIPs from 240.240.0.0/16 for ServiceEntries without addresses (Istio's ISTIO_META_DNS_AUTO_ALLOCATE)")
+    .option('--dns-upstream <host:port>', 'with --dns-port: forward other names here instead of to the nameservers of /etc/resolv.conf (repeatable)', parseUpstreams)
+    .option('--resolv-conf <file>', 'with --dns-port: the resolv.conf giving upstream nameservers and search domains', '/etc/resolv.conf')
+    .action(async (opts: { configPath: string; logLevel: LogLevel; drainTimeS: number; dnsPort?: number; dnsAutoAllocate?: boolean; dnsUpstream?: UpstreamServer[]; resolvConf: string } & AgentFlags) => {
       const fail = (message: string): void => {
         process.stderr.write(`trellis proxy: ${message}\n`);
         process.exitCode = 1;
@@ -141,6 +153,26 @@ export function proxyCommand(): Command {
           process.off('SIGTERM', abort);
         }
       }
+      let dns: DnsAgent | undefined;
+      if (opts.dnsPort !== undefined) {
+        // pilot-agent starts its DNS proxy before Envoy, so the application resolves mesh names from its first query.
+        try {
+          const { startDnsAgent } = await import('../../agent/dns/dns-agent.js');
+          dns = await startDnsAgent({
+            bootstrapPath: opts.configPath,
+            port: opts.dnsPort,
+            autoAllocate: opts.dnsAutoAllocate === true,
+            resolvConfPath: opts.resolvConf,
+            ...(opts.dnsUpstream ? { upstreams: opts.dnsUpstream } : {}),
+            log: (m) => process.stderr.write(`trellis agent: ${m}\n`),
+          });
+          process.stderr.write(`trellis agent: DNS proxy on 127.0.0.1:${dns.port} (UDP and TCP)\n`);
+        } catch (err) {
+          await agent?.close();
+          if (err instanceof ConfigValidationError) return fail(`refusing to start:\n  ${err.details.join('\n  ')}`);
+          return fail(err instanceof TrellisError ? `${err.code}: ${err.message}` : `DNS proxy failed to start: ${describeError(err)}`);
+        }
+      }
       let proxy;
       try {
         const { startProxy } = await proxyModule;
@@ -148,12 +180,14 @@ export function proxyCommand(): Command {
           proxy = await startProxy({ bootstrapPath: opts.configPath, logLevel: opts.logLevel, drainTimeMs: opts.drainTimeS * 1000, commandLine: process.argv.slice(2), onQuit: quit });
         } catch (err) {
           await agent?.close();
+          await dns?.close();
           if (err instanceof ConfigValidationError) return fail(`refusing to start:\n  ${err.details.join('\n  ')}`);
           if (err instanceof ConfigError) return fail(err.message);
           throw err;
         }
       } catch (err) {
         await agent?.close();
+        await dns?.close();
         return fail(`failed to start: ${err instanceof Error ? err.message : String(err)}`);
       }
       // Announce the admin port on stdout so scripts and tests can use port 0.
@@ -165,6 +199,7 @@ export function proxyCommand(): Command {
         const failStatus = async (message: string): Promise<void> => {
           await running.stop().catch(() => undefined);
           await agent?.close();
+          await dns?.close();
           fail(message);
           process.exit(1);
         };
@@ -192,6 +227,7 @@ export function proxyCommand(): Command {
       });
       await status?.close();
       await agent?.close();
+      await dns?.close();
       // Sockets of pools or timers must not keep a stopped proxy alive.
       process.exit(process.exitCode ?? 0);
     });

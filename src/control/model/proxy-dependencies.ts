@@ -1,6 +1,6 @@
 // Which xDS types a push request makes stale for one proxy (Istio's ProxyNeedsPush, checkProxyDependencies and the generators' pushTypes).
 import type { Kind } from '../../api/index.js';
-import { CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET } from '../../xds/type-urls.js';
+import { CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, NAME_TABLE, ROUTE_CONFIGURATION, SECRET } from '../../xds/type-urls.js';
 import type { Proxy } from './proxy.js';
 import type { PushContext } from './push-context.js';
 import type { ConfigKey, PushRequest } from './push-request.js';
@@ -8,14 +8,15 @@ import type { SidecarScope } from './sidecar-scope.js';
 import { selectorMatches } from './visibility.js';
 
 /** Every type, for a push of everything (start-up, a new proxy, a forced resync). */
-export const ALL_PUSH_TYPES: readonly string[] = [CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET];
+export const ALL_PUSH_TYPES: readonly string[] = [CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET, NAME_TABLE];
 
 /** The types a change of each kind can touch, given it concerns the proxy (as Istio's skipped{Cds,Lds,Rds}Configs leave them). */
 export const TYPES_BY_KIND: Readonly<Record<Kind | 'Endpoints', readonly string[]>> = {
   Endpoints: [CLUSTER_LOAD_ASSIGNMENT],
+  // The name table follows services (hosts, addresses, scope); a headless host's endpoints too (see pushTypesFor).
   WorkloadEntry: [CLUSTER_LOAD_ASSIGNMENT],
-  ServiceEntry: [CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION],
-  Sidecar: [CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION],
+  ServiceEntry: [CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, NAME_TABLE],
+  Sidecar: [CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, NAME_TABLE],
   // Subsets and consistent-hash policies also show in routes; subset label changes re-filter endpoints.
   DestinationRule: [CLUSTER, CLUSTER_LOAD_ASSIGNMENT, ROUTE_CONFIGURATION],
   VirtualService: [LISTENER, ROUTE_CONFIGURATION],
@@ -43,6 +44,8 @@ export function pushTypesFor(push: PushContext, proxy: Proxy, request: PushReque
     if (!request.full && key.kind !== 'Endpoints') continue;
     if (!concerns(key, proxy, push.mesh.rootNamespace, scopes, snapshots)) continue;
     for (const t of TYPES_BY_KIND[key.kind]) out.add(t);
+    // A headless (resolution NONE) host answers DNS with its endpoint IPs: its endpoints are in the name table (Istio pushes NDS for them).
+    if (key.kind === 'Endpoints' && push.service(key.name)?.resolution === 'NONE') out.add(NAME_TABLE);
     // Auto mTLS builds a port's mTLS socket only while it has a sidecar endpoint: endpoints that change that change CDS.
     if (key.kind === 'Endpoints' && previous && push.sidecarPorts(key.name) !== previous.sidecarPorts(key.name)) out.add(CLUSTER);
     if (key.kind === 'WorkloadEntry' && key.namespace === proxy.namespace && key.name === proxy.workloadName) {
@@ -67,7 +70,9 @@ function concerns(key: ConfigKey, proxy: Proxy, rootNamespace: string, scopes: r
       return scopes.some((s) => s.dependsOn(key.kind, key.namespace, key.name));
     case 'Endpoints':
     case 'ServiceEntry':
-      // ServiceEntry keys name either the resource or (from a registry) the host; a scope depends on both.
+      // ServiceEntry keys name either the resource or (from a registry) the host; a scope depends on both. A host the
+      // registry just deleted comes without a namespace (nothing is left to ask): the scopes that had the host decide.
+      if (key.namespace === '') return scopes.some((s) => s.hostSet().has(key.name));
       return scopes.some((s) => s.dependsOn(key.kind, key.namespace, key.name) || s.dependsOn('ServiceEntry', key.namespace, key.name));
     case 'WorkloadEntry':
       // Its instances belong to services of its own namespace.

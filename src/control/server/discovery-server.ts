@@ -100,7 +100,7 @@ export class DiscoveryServer<P extends PushContextView> {
         return id;
       },
     });
-    this.ads = new AdsServer({ source: this.cache, logger: { warn: (m) => this.logger.warn(m), info: (m) => this.logger.info(m) } });
+    this.ads = new AdsServer({ source: this.cache, typeUrls: [...options.generators.keys()], logger: { warn: (m) => this.logger.warn(m), info: (m) => this.logger.info(m) } });
     this.debouncer = new Debouncer((request, merged) => this.pushAll(request, merged), { ...options.debounce, clock: this.clock });
     this.queue = new PushQueue((id, request) => this.pushProxy(id, request), {
       ...(options.pushThrottle !== undefined ? { concurrency: options.pushThrottle } : {}),

@@ -2,7 +2,7 @@
 import { packAny, type Any } from '../codec.js';
 import type { Node } from '../ads-service.js';
 import { XdsError } from '../../common/errors.js';
-import { messageNameOf, RESOURCE_TYPE_URLS } from '../type-urls.js';
+import { messageNameOf, NAME_TABLE, RESOURCE_TYPE_URLS } from '../type-urls.js';
 import type { CancelWatch, ResourceChangeListener, ResourceSet, ResourceSource, VersionedResource } from './resource-source.js';
 import { contentVersion, setVersion } from './resource-version.js';
 
@@ -171,7 +171,7 @@ export class SnapshotCache implements ResourceSource {
 
 /** When a node key becomes ready every type may have become answerable, not only the ones that were set. */
 function withEveryType(typeUrls: readonly string[]): string[] {
-  return [...new Set([...typeUrls, ...RESOURCE_TYPE_URLS])];
+  return [...new Set([...typeUrls, ...RESOURCE_TYPE_URLS, NAME_TABLE])];
 }
 
 function buildSet(typeUrl: string, input: TypeInput): ResourceSet {

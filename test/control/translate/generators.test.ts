@@ -10,7 +10,7 @@ import { proxyFromNode, type Proxy } from '../../../src/control/model/proxy.js';
 import type { GeneratedResource } from '../../../src/control/model/generator.js';
 import type { PushRequest } from '../../../src/control/model/push-request.js';
 import { createGenerators, routeNamesFor, EXPLICIT_PROXY_PORT_METADATA, LOCAL_INBOUND_PORTS_METADATA } from '../../../src/control/translate/generators/index.js';
-import { CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET } from '../../../src/xds/type-urls.js';
+import { CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, NAME_TABLE, ROUTE_CONFIGURATION, SECRET } from '../../../src/xds/type-urls.js';
 import type { envoy } from '../../../src/xds/generated/types.js';
 
 type Cluster = envoy.config.cluster.v3.Cluster;
@@ -52,7 +52,7 @@ function edsClusterNames(clusters: readonly Cluster[]): string[] {
 }
 
 test('the registry serves one generator per type URL', () => {
-  assert.deepEqual([...generators.keys()].sort(), [CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET].sort());
+  assert.deepEqual([...generators.keys()].sort(), [CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET, NAME_TABLE].sort());
   for (const [url, g] of generators) assert.equal(g.typeUrl, url);
 });
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { XdsError } from '../../../src/common/errors.js';
 import { packAny } from '../../../src/xds/codec.js';
 import { SnapshotCache } from '../../../src/xds/server/snapshot-cache.js';
-import { RESOURCE_TYPE_URLS } from '../../../src/xds/type-urls.js';
+import { NAME_TABLE, RESOURCE_TYPE_URLS } from '../../../src/xds/type-urls.js';
 import { CDS, EDS, LDS, cluster, endpoints } from './ads-harness.js';
 
 function recorder(cache: SnapshotCache, key: string): { changes: string[]; cancel: () => void } {
@@ -35,7 +35,7 @@ test('watchers hear about real changes only', () => {
   const { changes } = recorder(cache, 'n');
   assert.equal(cache.resources('n', CDS), undefined, 'nothing set yet: not ready, so the server waits');
   cache.setSnapshot('n', { [CDS]: [cluster('a')], [EDS]: [endpoints('a', '10.0.0.1')] });
-  assert.deepEqual(changes.sort(), [...RESOURCE_TYPE_URLS].sort(), 'becoming ready makes every type answerable');
+  assert.deepEqual(changes.sort(), [...RESOURCE_TYPE_URLS, NAME_TABLE].sort(), 'becoming ready makes every type answerable (NDS too)');
   changes.length = 0;
   cache.setSnapshot('n', { [CDS]: [cluster('a')], [EDS]: [endpoints('a', '10.0.0.1')] });
   cache.setResources('n', CDS, [cluster('a')]);
