@@ -92,6 +92,7 @@ export function clustersJson(clusters: readonly ClusterView[]): Record<string, u
             ...(host.healthFlags.failedActiveHc ? { failed_active_health_check: true } : {}),
             ...(host.healthFlags.failedOutlierCheck ? { failed_outlier_check: true } : {}),
             ...(host.healthFlags.degradedActiveHc ? { failed_active_degraded_check: true } : {}),
+            ...(host.healthFlags.pendingDynamicRemoval ? { pending_dynamic_removal: true } : {}),
             ...(host.healthFlags.pendingActiveHc ? { pending_active_hc: true } : {}),
             ...(host.healthFlags.activeHcTimeout ? { active_hc_timeout: true } : {}),
             eds_health_status: host.health,

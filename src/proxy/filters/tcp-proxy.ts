@@ -108,6 +108,7 @@ export class TcpProxy {
       upstream.once('connect', () => {
         connected = true;
         clearTimeout(connectTimer);
+        cluster.reportResult?.(host, 'tcp_connected');
         cluster.stats.upstream_cx_active++;
         host.stats.cxActive++;
         this.splice(downstream, upstream, initialBytes, () => {

@@ -65,7 +65,6 @@ const SUPPORTED_FIELDS = [
   'respect_dns_ttl', 'dns_lookup_family', 'wait_for_warm_on_init', 'cleanup_interval', 'upstream_bind_config',
   'original_dst_lb_config', 'common_lb_config', 'transport_socket', 'transport_socket_matches', 'metadata',
   'protocol_selection', 'upstream_connection_options', 'outlier_detection', 'health_checks',
-  // Accepted as true only (false is the proto default and never "set"): hosts EDS removes leave at once, checked or not.
   'ignore_health_on_host_removal',
 ];
 
@@ -106,6 +105,7 @@ interface CompiledCluster {
   readonly originalDst: { useHeader: boolean; headerName: string; portOverride: number | undefined; cleanupMs: number } | undefined;
   readonly outlierDetection: OutlierDetectionConfig | undefined;
   readonly healthCheck: HealthCheckConfig | undefined;
+  readonly ignoreHealthOnHostRemoval: boolean;
 }
 
 function compileTransportSocket(ts: TransportSocket | undefined, path: string, secrets: UpstreamSecretProvider, problems: string[]): UpstreamTls | undefined {
@@ -301,6 +301,7 @@ function compile(cluster: Cluster, context: ClusterCompileContext): CompiledClus
     originalDst,
     outlierDetection,
     healthCheck,
+    ignoreHealthOnHostRemoval: cluster.ignore_health_on_host_removal === true,
   };
 }
 
@@ -506,14 +507,21 @@ export class UpstreamClusterImpl implements UpstreamCluster {
       host.health = spec.health;
       host.metadata = spec.metadata;
       host.hostname = spec.hostname;
+      host.healthFlags.pendingDynamicRemoval = false;
       keep.add(host);
       next.push(host);
     }
     for (const [address, host] of this.byAddress) {
-      if (!keep.has(host)) {
-        this.byAddress.delete(address);
-        this.drainHost(host);
+      if (keep.has(host)) continue;
+      // Envoy: with active health checking, a host discovery removed stays (and keeps serving) while it passes its
+      // checks, unless ignore_health_on_host_removal; it leaves when a check fails.
+      if (this.healthChecker && !this.compiled.ignoreHealthOnHostRemoval && !host.healthFlags.failedActiveHc) {
+        host.healthFlags.pendingDynamicRemoval = true;
+        next.push(host);
+        continue;
       }
+      this.byAddress.delete(address);
+      this.drainHost(host);
     }
     this.hostList = next;
     this.assignment = assignment;
@@ -529,6 +537,17 @@ export class UpstreamClusterImpl implements UpstreamCluster {
    */
   private rebuildLoadBalancer(): void {
     if (this.stopped && this.lb) return;
+    const leaving = this.hostList.filter((h) => h.healthFlags.pendingDynamicRemoval && h.healthFlags.failedActiveHc);
+    if (leaving.length > 0) {
+      // Hosts kept after their removal from discovery only while healthy: a failed check takes them out for good.
+      this.hostList = this.hostList.filter((h) => !leaving.includes(h));
+      for (const h of leaving) {
+        this.byAddress.delete(h.addressText);
+        this.drainHost(h);
+      }
+      this.healthChecker?.setHosts(this.hostList);
+      this.outlierDetector?.setHosts(this.hostList);
+    }
     const hosts = this.hostList;
     this.stats.membership_total = hosts.length;
     let healthy = 0;
@@ -559,7 +578,7 @@ export class UpstreamClusterImpl implements UpstreamCluster {
     return out;
   }
 
-  reportResult(host: UpstreamHost, result: number | UpstreamFailure): void {
+  reportResult(host: UpstreamHost, result: number | UpstreamFailure | 'tcp_connected'): void {
     if (!this.outlierDetector) return;
     const r = outlierResultOf(result);
     if (r) this.outlierDetector.putResult(host as HostImpl, r);

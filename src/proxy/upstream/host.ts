@@ -27,7 +27,7 @@ export class HostImpl implements UpstreamHost {
   /** Endpoint hostname (EDS `hostname`, or the DNS name the address came from); used for auto SNI. */
   hostname: string;
   /** Set by the cluster's health checker and outlier detector; the cluster rebuilds its load balancer when they change. */
-  readonly healthFlags: MutableHealthFlags = { failedActiveHc: false, degradedActiveHc: false, pendingActiveHc: false, activeHcTimeout: false, failedOutlierCheck: false };
+  readonly healthFlags: MutableHealthFlags = { failedActiveHc: false, degradedActiveHc: false, pendingActiveHc: false, activeHcTimeout: false, failedOutlierCheck: false, pendingDynamicRemoval: false };
   successRate = -1;
   localOriginSuccessRate = -1;
 
@@ -82,6 +82,7 @@ export function healthFlagsText(host: Pick<UpstreamHost, 'health' | 'healthFlags
   if (host.health === 'UNHEALTHY' || host.health === 'TIMEOUT') out += '/failed_eds_health';
   if (f.degradedActiveHc) out += '/degraded_active_hc';
   if (host.health === 'DEGRADED') out += '/degraded_eds_health';
+  if (f.pendingDynamicRemoval) out += '/pending_dynamic_removal';
   if (f.pendingActiveHc) out += '/pending_active_hc';
   if (f.activeHcTimeout) out += '/active_hc_timeout';
   if (host.health === 'DRAINING') out += '/eds_status_draining';

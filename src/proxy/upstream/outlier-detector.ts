@@ -106,13 +106,19 @@ const EJECTION_TYPES: readonly EjectionType[] = [
   'failure_percentage', 'local_origin_failure_percentage',
 ];
 
-/** Envoy's Outlier::Result: what the router saw of one attempt, before it is mapped onto counters. */
-export type OutlierResult = 'connect_failed' | 'timeout' | 'connect_success' | { readonly status: number };
+/**
+ * Envoy's Outlier::Result: what a filter saw of one attempt, before it is mapped onto counters. `connect_success` is
+ * LOCAL_ORIGIN_CONNECT_SUCCESS (a protocol still runs on top: no verdict without the split), `connect_success_final`
+ * LOCAL_ORIGIN_CONNECT_SUCCESS_FINAL (the TCP proxy: connecting was the whole job, a success either way).
+ */
+export type OutlierResult = 'connect_failed' | 'timeout' | 'connect_success' | 'connect_success_final' | { readonly status: number };
 
-/** The router's report (a status or an UpstreamFailure) as Envoy's result; undefined for what outlier detection ignores. */
-export function outlierResultOf(result: number | UpstreamFailure): OutlierResult | undefined {
+/** A filter's report (a status, an UpstreamFailure, a TCP connect) as Envoy's result; undefined for what outlier detection ignores. */
+export function outlierResultOf(result: number | UpstreamFailure | 'tcp_connected'): OutlierResult | undefined {
   if (typeof result === 'number') return { status: result };
   switch (result) {
+    case 'tcp_connected':
+      return 'connect_success_final';
     case 'overflow':
       return undefined; // a circuit-breaker overflow says nothing about the host (Envoy ignores Overflow resets)
     case 'local_reset':
@@ -223,7 +229,7 @@ export class OutlierDetector {
     const m = this.monitors.get(host);
     if (!m) return; // a host removed while its request was in flight
     if (this.config.splitExternalLocalOriginErrors) {
-      if (result === 'connect_success') return this.localOriginSuccess(m);
+      if (result === 'connect_success' || result === 'connect_success_final') return this.localOriginSuccess(m);
       if (result === 'connect_failed' || result === 'timeout') return this.localOriginFailure(host, m);
       // A response means the connection worked: local origin is fine, the status is the upstream's own verdict.
       this.localOriginSuccess(m);
@@ -231,7 +237,8 @@ export class OutlierDetector {
     }
     // Without the split, local-origin events count as the codes Envoy's router would have answered with.
     if (result === 'connect_success') return;
-    this.httpStatus(host, m, result === 'connect_failed' ? 503 : result === 'timeout' ? 504 : result.status);
+    const status = result === 'connect_failed' ? 503 : result === 'timeout' ? 504 : result === 'connect_success_final' ? 200 : result.status;
+    this.httpStatus(host, m, status);
   }
 
   private httpStatus(host: HostImpl, m: HostMonitor, status: number): void {

@@ -19,6 +19,8 @@ export interface HostHealthFlags {
   readonly activeHcTimeout: boolean;
   /** FAILED_OUTLIER_CHECK: ejected by outlier detection. */
   readonly failedOutlierCheck: boolean;
+  /** PENDING_DYNAMIC_REMOVAL: removed by discovery, kept while its active health checks pass. */
+  readonly pendingDynamicRemoval: boolean;
 }
 
 export interface HostLocality {
@@ -195,8 +197,11 @@ export interface UpstreamCluster {
    * pseudo-headers; the pool applies max_requests / max_pending_requests and reports overflow via onFailure.
    */
   request(host: UpstreamHost, headers: HttpHeaders, handler: UpstreamResponseHandler, options?: UpstreamRequestOptions): UpstreamRequest;
-  /** Reports the outcome of a request to a host for outlier detection (status or failure). */
-  reportResult?(host: UpstreamHost, result: number | UpstreamFailure): void;
+  /**
+   * Reports the outcome of a request to a host for outlier detection (status or failure); the TCP proxy reports
+   * `tcp_connected` for a connection that is up (Envoy's LOCAL_ORIGIN_CONNECT_SUCCESS_FINAL).
+   */
+  reportResult?(host: UpstreamHost, result: number | UpstreamFailure | 'tcp_connected'): void;
   /**
    * Stats beyond ClusterStats, by their name under `cluster.<name>.`: `outlier_detection.*` and `health_check.*` when the
    * cluster has them, and membership_degraded.

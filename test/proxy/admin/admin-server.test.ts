@@ -29,7 +29,7 @@ const host: UpstreamHost = {
   priority: 0,
   locality: { region: 'eu', zone: 'eu-1', subZone: '' },
   health: 'HEALTHY',
-  healthFlags: { failedActiveHc: false, degradedActiveHc: false, pendingActiveHc: false, activeHcTimeout: false, failedOutlierCheck: false },
+  healthFlags: { failedActiveHc: false, degradedActiveHc: false, pendingActiveHc: false, activeHcTimeout: false, failedOutlierCheck: false, pendingDynamicRemoval: false },
   successRate: -1,
   localOriginSuccessRate: -1,
   metadata: {},

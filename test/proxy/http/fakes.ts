@@ -96,7 +96,7 @@ function emptyStats(): ClusterStats {
 export function fakeHost(port: number, address = '127.0.0.1'): UpstreamHost {
   return {
     addressText: `${address}:${port}`, address, port, weight: 1, priority: 0, locality: { region: '', zone: '', subZone: '' }, health: 'HEALTHY',
-    healthFlags: { failedActiveHc: false, degradedActiveHc: false, pendingActiveHc: false, activeHcTimeout: false, failedOutlierCheck: false },
+    healthFlags: { failedActiveHc: false, degradedActiveHc: false, pendingActiveHc: false, activeHcTimeout: false, failedOutlierCheck: false, pendingDynamicRemoval: false },
     successRate: -1, localOriginSuccessRate: -1,
     metadata: {}, stats: { cxActive: 0, cxTotal: 0, cxConnectFail: 0, rqActive: 0, rqTotal: 0, rqError: 0, rqSuccess: 0, rqTimeout: 0 },
   };

@@ -96,3 +96,14 @@ test('panic is per priority only when all priorities together cannot take the tr
   // Panic disabled: nothing found.
   assert.deepEqual(computePriorityLoad(buildPrioritySet(down, new Map()), 0), { healthyLoad: [100, 0, 0], degradedLoad: [0, 0, 0], panic: [false, false, false] });
 });
+
+test('/clusters health_flags: Envoy order and names, `healthy` when none', async () => {
+  const { healthFlagsText } = await import('../../../src/proxy/upstream/host.js');
+  const h = new HostImpl('10.0.0.1', 80);
+  assert.equal(healthFlagsText(h), 'healthy');
+  Object.assign(h.healthFlags, { failedActiveHc: true, failedOutlierCheck: true, degradedActiveHc: true, pendingDynamicRemoval: true, pendingActiveHc: true, activeHcTimeout: true });
+  assert.equal(healthFlagsText(h), '/failed_active_hc/failed_outlier_check/degraded_active_hc/pending_dynamic_removal/pending_active_hc/active_hc_timeout');
+  for (const [health, text] of [['UNHEALTHY', '/failed_eds_health'], ['TIMEOUT', '/failed_eds_health'], ['DEGRADED', '/degraded_eds_health'], ['DRAINING', '/eds_status_draining'], ['UNKNOWN', 'healthy']] as const) {
+    assert.equal(healthFlagsText(new HostImpl('10.0.0.2', 80, { health })), text);
+  }
+});

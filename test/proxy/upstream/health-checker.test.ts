@@ -317,3 +317,46 @@ test('health_checks are validated with field paths', () => {
   assert.equal(d.reuseConnection, true);
   assert.throws(() => compileCluster({ name: 'o', type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', health_checks: [{ timeout: ms(1000), interval: ms(1000), unhealthy_threshold: u(1), healthy_threshold: u(1), tcp_health_check: {} }] }), (err: unknown) => err instanceof XdsValidationError && /health_checks: not supported on ORIGINAL_DST/.test(err.message));
 });
+
+test('EDS with health checks: warming waits for the first checks; a removed host stays while it passes (unless ignore_health_on_host_removal)', async () => {
+  const statuses = new Map<number, number>();
+  const servers = await Promise.all([0, 1].map(() => listen(createServer((req, res) => res.writeHead(statuses.get(req.socket.localPort ?? 0) ?? 200).end()))));
+  const [p1, p2] = servers.map((s) => s.port) as [number, number];
+  const cla = (ports: number[]): envoy.config.endpoint.v3.ClusterLoadAssignment => ({
+    cluster_name: 'svc',
+    endpoints: [{ lb_endpoints: ports.map((p) => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } } } })) }],
+  });
+  const eds = (ignore: boolean): UpstreamClusterImpl =>
+    compileCluster({ name: 'svc', type: 'EDS', eds_cluster_config: { eds_config: { ads: {} } }, health_checks: [fast({ http_health_check: { path: '/' } })], ...(ignore ? { ignore_health_on_host_removal: true } : {}) });
+  const c = eds(false);
+  const strict = eds(true);
+  try {
+    c.applyLoadAssignment(cla([p1, p2]));
+    assert.equal(c.warm, false);
+    await c.ready;
+    assert.deepEqual(c.hosts.map((h) => h.healthFlags.failedActiveHc), [false, false]);
+    c.applyLoadAssignment(cla([p1]));
+    const kept = c.hosts.find((h) => h.port === p2)!;
+    assert.ok(kept, 'still a member while it passes its checks');
+    assert.equal(kept.healthFlags.pendingDynamicRemoval, true);
+    const seen = new Set<number>();
+    for (let i = 0; i < 10; i++) seen.add(c.chooseHost({})!.port);
+    assert.deepEqual([...seen].sort(), [p1, p2].sort(), 'and still serves');
+    statuses.set(p2, 503);
+    await until('the removed host to leave after a failed check', () => !c.hosts.some((h) => h.port === p2));
+    assert.equal(c.stats.membership_total, 1);
+    // Back in discovery: a new host, checked again from FAILED_ACTIVE_HC.
+    statuses.delete(p2);
+    c.applyLoadAssignment(cla([p1, p2]));
+    assert.equal(c.hosts.find((h) => h.port === p2)!.healthFlags.failedActiveHc, true);
+
+    strict.applyLoadAssignment(cla([p1, p2]));
+    await strict.ready;
+    strict.applyLoadAssignment(cla([p1]));
+    assert.deepEqual(strict.hosts.map((h) => h.port), [p1], 'ignore_health_on_host_removal: removed at once');
+  } finally {
+    c.destroy();
+    strict.destroy();
+    await Promise.all(servers.map(close));
+  }
+});

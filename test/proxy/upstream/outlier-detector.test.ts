@@ -115,6 +115,19 @@ test('router failures map onto Envoy results: overflow ignored, local_reset (per
   assert.equal(outlierResultOf('local_reset'), 'timeout');
   for (const f of ['connect_failure', 'connect_timeout', 'remote_reset', 'protocol_error'] as const) assert.equal(outlierResultOf(f), 'connect_failed');
   assert.deepEqual(outlierResultOf(503), { status: 503 });
+  assert.equal(outlierResultOf('tcp_connected'), 'connect_success_final');
+});
+
+test('the TCP proxy\'s connect success (LOCAL_ORIGIN_CONNECT_SUCCESS_FINAL) resets the failure run, split or not', () => {
+  for (const split of [false, true]) {
+    const { d, hosts } = detector({ split_external_local_origin_errors: split, consecutive_local_origin_failure: u(3), consecutive_5xx: u(3), max_ejection_percent: u(100) }, 2);
+    put(d, hosts[0]!, 'connect_failed', 2);
+    put(d, hosts[0]!, 'connect_success_final');
+    put(d, hosts[0]!, 'connect_failed', 2);
+    assert.equal(hosts[0]!.healthFlags.failedOutlierCheck, false, `split ${split}`);
+    put(d, hosts[0]!, 'connect_failed');
+    assert.equal(hosts[0]!.healthFlags.failedOutlierCheck, true, `split ${split}`);
+  }
 });
 
 test('ejection lasts base_ejection_time × times ejected (capped by max_ejection_time); un-ejected on the interval; backoff shrinks while healthy', () => {

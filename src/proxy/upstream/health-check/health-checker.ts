@@ -44,10 +44,10 @@ class Session {
     this.checked = new Promise((resolve) => (this.markChecked = resolve));
   }
 
+  /** The first check runs on a timer (after initial_jitter, else at once): a cluster only compiled to validate it and destroyed in the same tick never connects. */
   start(): void {
     const jitter = this.checker.config.initialJitterMs;
-    if (jitter > 0) this.schedule(Math.floor(this.checker.random() * jitter));
-    else this.run();
+    this.schedule(jitter > 0 ? Math.floor(this.checker.random() * jitter) : 0);
   }
 
   private schedule(ms: number): void {
