@@ -66,6 +66,7 @@ export function removeLeftovers(): string[] {
 }
 
 const live = new Set<NetnsLab>();
+let labs = 0;
 let exitHookInstalled = false;
 
 /** A bridge in a switch namespace and pods attached to it by veth pairs; `/24` addresses from `subnet` (`10.250.0`). */
@@ -79,7 +80,7 @@ export class NetnsLab {
   constructor(private readonly subnet = '10.250.0') {
     removeLeftovers();
     const id = `${PREFIX}${process.pid}`;
-    this.switchNs = `${id}-sw`;
+    this.switchNs = `${id}-sw${labs++}`;
     if (!exitHookInstalled) {
       exitHookInstalled = true;
       // Last resort when a test run exits without its after hooks: namespaces must not outlive the process.
