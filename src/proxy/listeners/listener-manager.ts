@@ -78,6 +78,15 @@ class CompiledListenerImpl implements CompiledListener {
   ) {}
 }
 
+/**
+ * bind_to_port (a BoolValue, default true). Over the wire `{ value: false }` arrives as an empty wrapper, since proto3
+ * leaves the default out: a present wrapper without `value` is false.
+ */
+function bindsToPort(listener: Listener): boolean {
+  const w = listener.bind_to_port;
+  return w === undefined || w === null || w.value === true;
+}
+
 function durationMs(d: { seconds?: number; nanos?: number } | undefined, fallback: number): number {
   if (!d) return fallback;
   return (d.seconds ?? 0) * 1000 + Math.floor((d.nanos ?? 0) / 1e6);
@@ -522,7 +531,7 @@ export class TrellisListenerManager implements ListenerManager {
     else {
       if (sa.protocol !== undefined && String(sa.protocol) !== 'TCP') problems.push(`${at}: address.socket_address.protocol: only TCP is supported`);
       if (sa.named_port) problems.push(`${at}: address.socket_address.named_port: not supported`);
-      if (sa.port_value === undefined && listener.bind_to_port?.value !== false) problems.push(`${at}: address.socket_address.port_value: required`);
+      if (sa.port_value === undefined && bindsToPort(listener)) problems.push(`${at}: address.socket_address.port_value: required`);
     }
     (listener.listener_filters ?? []).forEach((f, i) => {
       const url = f.typed_config?.type_url;
@@ -556,7 +565,7 @@ export class TrellisListenerManager implements ListenerManager {
       listener,
       versionOf(listener),
       { host: sa!.address || '0.0.0.0', port: sa!.port_value ?? 0 },
-      listener.bind_to_port?.value !== false,
+      bindsToPort(listener),
       chains,
       defaultChain,
       { tls: inspect.tls || hasTlsInspector, http: inspect.http },

@@ -176,3 +176,20 @@ test('without the native addon, use_original_dst and original_dst are NACKed wit
   });
   clusters.close();
 });
+
+test('bind_to_port: false as it arrives over the wire (an empty BoolValue) leaves the listener unbound', async () => {
+  const { unpackAny } = await import('../../../src/xds/codec.js');
+  const clusters = new FakeClusterManager().add(new FakeCluster('web', [fakeHost(up.port)]));
+  const wire = packAny('envoy.config.listener.v3.Listener', { ...hcmListener('0.0.0.0_9080', {}, { address: { socket_address: { address: '0.0.0.0', port_value: 9080 } } }), bind_to_port: { value: false } });
+  const decoded = unpackAny(wire) as Listener;
+  assert.deepEqual(decoded.bind_to_port, {}, 'proto3 leaves the false value out');
+  const proxy = await startManager([decoded], { available: false, reason: 'unused' }, clusters);
+  try {
+    const status = proxy.status('0.0.0.0_9080');
+    assert.equal(status.boundAddress, undefined);
+    assert.equal(status.configuredAddress, '0.0.0.0:9080');
+  } finally {
+    await proxy.manager.close();
+    clusters.close();
+  }
+});
