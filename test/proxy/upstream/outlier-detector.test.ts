@@ -366,3 +366,34 @@ test('cluster: outlier_detection errors are a NACK with the path', () => {
     (err: unknown) => err instanceof XdsValidationError && err.details.includes('Cluster svc.outlier_detection.max_ejection_percent: must be at most 100, got 101'),
   );
 });
+
+test('cluster: locality weighting (locality_weighted_lb_config) scales a locality by its healthy share; ejection moves its load', () => {
+  const cluster = compileCluster({
+    name: 'svc',
+    type: 'STATIC',
+    common_lb_config: { locality_weighted_lb_config: {} },
+    outlier_detection: { max_ejection_percent: u(100), consecutive_5xx: u(1) },
+    load_assignment: {
+      cluster_name: 'svc',
+      endpoints: [
+        { locality: { zone: 'a' }, load_balancing_weight: u(1), lb_endpoints: [1, 2].map((i) => ({ endpoint: { address: { socket_address: { address: `10.0.1.${i}`, port_value: 80 } } } })) },
+        { locality: { zone: 'b' }, load_balancing_weight: u(1), lb_endpoints: [1, 2].map((i) => ({ endpoint: { address: { socket_address: { address: `10.0.2.${i}`, port_value: 80 } } } })) },
+      ],
+    },
+  });
+  try {
+    const share = (): number => {
+      let a = 0;
+      for (let i = 0; i < 1000; i++) if (cluster.chooseHost({})!.locality.zone === 'a') a++;
+      return a / 1000;
+    };
+    assert.equal(share(), 0.5);
+    // One of zone a's two hosts ejected: its effective weight is 1 × min(1, 1.4 × 1/2) = 0.7 against zone b's 1.
+    cluster.reportResult(cluster.hosts[0]!, 500);
+    assert.ok(Math.abs(share() - 0.7 / 1.7) < 0.02, `zone a share ${share()}`);
+    cluster.reportResult(cluster.hosts[1]!, 500);
+    assert.equal(share(), 0);
+  } finally {
+    cluster.destroy();
+  }
+});
