@@ -20,7 +20,8 @@ import { DownstreamTlsAcceptor } from '../transport/downstream-tls-acceptor.js';
 import type { TlsConnectionInfo } from '../transport/peer-certificate.js';
 import { compileDownstreamTls, DOWNSTREAM_TLS_CONTEXT_TYPE_URL, RAW_BUFFER_TYPE_URL, type CompiledDownstreamTls } from '../transport/downstream-tls.js';
 import { NO_SECRETS } from '../transport/secret-provider.js';
-import { detectHttp2Preface, parseClientHello, peekSocket, MAX_CLIENT_HELLO } from '../transport/tls-inspector.js';
+import { detectHttp2Preface, peekSocket } from '../transport/tls-inspector.js';
+import { compileInspectors, inspectConnection, type InspectorConfig } from './protocol-detection.js';
 import { loadOriginalDestinationSupport, type OriginalDestination, type OriginalDestinationSupport } from '../transport/original-destination.js';
 import { compileChainMatch, matchKey, needsInspection, selectFilterChain, type CompiledChainMatch } from './filter-chain-match.js';
 import type { CompiledListener, ListenerContext, ListenerManager, ListenerStatus } from './types.js';
@@ -33,7 +34,7 @@ const SUPPORTED_LISTENER_FIELDS = new Set([
   'metadata', 'drain_type', 'listener_filters', 'listener_filters_timeout', 'continue_on_listener_filters_timeout', 'traffic_direction',
   'bind_to_port', 'access_log', 'reuse_port', 'enable_reuse_port', 'tcp_backlog_size', 'ignore_global_conn_limit', 'bypass_overload_manager',
 ]);
-/** Listener filters accepted: the inspectors run whenever a chain needs them. */
+/** Listener filters accepted besides original_dst: the inspectors (listeners/protocol-detection.ts), honouring filter_disabled. */
 const KNOWN_LISTENER_FILTERS = new Set([
   'envoy.filters.listener.tls_inspector', 'envoy.filters.listener.http_inspector',
   'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
@@ -67,10 +68,9 @@ class CompiledListenerImpl implements CompiledListener {
     readonly bindToPort: boolean,
     readonly chains: readonly ChainTemplate[],
     readonly defaultChain: ChainTemplate | undefined,
-    readonly inspect: { tls: boolean; http: boolean },
+    /** tls_inspector / http_inspector with their filter_disabled and listener_filters_timeout; undefined: nothing read before the chain is chosen. */
+    readonly inspectors: InspectorConfig | undefined,
     readonly bufferLimitBytes: number,
-    readonly listenerFiltersTimeoutMs: number,
-    readonly continueOnTimeout: boolean,
     /** The original_dst listener filter (or use_original_dst): the connection's local address becomes its original destination. */
     readonly restoreOriginalDst: boolean,
     /** use_original_dst: a restored connection goes to the listener of its original destination, if there is one. */
@@ -294,47 +294,25 @@ class ActiveListener {
       }
     }
     gen.track(socket);
+    const local = localOf(socket);
+    // The inspectors run on the (restored) destination port, so filter_disabled can spare server-first ports.
     let initial: Buffer | undefined;
     let sni: string | undefined;
     let transport = 'raw_buffer';
     let alpn: readonly string[] = [];
-    if (c.inspect.tls || c.inspect.http) {
-      const peek = await peekSocket(
-        socket,
-        (b) => {
-          const hello = parseClientHello(b);
-          if (hello.kind === 'need_more') return b.length >= MAX_CLIENT_HELLO;
-          if (hello.kind === 'tls') return true;
-          return !c.inspect.http || b.includes(0x0a) || detectHttp2Preface(b) === 'h2' || b.length >= 4096;
-        },
-        c.listenerFiltersTimeoutMs,
-      );
-      if (peek.closed) {
+    if (c.inspectors) {
+      const outcome = await inspectConnection(socket, c.inspectors, local.port, this.stats);
+      if (outcome.kind === 'closed') {
         socket.destroy();
         return;
       }
-      if (peek.timedOut && !c.continueOnTimeout) {
+      if (outcome.kind === 'timeout') {
         this.stats['downstream_pre_cx_timeout']!++;
         socket.destroy();
         return;
       }
-      initial = peek.bytes;
-      const hello = parseClientHello(initial);
-      if (hello.kind === 'tls') {
-        transport = 'tls';
-        sni = hello.serverName;
-        alpn = hello.alpn;
-      } else if (c.inspect.http && initial.length > 0) {
-        const h2 = detectHttp2Preface(initial);
-        if (h2 === 'h2') alpn = ['h2c'];
-        else {
-          const line = initial.subarray(0, Math.max(0, initial.indexOf(0x0a))).toString('latin1');
-          if (/ HTTP\/1\.1\r?$/.test(line)) alpn = ['http/1.1'];
-          else if (/ HTTP\/1\.0\r?$/.test(line)) alpn = ['http/1.0'];
-        }
-      }
+      ({ initial, serverName: sni, transportProtocol: transport, applicationProtocols: alpn } = outcome.detection);
     }
-    const local = localOf(socket);
     const idx = selectFilterChain(
       gen.chains.map((ch) => ch.template.match),
       {
@@ -553,13 +531,12 @@ export class TrellisListenerManager implements ListenerManager {
     });
     const defaultChain = listener.default_filter_chain ? this.compileChain(listener.default_filter_chain, `${at}: default_filter_chain`, problems) : undefined;
     if ((listener.filter_chains ?? []).length === 0 && !listener.default_filter_chain) problems.push(`${at}: filter_chains: at least one filter chain or a default_filter_chain is required`);
+    const inspectors = compileInspectors(listener, needsInspection(chains.map((c) => c.match)), DEFAULT_LISTENER_FILTERS_TIMEOUT_MS, at, problems);
     if (problems.length > 0) {
       for (const c of chains) c.hcm?.close();
       defaultChain?.hcm?.close();
       throw new XdsValidationError(problems);
     }
-    const inspect = needsInspection(chains.map((c) => c.match));
-    const hasTlsInspector = (listener.listener_filters ?? []).some((f) => (f.name ?? '').includes('tls_inspector') || (f.typed_config?.type_url ?? '').includes('TlsInspector'));
     return new CompiledListenerImpl(
       name,
       listener,
@@ -568,10 +545,8 @@ export class TrellisListenerManager implements ListenerManager {
       bindsToPort(listener),
       chains,
       defaultChain,
-      { tls: inspect.tls || hasTlsInspector, http: inspect.http },
+      inspectors,
       listener.per_connection_buffer_limit_bytes?.value ?? DEFAULT_BUFFER_LIMIT,
-      durationMs(listener.listener_filters_timeout, DEFAULT_LISTENER_FILTERS_TIMEOUT_MS),
-      listener.continue_on_listener_filters_timeout === true,
       // Envoy adds the original_dst listener filter itself when use_original_dst is set.
       useOriginalDst || originalDstFilter,
       useOriginalDst,

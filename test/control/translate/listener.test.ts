@@ -114,8 +114,11 @@ describe('sidecar listeners', () => {
     assert.equal(l.traffic_direction, 'INBOUND');
     assert.equal(l.use_original_dst, undefined);
     assert.deepEqual(l.listener_filters?.map((f) => f.name), ['envoy.filters.listener.original_dst', 'envoy.filters.listener.tls_inspector', 'envoy.filters.listener.http_inspector']);
+    // Istio's populateListenerFilters: TLS on by default (the passthrough chains match TLS) but off on the blackhole
+    // port; HTTP sniffing off on every declared port (and the blackhole), on for the passthrough chains.
+    assert.deepEqual(l.listener_filters?.[1]?.filter_disabled, { destination_port_range: { start: 15006, end: 15007 } });
     assert.deepEqual(l.listener_filters?.[2]?.filter_disabled, {
-      or_match: { rules: [15006, 7000, 9080].map((p) => ({ destination_port_range: { start: p, end: p + 1 } })) },
+      or_match: { rules: [7000, 9080, 15006].map((p) => ({ destination_port_range: { start: p, end: p + 1 } })) },
     });
     // No PeerAuthentication: every port is PERMISSIVE (mTLS and plaintext; TCP also lets other TLS through).
     assert.deepEqual(l.filter_chains?.map((c) => c.name), [

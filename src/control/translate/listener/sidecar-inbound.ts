@@ -1,19 +1,17 @@
 // Sidecar inbound listener: virtualInbound on 15006 with filter chains per workload port by its mTLS mode, and passthrough for the rest.
 import { accessLogOption } from '../telemetry/access-log.js';
 import { tracingOption } from '../telemetry/tracing.js';
-import type { envoy } from '../../../xds/generated/types.js';
 import { BLACKHOLE_CLUSTER, INBOUND_CAPTURE_PORT, VIRTUAL_INBOUND_LISTENER } from '../../model/cluster-name.js';
 import type { ServiceInstance } from '../../model/service.js';
 import { DEFAULT_MTLS_MODE, type MutualTlsMode } from '../../model/peer-authentication-index.js';
-import { httpConnectionManagerFilter, httpInspector, originalDst, pathNormalizationOption, socketAddress, tcpProxyFilter, tlsInspector, type Filter } from '../common/network-filters.js';
+import { httpConnectionManagerFilter, originalDst, pathNormalizationOption, socketAddress, tcpProxyFilter, type Filter } from '../common/network-filters.js';
+import { inspectorsFor } from './inbound-listener-filters.js';
 import { isHttpProtocol } from '../common/port-protocol.js';
 import { buildInboundRouteConfiguration, inboundRouteName } from '../route/route-configuration.js';
 import { inboundChainMatch, inboundChainName, inboundChainOptions, inboundTlsTransportSocket } from './inbound-mtls.js';
 import { passthroughChains } from './inbound-passthrough.js';
 import { inboundSecurityHttpFilters, inboundTcpFilters } from './inbound-security.js';
 import { listenerName, WILDCARD_ADDRESS, type FilterChain, type Listener, type ListenerBuildContext } from './listener-context.js';
-
-type MatchPredicate = envoy.config.listener.v3.ListenerFilterChainMatchPredicate;
 
 /**
  * The mTLS mode of a workload port: its PeerAuthentication (Istio's precedence, see PeerAuthenticationIndex), PERMISSIVE
@@ -85,8 +83,9 @@ export function instancesByPort(instances: readonly ServiceInstance[]): Map<numb
  * Istio's virtualInbound: bound on 0.0.0.0:15006 where iptables redirects inbound traffic; original_dst restores the
  * port the client dialled and the chains of each workload port (see inboundChains) pick mTLS or plaintext, HTTP
  * (connection manager to `inbound|<port>||`) or TCP. Other ports pass through to InboundPassthroughClusterIpv4 under
- * the workload's mTLS mode; 15006 itself is black-holed. The TLS inspector reports TLS and ALPN for the chain match;
- * http_inspector is disabled on the declared ports, whose protocol is known (Istio does the same).
+ * the workload's mTLS mode; 15006 itself is black-holed. The inspectors run only on the ports whose chains need them
+ * (inbound-listener-filters.ts, Istio's populateListenerFilters): no HTTP sniffing on declared ports, no TLS
+ * inspection where no chain matches TLS, so a server-first protocol on a DISABLE port is not held.
  */
 export function buildVirtualInboundListener(instances: readonly ServiceInstance[], context: ListenerBuildContext): Listener {
   const byPort = instancesByPort(instances);
@@ -100,14 +99,11 @@ export function buildVirtualInboundListener(instances: readonly ServiceInstance[
     ...ports.flatMap((port) => inboundChains(port, byPort.get(port)!, context)),
     ...passthroughChains(new Set(ports), context),
   ];
-  const knownPorts: MatchPredicate[] = [INBOUND_CAPTURE_PORT, ...ports].map((port) => ({ destination_port_range: { start: port, end: port + 1 } }));
-  const inspector = httpInspector();
-  inspector.filter_disabled = knownPorts.length === 1 ? knownPorts[0]! : { or_match: { rules: knownPorts } };
   return {
     name: VIRTUAL_INBOUND_LISTENER,
     address: socketAddress(WILDCARD_ADDRESS, INBOUND_CAPTURE_PORT),
     filter_chains: chains,
-    listener_filters: [originalDst(), tlsInspector(), inspector],
+    listener_filters: [originalDst(), ...inspectorsFor(chains)],
     listener_filters_timeout: { seconds: 0 },
     continue_on_listener_filters_timeout: true,
     traffic_direction: 'INBOUND',
