@@ -1053,7 +1053,7 @@ function detailsOf(err: unknown): readonly string[] {
 export async function createDataPlane(
   options: { readonly drainGraceMs?: number; readonly secrets?: SecretProvider; readonly warmingTimeoutMs?: number; readonly log?: ProxyLog; readonly node?: ProxyNode } = {},
 ): Promise<DataPlane> {
-  const clusters = createClusterBackend(options.secrets ?? NO_SECRETS, options.warmingTimeoutMs);
+  const clusters = createClusterBackend(options.secrets ?? NO_SECRETS, options.warmingTimeoutMs, options.log);
   const istioMetrics = new IstioMetrics();
   const spanExporters = new SpanExporterPool();
   const httpFilters = createHttpFilterRegistry({ clusters: clusters.manager, istioMetrics, spanExporters, ...(options.log ? { log: options.log } : {}), ...(options.node ? { node: options.node } : {}) });
@@ -1079,8 +1079,8 @@ export async function createDataPlane(
  * The cluster manager as main drives it. compile() only validates (the manager builds its own instance on apply);
  * apply() hands the manager what changed since the last apply, so unchanged clusters keep their pools and stats.
  */
-function createClusterBackend(secrets: SecretProvider, warmingTimeoutMs: number | undefined): ClusterBackend {
-  const context = { secrets, ...(warmingTimeoutMs !== undefined ? { warmingTimeoutMs } : {}) };
+function createClusterBackend(secrets: SecretProvider, warmingTimeoutMs: number | undefined, log: ProxyLog | undefined): ClusterBackend {
+  const context = { secrets, ...(warmingTimeoutMs !== undefined ? { warmingTimeoutMs } : {}), ...(log ? { log: (message: string) => log.warn('upstream', message) } : {}) };
   const manager = new ClusterManagerImpl(context);
   let applied = new Map<string, Cluster>();
   return {

@@ -51,6 +51,8 @@ export interface ClusterCompileContext {
   readonly random?: () => number;
   /** Name resolution for DNS clusters; default getaddrinfo (node:dns/promises lookup, which also reads /etc/hosts). */
   readonly dnsLookup?: DnsLookup;
+  /** Warnings about upstream health (failed health checks); default stderr. */
+  readonly log?: (message: string) => void;
 }
 
 export type ClusterType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS' | 'ORIGINAL_DST';
@@ -438,7 +440,7 @@ export class UpstreamClusterImpl implements UpstreamCluster {
         onCheckComplete: (host, healthy) => {
           if (healthy) this.outlierDetector?.onActiveHealthCheckSuccess(host);
         },
-        log: (message) => console.warn(`[trellis proxy] cluster ${this.name}: ${message}`),
+        log: (message) => (context.log ?? ((m: string) => void process.stderr.write(`${m}\n`)))(`cluster ${this.name}: ${message}`),
         random,
       });
     }

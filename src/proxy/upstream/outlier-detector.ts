@@ -109,13 +109,14 @@ const EJECTION_TYPES: readonly EjectionType[] = [
 /**
  * Envoy's Outlier::Result: what a filter saw of one attempt, before it is mapped onto counters. `connect_success` is
  * LOCAL_ORIGIN_CONNECT_SUCCESS (a protocol still runs on top: no verdict without the split), `connect_success_final`
- * LOCAL_ORIGIN_CONNECT_SUCCESS_FINAL (the TCP proxy: connecting was the whole job, a success either way).
+ * LOCAL_ORIGIN_CONNECT_SUCCESS_FINAL (the TCP proxy: connecting was the whole job, a success either way). A number is
+ * an HTTP status (kept a bare number: this runs for every attempt).
  */
-export type OutlierResult = 'connect_failed' | 'timeout' | 'connect_success' | 'connect_success_final' | { readonly status: number };
+export type OutlierResult = 'connect_failed' | 'timeout' | 'connect_success' | 'connect_success_final' | number;
 
 /** A filter's report (a status, an UpstreamFailure, a TCP connect) as Envoy's result; undefined for what outlier detection ignores. */
 export function outlierResultOf(result: number | UpstreamFailure | 'tcp_connected'): OutlierResult | undefined {
-  if (typeof result === 'number') return { status: result };
+  if (typeof result === 'number') return result;
   switch (result) {
     case 'tcp_connected':
       return 'connect_success_final';
@@ -233,11 +234,11 @@ export class OutlierDetector {
       if (result === 'connect_failed' || result === 'timeout') return this.localOriginFailure(host, m);
       // A response means the connection worked: local origin is fine, the status is the upstream's own verdict.
       this.localOriginSuccess(m);
-      return this.httpStatus(host, m, result.status);
+      return this.httpStatus(host, m, result);
     }
     // Without the split, local-origin events count as the codes Envoy's router would have answered with.
     if (result === 'connect_success') return;
-    const status = result === 'connect_failed' ? 503 : result === 'timeout' ? 504 : result === 'connect_success_final' ? 200 : result.status;
+    const status = result === 'connect_failed' ? 503 : result === 'timeout' ? 504 : result === 'connect_success_final' ? 200 : result;
     this.httpStatus(host, m, status);
   }
 

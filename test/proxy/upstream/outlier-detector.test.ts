@@ -30,9 +30,9 @@ function put(d: OutlierDetector, host: HostImpl, result: OutlierResult, times = 
   for (let i = 0; i < times; i++) d.putResult(host, result);
 }
 
-const s500 = { status: 500 };
-const s503 = { status: 503 };
-const s200 = { status: 200 };
+const s500 = 500;
+const s503 = 503;
+const s200 = 200;
 
 test('consecutive_5xx: the 5th 5xx in a row ejects (default 5, enforcing 100); any non-5xx resets the count', () => {
   const { d, hosts, changes } = detector({}, 10);
@@ -63,9 +63,9 @@ test('consecutive_gateway_failure: detected but not enforced by default (enforci
 
   const b = detector({ consecutive_5xx: u(100), consecutive_gateway_failure: u(3), enforcing_consecutive_gateway_failure: u(100) }, 10);
   const h = b.hosts[0]!;
-  put(b.d, h, { status: 502 }, 2);
+  put(b.d, h, 502, 2);
   put(b.d, h, s500); // a 5xx that is not a gateway error breaks the gateway run
-  put(b.d, h, { status: 504 }, 2);
+  put(b.d, h, 504, 2);
   assert.equal(h.healthFlags.failedOutlierCheck, false);
   put(b.d, h, s503);
   assert.equal(h.healthFlags.failedOutlierCheck, true);
@@ -114,7 +114,7 @@ test('router failures map onto Envoy results: overflow ignored, local_reset (per
   assert.equal(outlierResultOf('overflow'), undefined);
   assert.equal(outlierResultOf('local_reset'), 'timeout');
   for (const f of ['connect_failure', 'connect_timeout', 'remote_reset', 'protocol_error'] as const) assert.equal(outlierResultOf(f), 'connect_failed');
-  assert.deepEqual(outlierResultOf(503), { status: 503 });
+  assert.deepEqual(outlierResultOf(503), 503);
   assert.equal(outlierResultOf('tcp_connected'), 'connect_success_final');
 });
 
