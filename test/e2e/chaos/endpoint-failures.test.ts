@@ -43,7 +43,7 @@ before(async () => {
     // A killed endpoint stays down for the rest of the file.
     restartBackoffMs: 120_000,
   });
-  const warmUp = summarize(await mesh.startLoad({ from: 'client', authority: 'backend:8080', durationMs: 2_000 }).done);
+  const warmUp = summarize(await mesh.startLoad({ from: 'client', authority: 'backend:8080', durationMs: 1_500 }).done);
   console.log(`chaos: endpoints warm-up: ${formatReport(warmUp)}`);
 });
 
@@ -75,7 +75,7 @@ test('an endpoint returning 503 half the time is ejected within the configured i
     if (t.signal.aborted) console.log(m.logTail());
   });
   const before = await ejections(m);
-  const load = m.startLoad({ from: 'client', authority: 'backend:8080', durationMs: 8_000 });
+  const load = m.startLoad({ from: 'client', authority: 'backend:8080', durationMs: 6_000 });
   await load.started;
   const loadStart = Date.now();
   await new Promise((r) => setTimeout(r, 1_000));
@@ -106,10 +106,10 @@ test('one of three endpoints killed mid-load with retries and outlier detection:
   });
   // backend-b's ejection from the first scenario has run out (3 s) by the time this load reaches the kill.
   const before = await ejections(m);
-  const load = m.startLoad({ from: 'client', authority: 'backend:8080', durationMs: 10_000 });
+  const load = m.startLoad({ from: 'client', authority: 'backend:8080', durationMs: 8_000 });
   await load.started;
   const loadStart = Date.now();
-  await new Promise((r) => setTimeout(r, 3_000));
+  await new Promise((r) => setTimeout(r, 2_000));
   const killedAt = Date.now();
   m.kill('backend-c/sidecar', 'SIGKILL');
   m.kill('backend-c', 'SIGKILL');
