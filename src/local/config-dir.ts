@@ -24,7 +24,14 @@ export interface ConfigDirResult {
  * WorkloadEntry points at its workload's sidecar inbound port (not the application), so the other sidecars' traffic
  * goes through it.
  */
-export function writeConfigDir(dir: string, manifest: MeshManifest, sources: readonly string[], plan: PortPlan, skipWorkloads: ReadonlySet<string> = new Set()): ConfigDirResult {
+export function writeConfigDir(
+  dir: string,
+  manifest: MeshManifest,
+  sources: readonly string[],
+  plan: PortPlan,
+  skipWorkloads: ReadonlySet<string> = new Set(),
+  podEndpoints?: ReadonlyMap<string, string>,
+): ConfigDirResult {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, GENERATED_SUBDIR), { recursive: true });
   const copied: Array<{ from: string; to: string }> = [];
@@ -42,14 +49,18 @@ export function writeConfigDir(dir: string, manifest: MeshManifest, sources: rea
     cpSync(source, to, { recursive: true });
     copied.push({ from: source, to });
   }
-  const { yaml, notes: registryNotes } = registryYaml(manifest, plan, skipWorkloads);
+  const { yaml, notes: registryNotes } = registryYaml(manifest, plan, skipWorkloads, podEndpoints);
   notes.push(...registryNotes);
   writeFileSync(join(dir, GENERATED_SUBDIR, 'registry.yaml'), yaml);
   return { dir, copied, notes };
 }
 
-/** The ServiceEntries and WorkloadEntries of the manifest's workloads, as multi-document YAML. */
-export function registryYaml(manifest: MeshManifest, plan: PortPlan, skipWorkloads: ReadonlySet<string> = new Set()): { yaml: string; notes: string[] } {
+/**
+ * The ServiceEntries and WorkloadEntries of the manifest's workloads, as multi-document YAML. `podEndpoints` (--isolated):
+ * each workload's pod IP, where its WorkloadEntry points at the service port itself (the pod's capture rules take it to
+ * the sidecar), instead of 127.0.0.1 and the sidecar's inbound port.
+ */
+export function registryYaml(manifest: MeshManifest, plan: PortPlan, skipWorkloads: ReadonlySet<string> = new Set(), podEndpoints?: ReadonlyMap<string, string>): { yaml: string; notes: string[] } {
   const notes: string[] = [];
   const services = new Map<string, WorkloadSpec[]>();
   for (const w of manifest.workloads) {
@@ -81,7 +92,8 @@ export function registryYaml(manifest: MeshManifest, plan: PortPlan, skipWorkloa
     });
     for (const w of workloads) {
       if (skipWorkloads.has(w.name)) continue;
-      const inbound = plan.workloads.get(w.name)?.inbound;
+      const podIp = podEndpoints?.get(w.name);
+      const inbound = podIp ? w.service!.port : plan.workloads.get(w.name)?.inbound;
       if (inbound === undefined) continue;
       docs.push({
         apiVersion: 'networking.istio.io/v1',
@@ -89,7 +101,7 @@ export function registryYaml(manifest: MeshManifest, plan: PortPlan, skipWorkloa
         metadata: { name: w.name, namespace: w.namespace, annotations: { 'trellis.io/generated-by': 'trellis up' } },
         // tlsMode istio, as Istio's injector labels a pod with a sidecar: every workload of a local mesh runs beside
         // a sidecar holding a mesh certificate from the control plane's CA, so auto mTLS sends it ISTIO_MUTUAL.
-        spec: { address: '127.0.0.1', ports: { [portName(w.service!.protocol, w.service!.port)]: inbound }, labels: { [TLS_MODE_LABEL]: 'istio', ...w.labels }, serviceAccount: w.serviceAccount },
+        spec: { address: podIp ?? '127.0.0.1', ports: { [portName(w.service!.protocol, w.service!.port)]: inbound }, labels: { [TLS_MODE_LABEL]: 'istio', ...w.labels }, serviceAccount: w.serviceAccount },
       });
     }
   }

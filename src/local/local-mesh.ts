@@ -14,6 +14,7 @@ import { loadManifest, type MeshManifest } from './manifest.js';
 import { describeTakenPort, findTakenPorts, planPorts, type PortPlan } from './port-blocks.js';
 import { writeState, isAlive, readState, removeState, stateDir, type MeshState } from './state-file.js';
 import { Supervisor, type SupervisorOptions } from './supervisor.js';
+import { createPodNetwork, isolatedUnavailable, podHttpStatus, type Pod, type PodNetwork } from './pod-network.js';
 
 /** The `trellis` entry point the proxies are started with (this build's). */
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -30,6 +31,11 @@ export interface LocalMeshOptions {
   /** Restart backoff of crashed processes (tests shorten it). */
   readonly backoffBaseMs?: number;
   readonly backoffMaxMs?: number;
+  /**
+   * Every sidecar'd workload as a pod (root only, see pod-network.ts): its own network namespace and IP on the
+   * trellis0 bridge, Istio's capture rules, no HTTP_PROXY; the control plane listens on the bridge address.
+   */
+  readonly isolated?: boolean;
 }
 
 /** One row of the mesh: a workload, a gateway or an external stand-in, its processes and ports. */
@@ -43,6 +49,8 @@ export interface MeshMember {
   readonly inboundPort?: number;
   readonly adminPort?: number;
   readonly listenerPorts?: readonly number[];
+  /** --isolated: the workload's pod (namespace and IP). */
+  readonly pod?: Pod;
   /** Supervised process names: the application and/or its proxy. */
   readonly processes: readonly string[];
 }
@@ -52,6 +60,8 @@ export interface LocalMesh {
   readonly plan: PortPlan;
   /** The watched config dir (`$CONFIG` in the walkthrough). */
   readonly configDir: string;
+  /** Where the control plane's xDS and CA ports listen: 127.0.0.1, or the trellis0 bridge address with --isolated. */
+  readonly controlHost: string;
   readonly members: readonly MeshMember[];
   /** The running control plane (a new object after startControlPlane()); its ports never change. */
   readonly control: ControlPlane;
@@ -132,8 +142,30 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       note(`HTTPS skipped: ${result.reason}; not loading ${cert.config.join(', ')}`);
     }
   }
+  // --isolated: the pods first, so the registry can name their addresses and the control plane listen on the bridge.
+  let network: PodNetwork | undefined;
+  if (options.isolated) {
+    const unavailable = isolatedUnavailable();
+    if (unavailable) throw new Error(unavailable);
+    const podWorkloads = manifest.workloads.filter((w) => w.sidecar && !blocked.has(w.name));
+    network = createPodNetwork(
+      podWorkloads.map((w) => w.name),
+      (pods) => {
+        // A service name resolves to one of its pods: the sidecar routes by Host to every endpoint anyway.
+        const byHost = new Map<string, string>();
+        for (const w of podWorkloads) if (w.service && !byHost.has(`${w.namespace}/${w.service.host}`)) byHost.set(`${w.namespace}/${w.service.host}`, pods.get(w.name)!.ip);
+        return [...byHost].map(([key, address]) => {
+          const [namespace, host] = key.split('/') as [string, string];
+          return [address, [host, `${host}.${namespace}`, `${host}.${namespace}.svc.cluster.local`]] as const;
+        });
+      },
+      CLI,
+    );
+    note(`--isolated: ${network.pods.size} pods on ${network.gatewayIp}/24 (bridge trellis0): ${[...network.pods.values()].map((p) => `${p.name} ${p.ip}`).join(', ')}`);
+  }
+  const controlHost = network?.gatewayIp ?? '127.0.0.1';
   const configDir = join(dotDir, 'config');
-  const written = writeConfigDir(configDir, manifest, sources, plan, blocked);
+  const written = writeConfigDir(configDir, manifest, sources, plan, blocked, network ? new Map([...network.pods.values()].map((p) => [p.name, p.ip])) : undefined);
   for (const n of written.notes) note(n);
 
   // The control plane runs in this process: it is the supervisor's first dependency, and its logs join the others'.
@@ -143,7 +175,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   const trustBundle = join(caDir, 'trust-bundle.pem');
   const controlOptions: ControlPlaneOptions = {
     configDir,
-    xdsAddress: `127.0.0.1:${plan.control.xds}`,
+    xdsAddress: `${controlHost}:${plan.control.xds}`,
     monitoringAddress: `127.0.0.1:${plan.control.monitoring}`,
     mesh: {
       outboundTrafficPolicy: manifest.mesh.outboundTrafficPolicy,
@@ -155,14 +187,20 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       ...(manifest.mesh.defaultAccessLogProviders ? { defaultProviders: { accessLogging: manifest.mesh.defaultAccessLogProviders } } : {}),
     },
     secureXds: {
-      address: `127.0.0.1:${plan.control.secureXds}`,
+      address: `${controlHost}:${plan.control.secureXds}`,
       selfSignedDir: caDir,
       rootCertOut: trustBundle,
       ...(manifest.mesh.workloadCertTtlSeconds ? { workloadCertTtlMs: manifest.mesh.workloadCertTtlSeconds * 1000 } : {}),
     },
     logger: { info: (m) => supervisor.log('control', m), warn: (m) => supervisor.log('control', m) },
   };
-  let control: ControlPlane | undefined = await startControlPlane(controlOptions);
+  let control: ControlPlane | undefined;
+  try {
+    control = await startControlPlane(controlOptions);
+  } catch (err) {
+    network?.close();
+    throw err;
+  }
   const firstControl = control;
   mkdirSync(join(dotDir, 'tokens'), { recursive: true, mode: 0o700 });
   /** Each agent's identity, so a restarted control plane (new in-memory tokens) can issue its token file again. */
@@ -181,7 +219,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     identities.set(name, { namespace, serviceAccount });
     const tokenFile = writeToken(name, namespace, serviceAccount);
     return [
-      '--ca-address', `127.0.0.1:${firstControl.secureXdsPort}`,
+      '--ca-address', `${controlHost}:${firstControl.secureXdsPort}`,
       '--ca-root-cert', trustBundle,
       '--ca-token-file', tokenFile,
       '--sds-port', String(sdsPort),
@@ -207,6 +245,11 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     if (w.labels['version']) appEnv['SERVICE_VERSION'] = w.labels['version'];
     const processes: string[] = [];
     let nodeId: string | undefined;
+    const pod = network?.pods.get(w.name);
+    // In a pod the application listens on its service port and calls services by name; capture does the rest.
+    if (pod && w.service) appEnv['PORT'] = String(w.service.port);
+    const inPod = (command: string, args: readonly string[], asProxy = false): { command: string; args: string[] } =>
+      pod && network ? network.wrap(pod, command, args, asProxy) : { command, args: [...args] };
     if (w.sidecar && ports.outbound !== undefined && ports.inbound !== undefined && ports.admin !== undefined) {
       const bootstrapOptions = {
         type: 'sidecar' as const,
@@ -217,8 +260,10 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
         adminPort: ports.admin,
         xdsPort: firstControl.xdsPort,
         sdsPort: ports.sds!,
-        explicitProxyPort: ports.outbound,
-        inboundPorts: w.service ? [{ inbound: ports.inbound, app: ports.app }] : [],
+        // Captured mode in a pod (virtualOutbound/virtualInbound); explicit mode (HTTP_PROXY) on the loopback.
+        ...(pod
+          ? { ip: pod.ip, xdsHost: controlHost }
+          : { explicitProxyPort: ports.outbound, inboundPorts: w.service ? [{ inbound: ports.inbound, app: ports.app }] : [] }),
       };
       nodeId = proxyNodeId(bootstrapOptions);
       const bootstrap = join(dotDir, 'bootstrap', `${w.name}.yaml`);
@@ -227,19 +272,17 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       const scrape = prometheusAnnotationsEnv(w, ports.app);
       supervisor.start({
         name: `${w.name}/sidecar`,
-        command: node,
-        args: [CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S), ...agent, '--status-port', String(ports.status)],
+        ...inPod(node, [CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S), ...agent, '--status-port', String(ports.status)], true),
         cwd: meshDir,
         ...(scrape ? { env: { [PROMETHEUS_ANNOTATIONS_ENV]: scrape } } : {}),
       });
       processes.push(`${w.name}/sidecar`);
-      appEnv['HTTP_PROXY'] = `http://127.0.0.1:${ports.outbound}`;
+      if (!pod) appEnv['HTTP_PROXY'] = `http://127.0.0.1:${ports.outbound}`;
     }
     const isScript = w.command.endsWith('.js') || w.command.endsWith('.mjs');
     supervisor.start({
       name: w.name,
-      command: isScript ? node : w.command,
-      args: isScript ? [w.command, ...w.args] : [...w.args],
+      ...inPod(isScript ? node : w.command, isScript ? [w.command, ...w.args] : [...w.args]),
       env: { ...appEnv, ...w.env },
       cwd: meshDir,
     });
@@ -249,14 +292,16 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       kind: w.sidecar ? 'workload' : 'external',
       namespace: w.namespace,
       ...(nodeId ? { nodeId } : {}),
-      appPort: ports.app,
-      ...(w.sidecar ? { outboundPort: ports.outbound, inboundPort: ports.inbound, adminPort: ports.admin } : {}),
+      appPort: pod && w.service ? w.service.port : ports.app,
+      ...(w.sidecar ? { adminPort: ports.admin } : {}),
+      ...(w.sidecar && !pod ? { outboundPort: ports.outbound, inboundPort: ports.inbound } : {}),
+      ...(pod ? { pod } : {}),
       processes,
     });
   }
   for (const g of manifest.gateways) {
     const ports = plan.gateways.get(g.name)!;
-    const bootstrapOptions = { type: 'router' as const, name: g.name, namespace: g.namespace, labels: g.labels, serviceAccount: g.serviceAccount, adminPort: ports.admin, xdsPort: firstControl.xdsPort, sdsPort: ports.sds };
+    const bootstrapOptions = { type: 'router' as const, name: g.name, namespace: g.namespace, labels: g.labels, serviceAccount: g.serviceAccount, adminPort: ports.admin, xdsHost: controlHost, xdsPort: firstControl.xdsPort, sdsPort: ports.sds };
     const bootstrap = join(dotDir, 'bootstrap', `${g.name}.yaml`);
     writeFileSync(bootstrap, proxyBootstrapYaml(bootstrapOptions));
     const agent = agentArgs(g.name, g.namespace, g.serviceAccount, ports.sds);
@@ -273,6 +318,13 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   };
 
   const memberReady = async (m: MeshMember, sync: Map<string, Record<string, { state: string }>>): Promise<boolean> => {
+    if (m.pod) {
+      // A pod's admin and application listen on its own loopback: asked from inside.
+      if (podHttpStatus(m.pod, m.adminPort!, '/ready') !== 200) return false;
+      const types = sync.get(m.nodeId ?? '');
+      if (!types || !Object.values(types).every((t) => t.state === 'SYNCED' || t.state === 'IGNORED')) return false;
+      return m.appPort === undefined || podHttpStatus(m.pod, m.appPort, '/') > 0;
+    }
     if (m.adminPort !== undefined) {
       const ready = await httpGet(m.adminPort, '/ready').catch(() => undefined);
       if (ready?.status !== 200) return false;
@@ -290,7 +342,8 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     try {
       const { MeshSource } = await import('../dashboard/mesh-source.js');
       const { startDashboardServer } = await import('../dashboard/dashboard-server.js');
-      const proxyAdminUrls = members.flatMap((m) => (m.adminPort !== undefined ? [`http://127.0.0.1:${m.adminPort}`] : []));
+      // Pods' admin ports are on their own loopback, out of the dashboard's reach.
+      const proxyAdminUrls = members.flatMap((m) => (m.adminPort !== undefined && !m.pod ? [`http://127.0.0.1:${m.adminPort}`] : []));
       dashboard = await startDashboardServer(new MeshSource({ monitoringUrl: `http://127.0.0.1:${firstControl.monitoringPort}`, proxyAdminUrls }), { port: plan.control.dashboard });
     } catch (err) {
       note(`dashboard not started: ${err instanceof Error ? err.message : String(err)}`);
@@ -304,6 +357,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     manifest,
     plan,
     configDir,
+    controlHost,
     members,
     get control() {
       return control ?? firstControl;
@@ -361,7 +415,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
         table.push([
           m.name,
           m.kind,
-          m.appPort !== undefined ? String(m.appPort) : m.listenerPorts?.join(',') ?? '-',
+          m.pod && m.appPort !== undefined ? `${m.pod.ip}:${m.appPort}` : m.appPort !== undefined ? String(m.appPort) : m.listenerPorts?.join(',') ?? '-',
           m.outboundPort !== undefined ? `http://127.0.0.1:${m.outboundPort}` : '-',
           m.inboundPort !== undefined ? String(m.inboundPort) : '-',
           m.adminPort !== undefined ? String(m.adminPort) : '-',
@@ -379,6 +433,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
         await supervisor.stop();
         await transition;
         await control?.close();
+        network?.close();
         state = undefined;
         removeState(meshDir);
       })());

@@ -28,9 +28,9 @@ export async function freePortBase(dir: string): Promise<number> {
 }
 
 /** Starts `trellis up dir` on `base`; resolves once it printed the ready status table (rejects with its output tail). */
-export async function startTrellisUp(dir: string, base: number, onOutput: (chunk: string) => void): Promise<ChildProcess> {
+export async function startTrellisUp(dir: string, base: number, onOutput: (chunk: string) => void, extraArgs: readonly string[] = []): Promise<ChildProcess> {
   let output = '';
-  const up = spawn(process.execPath, [CLI, 'up', dir, '--port-base', String(base), '--no-color', '--ready-timeout', '60s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const up = spawn(process.execPath, [CLI, 'up', dir, '--port-base', String(base), '--no-color', '--ready-timeout', '60s', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   const collect = (chunk: string): void => {
     output += chunk;
     onOutput(chunk);

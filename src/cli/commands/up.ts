@@ -23,6 +23,7 @@ interface UpOptions {
   portBase?: number;
   readyTimeout: number;
   color?: boolean;
+  isolated?: boolean;
 }
 
 export function upCommand(): Command {
@@ -33,6 +34,7 @@ export function upCommand(): Command {
     .option('--port-base <port>', "first port of the mesh's port blocks (default: mesh.yaml's portBase, else 15100)", parsePort)
     .option('--ready-timeout <duration>', 'how long to wait for every proxy to sync before printing the status', parseDurationOption, 90_000)
     .option('--no-color', 'no colours in log prefixes (also: NO_COLOR, or when stdout is not a terminal)')
+    .option('--isolated', "root only: every sidecar'd workload as a pod (own network namespace and IP on the trellis0 bridge, Istio's capture rules, no HTTP_PROXY)")
     .addHelpText('after', `
 Ports: the control plane takes <base> (xDS) and <base>+1 (monitoring); the i-th workload or gateway (from 1) takes
 <base>+10i (application), +1 (sidecar outbound, its HTTP_PROXY), +2 (sidecar inbound, what its WorkloadEntry names)
@@ -54,7 +56,7 @@ async function runForeground(meshDir: string, opts: UpOptions): Promise<number> 
   const started = Date.now();
   let mesh;
   try {
-    mesh = await startLocalMesh({ dir: meshDir, ...(opts.portBase !== undefined ? { portBase: opts.portBase } : {}), ...(opts.color === false ? { color: false } : {}) });
+    mesh = await startLocalMesh({ dir: meshDir, ...(opts.portBase !== undefined ? { portBase: opts.portBase } : {}), ...(opts.color === false ? { color: false } : {}), ...(opts.isolated ? { isolated: true } : {}) });
   } catch (err) {
     if (err instanceof ManifestError) process.stderr.write(`trellis up: the mesh manifest cannot be used:\n${err.details.map((d) => `  ${d}`).join('\n')}\n`);
     else process.stderr.write(`trellis up: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -91,7 +93,7 @@ async function runForeground(meshDir: string, opts: UpOptions): Promise<number> 
   }
   if (mesh.manifest.urls.length > 0) lines.push(`open: ${mesh.manifest.urls.join('  ')}`);
   lines.push(`config dir (watched; copy Istio YAML here to apply it): ${mesh.configDir}`);
-  lines.push(`control plane: xDS 127.0.0.1:${mesh.control.xdsPort}, debug http://127.0.0.1:${mesh.control.monitoringPort}/debug/syncz`);
+  lines.push(`control plane: xDS ${mesh.controlHost}:${mesh.control.xdsPort}, debug http://127.0.0.1:${mesh.control.monitoringPort}/debug/syncz`);
   if (mesh.dashboardUrl) lines.push(`dashboard: ${mesh.dashboardUrl}`);
   lines.push(process.stdin.isTTY ? 'Enter: status table · Ctrl-C: stop\n' : 'Ctrl-C (SIGINT) or SIGTERM: stop\n');
   process.stdout.write(lines.join('\n'));
@@ -129,6 +131,7 @@ async function detach(meshDir: string, opts: UpOptions): Promise<number> {
   const log = openSync(logPath, 'w');
   const args = [CLI, 'up', meshDir, '--no-color', '--ready-timeout', String(opts.readyTimeout)];
   if (opts.portBase !== undefined) args.push('--port-base', String(opts.portBase));
+  if (opts.isolated) args.push('--isolated');
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log], env: { ...process.env, [DETACHED_ENV]: '1' } });
   closeSync(log);
   let exited: number | null | undefined;
