@@ -4,6 +4,10 @@
 // health_check.* names.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { hasOpenssl, TestCa } from '../transport/pki.js';
 import { eventually, get, startDataPlane, startUpstream, staticCluster, vhost } from './support.js';
 
 test('outlier detection and active health checking end to end: ejection, health flags, stats', async (t) => {
@@ -70,4 +74,54 @@ test('outlier detection and active health checking end to end: ejection, health 
   const seenBefore = checked.seen.length;
   for (let i = 0; i < 10; i++) await get(dp.address, `/hc-back${i}`);
   assert.ok(checked.seen.slice(seenBefore).some((r) => r.path.startsWith('/hc-back')), 'traffic returns to the host');
+});
+
+test('active health checks run over the cluster\'s TLS transport socket (SNI, CA, client certificate) and alt_port', { skip: hasOpenssl() ? false : 'openssl CLI is missing: cannot make test certificates' }, async (t) => {
+  const ca = new TestCa('hc.test');
+  const server = ca.issue('svc', { dns: ['svc.example'] });
+  const client = ca.issue('client', { dns: ['client.example'] });
+  const checks: { sni: string | false; peer: string; path: string }[] = [];
+  let status = 200;
+  const http = createHttpServer((req, res) => {
+    const s = req.socket as TLSSocket;
+    checks.push({ sni: s.servername || false, peer: s.getPeerCertificate().subjectaltname ?? '', path: req.url ?? '' });
+    res.writeHead(req.url === '/healthz' ? status : 200).end('tls');
+  });
+  const tls = createTlsServer({ cert: server.cert, key: server.key, ca: ca.root.cert, requestCert: true, rejectUnauthorized: true }, (s) => http.emit('connection', s));
+  await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
+  const tlsPort = (tls.address() as AddressInfo).port;
+  // Traffic goes to a plain server; the checks go to alt_port, the TLS server, which only a check over TLS can pass.
+  const plain = await startUpstream('plain');
+  const dp = await startDataPlane({
+    clusters: [
+      staticCluster('tls', [plain.port], {
+        transport_socket: {
+          name: 'envoy.transport_sockets.tls',
+          typed_config: {
+            '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+            sni: 'svc.example',
+            common_tls_context: {
+              tls_certificates: [{ certificate_chain: { inline_string: client.cert }, private_key: { inline_string: client.key } }],
+              validation_context: { trusted_ca: { inline_string: ca.root.cert }, match_subject_alt_names: [{ exact: 'svc.example' }] },
+            },
+          },
+        },
+        health_checks: [{ timeout: '1s', interval: '0.05s', no_traffic_interval: '0.05s', unhealthy_threshold: 1, healthy_threshold: 1, alt_port: tlsPort, http_health_check: { path: '/healthz' } }],
+      }),
+    ],
+    virtualHosts: [vhost([{ match: { prefix: '/' }, route: { cluster: 'tls' } }])],
+  });
+  t.after(async () => {
+    await dp.close();
+    await plain.close();
+    http.closeAllConnections();
+    await new Promise<void>((r) => tls.close(() => r()));
+  });
+  await eventually('the TLS check to pass', async () => (await dp.stats()).get('cluster.tls.health_check.healthy') === 1);
+  assert.equal(checks[0]!.sni, 'svc.example');
+  assert.match(checks[0]!.peer, /DNS:client\.example/);
+  assert.equal(checks[0]!.path, '/healthz');
+  status = 500;
+  await eventually('the TLS check to fail', async () => (await dp.stats()).get('cluster.tls.health_check.healthy') === 0);
+  assert.match((await get(dp.admin, '/clusters')).body, /^tls::127\.0\.0\.1:\d+::health_flags::\/failed_active_hc$/m);
 });
