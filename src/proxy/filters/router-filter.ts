@@ -403,8 +403,9 @@ class UpstreamRouting {
 
   private onUpstreamHeaders(seq: number, host: UpstreamHost, status: number, headers: HttpHeaders, endStream: boolean): void {
     if (seq !== this.attemptSeq || this.done) return;
-    this.cluster.reportResult?.(host, status);
     if (status < 200 && status !== 101) return; // 1xx informational: Envoy swallows 100-continue
+    // Outlier detection hears the final status only (Envoy reports no 1xx).
+    this.cluster.reportResult?.(host, status);
     if (this.retry && retriableStatus(this.retry, status, headers)) {
       if (this.scheduleRetry()) return;
     }

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { hasOpenssl, TestCa } from '../transport/pki.js';
 import { eventually, get, startDataPlane, startUpstream, staticCluster, vhost } from './support.js';
@@ -124,4 +124,39 @@ test('active health checks run over the cluster\'s TLS transport socket (SNI, CA
   status = 500;
   await eventually('the TLS check to fail', async () => (await dp.stats()).get('cluster.tls.health_check.healthy') === 0);
   assert.match((await get(dp.admin, '/clusters')).body, /^tls::127\.0\.0\.1:\d+::health_flags::\/failed_active_hc$/m);
+});
+
+test('outlier detection counts final statuses only: a 100 Continue before each 503 does not reset the run', async (t) => {
+  const sockets = new Set<Socket>();
+  const server = createNetServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+    let buffered = '';
+    s.on('data', (d: Buffer) => {
+      buffered += d.toString('latin1');
+      while (buffered.includes('\r\n\r\n')) {
+        buffered = buffered.slice(buffered.indexOf('\r\n\r\n') + 4);
+        s.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\ndown');
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const good = await startUpstream('good');
+  const dp = await startDataPlane({
+    clusters: [staticCluster('c', [port, good.port], { outlier_detection: { consecutive_5xx: 2, max_ejection_percent: 100, interval: '10s' } })],
+    virtualHosts: [vhost([{ match: { prefix: '/' }, route: { cluster: 'c' } }])],
+  });
+  t.after(async () => {
+    await dp.close();
+    await good.close();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+  const statuses: number[] = [];
+  for (let i = 0; i < 8; i++) statuses.push((await get(dp.address, `/x${i}`)).status);
+  // Round robin over the two hosts: the 503 host's second 503 ejects it; every later request goes to the good host.
+  assert.equal(statuses.filter((s) => s === 503).length, 2, `statuses ${statuses.join(',')}`);
+  assert.equal(await dp.stat('cluster.c.outlier_detection.ejections_enforced_consecutive_5xx'), 1);
 });
