@@ -18,7 +18,8 @@ export const TYPES_BY_KIND: Readonly<Record<Kind | 'Endpoints', readonly string[
   ServiceEntry: [CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, NAME_TABLE],
   Sidecar: [CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, NAME_TABLE],
   // Subsets and consistent-hash policies also show in routes; subset label changes re-filter endpoints.
-  DestinationRule: [CLUSTER, CLUSTER_LOAD_ASSIGNMENT, ROUTE_CONFIGURATION],
+  // connectionPool.tcp.idleTimeout and maxConnectionDuration go into the outbound tcp_proxy filters (listeners).
+  DestinationRule: [CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION],
   VirtualService: [LISTENER, ROUTE_CONFIGURATION],
   Gateway: [LISTENER, ROUTE_CONFIGURATION],
   // Auto mTLS reads PeerAuthentication for the client side (clusters: the destination namespace's mode; endpoints: a

@@ -302,7 +302,7 @@ export class PushContext {
 
   /**
    * The xDS type URLs `request` makes stale for `proxy` (Istio's ProxyNeedsPush + per-generator pushTypes): endpoint-only
-   * → EDS; VirtualService → LDS/RDS; DestinationRule → CDS/EDS/RDS; ServiceEntry/Sidecar → CDS/EDS/LDS/RDS; Gateway only for
+   * → EDS; VirtualService → LDS/RDS; DestinationRule → CDS/EDS/LDS/RDS; ServiceEntry/Sidecar → CDS/EDS/LDS/RDS; Gateway only for
    * gateways; security policies → LDS (PeerAuthentication also CDS). Changes outside the proxy's scope give nothing.
    * `previous` is the snapshot the proxy was last pushed from, so deleted or moved resources are recognised too.
    */

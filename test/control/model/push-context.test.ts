@@ -184,7 +184,7 @@ test('instancesForProxy: the instances at the proxy IP in its namespace; on a sh
   assert.deepEqual(push.serviceAccounts('reviews.default.svc.cluster.local'), ['reviews']);
 });
 
-test('push types: endpoint-only → EDS only; VirtualService → LDS/RDS; DestinationRule → CDS/EDS/RDS; ServiceEntry → all; out of scope → nothing', () => {
+test('push types: endpoint-only → EDS only; VirtualService → LDS/RDS; DestinationRule → CDS/EDS/LDS/RDS; ServiceEntry → all; out of scope → nothing', () => {
   const { push } = snapshot(base + [
     doc('DestinationRule', 'reviews', 'host: reviews', 'default'),
     doc('VirtualService', 'reviews', 'hosts: [reviews]\nhttp: [{route: [{destination: {host: reviews}}]}]', 'default'),
@@ -200,7 +200,7 @@ test('push types: endpoint-only → EDS only; VirtualService → LDS/RDS; Destin
   assert.deepEqual(types(sidecar, request(false)), ['ClusterLoadAssignment']);
   assert.deepEqual(types(narrow, request(false, key('Endpoints', 'ratings.shop.svc.cluster.local', 'shop'))), [], 'outside the Sidecar scope');
   assert.deepEqual(types(sidecar, request(true, key('VirtualService', 'reviews'))), ['Listener', 'RouteConfiguration']);
-  assert.deepEqual(types(sidecar, request(true, key('DestinationRule', 'reviews'))), ['Cluster', 'ClusterLoadAssignment', 'RouteConfiguration']);
+  assert.deepEqual(types(sidecar, request(true, key('DestinationRule', 'reviews'))), ['Cluster', 'ClusterLoadAssignment', 'Listener', 'RouteConfiguration']);
   assert.deepEqual(types(sidecar, request(true, key('ServiceEntry', 'ratings', 'shop'))), ['Cluster', 'ClusterLoadAssignment', 'Listener', 'NameTable', 'RouteConfiguration']);
   assert.deepEqual(types(sidecar, request(true, key('ServiceEntry', 'ratings.shop.svc.cluster.local', 'shop'))).length, 5, 'a registry host key');
   assert.deepEqual(types(sidecar, request(true, key('ServiceEntry', 'ratings.shop.svc.cluster.local', ''))).length, 5, 'a host the registry deleted (no namespace left): the scope had it');

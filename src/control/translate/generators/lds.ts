@@ -8,6 +8,7 @@ import {
   buildExplicitOutboundListener, buildLocalInboundListeners, buildOutboundListeners, buildVirtualInboundListener, buildVirtualOutboundListener, type Listener, type ListenerBuildContext,
 } from '../listener/index.js';
 import { gatewayConfig } from './gateway-inputs.js';
+import { matchesOnSource, type L4RouteSource } from '../listener/outbound-l4-routes.js';
 import { memoize, proxyInputs } from './proxy-inputs.js';
 import { identity, sharedBuild } from './shared-build.js';
 
@@ -27,7 +28,7 @@ export function proxyListeners(proxy: Proxy, push: PushContext): readonly Listen
       : [buildVirtualInboundListener(inputs.inboundInstances, context)];
     // Explicit mode: nothing captures traffic, so the application's HTTP_PROXY listener replaces the outbound side.
     if (inputs.explicitPort !== undefined) return [buildExplicitOutboundListener(proxy, '127.0.0.1', inputs.explicitPort, push.mesh, push), ...inbound];
-    return [...sidecarOutboundListeners(push, inputs.scope), ...inbound];
+    return [...sidecarOutboundListeners(push, inputs.scope, proxy), ...inbound];
   });
 }
 
@@ -35,10 +36,15 @@ export function proxyListeners(proxy: Proxy, push: PushContext): readonly Listen
  * virtualOutbound and the per-port outbound listeners: they read the scope's services and outbound traffic policy and
  * the mesh config, nothing of the proxy itself (it is not even given), so every proxy of one Sidecar scope shares them.
  */
-function sidecarOutboundListeners(push: PushContext, scope: SidecarScope): readonly Listener[] {
-  return sharedBuild(push, `lds-outbound|${identity(scope)}`, () => {
+function sidecarOutboundListeners(push: PushContext, scope: SidecarScope, proxy: Proxy): readonly Listener[] {
+  // tcp/tls routes matching on sourceLabels or sourceNamespace are decided per proxy (as Istio does): then the proxy's
+  // namespace and labels are part of what the listeners are shared by.
+  const source = matchesOnSource(scope.virtualServices) ? { labels: proxy.labels, namespace: proxy.namespace } : undefined;
+  const sourceKey = source ? `|${source.namespace}|${JSON.stringify(Object.entries(source.labels).sort())}` : '';
+  return sharedBuild(push, `lds-outbound|${identity(scope)}${sourceKey}`, () => {
     const context: ListenerBuildContext = { mesh: push.mesh, outboundTrafficPolicy: scope.outboundTrafficPolicy };
-    return [buildVirtualOutboundListener(context), ...buildOutboundListeners(scope.services, context)];
+    const l4Routes: L4RouteSource = { virtualServiceFor: (h) => scope.virtualServiceFor(h), destinationRule: (h) => scope.destinationRule(h), ...(source ? { source } : {}) };
+    return [buildVirtualOutboundListener(context), ...buildOutboundListeners(scope.services, context, l4Routes)];
   });
 }
 

@@ -1,10 +1,11 @@
 // Sidecar outbound listeners: virtualOutbound on 15001 (original-destination handoff) and one unbound listener per service port.
 import { accessLogOption } from '../telemetry/access-log.js';
 import { tracingOption } from '../telemetry/tracing.js';
-import { BLACKHOLE_CLUSTER, clusterName, OUTBOUND_CAPTURE_PORT, PASSTHROUGH_CLUSTER, VIRTUAL_OUTBOUND_LISTENER } from '../../model/cluster-name.js';
+import { BLACKHOLE_CLUSTER, OUTBOUND_CAPTURE_PORT, PASSTHROUGH_CLUSTER, VIRTUAL_OUTBOUND_LISTENER } from '../../model/cluster-name.js';
 import type { MeshConfig } from '../../model/mesh-config.js';
 import type { Service } from '../../model/service.js';
-import { httpConnectionManagerFilter, pathNormalizationOption, socketAddress, tcpProxyFilter } from '../common/network-filters.js';
+import { httpConnectionManagerFilter, pathNormalizationOption, socketAddress, tcpProxyFilter, tlsInspector } from '../common/network-filters.js';
+import { isTlsProtocol, tcpChainOptions, tlsChainOptions, type L4ChainOption, type L4RouteSource } from './outbound-l4-routes.js';
 import { isHttpProtocol } from '../common/port-protocol.js';
 import { listenerName, WILDCARD_ADDRESS, type FilterChain, type Listener, type ListenerBuildContext } from './listener-context.js';
 
@@ -59,6 +60,31 @@ function singleVip(service: Service): string | undefined {
   return address;
 }
 
+/** Without a scope to look in: no VirtualService or DestinationRule applies. */
+const NO_L4_ROUTES: L4RouteSource = { virtualServiceFor: () => undefined, destinationRule: () => undefined };
+
+function chainMatchKey(match: FilterChain['filter_chain_match']): string {
+  return JSON.stringify(match ?? {});
+}
+
+/**
+ * Adds a TCP/TLS chain unless the listener already has one with the same match (Envoy refuses duplicates; the first
+ * service or route keeps it, as in Istio's conflict resolution). SNI chains need the TLS inspector on the listener.
+ */
+function addL4Chain(listener: Listener, option: L4ChainOption): void {
+  const match: NonNullable<FilterChain['filter_chain_match']> = {};
+  const ranges = option.cidrs.map(cidrRange).filter((r): r is CidrRange => r !== undefined);
+  if (ranges.length > 0) match.prefix_ranges = ranges;
+  if (option.serverNames.length > 0) match.server_names = [...option.serverNames];
+  const chains = listener.filter_chains!;
+  const key = chainMatchKey(Object.keys(match).length > 0 ? match : undefined);
+  if (chains.some((c) => chainMatchKey(c.filter_chain_match) === key)) return;
+  let name = option.name;
+  for (let n = 1; chains.some((c) => c.name === name); n++) name = `${option.name}-${n}`;
+  chains.push({ name, ...(Object.keys(match).length > 0 ? { filter_chain_match: match } : {}), filters: option.filters });
+  if (option.serverNames.length > 0 && !(listener.listener_filters ?? []).some((f) => f.name === tlsInspector().name)) listener.listener_filters = [...(listener.listener_filters ?? []), tlsInspector()];
+}
+
 interface PortListener {
   listener: Listener;
   /** A chain without filter_chain_match already exists: another one would be ambiguous (Envoy refuses it). */
@@ -82,7 +108,7 @@ function unboundListener(address: string, port: number): Listener {
  * addresses (prefix_ranges) — or matching everything when it has none (first such service wins a port, as Istio's
  * conflict resolution keeps one). Wildcard listeners pass unmatched connections through (PassthroughFilterChain).
  */
-export function buildOutboundListeners(services: readonly Service[], context: ListenerBuildContext): Listener[] {
+export function buildOutboundListeners(services: readonly Service[], context: ListenerBuildContext, l4Routes: L4RouteSource = NO_L4_ROUTES): Listener[] {
   const wildcard = new Map<number, PortListener>();
   const byVip = new Map<string, Listener>();
   const wildcardFor = (port: number): PortListener => {
@@ -119,24 +145,24 @@ export function buildOutboundListeners(services: readonly Service[], context: Li
   for (const service of services) {
     for (const port of service.ports) {
       if (isHttpProtocol(port.protocol)) continue;
-      const cluster = clusterName('outbound', port.number, '', service.hostname);
       const vip = singleVip(service);
+      let listener: Listener;
+      // A VIP listener tells services apart by address; a wildcard one by the service's CIDRs, or by SNI for TLS.
+      let cidrs: string[] = [];
       if (vip !== undefined) {
         const name = listenerName(vip, port.number);
-        if (byVip.has(name)) continue;
-        const listener = unboundListener(vip, port.number);
-        listener.filter_chains!.push({ name: cluster, filters: [tcpProxyFilter(cluster)] });
+        listener = byVip.get(name) ?? unboundListener(vip, port.number);
         byVip.set(name, listener);
-        continue;
+      } else {
+        const entry = wildcardFor(port.number);
+        listener = entry.listener;
+        cidrs = service.addresses.filter((a) => { const r = cidrRange(a); return r !== undefined && r.address_prefix !== WILDCARD_ADDRESS; });
       }
-      const entry = wildcardFor(port.number);
-      const ranges = service.addresses.map(cidrRange).filter((r): r is CidrRange => r !== undefined && r.address_prefix !== WILDCARD_ADDRESS);
-      if (ranges.length > 0) {
-        entry.listener.filter_chains!.push({ name: cluster, filter_chain_match: { prefix_ranges: ranges }, filters: [tcpProxyFilter(cluster)] });
-      } else if (!entry.hasCatchAllChain) {
-        entry.listener.filter_chains!.push({ name: cluster, filters: [tcpProxyFilter(cluster)] });
-        entry.hasCatchAllChain = true;
-      }
+      const options = isTlsProtocol(port.protocol)
+        ? tlsChainOptions(service, port, cidrs, vip !== undefined, l4Routes)
+        : tcpChainOptions(service, port, cidrs, l4Routes);
+      for (const option of options) addL4Chain(listener, option);
+      if (vip === undefined) wildcardFor(port.number).hasCatchAllChain ||= listener.filter_chains!.some((c) => c.filter_chain_match === undefined);
     }
   }
   const catchAll = catchAllCluster(context);
