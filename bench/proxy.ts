@@ -8,6 +8,8 @@
 //   fixed rate  wrk -cPACED_CONNECTIONS paced by a Lua delay() at RATE req/s, PACED_DURATION s: p50/p99 and the
 //               proxy's CPU time per request, (utime+stime of all its processes, /proc/<pid>/stat) / requests.
 // Environment: ROUNDS (5), DURATION (3), PACED_DURATION (5), RATE (4000), PACED_CONNECTIONS (32).
+// `npm run bench -- proxy --stats`: also Trellis with Istio's metadata exchange and istio.stats filters ("Trellis+stats"),
+// measured in the same rounds, and the ratios stats-on / stats-off (the cost of Istio's standard metrics).
 // `npm run bench -- proxy --profile`: Trellis alone under node --cpu-prof at the fixed rate; prints its top
 // self-time functions within the measured window.
 import { execFileSync } from 'node:child_process';
@@ -29,6 +31,7 @@ const RATE = Number(process.env['RATE'] ?? 4000);
 const CONNECTIONS = 32;
 const PACED_CONNECTIONS = Number(process.env['PACED_CONNECTIONS'] ?? 32);
 const PROFILE = process.argv.includes('--profile');
+const STATS = process.argv.includes('--stats');
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const trellisCli = join(repo, 'dist', 'src', 'cli', 'main.js');
@@ -102,10 +105,11 @@ async function startNginx(name: string, core: string | undefined, conf: (d: stri
   return processes.start(name, core, 'nginx', ['-p', d, '-c', join(d, 'nginx.conf')]);
 }
 
-async function startTrellis(cores: Cores, port: number, upstreamPort: number, nodeFlags: readonly string[] = []): Promise<ChildProcess> {
-  const bootstrap = join(dir, 'trellis-bootstrap.yaml');
-  writeFileSync(bootstrap, trellisBootstrap(port, upstreamPort));
-  return processes.start('trellis', cores.proxy, process.execPath, [...nodeFlags, trellisCli, 'proxy', '-c', bootstrap, '--log-level', 'warning', '--drain-time-s', '0']);
+async function startTrellis(cores: Cores, port: number, upstreamPort: number, nodeFlags: readonly string[] = [], istioStats = false): Promise<ChildProcess> {
+  const name = istioStats ? 'trellis-stats' : 'trellis';
+  const bootstrap = join(dir, `${name}-bootstrap.yaml`);
+  writeFileSync(bootstrap, trellisBootstrap(port, upstreamPort, { istioStats }));
+  return processes.start(name, cores.proxy, process.execPath, [...nodeFlags, trellisCli, 'proxy', '-c', bootstrap, '--log-level', 'warning', '--drain-time-s', '0']);
 }
 
 async function ready(name: string, port: number, child: ChildProcess): Promise<string | undefined> {
@@ -184,6 +188,8 @@ async function main(): Promise<void> {
   writeFileSync(join(haproxyDir, 'haproxy.cfg'), haproxyConf(haproxyDir, haproxyPort, upstreamPort));
   const haproxy = processes.start('haproxy', cores.proxy, 'haproxy', ['-db', '-f', join(haproxyDir, 'haproxy.cfg')]);
   const trellis = await startTrellis(cores, trellisPort, upstreamPort);
+  const statsPort = STATS ? await freePort() : 0;
+  const trellisStats = STATS ? await startTrellis(cores, statsPort, upstreamPort, [], true) : undefined;
 
   const target = (name: string, port: number, pids: () => number[], unavailable?: string): Target => ({ name, port, pids, unavailable, throughput: [], latency: [], paced: [], upstreamConnections: 0, requests: 0 });
   const targets: Target[] = [
@@ -191,8 +197,9 @@ async function main(): Promise<void> {
     target('Trellis', trellisPort, () => family(trellis), await ready('Trellis', trellisPort, trellis)),
     target('nginx', nginxPort, () => family(nginx), await ready('nginx', nginxPort, nginx)),
     target('HAProxy', haproxyPort, () => family(haproxy), await ready('HAProxy', haproxyPort, haproxy)),
+    ...(trellisStats ? [target('Trellis+stats', statsPort, () => family(trellisStats), await ready('Trellis+stats', statsPort, trellisStats))] : []),
   ];
-  for (const t of targets) if (t.unavailable) await processes.stop(t.name === 'Trellis' ? trellis : t.name === 'nginx' ? nginx : haproxy);
+  for (const t of targets) if (t.unavailable) await processes.stop(t.name === 'Trellis' ? trellis : t.name === 'nginx' ? nginx : t.name === 'Trellis+stats' ? trellisStats! : haproxy);
   const live = targets.filter((t) => !t.unavailable);
 
   const { plain, paced } = scripts();
@@ -272,6 +279,14 @@ async function main(): Promise<void> {
     }
   } else {
     console.log('Trellis ratios: not measured (Trellis unavailable)');
+  }
+  const withStats = figures.get('Trellis+stats');
+  if (trellisFigures && withStats) {
+    // The cost of Istio's standard metrics on the request path: the same proxy with and without the two filters.
+    printRatio('Trellis+stats/Trellis throughput req/s', withStats.rps / trellisFigures.rps);
+    printRatio('Trellis+stats/Trellis latency p99 (-c1)', withStats.p99 / trellisFigures.p99);
+    printRatio('Trellis+stats/Trellis fixed rate p99', withStats.pacedP99 / trellisFigures.pacedP99);
+    printRatio('Trellis+stats/Trellis CPU per request', withStats.cpu / trellisFigures.cpu);
   }
   console.log(`proxy bench: load at end: ${load()}`);
 }

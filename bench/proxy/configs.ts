@@ -81,12 +81,33 @@ backend upstream
 `;
 }
 
+/** A sidecar's node (the metadata Istio's stats and metadata exchange read), for the stats-on variant. */
+const ISTIO_NODE = `node:
+  id: sidecar~127.0.0.1~bench-v1.default~default.svc.cluster.local
+  cluster: bench.default
+  metadata: { NAMESPACE: default, WORKLOAD_NAME: bench-v1, CLUSTER_ID: Kubernetes, LABELS: { app: bench, version: v1 } }`;
+
+/**
+ * The stats-on variant's filters, as Trellis's control plane puts them on a sidecar's inbound HCM: metadata exchange
+ * first (reads the caller's x-envoy-peer-metadata, answers with its own), istio.stats just before the router.
+ */
+const ISTIO_STATS_FILTERS = `
+          - name: istio.metadata_exchange
+            typed_config:
+              "@type": type.googleapis.com/google.protobuf.Struct
+              value: { downstream_discovery: [{ istio_headers: {} }], downstream_propagation: [{ istio_headers: {} }] }
+          - name: istio.stats
+            typed_config:
+              "@type": type.googleapis.com/google.protobuf.Struct
+              value: { direction: INBOUND }`;
+
 /**
  * Trellis: the shape of test/e2e/proxy-static.test.ts — one listener, HCM with the router and no access log, a
  * STATIC cluster on the upstream. HTTP/1.1 upstream connections are pooled and kept alive by the cluster's pool.
+ * `istioStats`: with Istio's metadata exchange and istio.stats filters (the cost of Istio's standard metrics).
  */
-export function trellisBootstrap(port: number, upstreamPort: number): string {
-  return `node: { id: bench-proxy, cluster: bench }
+export function trellisBootstrap(port: number, upstreamPort: number, options: { istioStats?: boolean } = {}): string {
+  return `${options.istioStats ? ISTIO_NODE : 'node: { id: bench-proxy, cluster: bench }'}
 static_resources:
   listeners:
   - name: bench
@@ -107,7 +128,7 @@ static_resources:
               routes:
               - match: { prefix: "/" }
                 route: { cluster: upstream }
-          http_filters:
+          http_filters:${options.istioStats ? ISTIO_STATS_FILTERS : ''}
           - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
