@@ -36,6 +36,7 @@ import type { StreamInfo } from './http/stream-info.js';
 import { createHttpFilterRegistry } from './filters/registry.js';
 import { SpanExporterPool } from './filters/tracing/tracing-filter.js';
 import { IstioMetrics } from './filters/istio-stats/metrics.js';
+import { IstioTcpMetrics } from './filters/istio-stats/tcp-metrics.js';
 import { TrellisListenerManager } from './listeners/listener-manager.js';
 import { SdsClients } from './sds-clients.js';
 import { clusterSecretReferences, listenerSecretReferences, type SecretReference } from './secret-references.js';
@@ -79,6 +80,8 @@ export interface DataPlane {
   readonly clusters: ClusterBackend;
   /** Istio's standard metrics recorded by istio.stats filters, shown on /stats/prometheus. */
   readonly istioMetrics?: IstioMetrics;
+  /** Istio's TCP metrics recorded for tcp_proxy connections by the istio.stats network filter. */
+  readonly istioTcpMetrics?: IstioTcpMetrics;
   /** Span exporters of the tracing filter: flushed when the proxy stops. */
   readonly spanExporters?: SpanExporterPool;
   readonly httpFilters: HttpFilterRegistry;
@@ -241,6 +244,7 @@ class ProxyServer implements RunningProxy {
       nodeId: bootstrap.node.id,
       compileRouteConfiguration: (config) => dataPlane.compileRouteConfiguration(config),
       secrets,
+      networkFilterDeps: { node: bootstrap.node, ...(dataPlane.istioTcpMetrics ? { tcpMetrics: dataPlane.istioTcpMetrics } : {}) },
     };
     this.listenerManager = dataPlane.createListenerManager(context);
   }
@@ -914,6 +918,7 @@ class ProxyServer implements RunningProxy {
     stats.plain('server.memory_allocated', process.memoryUsage().heapUsed, 'gauge');
     stats.plain('server.memory_heap_size', process.memoryUsage().heapTotal, 'gauge');
     if (this.dataPlane.istioMetrics) stats.families(this.dataPlane.istioMetrics.samples());
+    if (this.dataPlane.istioTcpMetrics) stats.families(this.dataPlane.istioTcpMetrics.samples());
     return stats.build();
   }
 
@@ -1055,6 +1060,7 @@ export async function createDataPlane(
 ): Promise<DataPlane> {
   const clusters = createClusterBackend(options.secrets ?? NO_SECRETS, options.warmingTimeoutMs, options.log);
   const istioMetrics = new IstioMetrics();
+  const istioTcpMetrics = new IstioTcpMetrics();
   const spanExporters = new SpanExporterPool();
   const httpFilters = createHttpFilterRegistry({ clusters: clusters.manager, istioMetrics, spanExporters, ...(options.log ? { log: options.log } : {}), ...(options.node ? { node: options.node } : {}) });
   // typed_per_filter_config entries are compiled by the factory of the filter they name (or whose config type they carry).
@@ -1068,6 +1074,7 @@ export async function createDataPlane(
   return {
     clusters,
     istioMetrics,
+    istioTcpMetrics,
     spanExporters,
     httpFilters,
     compileRouteConfiguration: (config) => compileRouteConfiguration(config, { perFilterConfig, clusterExists: (name) => clusters.manager.get(name) !== undefined }),

@@ -116,7 +116,7 @@ class Generation {
     const instantiate = (t: ChainTemplate): ChainRuntime => ({
       template: t,
       ...(t.hcm ? { hcm: t.hcm.createConnectionManager({ listenerName: compiled.name, bufferLimitBytes: compiled.bufferLimitBytes }) } : {}),
-      ...(t.tcpConfig ? { tcp: compileTcpProxy(t.tcpConfig, t.path, context.clusters) } : {}),
+      ...(t.tcpConfig ? { tcp: compileTcpProxy(t.tcpConfig, t.path, context.clusters, context.networkFilterDeps ?? {}) } : {}),
     });
     this.chains = compiled.chains.map(instantiate);
     this.defaultChain = compiled.defaultChain ? instantiate(compiled.defaultChain) : undefined;
@@ -386,8 +386,9 @@ class ActiveListener {
 
   private runNetworkFilter(chain: ChainRuntime, socket: Duplex, info: DownstreamConnectionInfo, alpn: string | undefined, initial: Buffer | undefined, sni?: string): void {
     const readFilters = chain.template.readFilters;
+    let connection: DownstreamConnection | undefined;
     if (readFilters.length > 0) {
-      const connection: DownstreamConnection = {
+      connection = {
         remoteAddress: info.remoteAddress,
         remotePort: info.remotePort,
         localAddress: info.localAddress,
@@ -405,7 +406,7 @@ class ActiveListener {
       }
     }
     if (chain.tcp) {
-      chain.tcp.handle(socket, initial, { address: info.localAddress, port: info.localPort });
+      chain.tcp.handle(socket, initial, { address: info.localAddress, port: info.localPort }, connection);
       return;
     }
     const hcm = chain.hcm!;
@@ -601,7 +602,7 @@ export class TrellisListenerManager implements ListenerManager {
         return;
       }
       try {
-        readFilters.push(factory.create(rf.typed_config ? unpackAny(rf.typed_config) : {}, `${rp}.typed_config`));
+        readFilters.push(factory.create(rf.typed_config ? unpackAny(rf.typed_config) : {}, `${rp}.typed_config`, this.context.networkFilterDeps ?? {}));
       } catch (err) {
         readFiltersOk = false;
         if (err instanceof XdsValidationError) problems.push(...err.details);

@@ -34,6 +34,8 @@ export interface ListenerContext {
   readonly compileRouteConfiguration?: (config: envoy.config.route.v3.RouteConfiguration) => RouteTable;
   /** SDS secrets by name, for DownstreamTlsContext tls_certificate_sds_secret_configs; absent → SDS references are refused. */
   readonly secrets?: import('../transport/secret-provider.js').SecretProvider;
+  /** The node and TCP metrics store network filters (metadata exchange, istio.stats) use; absent → they see an unknown node. */
+  readonly networkFilterDeps?: import('../filters/network-filter.js').NetworkFilterDeps;
 }
 
 /** A Listener validated and compiled (filter chains, HCM and filters built); binding happens in apply(). */

@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { CodecError, XdsValidationError } from '../../common/errors.js';
 import { unpackAny } from '../../xds/codec.js';
-import type { envoy } from '../../xds/generated/types.js';
+import type { envoy, google } from '../../xds/generated/types.js';
 import { durationMs, rejectUnsupported, structToJson, wrapped } from './config-values.js';
 import { compileLoadAssignment, type EndpointSpec, type LoadAssignment } from './endpoints.js';
 import { compileHealthChecks, type HealthCheckConfig } from './health-check/health-check-config.js';
@@ -68,7 +68,36 @@ const SUPPORTED_FIELDS = [
   'original_dst_lb_config', 'common_lb_config', 'transport_socket', 'transport_socket_matches', 'metadata',
   'protocol_selection', 'upstream_connection_options', 'outlier_detection', 'health_checks',
   'ignore_health_on_host_removal',
+  // Upstream network filters: only Istio's istio.metadata_exchange (the TCP exchange tcp_proxy runs).
+  'filters',
 ];
+
+/** Istio's upstream network filter on outbound clusters (TCPClusterMx); tcp_proxy runs the exchange. */
+const UPSTREAM_METADATA_EXCHANGE = 'istio.metadata_exchange';
+const STRUCT_TYPE_URL = 'type.googleapis.com/google.protobuf.Struct';
+const METADATA_EXCHANGE_TYPE_URL = 'type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange';
+
+/** cluster.filters: true when it holds istio.metadata_exchange with protocol istio-peer-exchange; anything else is refused. */
+function compileUpstreamFilters(filters: Cluster['filters'], path: string, problems: string[]): boolean {
+  let exchange = false;
+  (filters ?? []).forEach((f, i) => {
+    const fp = `${path}[${i}]`;
+    const url = f.typed_config?.type_url ?? '';
+    if (f.name !== UPSTREAM_METADATA_EXCHANGE || (url !== STRUCT_TYPE_URL && url !== METADATA_EXCHANGE_TYPE_URL && url !== '')) {
+      problems.push(`${fp}: unsupported upstream network filter ${f.name ?? ''}${url ? ` (${url})` : ''} (supported: ${UPSTREAM_METADATA_EXCHANGE} with a google.protobuf.Struct config)`);
+      return;
+    }
+    if (url === METADATA_EXCHANGE_TYPE_URL) {
+      problems.push(`${fp}.typed_config: Trellis has no codec for ${url}; send its fields as a google.protobuf.Struct`);
+      return;
+    }
+    const config = url === STRUCT_TYPE_URL ? structToJson(unpackAny<google.protobuf.Struct>(f.typed_config!)) : {};
+    for (const key of Object.keys(config)) if (key !== 'protocol') problems.push(`${fp}.typed_config.${key}: not supported by Trellis`);
+    if (config['protocol'] !== 'istio-peer-exchange') problems.push(`${fp}.typed_config.protocol: expected "istio-peer-exchange", got ${JSON.stringify(config['protocol'])}`);
+    else exchange = true;
+  });
+  return exchange;
+}
 
 export function emptyClusterStats(): ClusterStats {
   return {
@@ -108,6 +137,7 @@ interface CompiledCluster {
   readonly outlierDetection: OutlierDetectionConfig | undefined;
   readonly healthCheck: HealthCheckConfig | undefined;
   readonly ignoreHealthOnHostRemoval: boolean;
+  readonly upstreamMetadataExchange: boolean;
 }
 
 function compileTransportSocket(ts: TransportSocket | undefined, path: string, secrets: UpstreamSecretProvider, problems: string[]): UpstreamTls | undefined {
@@ -283,6 +313,7 @@ function compile(cluster: Cluster, context: ClusterCompileContext): CompiledClus
   const outlierDetection = cluster.outlier_detection ? compileOutlierDetection(cluster.outlier_detection, `${path}.outlier_detection`, problems) : undefined;
   if (cluster.health_checks && cluster.health_checks.length > 0 && type === 'ORIGINAL_DST') problems.push(`${path}.health_checks: not supported on ORIGINAL_DST clusters (their hosts exist only while connections use them)`);
   const healthCheck = compileHealthChecks(cluster.health_checks, `${path}.health_checks`, name, problems);
+  const upstreamMetadataExchange = compileUpstreamFilters(cluster.filters, `${path}.filters`, problems);
   if (problems.length > 0) throw new XdsValidationError(problems);
   return {
     name,
@@ -304,6 +335,7 @@ function compile(cluster: Cluster, context: ClusterCompileContext): CompiledClus
     outlierDetection,
     healthCheck,
     ignoreHealthOnHostRemoval: cluster.ignore_health_on_host_removal === true,
+    upstreamMetadataExchange,
   };
 }
 
@@ -638,6 +670,15 @@ export class UpstreamClusterImpl implements UpstreamCluster {
     this.setWarm();
     this.dnsTimer = setTimeout(() => void this.resolveDns(), failed ? this.compiled.dnsFailureRefreshMs : this.compiled.dnsRefreshMs);
     this.dnsTimer.unref();
+  }
+
+  get upstreamMetadataExchange(): boolean {
+    return this.compiled.upstreamMetadataExchange;
+  }
+
+  /** One connection to `host` outside the pools (tcp_proxy), over the host's transport (TLS when configured), counted as pooled ones are. */
+  connect(host: UpstreamHost, alpn?: readonly string[]): UpstreamSocket {
+    return connectUpstream(host as HostImpl, this.transportFor(host as HostImpl), alpn);
   }
 
   /** upstream_bind_config.source_address: the address upstream connections leave from (the same for every transport). */

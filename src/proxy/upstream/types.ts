@@ -191,6 +191,13 @@ export interface UpstreamCluster {
    * leaves from 127.0.0.6 so the capture rules do not redirect it again.
    */
   readonly upstreamBindAddress?: string | undefined;
+  /** The cluster's `filters` hold istio.metadata_exchange: tcp_proxy exchanges peer metadata on connections that negotiate istio-peer-exchange. */
+  readonly upstreamMetadataExchange?: boolean;
+  /**
+   * One connection to `host` for tcp_proxy, over the cluster's transport socket (TLS, ALPN from its context unless
+   * `alpn` is given); counts upstream_cx_* as pooled connections do. `connected` is set once TCP (and TLS) is up.
+   */
+  connect?(host: UpstreamHost, alpn?: readonly string[]): import('node:net').Socket & { connected?: boolean };
   /**
    * Starts an HTTP request to `host` over the cluster's pooled connections (HTTP/1.1 or HTTP/2 per the
    * cluster's protocol options, TLS per its transport socket). Headers are in HttpHeaders shape with

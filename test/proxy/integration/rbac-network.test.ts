@@ -202,7 +202,7 @@ test('filter chains: read filters before one terminal filter; wrong shapes and u
   try {
     assert.match(details(listener('a', [tcpProxy('db'), rbac(DENY_LOCAL)])), /filters\[0\]: terminal filter envoy\.filters\.network\.tcp_proxy must be the last network filter/);
     assert.match(details(listener('a', [tcpProxy('db'), rbac(DENY_LOCAL)])), /filters\[1\]: envoy\.filters\.network\.rbac is not a terminal filter/);
-    assert.match(details(listener('b', [{ name: 'envoy.filters.network.mongo_proxy' }, tcpProxy('db')])), /filters\[0\]: unsupported network filter envoy\.filters\.network\.mongo_proxy \(supported before the terminal filter: envoy\.filters\.network\.rbac\)/);
+    assert.match(details(listener('b', [{ name: 'envoy.filters.network.mongo_proxy' }, tcpProxy('db')])), /filters\[0\]: unsupported network filter envoy\.filters\.network\.mongo_proxy \(supported before the terminal filter: envoy\.filters\.network\.rbac, istio\.metadata_exchange, istio\.stats\)/);
     assert.match(details(listener('c', [])), /filters: expected network filters ending in a terminal filter/);
     assert.match(details(listener('d', [rbac({ rules: { policies: {} } }), tcpProxy('db')])), /filters\[0\]\.typed_config\.stat_prefix: required/);
     assert.match(details(listener('e', [rbac({ stat_prefix: 'x', enforcement_type: 7, rules: { action: 'ALLOW' } }), tcpProxy('db')])), /enforcement_type: expected ONE_TIME_ON_FIRST_BYTE or CONTINUOUS \(got 7\)/);

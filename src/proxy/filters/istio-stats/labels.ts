@@ -4,6 +4,7 @@ import { formatResponseFlags } from '../../http/response-flags.js';
 import type { StreamInfo } from '../../http/stream-info.js';
 import type { PeerMetadata } from '../metadata-exchange/peer-metadata.js';
 import type { IstioLabels } from './metrics.js';
+import type { TcpLabels } from './tcp-metrics.js';
 
 export const UNKNOWN = 'unknown';
 
@@ -138,4 +139,69 @@ export function istioLabels(reporter: Reporter, self: WorkloadLabels, peer: Peer
     response_code: String(info.responseCode ?? 0),
     grpc_response_status: grpc ? (headerValue(info.responseHeaders ?? {}, 'grpc-status') ?? '') : '',
   };
+}
+
+/** What the TCP labels are built from: the connection's TLS sides, its cluster and Envoy's response flags. */
+export interface TcpConnectionFacts {
+  /** The downstream TLS session (destination reporter: the source's principal and mTLS). */
+  readonly downstreamTls?: { readonly sni?: string; readonly peerUriSans: readonly string[]; readonly localUriSans?: readonly string[] };
+  /** The upstream TLS session's URI SANs (source reporter): the server's (peer) and this proxy's (local). */
+  readonly upstreamPeerUriSans?: readonly string[];
+  readonly upstreamLocalUriSans?: readonly string[];
+  readonly upstreamCluster?: string;
+  /** Envoy's short flags (`UF`, `UH`), `-` for none. */
+  readonly responseFlags: string;
+}
+
+/** `outbound_.9080_._.reviews.default.svc.cluster.local` (Istio's mTLS SNI) → the service host. */
+export function serviceHostOfSni(sni: string | undefined): string | undefined {
+  if (!sni || !sni.startsWith('outbound_.')) return undefined;
+  const parts = sni.split('_.');
+  return parts.length >= 4 && parts[3] ? parts.slice(3).join('_.') : undefined;
+}
+
+/** Istio's TCP metric labels for one connection seen by `reporter`. */
+export function istioTcpLabels(reporter: Reporter, self: WorkloadLabels, peer: PeerMetadata | undefined, facts: TcpConnectionFacts): TcpLabels {
+  const other = workloadLabels(peer?.fields);
+  const source = reporter === 'source' ? self : other;
+  const destination = reporter === 'source' ? other : self;
+  const host = reporter === 'source' ? serviceHostOfCluster(facts.upstreamCluster) : serviceHostOfSni(facts.downstreamTls?.sni);
+  const service = serviceOfHost(host, destination.namespace);
+  const tls = facts.downstreamTls;
+  const mtls = tls !== undefined && tls.peerUriSans.length > 0;
+  const principal = (sans: readonly string[] | undefined): string => (sans?.[0] ? bounded(sans[0]) : UNKNOWN);
+  return {
+    reporter,
+    source_workload: source.workload,
+    source_canonical_service: source.canonicalService,
+    source_canonical_revision: source.canonicalRevision,
+    source_workload_namespace: source.namespace,
+    // Each side knows both principals from its own TLS session: the destination from the downstream one, the source from the upstream one.
+    source_principal: reporter === 'destination' ? (mtls ? principal(tls.peerUriSans) : UNKNOWN) : principal(facts.upstreamLocalUriSans),
+    source_app: source.app,
+    source_version: source.version,
+    source_cluster: source.cluster,
+    destination_workload: destination.workload,
+    destination_workload_namespace: destination.namespace,
+    destination_principal: reporter === 'destination' ? (mtls ? principal(tls.localUriSans) : UNKNOWN) : principal(facts.upstreamPeerUriSans),
+    destination_app: destination.app,
+    destination_version: destination.version,
+    destination_service: service.service,
+    destination_canonical_service: destination.canonicalService,
+    destination_canonical_revision: destination.canonicalRevision,
+    destination_service_name: service.name,
+    destination_service_namespace: service.namespace,
+    destination_cluster: destination.cluster,
+    request_protocol: 'tcp',
+    response_flags: facts.responseFlags,
+    connection_security_policy: reporter === 'source' ? UNKNOWN : mtls ? 'mutual_tls' : 'none',
+  };
+}
+
+/** destination_service* of a host (`name.ns.svc.<domain>` → name, ns; a short name takes the destination's namespace). */
+function serviceOfHost(host: string | undefined, destinationNamespace: string): DestinationService {
+  if (!host) return { service: UNKNOWN, name: UNKNOWN, namespace: destinationNamespace };
+  const parts = host.split('.');
+  if (parts.length >= 3 && parts[2] === 'svc') return { service: bounded(host), name: bounded(parts[0]!), namespace: bounded(parts[1]!) };
+  return { service: bounded(host), name: bounded(parts[0]!), namespace: destinationNamespace };
 }

@@ -44,7 +44,7 @@ export function decodePeerMetadata(value: string): Record<string, unknown> | und
   }
 }
 
-function toStruct(fields: Readonly<Record<string, unknown>>): google.protobuf.Struct {
+export function toStruct(fields: Readonly<Record<string, unknown>>): google.protobuf.Struct {
   const out: Record<string, google.protobuf.Value> = {};
   for (const key of Object.keys(fields).sort()) out[key] = toValue(fields[key]);
   return { fields: out };
