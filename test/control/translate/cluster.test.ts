@@ -312,6 +312,8 @@ test('auto mTLS without DestinationRule TLS: tlsMode-istio match with ISTIO_MUTU
   const [istio, disabled] = v1.transport_socket_matches ?? [];
   assert.equal(v1.transport_socket_matches?.length, 2);
   assert.equal(istio!.name, 'tlsMode-istio');
+  // Istio's TCPClusterMx: tcp_proxy exchanges peer metadata over Istio mTLS.
+  assert.deepEqual(v1.filters?.map((f) => [f.name, unpackAny<google.protobuf.Struct>(f.typed_config!, 'type.googleapis.com/google.protobuf.Struct').fields?.['protocol']?.string_value]), [['istio.metadata_exchange', 'istio-peer-exchange']]);
   assert.deepEqual(istio!.match, { fields: { tlsMode: { string_value: 'istio' } } });
   const tls = tlsOf(istio!.transport_socket);
   assert.equal(tls.sni, 'outbound_.9080_.v1_.reviews.default.svc.cluster.local');

@@ -2,7 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { unpackAny } from '../../../src/xds/codec.js';
-import type { envoy } from '../../../src/xds/generated/types.js';
+import type { envoy, google } from '../../../src/xds/generated/types.js';
 import { buildExplicitOutboundListener, buildSidecarListeners, type Listener } from '../../../src/control/translate/listener/index.js';
 import { MESH, assertListenerOnTheWire, details, http9080, instance, productpage, proxy, ratings, reviews, service } from './bookinfo-translate-fixture.js';
 
@@ -33,8 +33,9 @@ function hcmOf(chain: FilterChain | undefined): HttpConnectionManager {
   return unpackAny<HttpConnectionManager>(filter!.typed_config!, 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager');
 }
 
+/** The chain's terminal tcp_proxy (Istio's telemetry and security network filters come before it). */
 function tcpProxyOf(chain: FilterChain | undefined): TcpProxy {
-  const filter = chain?.filters?.[0];
+  const filter = chain?.filters?.at(-1);
   assert.equal(filter?.name, 'envoy.filters.network.tcp_proxy');
   return unpackAny<TcpProxy>(filter!.typed_config!, 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy');
 }
@@ -106,6 +107,10 @@ describe('sidecar listeners', () => {
     assert.equal(mongoListener.filter_chains?.length, 1);
     assert.equal(mongoListener.filter_chains?.[0]?.filter_chain_match, undefined);
     assert.equal(tcpProxyOf(mongoListener.filter_chains?.[0]).cluster, 'outbound|27017||mongo.default.svc.cluster.local');
+    // Istio's TCP metrics on outbound TCP chains: istio.stats (source reporter) before tcp_proxy.
+    const filters = vip.filter_chains![0]!.filters!;
+    assert.deepEqual(filters.map((f) => f.name), ['istio.stats', 'envoy.filters.network.tcp_proxy']);
+    assert.equal(unpackAny<google.protobuf.Struct>(filters[0]!.typed_config!, 'type.googleapis.com/google.protobuf.Struct').fields?.['direction']?.string_value, 'OUTBOUND');
   });
 
   test('virtualInbound: 0.0.0.0:15006, original_dst/tls_inspector/http_inspector, chains per workload port and passthrough by mTLS mode', () => {

@@ -134,7 +134,7 @@ portLevelMtls: {"7000": {mode: DISABLE}, "80": {mode: DISABLE}, "9999": {mode: P
   const port80 = l.filter_chains!.filter((c) => c.filter_chain_match?.destination_port?.value === 80);
   assert.deepEqual(port80.map((c) => c.name), ['virtualInbound-catchall-http-port-80', 'virtualInbound-port-80']);
   assert.deepEqual(chainsOf(l, 80), ['raw_buffer http-alpn no-tls-termination', ...PLAINTEXT]);
-  const tcpProxy = unpackAny<{ cluster?: string }>(port80[1]!.filters![0]!.typed_config!, 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy');
+  const tcpProxy = unpackAny<{ cluster?: string }>(port80[1]!.filters!.at(-1)!.typed_config!, 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy');
   assert.equal(tcpProxy.cluster, 'InboundPassthroughClusterIpv4');
   const port9999 = l.filter_chains!.filter((c) => c.filter_chain_match?.destination_port?.value === 9999);
   assert.deepEqual(port9999.map((c) => c.name), [

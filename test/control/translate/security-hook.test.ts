@@ -62,7 +62,8 @@ test('inbound: security HTTP filters first in every HCM chain (ports and HTTP pa
   const httpPassthrough = l.filter_chains!.filter((c) => c.name!.startsWith('virtualInbound-catchall-http'));
   assert.equal(httpPassthrough.length, 2);
   for (const chain of httpPassthrough) assert.deepEqual(hcmFilters(chain), [MX, 'test.jwt_authn', 'test.rbac', ...STANDARD]);
-  for (const chain of tcp) assert.deepEqual(chain.filters?.map((f) => f.name), ['test.network_rbac', 'envoy.filters.network.tcp_proxy']);
+  // Istio's order: the TCP metadata exchange, the security filters, istio.stats (TCP metrics), tcp_proxy.
+  for (const chain of tcp) assert.deepEqual(chain.filters?.map((f) => f.name), ['istio.metadata_exchange', 'test.network_rbac', 'istio.stats', 'envoy.filters.network.tcp_proxy']);
   const blackhole = l.filter_chains!.find((c) => c.name === 'virtualInbound-blackhole')!;
   assert.deepEqual(blackhole.filters?.map((f) => f.name), ['envoy.filters.network.tcp_proxy'], 'the loop guard needs no policy');
 

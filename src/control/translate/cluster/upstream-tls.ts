@@ -2,6 +2,7 @@
 import type { ClientTLSSettings } from '../../../api/index.js';
 import { packAny } from '../../../xds/codec.js';
 import type { envoy } from '../../../xds/generated/types.js';
+import { tcpMetadataExchangeFilter } from '../common/network-filters.js';
 import { toStruct } from '../common/protobuf-values.js';
 import { credentialSdsSecretConfig, SDS_CA_SUFFIX, SDS_DEFAULT_RESOURCE, SDS_ROOT_RESOURCE, workloadSdsSecretConfig } from '../common/sds-secret-config.js';
 import { httpOptions, isHttp2Cluster, type ClusterWrapper } from './cluster-wrapper.js';
@@ -51,6 +52,8 @@ export function applyUpstreamTls(wrapper: ClusterWrapper, input: UpstreamTlsInpu
   if (context === undefined) return;
   const cluster = wrapper.cluster;
   const socket: TransportSocket = { name: TLS_TRANSPORT_SOCKET, typed_config: packAny(UPSTREAM_TLS_CONTEXT_TYPE, context) };
+  // Istio's TCPClusterMx: over Istio mTLS (ALPN istio-peer-exchange) tcp_proxy exchanges peer metadata with the server.
+  if (tls.mode === 'ISTIO_MUTUAL') cluster.filters = [tcpMetadataExchangeFilter()];
   if (tls.mode === 'ISTIO_MUTUAL' && kind === 'auto' && cluster.type !== 'ORIGINAL_DST') {
     cluster.transport_socket_matches = [
       { name: 'tlsMode-istio', match: toStruct({ tlsMode: 'istio' }), transport_socket: socket },

@@ -83,6 +83,16 @@ export function istioStatsFilter(direction: TrafficDirection): HttpFilter {
   return { name: ISTIO_STATS_FILTER, typed_config: packAny(STRUCT_MESSAGE, toStruct({ direction })) };
 }
 
+/** Istio's TCP metadata exchange (TCPListenerMx / TCPClusterMx): MetadataExchange's `protocol`, as a Struct. */
+export function tcpMetadataExchangeFilter(): Filter {
+  return { name: METADATA_EXCHANGE_FILTER, typed_config: packAny(STRUCT_MESSAGE, toStruct({ protocol: 'istio-peer-exchange' })) };
+}
+
+/** istio.stats as a network filter before tcp_proxy: Istio's TCP metrics, destination on inbound, source on outbound. */
+export function tcpIstioStatsFilter(direction: TrafficDirection): Filter {
+  return { name: ISTIO_STATS_FILTER, typed_config: packAny(STRUCT_MESSAGE, toStruct({ direction })) };
+}
+
 /** The direction of an HCM from Istio's stat prefixes (`inbound_…`, `InboundPassthroughCluster…` vs `outbound_…`, gateways). */
 function directionOfStatPrefix(statPrefix: string): TrafficDirection {
   return statPrefix.startsWith('inbound') || statPrefix.startsWith('InboundPassthrough') ? 'INBOUND' : 'OUTBOUND';

@@ -4,7 +4,7 @@ import { tracingOption } from '../telemetry/tracing.js';
 import { BLACKHOLE_CLUSTER, OUTBOUND_CAPTURE_PORT, PASSTHROUGH_CLUSTER, VIRTUAL_OUTBOUND_LISTENER } from '../../model/cluster-name.js';
 import type { MeshConfig } from '../../model/mesh-config.js';
 import type { Service } from '../../model/service.js';
-import { httpConnectionManagerFilter, pathNormalizationOption, socketAddress, tcpProxyFilter, tlsInspector } from '../common/network-filters.js';
+import { httpConnectionManagerFilter, pathNormalizationOption, socketAddress, tcpIstioStatsFilter, tcpProxyFilter, tlsInspector } from '../common/network-filters.js';
 import { isTlsProtocol, tcpChainOptions, tlsChainOptions, type L4ChainOption, type L4RouteSource } from './outbound-l4-routes.js';
 import { isHttpProtocol } from '../common/port-protocol.js';
 import { listenerName, WILDCARD_ADDRESS, type FilterChain, type Listener, type ListenerBuildContext } from './listener-context.js';
@@ -81,7 +81,8 @@ function addL4Chain(listener: Listener, option: L4ChainOption): void {
   if (chains.some((c) => chainMatchKey(c.filter_chain_match) === key)) return;
   let name = option.name;
   for (let n = 1; chains.some((c) => c.name === name); n++) name = `${option.name}-${n}`;
-  chains.push({ name, ...(Object.keys(match).length > 0 ? { filter_chain_match: match } : {}), filters: option.filters });
+  // Istio's TCP metrics: istio.stats (source reporter) before the chain's tcp_proxy (Istio's buildOutboundNetworkFilters).
+  chains.push({ name, ...(Object.keys(match).length > 0 ? { filter_chain_match: match } : {}), filters: [tcpIstioStatsFilter('OUTBOUND'), ...option.filters] });
   if (option.serverNames.length > 0 && !(listener.listener_filters ?? []).some((f) => f.name === tlsInspector().name)) listener.listener_filters = [...(listener.listener_filters ?? []), tlsInspector()];
 }
 
