@@ -1,0 +1,102 @@
+// DNS capture for real (root, network namespaces): `trellis iptables --redirect-dns` sends the pod's port-53 queries to the
+// agent's DNS proxy (`trellis proxy --dns-port 15053 --dns-auto-allocate`), which answers from the control plane's name
+// table. A plain client resolves a short service name and an address-less ServiceEntry host (auto-allocated VIP) through
+// glibc, and curl reaches the ServiceEntry's endpoint through that VIP, captured like any other outbound connection.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NetnsLab } from '../support/netns.js';
+import { CLI, proxyIdentity, SERVER, unavailable, waitFor } from './capture-support.js';
+
+function meshConfig(upstreamIp: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: reviews, namespace: default }
+spec:
+  hosts: [reviews.default.svc.cluster.local]
+  addresses: [10.96.0.7]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 9080, name: http, protocol: HTTP }]
+  endpoints: [{ address: ${upstreamIp}, ports: { http: 8080 } }]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: external-api, namespace: default }
+spec:
+  hosts: [api.external.example]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{ number: 8080, name: http, protocol: HTTP }]
+  endpoints: [{ address: ${upstreamIp} }]
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: istio-system }
+spec: { mtls: { mode: DISABLE } }
+`;
+}
+
+test('DNS capture: the pod resolves mesh names through the agent DNS proxy and reaches an auto-allocated VIP through capture', { skip: unavailable ?? false, timeout: 120_000 }, async (t) => {
+  const { proxyBootstrapYaml } = await import('../../src/agent/bootstrap.js');
+  const lab = new NetnsLab('10.252.0');
+  const dir = mkdtempSync(join(tmpdir(), 'trellis-dns-capture-'));
+  const app = lab.addPod('dnsapp');
+  const upstream = lab.addPod('dnsup');
+  // `ip netns exec` bind-mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf: the pod's own resolver config.
+  const netnsEtc = join('/etc/netns', app.ns);
+  t.after(async () => {
+    await lab.close();
+    rmSync(netnsEtc, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+    assert.deepEqual(lab.remainingNamespaces(), []);
+  });
+  mkdirSync(netnsEtc, { recursive: true });
+  writeFileSync(join(netnsEtc, 'resolv.conf'), 'nameserver 10.252.0.53\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 timeout:2 attempts:1\n');
+  // A default route, as a pod has: without one a VIP outside the pod subnet is unreachable before iptables sees it.
+  lab.exec(app, 'ip', ['route', 'add', 'default', 'dev', 'eth0']);
+  chmodSync(dir, 0o755);
+  const configDir = join(dir, 'config');
+  mkdirSync(configDir);
+  writeFileSync(join(configDir, 'mesh.yaml'), meshConfig(upstream.ip));
+  const bootstrapPath = join(dir, 'bootstrap.yaml');
+  writeFileSync(
+    bootstrapPath,
+    proxyBootstrapYaml({ type: 'sidecar', name: 'app-v1', namespace: 'default', labels: { app: 'app' }, serviceAccount: 'app', ip: app.ip, adminPort: 15000, xdsPort: 15010 }),
+    { mode: 0o644 },
+  );
+  const upstreamServer = lab.start(upstream, process.execPath, ['-e', SERVER, 'upstream', '8080']);
+  const control = lab.start(app, process.execPath, [CLI, 'control', '--config-dir', configDir, '--xds-address', '127.0.0.1:15010', '--monitoring-address', '127.0.0.1:15014', '--secure-xds-address', 'off']);
+  lab.exec(app, process.execPath, [CLI, 'iptables', '--redirect-dns']);
+  const rules = lab.exec(app, 'iptables-save', ['-t', 'nat']);
+  assert.match(rules, /--dport 53 .*--to-ports 15053/, rules);
+  const identity = proxyIdentity();
+  const proxy = lab.start(app, 'setpriv', [...identity.args, process.execPath, CLI, 'proxy', '-c', bootstrapPath, '--log-level', 'warning', '--dns-port', '15053', '--dns-auto-allocate']);
+  await waitFor('the proxy and its DNS name table', () => {
+    if (!/listening/.test(upstreamServer.output()) || !/DNS name table: 2 host/.test(proxy.output())) return false;
+    const r = lab.run(app, 'curl', ['-s', '--max-time', '2', 'http://127.0.0.1:15000/listeners'], 5_000);
+    return r.status === 0 && r.stdout.includes('0.0.0.0_8080') && r.stdout.includes('0.0.0.0_9080');
+  }).catch((err: Error) => {
+    throw new Error(`${err.message}\nproxy:\n${proxy.output()}\ncontrol:\n${control.output()}`);
+  });
+
+  // glibc's resolver, nothing else: the search list expands `reviews`, port 53 is redirected to the DNS proxy.
+  const reviews = lab.run(app, 'getent', ['ahostsv4', 'reviews']);
+  assert.equal(reviews.status, 0, reviews.stderr + proxy.output());
+  assert.match(reviews.stdout, /^10\.96\.0\.7\s/m);
+  const api = lab.run(app, 'getent', ['ahostsv4', 'api.external.example']);
+  assert.equal(api.status, 0, api.stderr + proxy.output());
+  const vip = /^(240\.240\.\d+\.\d+)\s/m.exec(api.stdout)?.[1];
+  assert.ok(vip, `an auto-allocated VIP for api.external.example: ${api.stdout}`);
+  assert.equal(lab.run(app, 'getent', ['ahostsv4', 'nope.default.svc.cluster.local']).status, 2, 'a mesh name that does not exist: NXDOMAIN');
+
+  // The app connects to the VIP; iptables captures it, virtualOutbound hands it to 0.0.0.0_8080, the route picks the host.
+  const viaVip = lab.run(app, 'curl', ['-sS', '--max-time', '10', 'http://api.external.example:8080/hello']);
+  assert.equal(viaVip.status, 0, viaVip.stderr + proxy.output());
+  assert.match(viaVip.stdout, new RegExp(`^upstream http remote=${app.ip.replace(/\./g, '\\.')} local=${upstream.ip.replace(/\./g, '\\.')}:8080$`));
+  const viaShortName = lab.run(app, 'curl', ['-sS', '--max-time', '10', 'http://reviews:9080/']);
+  assert.equal(viaShortName.status, 0, viaShortName.stderr + proxy.output());
+  assert.match(viaShortName.stdout, /^upstream http /);
+});
