@@ -45,6 +45,11 @@ export interface ProxyBootstrapOptions {
   readonly adsApiType?: 'GRPC' | 'DELTA_GRPC';
   /** Security on: the loopback port of the agent's SDS server, which the `sds-grpc` static cluster points at. */
   readonly sdsPort?: number;
+  /**
+   * Sidecars whose DNS goes through the agent's DNS proxy (Istio's ISTIO_META_DNS_CAPTURE / DNS_AUTO_ALLOCATE, which
+   * its bootstrap puts into the node metadata): the control plane then also builds listeners on auto-allocated VIPs.
+   */
+  readonly dns?: { readonly capture: boolean; readonly autoAllocate: boolean };
 }
 
 /** An HTTP/2 static cluster to one loopback endpoint, as Istio's xds-grpc and sds-grpc. */
@@ -97,6 +102,10 @@ export function buildProxyBootstrap(o: ProxyBootstrapOptions): Record<string, un
   };
   if (o.type === 'sidecar' && o.explicitProxyPort !== undefined) metadata[EXPLICIT_PROXY_PORT_METADATA] = String(o.explicitProxyPort);
   if (o.type === 'sidecar' && o.inboundPorts && o.inboundPorts.length > 0) metadata[LOCAL_INBOUND_PORTS_METADATA] = formatInboundPorts(o.inboundPorts);
+  if (o.type === 'sidecar' && o.dns?.capture) {
+    metadata['DNS_CAPTURE'] = 'true';
+    if (o.dns.autoAllocate) metadata['DNS_AUTO_ALLOCATE'] = 'true';
+  }
   const app = o.labels['app'] ?? o.labels['app.kubernetes.io/name'] ?? o.name;
   return {
     node: { id: proxyNodeId(o), cluster: `${app}.${o.namespace}`, metadata },

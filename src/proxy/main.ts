@@ -158,6 +158,8 @@ export interface ProxyOptions {
   readonly drainTimeMs?: number;
   /** Called when /quitquitquit asks the proxy to exit (after it stopped). */
   readonly onQuit?: () => void;
+  /** Node metadata added to the bootstrap's, as pilot-agent adds its ISTIO_META_* environment (DNS_CAPTURE, DNS_AUTO_ALLOCATE). */
+  readonly nodeMetadata?: Readonly<Record<string, string>>;
   /** Replaces the data path (tests). */
   readonly dataPlane?: DataPlane;
   readonly log?: ProxyLog;
@@ -180,7 +182,11 @@ export class ProxyStartupError extends ConfigValidationError {}
 
 /** Starts a proxy from a bootstrap file. Throws ConfigError / ConfigValidationError / ProxyStartupError when it cannot start. */
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
-  const bootstrap = loadBootstrap(options.bootstrapPath);
+  const loaded = loadBootstrap(options.bootstrapPath);
+  const extra = Object.entries(options.nodeMetadata ?? {}).map(([k, v]) => [k, { string_value: v }] as const);
+  const bootstrap: ProxyBootstrap = extra.length === 0
+    ? loaded
+    : { ...loaded, node: { ...loaded.node, metadata: { fields: { ...(loaded.node.metadata?.fields ?? {}), ...Object.fromEntries(extra) } } } };
   // Clusters read SDS secrets when they connect; the proxy that holds them exists only after the data plane.
   let proxyRef: ProxyServer | undefined;
   const secrets: SecretProvider = { get: (name) => proxyRef?.secret(name) };

@@ -8,7 +8,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetnsLab } from '../support/netns.js';
-import { CLI, proxyIdentity, SERVER, unavailable, waitFor } from './capture-support.js';
+import { CLI, proxyIdentity, SERVER, statOf, unavailable, waitFor } from './capture-support.js';
 
 function meshConfig(upstreamIp: string): string {
   return `apiVersion: networking.istio.io/v1
@@ -30,6 +30,16 @@ spec:
   location: MESH_EXTERNAL
   resolution: STATIC
   ports: [{ number: 8080, name: http, protocol: HTTP }]
+  endpoints: [{ address: ${upstreamIp} }]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: external-tcp, namespace: default }
+spec:
+  hosts: [tcp.external.example]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{ number: 7000, name: tcp, protocol: TCP }]
   endpoints: [{ address: ${upstreamIp} }]
 ---
 apiVersion: security.istio.io/v1
@@ -67,7 +77,7 @@ test('DNS capture: the pod resolves mesh names through the agent DNS proxy and r
     proxyBootstrapYaml({ type: 'sidecar', name: 'app-v1', namespace: 'default', labels: { app: 'app' }, serviceAccount: 'app', ip: app.ip, adminPort: 15000, xdsPort: 15010 }),
     { mode: 0o644 },
   );
-  const upstreamServer = lab.start(upstream, process.execPath, ['-e', SERVER, 'upstream', '8080']);
+  const upstreamServer = lab.start(upstream, process.execPath, ['-e', SERVER, 'upstream', '8080', '7000']);
   const control = lab.start(app, process.execPath, [CLI, 'control', '--config-dir', configDir, '--xds-address', '127.0.0.1:15010', '--monitoring-address', '127.0.0.1:15014', '--secure-xds-address', 'off']);
   lab.exec(app, process.execPath, [CLI, 'iptables', '--redirect-dns']);
   const rules = lab.exec(app, 'iptables-save', ['-t', 'nat']);
@@ -75,7 +85,7 @@ test('DNS capture: the pod resolves mesh names through the agent DNS proxy and r
   const identity = proxyIdentity();
   const proxy = lab.start(app, 'setpriv', [...identity.args, process.execPath, CLI, 'proxy', '-c', bootstrapPath, '--log-level', 'warning', '--dns-port', '15053', '--dns-auto-allocate']);
   await waitFor('the proxy and its DNS name table', () => {
-    if (!/listening/.test(upstreamServer.output()) || !/DNS name table: 2 host/.test(proxy.output())) return false;
+    if (!/listening/.test(upstreamServer.output()) || !/DNS name table: 3 host/.test(proxy.output())) return false;
     const r = lab.run(app, 'curl', ['-s', '--max-time', '2', 'http://127.0.0.1:15000/listeners'], 5_000);
     return r.status === 0 && r.stdout.includes('0.0.0.0_8080') && r.stdout.includes('0.0.0.0_9080');
   }).catch((err: Error) => {
@@ -99,4 +109,13 @@ test('DNS capture: the pod resolves mesh names through the agent DNS proxy and r
   const viaShortName = lab.run(app, 'curl', ['-sS', '--max-time', '10', 'http://reviews:9080/']);
   assert.equal(viaShortName.status, 0, viaShortName.stderr + proxy.output());
   assert.match(viaShortName.stdout, /^upstream http /);
+
+  // Opaque TCP to an address-less ServiceEntry: its auto-allocated VIP has a listener of its own (the proxy's node says
+  // DNS_AUTO_ALLOCATE), which the connection is handed to by its original destination.
+  const tcpVip = /^(240\.240\.\d+\.\d+)\s/m.exec(lab.exec(app, 'getent', ['ahostsv4', 'tcp.external.example']))?.[1];
+  assert.ok(tcpVip);
+  const tcp = lab.run(app, 'curl', ['-sS', '--max-time', '10', 'telnet://tcp.external.example:7000']);
+  assert.match(tcp.stdout, /^upstream tcp /m, tcp.stderr + proxy.output());
+  const stats = lab.exec(app, 'curl', ['-sS', '--max-time', '5', 'http://127.0.0.1:15000/stats']);
+  assert.equal(statOf(stats, `listener.${tcpVip}_7000.downstream_cx_total`), 1, stats.split('\n').filter((l) => l.startsWith('listener.')).join('\n'));
 });

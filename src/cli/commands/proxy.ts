@@ -177,7 +177,9 @@ export function proxyCommand(): Command {
       try {
         const { startProxy } = await proxyModule;
         try {
-          proxy = await startProxy({ bootstrapPath: opts.configPath, logLevel: opts.logLevel, drainTimeMs: opts.drainTimeS * 1000, commandLine: process.argv.slice(2), onQuit: quit });
+          // With the DNS proxy on, the proxy's own node says so too (Istio's ISTIO_META_DNS_*): its listeners then use auto-allocated VIPs.
+          const nodeMetadata = dns ? { DNS_CAPTURE: 'true', ...(opts.dnsAutoAllocate ? { DNS_AUTO_ALLOCATE: 'true' } : {}) } : undefined;
+          proxy = await startProxy({ bootstrapPath: opts.configPath, logLevel: opts.logLevel, drainTimeMs: opts.drainTimeS * 1000, commandLine: process.argv.slice(2), onQuit: quit, ...(nodeMetadata ? { nodeMetadata } : {}) });
         } catch (err) {
           await agent?.close();
           await dns?.close();

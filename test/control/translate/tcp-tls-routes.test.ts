@@ -91,6 +91,18 @@ test('tls routes: SNI chains on the wildcard listener with the TLS inspector; a 
   assert.equal(tcpOf(l, 1).cluster, 'outbound|443||b.example.com', 'b has no tls route of its own for port 443: its host is its SNI');
 });
 
+test('auto-allocated VIPs: address-less TCP ServiceEntries on one port get a listener each instead of sharing a catch-all', () => {
+  const pgA = service('pg-a.example.com', [{ name: 'pg', number: 5432, protocol: 'TCP' }], { location: 'MESH_EXTERNAL' });
+  const pgB = service('pg-b.example.com', [{ name: 'pg', number: 5432, protocol: 'TCP' }], { location: 'MESH_EXTERNAL' });
+  const shared = buildOutboundListeners([pgA, pgB], { mesh: MESH });
+  assert.deepEqual(shared.find((l) => l.name === '0.0.0.0_5432')!.filter_chains!.map((c) => c.name), ['outbound|5432||pg-a.example.com'], 'without VIPs the first takes the port');
+  const vips = new Map([['pg-a.example.com', '240.240.1.1'], ['pg-b.example.com', '240.240.1.2']]);
+  const own = buildOutboundListeners([pgA, pgB], { mesh: MESH }, undefined, vips);
+  assert.equal(tcpOf(own.find((l) => l.name === '240.240.1.1_5432')).cluster, 'outbound|5432||pg-a.example.com');
+  assert.equal(tcpOf(own.find((l) => l.name === '240.240.1.2_5432')).cluster, 'outbound|5432||pg-b.example.com');
+  assert.equal(own.find((l) => l.name === '0.0.0.0_5432'), undefined);
+});
+
 let dir: string;
 const servers: Server[] = [];
 

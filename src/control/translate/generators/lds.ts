@@ -9,6 +9,7 @@ import {
 } from '../listener/index.js';
 import { gatewayConfig } from './gateway-inputs.js';
 import { matchesOnSource, type L4RouteSource } from '../listener/outbound-l4-routes.js';
+import { autoAllocateAddresses, DNS_AUTO_ALLOCATE_METADATA, DNS_CAPTURE_METADATA } from '../../model/auto-allocated-addresses.js';
 import { memoize, proxyInputs } from './proxy-inputs.js';
 import { identity, sharedBuild } from './shared-build.js';
 
@@ -41,10 +42,12 @@ function sidecarOutboundListeners(push: PushContext, scope: SidecarScope, proxy:
   // namespace and labels are part of what the listeners are shared by.
   const source = matchesOnSource(scope.virtualServices) ? { labels: proxy.labels, namespace: proxy.namespace } : undefined;
   const sourceKey = source ? `|${source.namespace}|${JSON.stringify(Object.entries(source.labels).sort())}` : '';
-  return sharedBuild(push, `lds-outbound|${identity(scope)}${sourceKey}`, () => {
+  // Istio's GetAddressForProxy: auto-allocated VIPs only for proxies that resolve through the DNS proxy with allocation on.
+  const autoAllocate = proxy.metadata[DNS_CAPTURE_METADATA] === 'true' && proxy.metadata[DNS_AUTO_ALLOCATE_METADATA] === 'true';
+  return sharedBuild(push, `lds-outbound|${identity(scope)}${sourceKey}${autoAllocate ? '|auto-vip' : ''}`, () => {
     const context: ListenerBuildContext = { mesh: push.mesh, outboundTrafficPolicy: scope.outboundTrafficPolicy };
     const l4Routes: L4RouteSource = { virtualServiceFor: (h) => scope.virtualServiceFor(h), destinationRule: (h) => scope.destinationRule(h), ...(source ? { source } : {}) };
-    return [buildVirtualOutboundListener(context), ...buildOutboundListeners(scope.services, context, l4Routes)];
+    return [buildVirtualOutboundListener(context), ...buildOutboundListeners(scope.services, context, l4Routes, autoAllocate ? autoAllocateAddresses(push.services()) : undefined)];
   });
 }
 

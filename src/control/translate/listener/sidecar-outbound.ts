@@ -52,8 +52,13 @@ export function cidrRange(address: string): CidrRange | undefined {
   return { address_prefix: ip, prefix_len: { value: prefix } };
 }
 
-/** A service's single plain VIP (Istio binds the TCP listener to it), or undefined. */
-function singleVip(service: Service): string | undefined {
+/**
+ * A service's single plain VIP (Istio binds the TCP listener to it), or undefined. An address-less ServiceEntry host
+ * uses its auto-allocated VIP when the proxy resolves through the DNS proxy with auto-allocation (Istio's
+ * GetAddressForProxy): its clients connect to that address, so its TCP gets a listener of its own.
+ */
+function singleVip(service: Service, autoAllocated?: ReadonlyMap<string, string>): string | undefined {
+  if (service.addresses.length === 0) return autoAllocated?.get(service.hostname);
   if (service.addresses.length !== 1) return undefined;
   const address = service.addresses[0]!;
   if (address.includes('/') || address === WILDCARD_ADDRESS || cidrRange(address) === undefined) return undefined;
@@ -109,7 +114,12 @@ function unboundListener(address: string, port: number): Listener {
  * addresses (prefix_ranges) — or matching everything when it has none (first such service wins a port, as Istio's
  * conflict resolution keeps one). Wildcard listeners pass unmatched connections through (PassthroughFilterChain).
  */
-export function buildOutboundListeners(services: readonly Service[], context: ListenerBuildContext, l4Routes: L4RouteSource = NO_L4_ROUTES): Listener[] {
+export function buildOutboundListeners(
+  services: readonly Service[],
+  context: ListenerBuildContext,
+  l4Routes: L4RouteSource = NO_L4_ROUTES,
+  autoAllocated?: ReadonlyMap<string, string>,
+): Listener[] {
   const wildcard = new Map<number, PortListener>();
   const byVip = new Map<string, Listener>();
   const wildcardFor = (port: number): PortListener => {
@@ -146,7 +156,7 @@ export function buildOutboundListeners(services: readonly Service[], context: Li
   for (const service of services) {
     for (const port of service.ports) {
       if (isHttpProtocol(port.protocol)) continue;
-      const vip = singleVip(service);
+      const vip = singleVip(service, autoAllocated);
       let listener: Listener;
       // A VIP listener tells services apart by address; a wildcard one by the service's CIDRs, or by SNI for TLS.
       let cidrs: string[] = [];
