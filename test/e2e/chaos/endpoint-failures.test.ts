@@ -3,11 +3,12 @@
 // ejected within the configured interval, and an endpoint killed mid-load costs at most 0.1 % of requests, none after
 // its ejection. Each prints its measured failure count.
 import assert from 'node:assert/strict';
+import { get } from 'node:http';
 import { after, before, test } from 'node:test';
 import { backend, client, formatReport, startChaosMesh, summarize, type ChaosMesh } from './harness.js';
 
-/** Interval (the detector's sweep) 1 s; two 5xx in a row eject; an ejection lasts 3 s × times ejected. */
-const INTERVAL_MS = 1_000;
+/** Interval (the detector's sweep) 2 s; two 5xx in a row eject; an ejection lasts 3 s × times ejected. */
+const INTERVAL_MS = 2_000;
 const DESTINATION_RULE = `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: backend, namespace: default }
@@ -59,6 +60,18 @@ async function ejections(m: ChaosMesh, counter = 'ejections_enforced_total'): Pr
   return n;
 }
 
+/** How many 503s a backend has answered so far (its own count, read on its application port, not through the mesh). */
+function backendFailures(m: ChaosMesh, name: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = get({ host: '127.0.0.1', port: m.member(name).appPort!, path: '/__chaos', agent: false, timeout: 3_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve((JSON.parse(text) as { counts: { failed: number } }).counts.failed));
+    });
+    req.on('timeout', () => req.destroy(new Error('backend /__chaos timed out')));
+    req.on('error', reject);
+  });
+}
+
 /** Polls until the client's sidecar ejected `n` hosts in all (or `timeoutMs` passed); returns when it saw it (Date.now()). */
 async function waitEjections(m: ChaosMesh, n: number, timeoutMs: number): Promise<number | undefined> {
   const deadline = Date.now() + timeoutMs;
@@ -79,16 +92,26 @@ test('an endpoint returning 503 half the time is ejected within the configured i
   await load.started;
   const loadStart = Date.now();
   await new Promise((r) => setTimeout(r, 1_000));
-  const flakyFrom = Date.now();
   await m.setBackend('backend-b', { failRate: 0.5 });
-  const ejectedAt = await waitEjections(m, before + 1, 5_000);
-  const ejectedAfterMs = ejectedAt === undefined ? -1 : ejectedAt - flakyFrom;
+  // The clock starts at backend-b's first 503 (on a loaded machine requests can queue for a while before reaching it).
+  let firstFailureAt: number | undefined;
+  const watchFirst = (async () => {
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline && firstFailureAt === undefined) {
+      if ((await backendFailures(m, 'backend-b')) > 0) firstFailureAt = Date.now();
+      else await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  const ejectedAt = await waitEjections(m, before + 1, 8_000);
+  await watchFirst;
+  const ejectedAfterMs = ejectedAt === undefined || firstFailureAt === undefined ? -1 : Math.max(0, ejectedAt - firstFailureAt);
   await new Promise((r) => setTimeout(r, 1_500));
   // Healthy again: base_ejection_time (3 s) later the detector's interval returns it, for the next scenario.
   await m.setBackend('backend-b', { failRate: 0 });
   const report = summarize(await load.done);
-  console.log(`chaos: endpoint returning 503 half the time: ejected ${ejectedAfterMs} ms after it started failing (interval ${INTERVAL_MS} ms); ${formatReport(report)}`);
+  console.log(`chaos: endpoint returning 503 half the time: ejected ${ejectedAfterMs} ms after its first 503 (interval ${INTERVAL_MS} ms); ${formatReport(report)}`);
   assert.ok(ejectedAt !== undefined, `backend-b was never ejected: ${formatReport(report)}`);
+  assert.ok(firstFailureAt !== undefined, 'backend-b never answered 503');
   assert.ok(ejectedAfterMs <= INTERVAL_MS, `ejected after ${ejectedAfterMs} ms, more than the ${INTERVAL_MS} ms interval`);
   assert.equal(await ejections(m, 'ejections_enforced_consecutive_5xx'), 1);
   // Once ejected (plus one window for requests already routed), backend-b answers nothing until it is healthy again.
