@@ -94,9 +94,10 @@ test(`${PAGES} product pages: each hop counted once by its source and once by it
   const hop = (reporter: string, source: string | RegExp, destination: string | RegExp): Record<string, string | RegExp> => ({ reporter, source_workload: source, destination_workload: destination, response_code: '200' });
   // The destination sidecar records when its response ends, a moment after the client has it: wait (bounded) for the counts.
   const expectations: [string, Record<string, string | RegExp>, number][] = [
-    ['istio-ingressgateway', { ...hop('source', 'istio-ingressgateway', 'productpage-v1'), destination_service_name: 'productpage' }, PAGES],
+    // The source reporter reads both principals from its upstream mTLS session.
+    ['istio-ingressgateway', { ...hop('source', 'istio-ingressgateway', 'productpage-v1'), destination_service_name: 'productpage', source_principal: 'spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account', destination_principal: 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage' }, PAGES],
     ['productpage-v1', { ...hop('destination', 'istio-ingressgateway', 'productpage-v1'), source_app: 'istio-ingressgateway' }, PAGES],
-    ['productpage-v1', { ...hop('source', 'productpage-v1', 'details-v1'), destination_service: 'details.default.svc.cluster.local', destination_app: 'details', destination_version: 'v1' }, PAGES],
+    ['productpage-v1', { ...hop('source', 'productpage-v1', 'details-v1'), destination_service: 'details.default.svc.cluster.local', destination_app: 'details', destination_version: 'v1', source_principal: 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage', destination_principal: 'spiffe://cluster.local/ns/default/sa/bookinfo-details' }, PAGES],
     ['productpage-v1', hop('source', 'productpage-v1', /^reviews-v[123]$/), PAGES],
     ['details-v1', { ...hop('destination', 'productpage-v1', 'details-v1'), source_app: 'productpage', source_version: 'v1' }, PAGES],
   ];

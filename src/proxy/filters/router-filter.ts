@@ -347,6 +347,9 @@ class UpstreamRouting {
     try {
       request = this.cluster.request(host, headers, {
         onHeaders: (status, h, endStream) => this.onUpstreamHeaders(seq, host, status, h, endStream === true),
+        onUpstreamTls: (identity) => {
+          if (seq === this.attemptSeq) info.upstreamTls = identity;
+        },
         onData: (chunk) => {
           if (seq !== this.attemptSeq || this.done) return;
           if (!this.stream.encodeData(chunk) && !this.responsePaused) {

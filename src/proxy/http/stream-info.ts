@@ -47,6 +47,8 @@ export interface StreamInfo {
   upstreamCluster?: string;
   /** `ip:port` of the host of the last attempt. */
   upstreamHost?: string;
+  /** The URI SANs of the upstream TLS session that answered (the server's and this proxy's), when it was TLS. */
+  upstreamTls?: { readonly peerUriSans: readonly string[]; readonly localUriSans: readonly string[] };
   /** Set when the response headers are sent (by the upstream or a local reply). */
   responseCode?: number;
   /** Why a local reply or reset happened (Envoy's %RESPONSE_CODE_DETAILS%, e.g. `route_not_found`). */

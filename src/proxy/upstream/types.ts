@@ -103,6 +103,8 @@ export type UpstreamFailure =
 export interface UpstreamResponseHandler {
   /** `endStream`: the response has no body or trailers (an HTTP/2 HEADERS frame with END_STREAM, e.g. gRPC trailers-only). */
   onHeaders(status: number, headers: HttpHeaders, endStream?: boolean): void;
+  /** Called before onHeaders when the response came over TLS: the certificates' URI SANs (istio.stats' principals). */
+  onUpstreamTls?(identity: import('./pool/connect.js').UpstreamTlsIdentity): void;
   onData(chunk: Buffer): void;
   onTrailers?(trailers: HttpHeaders): void;
   onEnd(): void;

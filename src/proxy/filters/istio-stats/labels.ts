@@ -117,14 +117,14 @@ export function istioLabels(reporter: Reporter, self: WorkloadLabels, peer: Peer
     source_canonical_service: source.canonicalService,
     source_canonical_revision: source.canonicalRevision,
     source_workload_namespace: source.namespace,
-    // Principals are known on the destination side from the mTLS handshake; the source side has no view of the upstream TLS session here.
-    source_principal: reporter === 'destination' && mtls ? bounded(tls.peerUriSans[0]!) : UNKNOWN,
+    // The destination side knows both principals from the downstream mTLS handshake, the source side from the upstream one.
+    source_principal: reporter === 'destination' ? (mtls ? bounded(tls.peerUriSans[0]!) : UNKNOWN) : info.upstreamTls?.localUriSans[0] ? bounded(info.upstreamTls.localUriSans[0]) : UNKNOWN,
     source_app: source.app,
     source_version: source.version,
     source_cluster: source.cluster,
     destination_workload: destination.workload,
     destination_workload_namespace: destination.namespace,
-    destination_principal: reporter === 'destination' && mtls && tls.localUriSans?.[0] ? bounded(tls.localUriSans[0]) : UNKNOWN,
+    destination_principal: reporter === 'destination' ? (mtls && tls.localUriSans?.[0] ? bounded(tls.localUriSans[0]) : UNKNOWN) : info.upstreamTls?.peerUriSans[0] ? bounded(info.upstreamTls.peerUriSans[0]) : UNKNOWN,
     destination_app: destination.app,
     destination_version: destination.version,
     destination_service: service.service,

@@ -5,9 +5,21 @@ import type { HostImpl } from '../host.js';
 import type { PoolSettings } from './connection-pool.js';
 
 export const kConnectFailure = Symbol('trellis.connectFailure');
+/** The URI SANs of a TLS connection's two certificates, set once the handshake is done (absent for plaintext). */
+export const kUpstreamTlsIdentity = Symbol('trellis.upstreamTlsIdentity');
+
+/** What the source side of a request knows about its upstream TLS session (Istio's source/destination principals). */
+export interface UpstreamTlsIdentity {
+  readonly peerUriSans: readonly string[];
+  readonly localUriSans: readonly string[];
+}
+
+function uriSans(cert: { subjectaltname?: string } | null | undefined): string[] {
+  return (cert?.subjectaltname ?? '').split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
+}
 
 /** A socket plus why it failed to connect, when it did ('connect_timeout' or 'connect_failure'). */
-export type UpstreamSocket = (Socket | TLSSocket) & { [kConnectFailure]?: 'connect_timeout' | 'connect_failure'; connected?: boolean };
+export type UpstreamSocket = (Socket | TLSSocket) & { [kConnectFailure]?: 'connect_timeout' | 'connect_failure'; connected?: boolean; [kUpstreamTlsIdentity]?: UpstreamTlsIdentity };
 
 /**
  * Starts a connection to `host`. Counts upstream_cx_total/active (cluster and host) now and their release on close,
@@ -54,6 +66,10 @@ export function connectUpstream(host: HostImpl, settings: PoolSettings, alpn?: r
   const onUp = (): void => {
     clearTimeout(timer);
     socket.connected = true;
+    if (socket !== raw) {
+      const tls = socket as TLSSocket;
+      socket[kUpstreamTlsIdentity] = { peerUriSans: uriSans(tls.getPeerCertificate()), localUriSans: uriSans(tls.getCertificate() as { subjectaltname?: string } | null) };
+    }
     if (settings.tcpKeepaliveMs !== undefined) raw.setKeepAlive(true, settings.tcpKeepaliveMs);
   };
   if (socket === raw) raw.once('connect', onUp);

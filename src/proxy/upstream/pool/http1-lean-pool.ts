@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import type { HttpHeaders } from '../../http/headers.js';
 import type { HostImpl } from '../host.js';
 import type { UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from '../types.js';
-import { connectUpstream, kConnectFailure, type UpstreamSocket } from './connect.js';
+import { connectUpstream, kConnectFailure, kUpstreamTlsIdentity, type UpstreamSocket } from './connect.js';
 import {
   admitRequest,
   countRequestEnd,
@@ -409,6 +409,8 @@ class LeanConnection {
     for (let i = 0; i < raw.length; i += 2) addHeader(out, raw[i]!, raw[i + 1]!);
     out[':status'] = String(status);
     countStatus(this.pool.settings.stats, status);
+    const identity = this.socket[kUpstreamTlsIdentity];
+    if (identity) stream.handler.onUpstreamTls?.(identity);
     stream.handler.onHeaders(status, out);
     // A response to HEAD has no body whatever its headers say.
     return stream.head ? 1 : 0;

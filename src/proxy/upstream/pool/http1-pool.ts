@@ -10,7 +10,7 @@ import type { HttpHeaders } from '../../http/headers.js';
 import { PendingBody } from './pending-request.js';
 import type { HostImpl } from '../host.js';
 import type { UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from '../types.js';
-import { connectUpstream, kConnectFailure, type UpstreamSocket } from './connect.js';
+import { connectUpstream, kConnectFailure, kUpstreamTlsIdentity, type UpstreamSocket } from './connect.js';
 import { admitRequest, countRequestEnd, countRequestStart, countStatus, enterPending, leavePending, type ConnectionPool, type PoolSettings } from './connection-pool.js';
 
 const kUses = Symbol('trellis.requestsOnConnection');
@@ -88,6 +88,8 @@ class Http1Stream implements UpstreamRequest {
     this.response = res;
     const headers = res.headers as HttpHeaders;
     headers[':status'] = String(status);
+    const identity = (res.socket as UpstreamSocket | null)?.[kUpstreamTlsIdentity];
+    if (identity) this.handler.onUpstreamTls?.(identity);
     this.handler.onHeaders(status, headers);
     res.on('data', (chunk: Buffer) => {
       if (!this.done) this.handler.onData(chunk);

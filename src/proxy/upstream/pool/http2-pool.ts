@@ -5,7 +5,7 @@ import type { HttpHeaders } from '../../http/headers.js';
 import { PendingBody } from './pending-request.js';
 import type { HostImpl } from '../host.js';
 import type { UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from '../types.js';
-import { connectUpstream, kConnectFailure, type UpstreamSocket } from './connect.js';
+import { connectUpstream, kConnectFailure, kUpstreamTlsIdentity, type UpstreamSocket } from './connect.js';
 import { admitRequest, countRequestEnd, countRequestStart, countStatus, enterPending, leavePending, type ConnectionPool, type PoolSettings } from './connection-pool.js';
 
 /** Connection-specific headers HTTP/2 forbids (RFC 9113 §8.2.2); `te` is allowed only as "trailers". */
@@ -64,6 +64,8 @@ class Http2Stream implements UpstreamRequest {
       const status = Number(headers[':status']);
       countStatus(this.pool.settings.stats, status);
       (headers as Record<string, unknown>)[':status'] = String(status);
+      const identity = conn.socket[kUpstreamTlsIdentity];
+      if (identity) this.handler.onUpstreamTls?.(identity);
       // END_STREAM on the HEADERS frame (gRPC trailers-only): the router keeps the reply headers-only.
       this.handler.onHeaders(status, headers as HttpHeaders, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0);
     });
