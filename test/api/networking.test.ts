@@ -16,6 +16,33 @@ test('DestinationRule: load balancer simple is an enum; simple and consistentHas
   );
 });
 
+test('DestinationRule: localityLbSetting as Istio validates it (distribute xor failover, weights 1..100 summing to 100, wildcards, overlaps, failover regions, topology labels)', () => {
+  const lb = (setting: string) => problems('DestinationRule', `host: reviews\ntrafficPolicy: {outlierDetection: {consecutive5xxErrors: 1}, loadBalancer: {localityLbSetting: ${setting}}}`);
+  const at = 'spec.trafficPolicy.loadBalancer.localityLbSetting';
+  assert.deepEqual(lb('{enabled: true, failover: [{from: r1, to: r2}], failoverPriority: [app]}'), []);
+  assert.deepEqual(lb('{distribute: [{from: r1/z1/*, to: {r1/z1/*: 80, r2/*: 20}}, {from: r2/*, to: {r2/*: 100}}]}'), []);
+  assert.deepEqual(lb('{distribute: [{from: r1/*, to: {r1/*: 100}}], failover: [{from: r1, to: r2}]}'), [
+    { path: at, message: "can not simultaneously specify 'distribute' and 'failover'" },
+  ]);
+  assert.deepEqual(lb('{distribute: [{from: r1/*, to: {r1/*: 60, r2/*: 30}}]}'), [{ path: `${at}.distribute[0].to`, message: 'total locality weight must be 100 (got 90)' }]);
+  assert.deepEqual(lb('{distribute: [{from: r1/*, to: {r1/*: 0, r2/*: 100}}]}').map((p) => p.path), [`${at}.distribute[0].to["r1/*"]`]);
+  assert.deepEqual(lb('{distribute: [{from: "r1/*/z", to: {"r1//z": 100}}]}').map((p) => p.message), [
+    "locality r1/*/z wildcard '*' number can not exceed 1 and must be in the end",
+    'locality r1//z must not contain empty region/zone/subzone info',
+  ]);
+  assert.deepEqual(lb('{distribute: [{from: r1/*, to: {r1/*: 100}}, {from: r1/z1, to: {r1/*: 100}}]}'), [
+    { path: `${at}.distribute[1].from`, message: 'locality r1/z1 overlap with previous specified ones' },
+  ]);
+  assert.deepEqual(lb('{failover: [{from: r1, to: r1}, {from: r2, to: "r*"}]}'), [
+    { path: `${at}.failover[0]`, message: 'locality lb failover settings must specify different regions' },
+    { path: `${at}.failover[1].to`, message: "locality lb failover region should not contain '*' wildcard" },
+  ]);
+  assert.deepEqual(lb('{failover: [{from: r1, to: r2}], failoverPriority: [app, topology.kubernetes.io/zone]}'), [
+    { path: `${at}.failoverPriority`, message: "can not simultaneously set 'failover' and topology label 'topology.kubernetes.io/zone' in 'failover_priority'" },
+  ]);
+  assert.deepEqual(lb('{enabled: "yes"}').map((p) => p.path), [`${at}.enabled`]);
+});
+
 test('DestinationRule: consistentHash needs exactly one hash key; cookies need name and ttl', () => {
   assert.deepEqual(
     problems('DestinationRule', `

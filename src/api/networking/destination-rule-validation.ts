@@ -132,8 +132,15 @@ function checkLocalityLb(c: Checker, path: string, value: unknown): void {
   const distribute = asList(c, fieldPath(path, 'distribute'), l.distribute);
   const failover = asList(c, fieldPath(path, 'failover'), l.failover);
   if (distribute?.length && failover?.length) c.report(path, "can not simultaneously specify 'distribute' and 'failover'");
+  const froms: string[] = [];
   eachObject(c, fieldPath(path, 'distribute'), distribute, ['from', 'to'], (d, p) => {
     checkLocality(c, fieldPath(p, 'from'), d.from);
+    // Istio: a caller must match one rule at most, so no `from` may repeat or be covered by an earlier wildcard.
+    if (typeof d.from === 'string') {
+      const from = d.from;
+      if (froms.some((earlier) => localityCovers(earlier, from) || localityCovers(from, earlier))) c.report(fieldPath(p, 'from'), `locality ${from} overlap with previous specified ones`);
+      froms.push(from);
+    }
     const to = asObject(c, fieldPath(p, 'to'), d.to);
     let total = 0;
     for (const [loc, w] of Object.entries(to ?? {})) {
@@ -149,7 +156,27 @@ function checkLocalityLb(c: Checker, path: string, value: unknown): void {
     if (from !== undefined && from === to) c.report(p, 'locality lb failover settings must specify different regions');
     if (to?.includes('*')) c.report(fieldPath(p, 'to'), "locality lb failover region should not contain '*' wildcard");
   });
-  asStringList(c, fieldPath(path, 'failoverPriority'), l.failoverPriority, false);
+  const priorities = asStringList(c, fieldPath(path, 'failoverPriority'), l.failoverPriority, false);
+  // Istio: `failover` already ranks by region, zone and subzone; naming a topology label as well is contradictory.
+  if (failover?.length && priorities) {
+    const topology = priorities.find((p) => TOPOLOGY_LABELS.includes(p.split('=')[0]!));
+    if (topology !== undefined) c.report(fieldPath(path, 'failoverPriority'), `can not simultaneously set 'failover' and topology label '${topology}' in 'failover_priority'`);
+  }
+}
+
+const TOPOLOGY_LABELS = ['topology.kubernetes.io/region', 'topology.kubernetes.io/zone', 'topology.istio.io/subzone'];
+
+/** Whether locality pattern `a` (`region/zone/*`, a trailing `*` or missing parts match anything) matches all of `b`. */
+function localityCovers(a: string, b: string): boolean {
+  const pa = a.split('/');
+  const pb = b.split('/');
+  for (let i = 0; i < 3; i++) {
+    const x = pa[i] ?? '*';
+    const y = pb[i] ?? '*';
+    if (x === '*') return true;
+    if (x !== y) return false;
+  }
+  return true;
 }
 
 function checkLocality(c: Checker, path: string, value: unknown): void {

@@ -1,4 +1,5 @@
 // Istio's MeshConfig: the mesh-wide settings generators read (root namespace, trust domain, timeouts, tracing, mTLS).
+import type { LocalityLoadBalancerSetting } from '../../api/index.js';
 
 export interface MeshConfig {
   /** Namespace whose Sidecar/DestinationRule/PeerAuthentication apply mesh-wide (Istio: `istio-system`). */
@@ -11,6 +12,11 @@ export interface MeshConfig {
   readonly enableAutoMtls: boolean;
   /** `ALLOW_ANY` (unknown hosts pass through) or `REGISTRY_ONLY` (they go to BlackHoleCluster). */
   readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+  /**
+   * Istio `localityLbSetting`: the mesh-wide default a DestinationRule's own setting replaces. Istio's default is
+   * `{ enabled: true }`: locality failover applies wherever a DestinationRule sets outlierDetection.
+   */
+  readonly localityLbSetting?: LocalityLoadBalancerSetting;
   /** Istio's `defaultHttpRetryPolicy`: attempts 2, retryOn `connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes`. */
   readonly defaultRetryAttempts: number;
   /** Ingress gateway selector label (Istio: `istio: ingressgateway`). */
@@ -72,6 +78,7 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   connectTimeoutMs: 10_000,
   enableAutoMtls: true,
   outboundTrafficPolicy: 'ALLOW_ANY',
+  localityLbSetting: { enabled: true },
   defaultRetryAttempts: 2,
   ingressSelector: 'ingressgateway',
   extensionProviders: [],

@@ -1,6 +1,7 @@
 // EDS builder: locality grouping and weights, subset filtering, health, metadata, ordering, and codec/client acceptance.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { LocalityLoadBalancerSetting } from '../../../src/api/index.js';
 import type { ServiceInstance, ServicePort, HealthStatus, TlsMode } from '../../../src/control/model/service.js';
 import { buildClusterLoadAssignment, type ClusterLoadAssignment } from '../../../src/control/translate/endpoint/index.js';
 import { decodeMessage, encodeMessage, packAny, toJson } from '../../../src/xds/codec.js';
@@ -125,12 +126,13 @@ test('tlsMode metadata only for sidecar endpoints, and not when mTLS to them is 
   }
 });
 
-test('no locality is an empty locality, and the proxy locality option does not change the endpoints yet', () => {
+test('no locality is an empty locality; a locality setting without outlier detection (no failover) changes nothing', () => {
   const list = [instance({ name: 'a', address: '10.0.0.1' }), instance({ name: 'b', address: '10.0.0.2', locality: 'eu' })];
   const name = `outbound|9080||${REVIEWS}`;
   const cla = buildClusterLoadAssignment(name, list);
   assert.deepEqual(cla.endpoints!.map((l) => l.locality), [{}, { region: 'eu' }]);
-  assert.deepEqual(buildClusterLoadAssignment(name, list, { proxyLocality: { region: 'eu', zone: '', subzone: '' } }), cla);
+  const localityLb = { proxyLocality: { region: 'eu', zone: '', subzone: '' }, proxyLabels: {}, setting: { enabled: true }, enableFailover: false };
+  assert.deepEqual(buildClusterLoadAssignment(name, list, { localityLb }), cla);
 });
 
 test('the order of the input does not matter: shuffled instances encode to the same bytes', () => {
@@ -156,4 +158,74 @@ test('every assignment round-trips through the codec and passes the xDS client\'
     const accepted = clusterLoadAssignmentResourceType.decode(packAny(CLA, cla), cla.cluster_name!);
     assert.equal(accepted.cluster_name, cla.cluster_name, label);
   }
+});
+
+/** Endpoints in five localities, for a caller in us-east/zone-a/rack-1. */
+const SPREAD: ServiceInstance[] = [
+  instance({ name: 'same', address: '10.0.0.1', locality: 'us-east/zone-a/rack-1' }),
+  instance({ name: 'same-zone', address: '10.0.0.2', locality: 'us-east/zone-a/rack-2' }),
+  instance({ name: 'same-region', address: '10.0.0.3', locality: 'us-east/zone-b/rack-1', weight: 3 }),
+  instance({ name: 'us-west', address: '10.0.0.4', locality: 'us-west/zone-a' }),
+  instance({ name: 'eu', address: '10.0.0.5', locality: 'eu-west/zone-a' }),
+];
+const CALLER = { region: 'us-east', zone: 'zone-a', subzone: 'rack-1' };
+
+function priorities(cla: ClusterLoadAssignment): Array<[string, number]> {
+  return (cla.endpoints ?? []).map((l) => [l.lb_endpoints![0]!.endpoint!.address!.socket_address!.address!, l.priority ?? 0]);
+}
+
+test('locality failover: priority 0 for the same subzone, 1 same zone, 2 same region, 3 elsewhere; sorted by priority', () => {
+  const name = `outbound|9080||${REVIEWS}`;
+  const cla = buildClusterLoadAssignment(name, SPREAD, { localityLb: { proxyLocality: CALLER, proxyLabels: {}, setting: { enabled: true }, enableFailover: true } });
+  assert.deepEqual(priorities(cla), [['10.0.0.1', 0], ['10.0.0.2', 1], ['10.0.0.3', 2], ['10.0.0.5', 3], ['10.0.0.4', 3]]);
+  // A caller in another region: everything of us-east is "another region" for it; priorities stay consecutive.
+  const west = buildClusterLoadAssignment(name, SPREAD, { localityLb: { proxyLocality: { region: 'us-west', zone: 'zone-a', subzone: '' }, proxyLabels: {}, setting: {}, enableFailover: true } });
+  assert.deepEqual(priorities(west), [['10.0.0.4', 0], ['10.0.0.5', 1], ['10.0.0.1', 1], ['10.0.0.2', 1], ['10.0.0.3', 1]]);
+});
+
+test('locality failover: `failover` from the caller\'s region ranks its `to` region before every other region', () => {
+  const name = `outbound|9080||${REVIEWS}`;
+  const setting = { failover: [{ from: 'us-east', to: 'us-west' }] };
+  const cla = buildClusterLoadAssignment(name, SPREAD, { localityLb: { proxyLocality: CALLER, proxyLabels: {}, setting, enableFailover: true } });
+  assert.deepEqual(priorities(cla), [['10.0.0.1', 0], ['10.0.0.2', 1], ['10.0.0.3', 2], ['10.0.0.4', 3], ['10.0.0.5', 4]]);
+  // A rule for another region does not apply to this caller.
+  const other = buildClusterLoadAssignment(name, SPREAD, { localityLb: { proxyLocality: CALLER, proxyLabels: {}, setting: { failover: [{ from: 'eu-west', to: 'us-west' }] }, enableFailover: true } });
+  assert.deepEqual(priorities(other), [['10.0.0.1', 0], ['10.0.0.2', 1], ['10.0.0.3', 2], ['10.0.0.5', 3], ['10.0.0.4', 3]]);
+});
+
+test('failoverPriority: endpoints matching the caller\'s labels in order come first, localities split by priority; key=value overrides', () => {
+  const name = `outbound|9080||${REVIEWS}`;
+  const list = [
+    { ...instance({ name: 'a1', address: '10.0.0.1', locality: 'r1/z1' }), labels: { app: 'reviews', network: 'n1', tier: 'gold' } },
+    { ...instance({ name: 'a2', address: '10.0.0.2', locality: 'r1/z1' }), labels: { app: 'reviews', network: 'n1', tier: 'silver' } },
+    { ...instance({ name: 'b1', address: '10.0.0.3', locality: 'r2/z1' }), labels: { app: 'reviews', network: 'n2', tier: 'gold' } },
+  ];
+  const setting = { failoverPriority: ['network', 'tier'] };
+  const cla = buildClusterLoadAssignment(name, list, { localityLb: { proxyLocality: { region: 'r1', zone: 'z1', subzone: '' }, proxyLabels: { network: 'n1', tier: 'gold' }, setting, enableFailover: true } });
+  // Without `failover`, only the label priorities apply (Istio): both labels match 0, network only 1, none 2.
+  assert.deepEqual(priorities(cla), [['10.0.0.1', 0], ['10.0.0.2', 1], ['10.0.0.3', 2]]);
+  const override = buildClusterLoadAssignment(name, list, { localityLb: { proxyLocality: { region: 'r1', zone: 'z1', subzone: '' }, proxyLabels: { network: 'n1' }, setting: { failoverPriority: ['network=n2'] }, enableFailover: true } });
+  assert.deepEqual(priorities(override), [['10.0.0.3', 0], ['10.0.0.1', 1]]);
+  assert.deepEqual(addresses(override), [['10.0.0.3'], ['10.0.0.1', '10.0.0.2']]);
+  // The topology labels come from the localities: failoverPriority can name them.
+  const byZone = buildClusterLoadAssignment(name, list, { localityLb: { proxyLocality: { region: 'r2', zone: 'z1', subzone: '' }, proxyLabels: {}, setting: { failoverPriority: ['topology.kubernetes.io/region'] }, enableFailover: true } });
+  assert.deepEqual(priorities(byZone), [['10.0.0.3', 0], ['10.0.0.1', 1]]);
+});
+
+test('distribute: the first rule whose `from` matches the caller sets locality weights (wildcards share by weight), unnamed localities get none', () => {
+  const name = `outbound|9080||${REVIEWS}`;
+  const setting: LocalityLoadBalancerSetting = { distribute: [
+    { from: 'eu-west/*', to: { 'eu-west/*': 100 } },
+    { from: 'us-east/zone-a/*', to: { 'us-east/zone-a/*': 80, 'us-east/zone-b/*': 20 } },
+  ] };
+  // Failover is not applied with distribute, even with outlier detection.
+  const cla = buildClusterLoadAssignment(name, SPREAD, { localityLb: { proxyLocality: CALLER, proxyLabels: {}, setting, enableFailover: true } });
+  assert.deepEqual((cla.endpoints ?? []).map((l) => [l.lb_endpoints![0]!.endpoint!.address!.socket_address!.address!, l.load_balancing_weight?.value, l.priority ?? 0]), [
+    ['10.0.0.1', 40, 0],
+    ['10.0.0.2', 40, 0],
+    ['10.0.0.3', 20, 0],
+  ]);
+  // No rule for this caller: the assignment is the plain one.
+  const plain = buildClusterLoadAssignment(name, SPREAD);
+  assert.deepEqual(buildClusterLoadAssignment(name, SPREAD, { localityLb: { proxyLocality: { region: 'ap', zone: '', subzone: '' }, proxyLabels: {}, setting, enableFailover: true } }), plain);
 });

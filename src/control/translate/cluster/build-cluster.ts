@@ -6,7 +6,8 @@ import { durationFromMs } from '../common/protobuf-values.js';
 import { applyConnectionPool, applyH2Upgrade } from './connection-pool.js';
 import { istioMetadata, setH2Options, setUseDownstreamProtocol, type Cluster, type ClusterWrapper } from './cluster-wrapper.js';
 import type { ClusterBuildContext, MutualTlsMode } from './context.js';
-import { applyLoadBalancer } from './load-balancer.js';
+import { applyLoadBalancer, applyLocalityWeightedLbConfig } from './load-balancer.js';
+import { effectiveLocalityLbSetting } from '../endpoint/locality-lb.js';
 import { applyOutlierDetection } from './outlier-detection.js';
 import { isHttp2Protocol, isUnsupportedProtocol } from './protocol.js';
 import type { ResolvedTrafficPolicy } from './traffic-policy.js';
@@ -73,6 +74,7 @@ export function applyTrafficPolicy(wrapper: ClusterWrapper, input: TrafficPolicy
     applyH2Upgrade(wrapper, input.port, connectionPool, input.context);
     applyOutlierDetection(wrapper.cluster, policy?.outlierDetection, sendUnhealthy);
     applyLoadBalancer(wrapper.cluster, policy?.loadBalancer, sendUnhealthy);
+    applyLocalityWeightedLbConfig(wrapper.cluster, effectiveLocalityLbSetting(input.context.mesh.localityLbSetting, policy?.loadBalancer?.localityLbSetting));
     applyUpstreamTls(wrapper, {
       tls: policy?.tls,
       serviceAccounts: input.serviceAccounts ?? [],

@@ -1,5 +1,5 @@
 // DestinationRule loadBalancer → lb_policy and its config (Istio's applyLoadBalancer and ApplyRingHashLoadBalancer).
-import type { LoadBalancerSettings } from '../../../api/index.js';
+import type { LoadBalancerSettings, LocalityLoadBalancerSetting } from '../../../api/index.js';
 import { durationFromText, uint32 } from '../common/protobuf-values.js';
 import type { Cluster } from './cluster-wrapper.js';
 
@@ -9,7 +9,8 @@ const DEFAULT_MINIMUM_RING_SIZE = 1024;
 /**
  * ROUND_ROBIN / LEAST_REQUEST (and deprecated LEAST_CONN) / RANDOM as named, PASSTHROUGH turns the cluster into
  * ORIGINAL_DST, nothing set means LEAST_REQUEST (Istio's default since 1.14). A consistentHash overrides the simple
- * policy: MAGLEV or RING_HASH. ORIGINAL_DST clusters always use CLUSTER_PROVIDED. localityLbSetting is not applied yet.
+ * policy: MAGLEV or RING_HASH. ORIGINAL_DST clusters always use CLUSTER_PROVIDED. localityLbSetting shapes EDS per proxy
+ * (endpoint/locality-lb.ts); here it only turns on locality weights (applyLocalityWeightedLbConfig).
  */
 export function applyLoadBalancer(cluster: Cluster, lb: LoadBalancerSettings | undefined, sendUnhealthyEndpoints: boolean): void {
   if (sendUnhealthyEndpoints) cluster.common_lb_config = { ...(cluster.common_lb_config ?? {}), healthy_panic_threshold: { value: 0 } };
@@ -55,4 +56,14 @@ function applyConsistentHash(cluster: Cluster, lb: LoadBalancerSettings | undefi
     cluster.lb_policy = 'RING_HASH';
     cluster.ring_hash_lb_config = { minimum_ring_size: uint32(hash.minimumRingSize || DEFAULT_MINIMUM_RING_SIZE) };
   }
+}
+
+/**
+ * Istio's cluster side of localityLbSetting: with `distribute`, the locality weights EDS sends must count, which in
+ * Envoy takes `common_lb_config.locality_weighted_lb_config`. Priorities (failover) need nothing on the cluster. Left
+ * off otherwise, as in Istio: locality weights would override the policy's own choice (least request, say).
+ */
+export function applyLocalityWeightedLbConfig(cluster: Cluster, setting: LocalityLoadBalancerSetting | undefined): void {
+  if (cluster.type === 'ORIGINAL_DST' || !setting?.distribute || setting.distribute.length === 0) return;
+  cluster.common_lb_config = { ...(cluster.common_lb_config ?? {}), locality_weighted_lb_config: {} };
 }

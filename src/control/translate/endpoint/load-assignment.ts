@@ -5,6 +5,7 @@ import type { Locality, ServiceInstance } from '../../model/service.js';
 import type { envoy } from '../../../xds/generated/types.js';
 import { buildAddress } from '../common/address.js';
 import { MAX_UINT32, toStruct, uint32, type Struct } from '../common/protobuf-values.js';
+import { applyLocalityLoadBalancer, envoyLocality, type LocalityLbInput } from './locality-lb.js';
 
 export type ClusterLoadAssignment = envoy.config.endpoint.v3.ClusterLoadAssignment;
 export type LocalityLbEndpoints = envoy.config.endpoint.v3.LocalityLbEndpoints;
@@ -20,10 +21,11 @@ export interface LoadAssignmentOptions {
   /** Subset labels (DestinationRule `subsets[].labels`): only instances carrying all of them are kept. */
   subsetLabels?: Readonly<Record<string, string>>;
   /**
-   * The requesting proxy's locality. Accepted for locality-aware load balancing (priorities by proximity,
-   * `localityLbSetting` distribute/failover), which is not implemented yet: endpoints are the same for every proxy.
+   * Locality-aware load balancing for the requesting proxy (its locality and labels, the effective
+   * `localityLbSetting`, whether outlier detection enables failover): priorities or `distribute` weights, so the
+   * assignment depends on the proxy. Absent: every locality at priority 0, weighted by its endpoints.
    */
-  proxyLocality?: Locality;
+  localityLb?: LocalityLbInput;
   /** Istio's PILOT_SEND_UNHEALTHY_ENDPOINTS (default false): send UNHEALTHY endpoints instead of dropping them. */
   sendUnhealthyEndpoints?: boolean;
   /** Keep DRAINING endpoints (Istio does for services with persistent sessions); dropped by default like Istio. */
@@ -76,19 +78,17 @@ export function buildLocalityLbEndpoints(instances: readonly ServiceInstance[], 
     }
     group.endpoints.push({ instance, lb: lbEndpoint(instance, options) });
   }
-  const out: LocalityLbEndpoints[] = [];
-  for (const label of [...byLocality.keys()].sort()) {
+  const groups = [...byLocality.keys()].sort().map((label) => {
     const group = byLocality.get(label)!;
     group.endpoints.sort((a, b) => compareInstances(a.instance, b.instance));
+    return { locality: group.locality, endpoints: group.endpoints.map(({ instance, lb }) => ({ labels: instance.labels, lb, weight: endpointWeight(instance) })) };
+  });
+  if (options.localityLb) return applyLocalityLoadBalancer(groups, options.localityLb);
+  return groups.map((group) => {
     let weight = 0;
-    for (const { instance } of group.endpoints) weight = Math.min(MAX_UINT32, weight + endpointWeight(instance));
-    out.push({
-      locality: envoyLocality(group.locality),
-      lb_endpoints: group.endpoints.map((e) => e.lb),
-      load_balancing_weight: uint32(weight),
-    });
-  }
-  return out;
+    for (const e of group.endpoints) weight = Math.min(MAX_UINT32, weight + e.weight);
+    return { locality: envoyLocality(group.locality), lb_endpoints: group.endpoints.map((e) => e.lb), load_balancing_weight: uint32(weight) };
+  });
 }
 
 /** Istio's locality label `region/zone/subzone`. */
@@ -151,13 +151,6 @@ function firstLabel(labels: Readonly<Record<string, string>>, names: readonly st
   return undefined;
 }
 
-function envoyLocality(locality: Locality): envoy.config.core.v3.Locality {
-  const out: envoy.config.core.v3.Locality = {};
-  if (locality.region) out.region = locality.region;
-  if (locality.zone) out.zone = locality.zone;
-  if (locality.subzone) out.sub_zone = locality.subzone;
-  return out;
-}
 
 function compareInstances(a: ServiceInstance, b: ServiceInstance): number {
   if (a.address !== b.address) return a.address < b.address ? -1 : 1;
