@@ -43,6 +43,8 @@ export interface ProxyBootstrapOptions {
   readonly inboundPorts?: ReadonlyArray<{ readonly inbound: number; readonly app: number }>;
   /** `GRPC` (SotW, default) or `DELTA_GRPC`. */
   readonly adsApiType?: 'GRPC' | 'DELTA_GRPC';
+  /** `region/zone/subzone` (Istio's locality label): the node's locality, which locality-aware EDS ranks endpoints from. */
+  readonly locality?: string;
   /** Security on: the loopback port of the agent's SDS server, which the `sds-grpc` static cluster points at. */
   readonly sdsPort?: number;
   /**
@@ -108,7 +110,7 @@ export function buildProxyBootstrap(o: ProxyBootstrapOptions): Record<string, un
   }
   const app = o.labels['app'] ?? o.labels['app.kubernetes.io/name'] ?? o.name;
   return {
-    node: { id: proxyNodeId(o), cluster: `${app}.${o.namespace}`, metadata },
+    node: { id: proxyNodeId(o), cluster: `${app}.${o.namespace}`, metadata, ...(o.locality ? { locality: nodeLocality(o.locality) } : {}) },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: o.adminPort } } },
     dynamic_resources: {
       ads_config: {
@@ -126,6 +128,12 @@ export function buildProxyBootstrap(o: ProxyBootstrapOptions): Record<string, un
       ],
     },
   };
+}
+
+/** `region/zone/subzone` as Envoy's node.locality (empty parts left out). */
+function nodeLocality(label: string): Record<string, string> {
+  const [region = '', zone = '', subzone = ''] = label.split('/');
+  return { ...(region ? { region } : {}), ...(zone ? { zone } : {}), ...(subzone ? { sub_zone: subzone } : {}) };
 }
 
 /** The bootstrap as YAML, with a header line saying what wrote it. */

@@ -101,7 +101,13 @@ export function registryYaml(manifest: MeshManifest, plan: PortPlan, skipWorkloa
         metadata: { name: w.name, namespace: w.namespace, annotations: { 'trellis.io/generated-by': 'trellis up' } },
         // tlsMode istio, as Istio's injector labels a pod with a sidecar: every workload of a local mesh runs beside
         // a sidecar holding a mesh certificate from the control plane's CA, so auto mTLS sends it ISTIO_MUTUAL.
-        spec: { address: podIp ?? '127.0.0.1', ports: { [portName(w.service!.protocol, w.service!.port)]: inbound }, labels: { [TLS_MODE_LABEL]: 'istio', ...w.labels }, serviceAccount: w.serviceAccount },
+        spec: {
+          address: podIp ?? '127.0.0.1',
+          ports: { [portName(w.service!.protocol, w.service!.port)]: inbound },
+          labels: { [TLS_MODE_LABEL]: 'istio', ...w.labels },
+          serviceAccount: w.serviceAccount,
+          ...(w.locality ? { locality: w.locality } : {}),
+        },
       });
     }
   }

@@ -264,6 +264,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
         ...(pod
           ? { ip: pod.ip, xdsHost: controlHost }
           : { explicitProxyPort: ports.outbound, inboundPorts: w.service ? [{ inbound: ports.inbound, app: ports.app }] : [] }),
+        ...(w.locality ? { locality: w.locality } : {}),
       };
       nodeId = proxyNodeId(bootstrapOptions);
       const bootstrap = join(dotDir, 'bootstrap', `${w.name}.yaml`);

@@ -31,6 +31,11 @@ export interface WorkloadSpec {
    * agent serves the app's metrics with the proxy's on its status port).
    */
   readonly annotations: Readonly<Record<string, string>>;
+  /**
+   * `region`, `region/zone` or `region/zone/subzone`: its WorkloadEntry's `locality` (so its endpoint's locality in
+   * EDS) and its sidecar's `node.locality` (so the locality its own calls are balanced from).
+   */
+  readonly locality?: string;
 }
 
 export interface GatewaySpec {
@@ -262,7 +267,7 @@ export function parseManifest(text: string, file: string): MeshManifest {
   check.list(root['workloads'], 'workloads').forEach((raw, i) => {
     const path = `workloads[${i}]`;
     const before = check.problems.length;
-    const w = check.object(raw, path, ['name', 'namespace', 'labels', 'annotations', 'serviceAccount', 'command', 'args', 'env', 'service', 'sidecar', 'port']);
+    const w = check.object(raw, path, ['name', 'namespace', 'labels', 'annotations', 'serviceAccount', 'command', 'args', 'env', 'service', 'sidecar', 'port', 'locality']);
     if (!w) {
       if (raw === null || raw === undefined) check.add(path, 'expected a workload mapping');
       return;
@@ -292,6 +297,11 @@ export function parseManifest(text: string, file: string): MeshManifest {
     const env = check.stringMap(w['env'], `${path}.env`);
     const annotations = check.stringMap(w['annotations'], `${path}.annotations`);
     checkPrometheusAnnotations(check, annotations, `${path}.annotations`);
+    const locality = check.string(w['locality'], `${path}.locality`);
+    // Istio's WorkloadEntry rule: one to three non-empty parts.
+    if (locality !== undefined && (locality.split('/').length > 3 || locality.split('/').some((part) => part === ''))) {
+      check.add(`${path}.locality`, `expected region, region/zone or region/zone/subzone, got ${JSON.stringify(locality)}`);
+    }
     if (!name || !command || check.problems.length > before) {
       check.add(path, `workload ${name ? JSON.stringify(name) : '(unnamed)'} left out of the mesh because of the problem(s) above`);
       return;
@@ -308,6 +318,7 @@ export function parseManifest(text: string, file: string): MeshManifest {
       sidecar: sidecar !== false,
       ...(port !== undefined ? { port } : {}),
       annotations,
+      ...(locality ? { locality } : {}),
     });
   });
 

@@ -118,3 +118,19 @@ test("port plan: each sidecar and gateway block has the agent's status port (blo
   assert.equal(plan.workloads.get('external-api')?.status, undefined, 'no sidecar, no agent');
   assert.equal(plan.gateways.get('istio-ingressgateway')?.status, 20085);
 });
+
+test("locality: a workload's WorkloadEntry locality and its sidecar's node.locality; anything but 1-3 non-empty parts is named and left out", async () => {
+  const m = parseManifest(W('  labels: { app: a }\n  locality: us-east/zone-a\n- name: b\n  command: b.js\n  service: { host: b, port: 9080 }\n  locality: "us-east//x"\n- name: c\n  command: c.js\n  service: { host: c, port: 9080 }\n  locality: r/z/s/extra\n- name: d\n  command: d.js\n  service: { host: d, port: 9080 }\n  locality: 7\n'), file);
+  assert.deepEqual(m.workloads.map((w) => [w.name, w.locality]), [['a', 'us-east/zone-a']]);
+  const text = m.problems.join('\n');
+  assert.match(text, /workloads\[1\]\.locality: expected region, region\/zone or region\/zone\/subzone, got "us-east\/\/x"/);
+  assert.match(text, /workloads\[2\]\.locality: expected region, region\/zone or region\/zone\/subzone, got "r\/z\/s\/extra"/);
+  assert.match(text, /workloads\[3\]\.locality: expected a non-empty string, got number 7/);
+  const docs = parseAllDocuments(registryYaml(m, planPorts(m, 20000)).yaml).map((d) => d.toJS() as { kind: string; spec: Record<string, unknown> });
+  assert.equal(docs.find((d) => d.kind === 'WorkloadEntry')!.spec['locality'], 'us-east/zone-a');
+  const { buildProxyBootstrap } = await import('../../src/agent/bootstrap.js');
+  const base = { type: 'sidecar' as const, name: 'a', namespace: 'default', labels: {}, serviceAccount: 'a', adminPort: 1, xdsPort: 2 };
+  assert.deepEqual((buildProxyBootstrap({ ...base, locality: 'us-east/zone-a/rack-1' })['node'] as { locality: unknown }).locality, { region: 'us-east', zone: 'zone-a', sub_zone: 'rack-1' });
+  assert.deepEqual((buildProxyBootstrap({ ...base, locality: 'us-east' })['node'] as { locality: unknown }).locality, { region: 'us-east' });
+  assert.equal((buildProxyBootstrap(base)['node'] as { locality?: unknown }).locality, undefined);
+});
