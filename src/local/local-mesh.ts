@@ -9,7 +9,7 @@ import { formatTable } from '../cli/commands/table.js';
 import type { ControlPlane, ControlPlaneOptions } from '../control/server/main.js';
 import { ensureCertificate } from './certificates.js';
 import { PROMETHEUS_ANNOTATIONS_ENV, prometheusAnnotationsEnv } from './prometheus-annotations.js';
-import { writeConfigDir } from './config-dir.js';
+import { writeConfigDir, writeRegistry } from './config-dir.js';
 import { loadManifest, type MeshManifest } from './manifest.js';
 import { describeTakenPort, findTakenPorts, planPorts, type PortPlan } from './port-blocks.js';
 import { writeState, isAlive, readState, removeState, stateDir, type MeshState } from './state-file.js';
@@ -20,6 +20,13 @@ import { createPodNetwork, isolatedUnavailable, podHttpStatus, type Pod, type Po
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 /** Listener drain on stop: one second is plenty on a developer's machine, and stops are sequential (reverse order). */
 const PROXY_DRAIN_S = 1;
+/**
+ * A sidecar's termination drain (Istio's terminationDrainDuration default), ended early once no inbound connection is
+ * left (EXIT_ON_ZERO_ACTIVE_CONNECTIONS), so stopping a whole mesh does not wait it out for every proxy.
+ */
+const SIDECAR_TERMINATION_ARGS = ['--termination-drain-duration', '5s', '--exit-on-zero-active-connections'];
+/** How long a scale-down or scale-up waits for the other proxies to drop or learn an endpoint before going on. */
+const ENDPOINT_PROPAGATION_MS = 10_000;
 
 export interface LocalMeshOptions {
   /** The mesh dir (holding mesh.yaml) or the manifest file. */
@@ -83,6 +90,15 @@ export interface LocalMesh {
   stopControlPlane(): Promise<void>;
   /** Starts the control plane again with the same options, ports, CA root and config dir; re-issues the agents' tokens. */
   startControlPlane(): Promise<void>;
+  /**
+   * Scales a workload down in Istio's order: its endpoint leaves the registry, and once no other proxy routes to it
+   * (the control plane pushed EDS without it) its sidecar gets SIGTERM and drains (terminationDrainDuration, ended
+   * early when no inbound connection is left), then the application stops. In-flight requests finish; new ones go to
+   * the other endpoints.
+   */
+  stopWorkload(name: string): Promise<void>;
+  /** Scales it up again: sidecar and application start, and its endpoint rejoins the registry once both are ready. */
+  startWorkload(name: string): Promise<void>;
   /** Stops everything in reverse start order, then the control plane; removes the state file. */
   stop(): Promise<void>;
 }
@@ -165,7 +181,8 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   }
   const controlHost = network?.gatewayIp ?? '127.0.0.1';
   const configDir = join(dotDir, 'config');
-  const written = writeConfigDir(configDir, manifest, sources, plan, blocked, network ? new Map([...network.pods.values()].map((p) => [p.name, p.ip])) : undefined);
+  const podEndpoints = network ? new Map([...network.pods.values()].map((p) => [p.name, p.ip])) : undefined;
+  const written = writeConfigDir(configDir, manifest, sources, plan, blocked, podEndpoints);
   for (const n of written.notes) note(n);
 
   // The control plane runs in this process: it is the supervisor's first dependency, and its logs join the others'.
@@ -273,7 +290,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       const scrape = prometheusAnnotationsEnv(w, ports.app);
       supervisor.start({
         name: `${w.name}/sidecar`,
-        ...inPod(node, [CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S), ...agent, '--status-port', String(ports.status)], true),
+        ...inPod(node, [CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S), ...SIDECAR_TERMINATION_ARGS, ...agent, '--status-port', String(ports.status)], true),
         cwd: meshDir,
         ...(scrape ? { env: { [PROMETHEUS_ANNOTATIONS_ENV]: scrape } } : {}),
       });
@@ -351,6 +368,45 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     }
   }
 
+  /** Workloads scaled down (stopWorkload): left out of the registry until startWorkload. */
+  const scaledDown = new Set<string>();
+  /** Workloads scaling up (startWorkload): their sidecar gets its inbound listener before their endpoint is published. */
+  const warming = new Set<string>();
+  const writeRegistryNow = (): void => writeRegistry(configDir, manifest, plan, { skip: new Set([...blocked, ...scaledDown]), warming }, podEndpoints);
+  /** The endpoint other proxies route to: the sidecar's inbound port on 127.0.0.1, or (--isolated) the pod's service port. */
+  const endpointOf = (m: MeshMember): string => {
+    const podIp = podEndpoints?.get(m.name);
+    const w = manifest.workloads.find((x) => x.name === m.name);
+    return podIp && w?.service ? `${podIp}:${w.service.port}` : `127.0.0.1:${m.inboundPort}`;
+  };
+  const workloadMember = (name: string): MeshMember => {
+    const m = members.find((x) => x.name === name && x.kind === 'workload');
+    if (!m) throw new Error(`no workload ${name} with a sidecar in this mesh (have ${members.filter((x) => x.kind === 'workload').map((x) => x.name).join(', ')})`);
+    return m;
+  };
+  /** Whether each other running proxy's /clusters lists (or no longer lists) `address` as a host. */
+  const othersSee = async (except: string, address: string, listed: boolean): Promise<boolean> => {
+    const running = new Set(supervisor.status().filter((s) => s.state === 'running').map((s) => s.name));
+    for (const m of members) {
+      if (m.name === except || m.adminPort === undefined) continue;
+      if (!running.has(m.kind === 'gateway' ? m.name : `${m.name}/sidecar`)) continue;
+      const page = await httpGet(m.adminPort, '/clusters').catch(() => undefined);
+      if (!page || page.status !== 200) return false;
+      if (page.text.includes(`::${address}::`) !== listed) return false;
+    }
+    return true;
+  };
+  const until = async (what: string, condition: () => Promise<boolean>, timeoutMs: number): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await condition())) {
+      if (Date.now() >= deadline) {
+        note(`${what}: not within ${timeoutMs / 1000} s; going on`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
   let stopped: Promise<void> | undefined;
   // One control-plane transition at a time: a start waits for a stop in progress, and the reverse.
   let transition: Promise<void> = Promise.resolve();
@@ -427,6 +483,37 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       rows = table;
       saveState();
       return formatTable(STATUS_HEADER, table);
+    },
+    async stopWorkload(name) {
+      const m = workloadMember(name);
+      scaledDown.add(name);
+      writeRegistryNow();
+      note(`scaling ${name} down: its endpoint left the registry`);
+      const address = endpointOf(m);
+      await until(`scaling ${name} down: the other proxies dropping ${address}`, () => othersSee(name, address, false), ENDPOINT_PROPAGATION_MS);
+      note(`scaling ${name} down: no proxy routes to ${address}; draining its sidecar, then stopping the application`);
+      await supervisor.stopProcess(`${name}/sidecar`);
+      await supervisor.stopProcess(name);
+      saveState();
+    },
+    async startWorkload(name) {
+      const m = workloadMember(name);
+      const address = endpointOf(m);
+      // Kubernetes' order: the workload exists (its sidecar builds its inbound listener) before its endpoint is ready.
+      scaledDown.delete(name);
+      warming.add(name);
+      writeRegistryNow();
+      supervisor.startProcess(`${name}/sidecar`);
+      supervisor.startProcess(name);
+      // A local sidecar binds its inbound port itself (with --isolated, capture reaches its virtualInbound listener).
+      const inboundBound = async (): Promise<boolean> =>
+        podEndpoints !== undefined || (await httpGet(m.adminPort!, '/listeners').catch(() => undefined))?.text.includes(`::${address}`) === true;
+      await until(`scaling ${name} up: its sidecar (inbound ${address} bound) and application ready`, async () => (await memberReady(m, await syncz())) && (await inboundBound()), 30_000);
+      warming.delete(name);
+      writeRegistryNow();
+      await until(`scaling ${name} up: the other proxies learning ${address}`, () => othersSee(name, address, true), ENDPOINT_PROPAGATION_MS);
+      note(`scaled ${name} up: ready, and its endpoint is back in the registry`);
+      saveState();
     },
     stop() {
       return (stopped ??= (async () => {

@@ -155,6 +155,41 @@ export class Supervisor {
     }, delay);
   }
 
+  /**
+   * Stops one process for good (no restart): SIGTERM, SIGKILL after the stop timeout; resolves once it exited. A
+   * process in restart back-off just stays stopped.
+   */
+  async stopProcess(name: string): Promise<void> {
+    const p = this.find(name);
+    if (p.timer) clearTimeout(p.timer);
+    p.timer = undefined;
+    const child = p.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) {
+      p.state = 'stopped';
+      this.options.onChange?.();
+      return;
+    }
+    p.state = 'stopping';
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), this.options.stopTimeoutMs ?? 6_000);
+    await p.exited;
+    clearTimeout(killer);
+  }
+
+  /** Starts a process stopped with stopProcess again (its restart count and back-off start over). */
+  startProcess(name: string): void {
+    const p = this.find(name);
+    if (p.state !== 'stopped') throw new Error(`process ${name} is ${p.state}, not stopped`);
+    p.backoff.reset();
+    this.launch(p);
+  }
+
+  private find(name: string): ManagedProcess {
+    const p = this.processes.find((q) => q.spec.name === name);
+    if (!p) throw new Error(`no supervised process ${name}`);
+    return p;
+  }
+
   status(): ProcessStatus[] {
     return this.processes.map((p) => ({ name: p.spec.name, state: p.state, pid: p.child?.pid, restarts: p.restarts, lastExit: p.lastExit }));
   }

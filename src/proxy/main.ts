@@ -171,8 +171,12 @@ export interface RunningProxy {
   readonly admin?: AdminServer;
   readonly xds?: XdsClient;
   state(): ServerState;
-  /** Stops accepting and waits (at most the drain time) for in-flight requests: SIGTERM, before stop(). */
+  /** Stops accepting and waits (at most the drain time) for in-flight requests. */
   drain(): Promise<void>;
+  /** Envoy's /drain_listeners (see ListenerManager.drainListeners); resolves when the chosen listeners stopped. */
+  drainListeners(options: { readonly graceful: boolean; readonly inboundOnly: boolean; readonly skipExit?: boolean }): Promise<void>;
+  /** Open downstream connections of the listeners with this traffic_direction (all listeners when omitted). */
+  activeDownstreamConnections(direction?: 'INBOUND' | 'OUTBOUND'): number;
   /** Closes listeners, the xDS stream, clusters and admin now. */
   stop(): Promise<void>;
 }
@@ -988,12 +992,8 @@ class ProxyServer implements RunningProxy {
       clusters: () => this.clusterViews(),
       listeners: (): readonly ListenerStatus[] => this.listenerManager.status(),
       stats: () => this.stats(),
-      drainListeners: async ({ graceful }) => {
-        this.serverState = 'DRAINING';
-        // Listeners stop accepting at once either way; in-flight requests get the drain time. ?graceful answers when they are done.
-        const drained = this.listenerManager.drain({ graceMs: this.options.drainTimeMs ?? 5000 });
-        if (graceful) await drained;
-        else void drained.catch((err: unknown) => this.log.error('main', `draining listeners: ${describeError(err)}`));
+      drainListeners: (options) => {
+        void this.drainListeners(options).catch((err: unknown) => this.log.error('main', `draining listeners: ${describeError(err)}`));
       },
       quit: () => {
         void this.stop().finally(() => this.options.onQuit?.());
@@ -1005,6 +1005,22 @@ class ProxyServer implements RunningProxy {
   async drain(): Promise<void> {
     this.serverState = 'DRAINING';
     await this.listenerManager.drain({ graceMs: this.options.drainTimeMs ?? 5000 });
+  }
+
+  /**
+   * Envoy's /drain_listeners. The graceful period and the in-flight grace are both the drain time (--drain-time-s); the
+   * server reports DRAINING (/ready 503) from the start, as Envoy's drain manager does.
+   */
+  drainListeners(options: { readonly graceful: boolean; readonly inboundOnly: boolean; readonly skipExit?: boolean }): Promise<void> {
+    this.serverState = 'DRAINING';
+    const drainTimeMs = this.options.drainTimeMs ?? 5000;
+    return this.listenerManager.drainListeners({ ...options, drainTimeMs, graceMs: drainTimeMs });
+  }
+
+  activeDownstreamConnections(direction?: 'INBOUND' | 'OUTBOUND'): number {
+    let n = 0;
+    for (const l of this.listenerManager.status()) if (direction === undefined || l.trafficDirection === direction) n += l.stats.downstream_cx_active;
+    return n;
   }
 
   stop(): Promise<void> {

@@ -78,6 +78,7 @@ class FakeDataPlane implements DataPlane {
       },
       status: (): ListenerStatus[] => [],
       drain: async () => undefined,
+      drainListeners: async () => undefined,
       close: async () => undefined,
     };
   }

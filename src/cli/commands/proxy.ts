@@ -11,6 +11,7 @@ import { loadBootstrap } from '../../proxy/bootstrap.js';
 import { parseDurationMs } from '../../api/duration.js';
 import { PROMETHEUS_ANNOTATIONS_ENV, parsePrometheusAnnotations, type AppScrapeTarget } from '../../agent/prometheus-scrape-config.js';
 import type { StatusServer } from '../../agent/status-server.js';
+import { DEFAULT_TERMINATION_DRAIN_MS, terminationDrain } from '../../agent/termination-drain.js';
 
 function parseLogLevel(value: string): LogLevel {
   if (!isLogLevel(value)) throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}`);
@@ -21,6 +22,24 @@ function parseDrainTime(value: string): number {
   const seconds = Number(value);
   if (!Number.isFinite(seconds) || seconds < 0) throw new InvalidArgumentError('expected a number of seconds');
   return seconds;
+}
+
+/** `5s`, `500ms`, `1m` or a number of seconds (Istio's TERMINATION_DRAIN_DURATION_SECONDS), in ms. */
+function parseTerminationDrain(value: string): number {
+  const ms = /^\d+(\.\d+)?$/.test(value) ? Number(value) * 1000 : parseDurationMs(value);
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) throw new InvalidArgumentError(`expected a duration like 5s or 500ms, or a number of seconds, got ${JSON.stringify(value)}`);
+  return ms;
+}
+
+/** pilot-agent's environment, read when no flag is given: a bad value is an error, not a silent default. */
+function terminationDrainFromEnv(): number {
+  const env = process.env['TERMINATION_DRAIN_DURATION_SECONDS'];
+  if (env === undefined || env === '') return DEFAULT_TERMINATION_DRAIN_MS;
+  try {
+    return parseTerminationDrain(env);
+  } catch (err) {
+    throw new ConfigError('TRELLIS_CONFIG_INVALID', `TERMINATION_DRAIN_DURATION_SECONDS: ${(err as Error).message}`);
+  }
 }
 
 function parseCertTtl(value: string): number {
@@ -100,7 +119,13 @@ export function proxyCommand(): Command {
     .description('Run the proxy (Envoy\'s role) from an Envoy v3 bootstrap: static resources, or xDS over ADS from a control plane')
     .requiredOption('-c, --config-path <file>', 'Envoy bootstrap, YAML or JSON')
     .option('-l, --log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, parseLogLevel, 'info' as LogLevel)
-    .option('--drain-time-s <seconds>', 'how long listeners drain (shutdown, /drain_listeners)', parseDrainTime, 5)
+    .option('--drain-time-s <seconds>', 'how long listeners drain (/drain_listeners: the graceful period, then the in-flight grace)', parseDrainTime, 5)
+    .option(
+      '--termination-drain-duration <duration>',
+      "on SIGTERM/SIGINT, inbound listeners drain gracefully (still accepting, every connection told to close) this long before the proxy stops (Istio's ProxyConfig terminationDrainDuration; default $TERMINATION_DRAIN_DURATION_SECONDS, else 5s)",
+      parseTerminationDrain,
+    )
+    .option('--exit-on-zero-active-connections', "end the termination drain as soon as no inbound connection is open (Istio's EXIT_ON_ZERO_ACTIVE_CONNECTIONS; default $EXIT_ON_ZERO_ACTIVE_CONNECTIONS=true)")
     .option('--ca-address <host:port>', "security on: the CA (the control plane's secure port) the agent gets the workload certificate from; served to the proxy over SDS (sds-grpc)")
     .option('--ca-root-cert <file>', 'PEM root the CA port is trusted by (with --ca-address)')
     .option('--ca-token-file <file>', 'bootstrap token sent to the CA as authorization: Bearer')
@@ -113,11 +138,18 @@ export function proxyCommand(): Command {
     .option('--dns-auto-allocate', "with --dns-port: VIPs from 240.240.0.0/16 for ServiceEntries without addresses (Istio's ISTIO_META_DNS_AUTO_ALLOCATE)")
     .option('--dns-upstream <host:port>', 'with --dns-port: forward other names here instead of to the nameservers of /etc/resolv.conf (repeatable)', parseUpstreams)
     .option('--resolv-conf <file>', 'with --dns-port: the resolv.conf giving upstream nameservers and search domains', '/etc/resolv.conf')
-    .action(async (opts: { configPath: string; logLevel: LogLevel; drainTimeS: number; dnsPort?: number; dnsAutoAllocate?: boolean; dnsUpstream?: UpstreamServer[]; resolvConf: string } & AgentFlags) => {
+    .action(async (opts: { configPath: string; logLevel: LogLevel; drainTimeS: number; dnsPort?: number; dnsAutoAllocate?: boolean; dnsUpstream?: UpstreamServer[]; resolvConf: string; terminationDrainDuration?: number; exitOnZeroActiveConnections?: boolean } & AgentFlags) => {
       const fail = (message: string): void => {
         process.stderr.write(`trellis proxy: ${message}\n`);
         process.exitCode = 1;
       };
+      let terminationDrainMs: number;
+      try {
+        terminationDrainMs = opts.terminationDrainDuration ?? terminationDrainFromEnv();
+      } catch (err) {
+        return fail((err as Error).message);
+      }
+      const exitOnZeroActiveConnections = opts.exitOnZeroActiveConnections === true || process.env['EXIT_ON_ZERO_ACTIVE_CONNECTIONS'] === 'true';
       let quit: () => void = () => undefined;
       const quitted = new Promise<void>((resolve) => (quit = resolve));
       let agent: SecurityAgent | undefined;
@@ -215,16 +247,26 @@ export function proxyCommand(): Command {
         }
       }
       await new Promise<void>((resolve) => {
+        // pilot-agent's termination: the inbound listeners drain gracefully for the termination drain duration (or
+        // until no inbound connection is left, with exit-on-zero), then the proxy stops. A second signal cuts it short.
+        const cutShort = new AbortController();
+        let stopping = false;
         const stop = (signal: string): void => {
-          process.stderr.write(`trellis proxy: ${signal}: draining and stopping\n`);
-          void running
-            .drain()
+          if (stopping) {
+            process.stderr.write(`trellis proxy: ${signal} again: stopping now\n`);
+            cutShort.abort();
+            return;
+          }
+          stopping = true;
+          process.stderr.write(`trellis proxy: ${signal}: draining inbound listeners for up to ${terminationDrainMs / 1000} s${exitOnZeroActiveConnections ? ' (or until no inbound connection is open)' : ''}, then stopping\n`);
+          void terminationDrain(running, { terminationDrainMs, exitOnZeroActiveConnections, signal: cutShort.signal })
+            .then((how) => process.stderr.write(`trellis proxy: termination drain ended (${how}); stopping\n`))
             .catch(() => undefined)
             .then(() => running.stop())
             .then(resolve, resolve);
         };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.on('SIGINT', () => stop('SIGINT'));
+        process.on('SIGTERM', () => stop('SIGTERM'));
         void quitted.then(resolve);
       });
       await status?.close();

@@ -185,8 +185,19 @@ export class DiscoveryServer<P extends PushContextView> {
       this.metrics.configEvents.inc({ type: event.kind, event: event.type });
       if (!REGISTRY_KINDS.has(event.kind)) this.metrics.inboundUpdates.inc({ type: 'config' });
       if (!REGISTRY_KINDS.has(event.kind)) keys.push({ kind: event.kind, namespace: event.namespace, name: event.name });
+      // Istio's ProxyUpdate on a WorkloadEntry added for a connected proxy (here: or changed): its own inbound listeners
+      // and clusters come from it, which the registry's endpoint push does not carry (a sidecar started before its
+      // WorkloadEntry, or scaled down and up again). Removal does not: the proxy keeps serving what is in flight.
+      else if (event.kind === 'WorkloadEntry' && event.type !== 'delete' && this.hasProxyOf(event.namespace, event.name)) {
+        keys.push({ kind: 'WorkloadEntry', namespace: event.namespace, name: event.name });
+      }
     }
     if (keys.length > 0) this.requestPush({ full: true, configsUpdated: keys, reasons: ['config'], start: this.clock.now() });
+  }
+
+  private hasProxyOf(namespace: string, workloadName: string): boolean {
+    for (const p of this.proxies.values()) if (p.proxy.namespace === namespace && p.proxy.workloadName === workloadName) return true;
+    return false;
   }
 
   private registryChanged(change: RegistryChange): void {

@@ -19,7 +19,11 @@ export interface AdminView {
   clusters(): readonly ClusterView[];
   listeners(): readonly ListenerStatus[];
   stats(): readonly StatSample[];
-  drainListeners(options: { readonly graceful: boolean }): Promise<void>;
+  /**
+   * Envoy's /drain_listeners: starts draining (all or inbound-only listeners, with or without the graceful period);
+   * the answer does not wait for it.
+   */
+  drainListeners(options: { readonly graceful: boolean; readonly inboundOnly: boolean; readonly skipExit: boolean }): void;
   /** Starts a clean exit (the response is sent first). */
   quit(): void;
   readonly log: ProxyLog;
@@ -100,8 +104,12 @@ function endpoints(view: AdminView): Map<string, Endpoint> {
     send(res, state === 'LIVE' ? 200 : 503, `${state}\n`);
   });
   add('/server_info', 'print server version/status information', false, (_req, _url, res) => sendJson(res, 200, view.serverInfo()));
-  add('/drain_listeners', 'drain listeners (?graceful)', true, async (_req, url, res) => {
-    await view.drainListeners({ graceful: url.searchParams.has('graceful') });
+  add('/drain_listeners', 'drain listeners (?inboundonly, ?graceful, ?skip_exit)', true, (_req, url, res) => {
+    const graceful = url.searchParams.has('graceful');
+    const skipExit = url.searchParams.has('skip_exit');
+    // Envoy's answer, word for word: skip_exit only means something after a graceful drain period.
+    if (skipExit && !graceful) return send(res, 400, 'skip_exit requires graceful\n');
+    view.drainListeners({ graceful, inboundOnly: url.searchParams.has('inboundonly'), skipExit });
     send(res, 200, 'OK\n');
   });
   add('/quitquitquit', 'exit the server', true, (_req, _url, res) => {

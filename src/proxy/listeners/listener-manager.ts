@@ -24,7 +24,7 @@ import { detectHttp2Preface, peekSocket } from '../transport/tls-inspector.js';
 import { compileInspectors, inspectConnection, type InspectorConfig } from './protocol-detection.js';
 import { loadOriginalDestinationSupport, type OriginalDestination, type OriginalDestinationSupport } from '../transport/original-destination.js';
 import { compileChainMatch, matchKey, needsInspection, selectFilterChain, type CompiledChainMatch } from './filter-chain-match.js';
-import type { CompiledListener, ListenerContext, ListenerManager, ListenerStatus } from './types.js';
+import type { CompiledListener, DrainListenersOptions, ListenerContext, ListenerManager, ListenerStatus } from './types.js';
 
 type Listener = envoy.config.listener.v3.Listener;
 type FilterChain = envoy.config.listener.v3.FilterChain;
@@ -207,6 +207,16 @@ function localOf(socket: Duplex): OriginalDestination {
   return { address: s.localAddress ?? '', port: s.localPort ?? 0 };
 }
 
+/** Listener.traffic_direction (enum name or number); /drain_listeners?inboundonly selects INBOUND. */
+function trafficDirection(config: Listener): 'INBOUND' | 'OUTBOUND' | undefined {
+  const d = config.traffic_direction as unknown;
+  return d === 'INBOUND' || d === 1 ? 'INBOUND' : d === 'OUTBOUND' || d === 2 ? 'OUTBOUND' : undefined;
+}
+
+function isInbound(config: Listener): boolean {
+  return trafficDirection(config) === 'INBOUND';
+}
+
 /** A bound listener: the socket stays across config versions with the same address; generations swap under it. */
 class ActiveListener {
   server: Server | undefined;
@@ -215,6 +225,8 @@ class ActiveListener {
   readonly old = new Set<Generation>();
   readonly stats = listenerStats();
   state: 'active' | 'draining' = 'active';
+  /** A graceful drain (/drain_listeners?graceful) is discouraging requests: generations swapped in meanwhile drain too. */
+  discouraging = false;
 
   constructor(
     private readonly context: ListenerContext,
@@ -246,7 +258,18 @@ class ActiveListener {
   update(compiled: CompiledListenerImpl, graceMs: number): void {
     const old = this.current;
     this.current = new Generation(compiled, this.context, this.stats);
+    if (this.discouraging) this.discourage();
     this.retire(old, graceMs);
+  }
+
+  /**
+   * The graceful drain period: the listener keeps accepting, but every HTTP connection of its current generation is
+   * told to close (HTTP/1.1 `connection: close` on each response and idle keep-alive connections closed, HTTP/2
+   * GOAWAY), new ones included: Envoy's drain with the immediate strategy, which Istio's pilot-agent asks for.
+   */
+  discourage(): void {
+    this.discouraging = true;
+    for (const c of this.current.allChains()) c.hcm?.drain();
   }
 
   retire(generation: Generation, graceMs: number): Promise<void> {
@@ -263,11 +286,14 @@ class ActiveListener {
     });
   }
 
+  /**
+   * Closes the listening socket. Resolves at once: server.close()'s callback waits for every accepted connection to end,
+   * and the connections are what the drain that follows closes.
+   */
   stopAccepting(): Promise<void> {
     this.state = 'draining';
-    const server = this.server;
-    if (!server) return Promise.resolve();
-    return new Promise((resolve) => server.close(() => resolve()));
+    this.server?.close();
+    return Promise.resolve();
   }
 
   /** `handedOff`: the original destination a use_original_dst listener restored before handing the connection here. */
@@ -460,6 +486,8 @@ class ActiveListener {
 export class TrellisListenerManager implements ListenerManager {
   private readonly active = new Map<string, ActiveListener>();
   private readonly draining = new Set<ActiveListener>();
+  /** Graceful drain periods in progress (drainListeners), ended early by close(). */
+  private readonly gracefulWaits = new Set<{ readonly timer: NodeJS.Timeout; readonly resolve: () => void }>();
 
   private readonly originalDst: OriginalDestinationSupport;
 
@@ -703,6 +731,7 @@ export class TrellisListenerManager implements ListenerManager {
         ...(a.boundAddress ? { boundAddress: a.boundAddress } : {}),
         configuredAddress: configured.host.includes(':') ? `[${configured.host}]:${configured.port}` : `${configured.host}:${configured.port}`,
         state,
+        ...(trafficDirection(a.current.compiled.config) ? { trafficDirection: trafficDirection(a.current.compiled.config)! } : {}),
         stats: a.stats,
         httpStats,
         tcpStats,
@@ -721,7 +750,33 @@ export class TrellisListenerManager implements ListenerManager {
     await Promise.all(all.map((a) => this.retireListener(a, grace)));
   }
 
+  async drainListeners(options: DrainListenersOptions): Promise<void> {
+    const chosen = [...this.active].filter(([, a]) => !options.inboundOnly || isInbound(a.current.compiled.config));
+    if (options.graceful) {
+      for (const [, a] of chosen) a.discourage();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.drainTimeMs);
+        this.gracefulWaits.add({ timer, resolve });
+      });
+    }
+    if (options.graceful && options.skipExit) return;
+    const stopping: ActiveListener[] = [];
+    for (const [name, a] of chosen) {
+      // An LDS update may have replaced or removed it meanwhile: that one is being retired already.
+      if (this.active.get(name) !== a) continue;
+      this.active.delete(name);
+      stopping.push(a);
+    }
+    await Promise.all(stopping.map((a) => this.retireListener(a, options.graceMs ?? this.graceMs)));
+  }
+
   async close(): Promise<void> {
+    // A graceful drain period still running ends now (stop() does not wait out --drain-time-s).
+    for (const w of this.gracefulWaits) {
+      clearTimeout(w.timer);
+      w.resolve();
+    }
+    this.gracefulWaits.clear();
     for (const a of [...this.active.values(), ...this.draining]) a.destroy();
     this.active.clear();
     this.draining.clear();

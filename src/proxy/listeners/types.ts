@@ -53,12 +53,25 @@ export interface ListenerStatus {
   /** `ip:port` from the config: the stat scope of listeners that are not bound (bind_to_port: false, hand-off targets). */
   readonly configuredAddress?: string;
   readonly state: 'active' | 'draining';
+  /** Listener.traffic_direction, when set. */
+  readonly trafficDirection?: 'INBOUND' | 'OUTBOUND';
   readonly stats: ListenerStats;
   readonly httpStats: Readonly<Record<string, HttpConnectionManagerStats>>;
   /** Counters of each tcp_proxy by stat_prefix (Envoy: `tcp.<stat_prefix>.`). */
   readonly tcpStats?: Readonly<Record<string, Record<string, number>>>;
   /** Counters of network read filters (RBAC) by full Envoy stat name (`tcp.rbac.denied`): the stat_prefix is the filter's own. */
   readonly networkFilterStats?: Readonly<Record<string, number>>;
+}
+
+export interface DrainListenersOptions {
+  readonly inboundOnly: boolean;
+  readonly graceful: boolean;
+  /** The graceful drain period. */
+  readonly drainTimeMs: number;
+  /** With graceful: the listeners keep accepting after the drain period (Envoy's skip_exit). */
+  readonly skipExit?: boolean;
+  /** How long in-flight requests may run once a listener stopped accepting (default: the manager's drain grace). */
+  readonly graceMs?: number;
 }
 
 export interface ListenerManager {
@@ -73,7 +86,13 @@ export interface ListenerManager {
    */
   apply(listeners: readonly CompiledListener[]): Promise<void>;
   status(): readonly ListenerStatus[];
-  /** Stops accepting on every listener and lets in-flight requests finish (admin /drain_listeners, SIGTERM). */
+  /** Stops accepting on every listener and lets in-flight requests finish (graceMs at most). */
   drain(options?: { readonly graceMs?: number }): Promise<void>;
+  /**
+   * Envoy's admin /drain_listeners: the chosen listeners (all, or traffic_direction INBOUND only) stop accepting and
+   * their in-flight requests get graceMs; with `graceful`, first a drain period of drainTimeMs (Envoy's --drain-time-s)
+   * during which they keep accepting but every HTTP connection is told to close. Resolves once they are stopped.
+   */
+  drainListeners(options: DrainListenersOptions): Promise<void>;
   close(): Promise<void>;
 }

@@ -75,7 +75,7 @@ function dumpInput(): ConfigDumpInput {
   };
 }
 
-function fakeView(state: { value: ServerState; quit: number; drained: number }): AdminView {
+function fakeView(state: { value: ServerState; quit: number; drained: number; drains?: unknown[] }): AdminView {
   return {
     state: () => state.value,
     serverInfo: () => ({ version: 'trellis/test', state: state.value }),
@@ -90,14 +90,17 @@ function fakeView(state: { value: ServerState; quit: number; drained: number }):
       stats.plain('server.live', state.value === 'LIVE' ? 1 : 0, 'gauge');
       return stats.build();
     },
-    drainListeners: async () => void state.drained++,
+    drainListeners: (options) => {
+      state.drained++;
+      (state.drains ??= []).push(options);
+    },
     quit: () => void state.quit++,
     log: new ProxyLog('info', () => undefined),
   };
 }
 
 test('admin pages in Envoy formats', async (t) => {
-  const state = { value: 'PRE_INITIALIZING' as ServerState, quit: 0, drained: 0 };
+  const state: { value: ServerState; quit: number; drained: number; drains?: unknown[] } = { value: 'PRE_INITIALIZING', quit: 0, drained: 0 };
   const admin = await startAdminServer(fakeView(state), '127.0.0.1', 0);
   t.after(() => admin.close());
   const base = `http://127.0.0.1:${admin.port}`;
@@ -173,6 +176,10 @@ test('admin pages in Envoy formats', async (t) => {
   assert.equal(state.quit, 0);
   assert.equal((await get('/drain_listeners', { method: 'POST' })).text, 'OK\n');
   assert.equal(state.drained, 1);
+  // pilot-agent's termination call, and Envoy's refusal of skip_exit without graceful.
+  assert.equal((await get('/drain_listeners?inboundonly&graceful', { method: 'POST' })).text, 'OK\n');
+  assert.deepEqual((await get('/drain_listeners?skip_exit', { method: 'POST' })), { status: 400, text: 'skip_exit requires graceful\n' });
+  assert.deepEqual(state.drains, [{ graceful: false, inboundOnly: false, skipExit: false }, { graceful: true, inboundOnly: true, skipExit: false }]);
   assert.match((await get('/logging?upstream=debug', { method: 'POST' })).text, /  upstream: debug/);
   assert.equal((await get('/logging?upstream=loud', { method: 'POST' })).status, 404);
   assert.equal((await get('/nope')).status, 404);
