@@ -157,15 +157,16 @@ test('a bad bootstrap is refused at start-up: exit code 1, the field path in std
   assert.match(missing.stderr, /\/nonexistent\/bootstrap\.yaml: cannot read the bootstrap/);
 });
 
-test('SIGTERM drains and exits 0', async (t) => {
+test('SIGTERM: the termination drain, then exit 0', async (t) => {
   const upstream = await startUpstream('backend');
   t.after(() => upstream.close());
-  const proxy = await startProxyProcess(writeTemp('bootstrap.yaml', staticBootstrap(upstream.port)), ['--drain-time-s', '1']);
+  const proxy = await startProxyProcess(writeTemp('bootstrap.yaml', staticBootstrap(upstream.port)), ['--drain-time-s', '1', '--termination-drain-duration', '300ms']);
   t.after(() => proxy.kill());
   await eventually('/ready is LIVE', async () => (await httpGet(proxy.admin, '/ready')).status === 200);
   const address = await listenerAddress(proxy.admin, 'listener_0');
   assert.equal((await httpGet(address, '/api/one')).status, 200);
   proxy.child.kill('SIGTERM');
   assert.equal(await proxy.exited, 0);
-  assert.match(proxy.stderr(), /SIGTERM: draining and stopping/);
+  assert.match(proxy.stderr(), /SIGTERM: draining inbound listeners for up to 0.3 s, then stopping/);
+  assert.match(proxy.stderr(), /termination drain ended \(elapsed\); stopping/);
 });
