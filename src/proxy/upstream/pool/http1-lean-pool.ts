@@ -628,8 +628,9 @@ export class Http1LeanPool implements ConnectionPool {
     this.checkDrained();
   }
 
+  /** Draining: idle connections close now (Envoy, for a removed host or cluster); busy ones after their response (complete). */
   private closeIdle(): void {
-    if (this.activeRequests === 0) for (const conn of this.idle.splice(0)) conn.socket.destroy();
+    for (const conn of this.idle.splice(0)) conn.socket.destroy();
     this.checkDrained();
   }
 
@@ -644,7 +645,7 @@ export class Http1LeanPool implements ConnectionPool {
   drain(): Promise<void> {
     return new Promise((resolve) => {
       (this.drainWaiters ??= []).push(resolve);
-      if (this.activeRequests === 0) this.closeIdle();
+      this.closeIdle();
     });
   }
 
