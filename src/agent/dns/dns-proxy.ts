@@ -49,11 +49,17 @@ export interface DnsProxyOptions {
   readonly now?: () => number;
 }
 
+/** Istio's buckets for dns_upstream_request_duration_seconds (sorted: Istio lists .005 before .001). */
+export const UPSTREAM_DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.1, 1, 5] as const;
+
 /** Counters, named after Istio's agent metrics (dns_requests_total, …) plus the cache's. */
 export interface DnsProxyStats {
   requests: number;
   upstream_requests: number;
+  /** Forwarded queries no upstream answered (each one a SERVFAIL), as Istio counts dns_upstream_failures_total. */
   upstream_failures: number;
+  /** dns_upstream_request_duration_seconds: counts per UPSTREAM_DURATION_BUCKETS bound (cumulative), sum and count. */
+  upstream_duration: { buckets: number[]; sum: number; count: number };
   /** Answered from the name table. */
   mesh_answers: number;
   /** NXDOMAIN for names under an authoritative zone. */
@@ -70,7 +76,7 @@ const MAX_TCP_MESSAGE = 65_535;
 const TCP_IDLE_MS = 10_000;
 
 export class DnsProxy {
-  readonly stats: DnsProxyStats = { requests: 0, upstream_requests: 0, upstream_failures: 0, mesh_answers: 0, mesh_nxdomain: 0, cache_hits: 0, malformed: 0, truncated: 0 };
+  readonly stats: DnsProxyStats = { requests: 0, upstream_requests: 0, upstream_failures: 0, upstream_duration: { buckets: UPSTREAM_DURATION_BUCKETS.map(() => 0), sum: 0, count: 0 }, mesh_answers: 0, mesh_nxdomain: 0, cache_hits: 0, malformed: 0, truncated: 0 };
   private table: LookupTable | undefined;
   private readonly upstream: UpstreamClient;
   private readonly cache: ResponseCache | undefined;
@@ -153,9 +159,19 @@ export class DnsProxy {
       return this.fit(query, cached, maxSize);
     }
     this.stats.upstream_requests++;
+    const started = performance.now();
     const result = await this.upstream.exchange(message);
-    this.stats.upstream_failures += result.failures;
-    if (!result.response) return encodeResponse(query, { rcode: RCODE_SERVFAIL });
+    const seconds = (performance.now() - started) / 1000;
+    const duration = this.stats.upstream_duration;
+    duration.count++;
+    duration.sum += seconds;
+    UPSTREAM_DURATION_BUCKETS.forEach((bound, i) => {
+      if (seconds <= bound) duration.buckets[i]!++;
+    });
+    if (!result.response) {
+      this.stats.upstream_failures++;
+      return encodeResponse(query, { rcode: RCODE_SERVFAIL });
+    }
     this.cache?.store(key, result.response);
     return this.fit(query, result.response, maxSize);
   }

@@ -241,6 +241,8 @@ export function proxyCommand(): Command {
         try {
           const { startStatusServer } = await import('../../agent/status-server.js');
           status = await startStatusServer({ port: opts.statusPort, adminPort: proxy.admin.port, ...(application ? { application } : {}), warn: (m) => process.stderr.write(`trellis agent: ${m}\n`) });
+          // The DNS proxy's counters join the agent's own metrics, as pilot-agent registers them.
+          if (dns) status.metrics.dns = dns.stats;
           process.stderr.write(`trellis agent: status port 127.0.0.1:${status.port}${application ? ` (merging the app's metrics from 127.0.0.1:${application.port}${application.path})` : ''}\n`);
         } catch (err) {
           return failStatus(`status port ${opts.statusPort}: ${describeError(err)}`);

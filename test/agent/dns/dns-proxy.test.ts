@@ -7,6 +7,7 @@ import { Resolver } from 'node:dns/promises';
 import { connect, createServer, type Server } from 'node:net';
 import { DnsProxy } from '../../../src/agent/dns/dns-proxy.js';
 import { encodeName, TYPE_A, TYPE_AAAA, TYPE_SOA } from '../../../src/agent/dns/dns-message.js';
+import { AgentMetrics } from '../../../src/agent/agent-metrics.js';
 
 /** A fake upstream resolver on 127.0.0.1 (UDP and TCP on one port): answers from `records`, counts what it is asked. */
 class FakeUpstream {
@@ -323,4 +324,17 @@ test('AAAA for a mesh host with only an IPv4 VIP over raw UDP: NOERROR, authorit
   assert.equal(rcode(answer), 0);
   assert.equal(answerCount(answer), 0);
   assert.ok(answer.readUInt16BE(2) & 0x0400);
+});
+
+test("the counters as pilot-agent's istio_agent_dns_* metrics on the status port", () => {
+  const metrics = new AgentMetrics();
+  assert.doesNotMatch(metrics.render(), /istio_agent_dns_/, 'no DNS proxy, no DNS families');
+  metrics.dns = dns.stats;
+  const text = metrics.render();
+  assert.match(text, new RegExp(`^istio_agent_dns_requests_total ${dns.stats.requests}$`, 'm'));
+  assert.match(text, new RegExp(`^istio_agent_dns_upstream_requests_total ${dns.stats.upstream_requests}$`, 'm'));
+  assert.match(text, /^# TYPE istio_agent_dns_upstream_request_duration_seconds histogram$/m);
+  assert.match(text, new RegExp(`^istio_agent_dns_upstream_request_duration_seconds_count ${dns.stats.upstream_requests}$`, 'm'), 'every forwarded query timed');
+  assert.match(text, new RegExp(`^istio_agent_dns_upstream_request_duration_seconds_bucket\\{le="\\+Inf"\\} ${dns.stats.upstream_requests}$`, 'm'));
+  assert.ok(dns.stats.upstream_requests >= 5);
 });
