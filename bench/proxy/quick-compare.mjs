@@ -25,7 +25,7 @@ writeFileSync(join(ngd,'n.conf'), cfg.proxyNginxConf(ngd, NG, UP));
 const ng = start('1','nginx',['-c', join(ngd,'n.conf'), '-p', ngd]);
 const targets = [{ name: 'nginx', port: NG, pids: () => [ng.pid, ...children(ng.pid)] }];
 dists.forEach((spec, i) => {
-  const [d, envs] = spec.split('+'); const env = {}; for (const kv of (envs||'').split(',').filter(Boolean)) { const [k,v] = kv.split('='); env[k]=v; }
+  const [d, envs] = spec.split('+'); const env = {}; for (const kv of (envs||'').split(',').filter(Boolean)) { const eq = kv.indexOf('='); env[kv.slice(0, eq)] = kv.slice(eq + 1); }
   const port = base + 2 + i;
   const b = join(dir, `t${i}.yaml`); writeFileSync(b, cfg.trellisBootstrap(port, UP));
   const c = start('1', 'node', [join(d,'src/cli/main.js'), 'proxy', '-c', b, '--log-level', 'warning', '--drain-time-s', '0'], env);
@@ -39,7 +39,10 @@ function wrk(port, c, d, lua) {
   const line = r.stdout.split('\n').find(l => l.startsWith('WRK_JSON')); if (!line) { return { err: r.stdout + r.stderr }; }
   return JSON.parse(line.slice(9));
 }
-await sleep(1500);
+// Wait until every target listens (start-up takes seconds on a loaded machine), at most 60 s.
+const { connect } = await import('node:net');
+const listening = (port) => new Promise((res) => { const s = connect(port, '127.0.0.1'); s.once('connect', () => { s.destroy(); res(true); }); s.once('error', () => res(false)); });
+for (const t of [{ port: UP }, ...targets]) for (let i = 0; i < 200 && !(await listening(t.port)); i++) await sleep(300);
 for (const t of targets) { const r = wrk(t.port, 32, 2, 'plain.lua'); if (r.err) console.log(t.name, 'warmup fail', r.err, t.c?.out); }
 const res = {}; for (const t of targets) res[t.name] = { rps: [], cpu: [], p99: [], p50: [], p99c1: [] };
 const D = Number(process.env.D || 3);

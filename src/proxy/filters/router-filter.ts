@@ -16,7 +16,16 @@ import type {
 } from '../router/route-table.js';
 import { generateHashCookie } from '../router/hash-policy.js';
 import { NO_HEADER_MUTATION } from '../router/header-mutation.js';
-import type { ClusterManager, LoadBalancerContext, UpstreamCluster, UpstreamFailure, UpstreamHost, UpstreamRequest } from '../upstream/types.js';
+import type {
+  ClusterManager,
+  LoadBalancerContext,
+  UpstreamCluster,
+  UpstreamFailure,
+  UpstreamHost,
+  UpstreamRequest,
+  UpstreamResponseHandler,
+} from '../upstream/types.js';
+import type { UpstreamTlsIdentity } from '../upstream/pool/connect.js';
 
 type RouterConfig = envoy.extensions.filters.http.router.v3.Router;
 
@@ -172,6 +181,37 @@ const IGNORE_MIRROR_RESPONSE = {
 /** The shared empty list for a request without mirrors or retry buffer (never pushed to: replaced on first use). */
 const NONE: never[] = [];
 
+/**
+ * The response handler of one attempt: one object per attempt whose methods pass the attempt's sequence number and
+ * host back to its routing (five closures per attempt before; allocation per request is what young-generation GC
+ * scales with). Callbacks of an attempt that a retry, timeout or reset superseded are ignored by the routing.
+ */
+class AttemptHandler implements UpstreamResponseHandler {
+  constructor(
+    private readonly routing: UpstreamRouting,
+    private readonly seq: number,
+    private readonly host: UpstreamHost,
+  ) {}
+  onHeaders(status: number, headers: HttpHeaders, endStream?: boolean): void {
+    this.routing.onUpstreamHeaders(this.seq, this.host, status, headers, endStream === true);
+  }
+  onUpstreamTls(identity: UpstreamTlsIdentity): void {
+    this.routing.onUpstreamTls(this.seq, identity);
+  }
+  onData(chunk: Buffer): void {
+    this.routing.onUpstreamData(this.seq, chunk);
+  }
+  onTrailers(trailers: HttpHeaders): void {
+    this.routing.onUpstreamTrailers(this.seq, trailers);
+  }
+  onEnd(): void {
+    this.routing.onUpstreamEnd(this.seq, this.host);
+  }
+  onFailure(failure: UpstreamFailure, detail: string): void {
+    this.routing.onUpstreamFailure(this.seq, this.host, failure, detail);
+  }
+}
+
 /** One routed request: attempts, timers, the retry buffer and mirrors. */
 class UpstreamRouting {
   private attempt: UpstreamRequest | undefined;
@@ -220,7 +260,11 @@ class UpstreamRouting {
     this.mutatesResponse = route.responseHeaders !== NO_HEADER_MUTATION || (target.responseHeaders !== undefined && target.responseHeaders !== NO_HEADER_MUTATION);
     // ORIGINAL_DST clusters pick the connection's (restored) local address, or with use_http_header a request header.
     const local = info.downstreamLocalAddress.includes(':') ? `[${info.downstreamLocalAddress}]` : info.downstreamLocalAddress;
-    this.lbContextBase = { ...this.computeHash(), originalDestination: `${local}:${info.downstreamLocalPort}`, requestHeaders: ctx.requestHeaders };
+    const originalDestination = `${local}:${info.downstreamLocalPort}`;
+    // Without hash policies (most routes) no hash object to spread.
+    this.lbContextBase = action.hashPolicies.length === 0
+      ? { originalDestination, requestHeaders: ctx.requestHeaders }
+      : { ...this.computeHash(), originalDestination, requestHeaders: ctx.requestHeaders };
     this.bufferLimit = route.perRequestBufferLimitBytes ?? route.virtualHost.perRequestBufferLimitBytes ?? stream.bufferLimitBytes;
   }
 
@@ -249,10 +293,18 @@ class UpstreamRouting {
     // The attempt first: a codec may hand over body bytes it already holds from inside setBodySink.
     this.startAttempt();
     if (this.done) return;
-    this.stream.setBodySink({
-      onData: (chunk) => this.onRequestData(chunk),
-      onEnd: (trailers) => this.onRequestEnd(trailers),
-    });
+    // This routing is the request body's sink (onData/onEnd): no wrapper object and closures per request.
+    this.stream.setBodySink(this);
+  }
+
+  /** RequestBodySink: a request body chunk from the downstream. */
+  onData(chunk: Buffer): void {
+    this.onRequestData(chunk);
+  }
+
+  /** RequestBodySink: the request ended (with its trailers, if any). */
+  onEnd(trailers?: HttpHeaders): void {
+    this.onRequestEnd(trailers);
   }
 
   private startMirrors(): void {
@@ -345,32 +397,7 @@ class UpstreamRouting {
     this.attemptStart = info.attemptCount === 1 ? info.startTime : performance.now();
     let request: UpstreamRequest;
     try {
-      request = this.cluster.request(host, headers, {
-        onHeaders: (status, h, endStream) => this.onUpstreamHeaders(seq, host, status, h, endStream === true),
-        onUpstreamTls: (identity) => {
-          if (seq === this.attemptSeq) info.upstreamTls = identity;
-        },
-        onData: (chunk) => {
-          if (seq !== this.attemptSeq || this.done) return;
-          if (!this.stream.encodeData(chunk) && !this.responsePaused) {
-            // The downstream is full: stop reading the upstream until it drains (one drain wait at a time).
-            const r = this.attempt;
-            if (r) {
-              this.responsePaused = true;
-              r.pauseResponse();
-              this.stream.onEncoderDrain(() => {
-                this.responsePaused = false;
-                if (!this.done) r.resumeResponse();
-              });
-            }
-          }
-        },
-        onTrailers: (t) => {
-          if (seq === this.attemptSeq) this.pendingTrailers = t;
-        },
-        onEnd: () => this.onUpstreamEnd(seq, host),
-        onFailure: (failure, detail) => this.onUpstreamFailure(seq, host, failure, detail),
-      });
+      request = this.cluster.request(host, headers, new AttemptHandler(this, seq, host));
     } catch (err) {
       this.onUpstreamFailure(seq, host, 'connect_failure', (err as Error).message);
       return;
@@ -399,12 +426,36 @@ class UpstreamRouting {
     return new Set(tried.slice(0, tried.length - (tried.length % every)));
   }
 
+  onUpstreamData(seq: number, chunk: Buffer): void {
+    if (seq !== this.attemptSeq || this.done) return;
+    if (!this.stream.encodeData(chunk) && !this.responsePaused) {
+      // The downstream is full: stop reading the upstream until it drains (one drain wait at a time).
+      const r = this.attempt;
+      if (r) {
+        this.responsePaused = true;
+        r.pauseResponse();
+        this.stream.onEncoderDrain(() => {
+          this.responsePaused = false;
+          if (!this.done) r.resumeResponse();
+        });
+      }
+    }
+  }
+
+  onUpstreamTls(seq: number, identity: UpstreamTlsIdentity): void {
+    if (seq === this.attemptSeq) this.ctx.info.upstreamTls = identity;
+  }
+
+  onUpstreamTrailers(seq: number, trailers: HttpHeaders): void {
+    if (seq === this.attemptSeq) this.pendingTrailers = trailers;
+  }
+
   private clearAttemptTimers(): void {
     if (this.perTryTimer) clearTimeout(this.perTryTimer);
     this.perTryTimer = undefined;
   }
 
-  private onUpstreamHeaders(seq: number, host: UpstreamHost, status: number, headers: HttpHeaders, endStream: boolean): void {
+  onUpstreamHeaders(seq: number, host: UpstreamHost, status: number, headers: HttpHeaders, endStream: boolean): void {
     if (seq !== this.attemptSeq || this.done) return;
     if (status < 200 && status !== 101) return; // 1xx informational: Envoy swallows 100-continue
     // Outlier detection hears the final status only (Envoy reports no 1xx).
@@ -455,7 +506,7 @@ class UpstreamRouting {
     this.stream.encodeHeaders(status, out, false);
   }
 
-  private onUpstreamEnd(seq: number, _host: UpstreamHost): void {
+  onUpstreamEnd(seq: number, _host: UpstreamHost): void {
     if (seq !== this.attemptSeq || this.done) return;
     if (!this.responseStarted) {
       // A response with no headers cannot happen through the handler contract; treat as a reset.
@@ -466,7 +517,7 @@ class UpstreamRouting {
     this.stream.encodeEnd(this.pendingTrailers);
   }
 
-  private onUpstreamFailure(seq: number, host: UpstreamHost, failure: UpstreamFailure, detail: string): void {
+  onUpstreamFailure(seq: number, host: UpstreamHost, failure: UpstreamFailure, detail: string): void {
     if (seq !== this.attemptSeq || this.done) return;
     this.attempt = undefined;
     this.cluster.reportResult?.(host, failure);

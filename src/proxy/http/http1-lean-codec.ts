@@ -15,9 +15,10 @@ import type { DownstreamCodecOptions, DownstreamProtocolError } from './codec-op
 import type { HttpProtocol } from './stream-info.js';
 import { HTTPParser, LLHTTP_METHODS, type LlhttpError, type LlhttpParser } from './llhttp.js';
 import { UpgradeStream, classifyParseError, httpDate, LOCAL_ERROR_STATUS, protocolErrorResponse } from './http1-common.js';
+import { canWriteDirect, DIRECT_WRITE_SUPPORTED, writeDirect, type WritableStreamHandle } from './direct-write.js';
 
 /** The libuv stream handle behind a net.Socket (node internals node:http's server uses too). */
-interface StreamHandle {
+interface StreamHandle extends WritableStreamHandle {
   readonly isStreamBase?: boolean;
   _consumed?: boolean;
   reading: boolean;
@@ -182,7 +183,7 @@ class LeanServerStream implements ServerStream {
     this.closeAfter = close;
     head += '\r\n';
     if (endStream) {
-      conn.socket.write(head, 'latin1');
+      conn.send(head);
       this.finish();
     } else {
       this.pendingHead = head;
@@ -200,7 +201,7 @@ class LeanServerStream implements ServerStream {
     const n = chunk.length;
     let head = this.pendingHead;
     if (head === undefined) {
-      if (!this.chunked) return socket.write(chunk);
+      if (!this.chunked) return this.conn.send(chunk);
       socket.cork();
       socket.write(`${n.toString(16)}\r\n`, 'latin1');
       socket.write(chunk);
@@ -221,7 +222,7 @@ class LeanServerStream implements ServerStream {
         buf[hl + n] = 13;
         buf[hl + n + 1] = 10;
       }
-      return socket.write(buf);
+      return this.conn.send(buf);
     }
     socket.cork();
     socket.write(head, 'latin1');
@@ -253,9 +254,9 @@ class LeanServerStream implements ServerStream {
     const head = this.pendingHead;
     if (head !== undefined) {
       this.pendingHead = undefined;
-      this.conn.socket.write(tail ? head + tail : head, 'latin1');
+      this.conn.send(tail ? head + tail : head);
     } else if (tail) {
-      this.conn.socket.write(tail, 'latin1');
+      this.conn.send(tail);
     }
     this.finish();
   }
@@ -301,6 +302,13 @@ class LeanServerConnection {
   /** The socket's handle when llhttp consumes it directly (plain TCP). */
   private handle: StreamHandle | undefined;
   private parseFailed = false;
+  /** Direct writes (direct-write.ts) libuv has not finished yet: back-pressure until they complete. */
+  private directPending = 0;
+  private readonly onDirectComplete = (status: number): void => {
+    this.directPending--;
+    if (status < 0) this.socket.destroy();
+    else if (this.directPending === 0) this.onDrain();
+  };
 
   constructor(
     private readonly codec: Http1LeanCodec,
@@ -333,15 +341,37 @@ class LeanServerConnection {
     socket.on('end', () => this.onEnd());
     socket.on('error', () => {}); // 'close' follows; the streams learn of it there
     socket.on('close', () => this.onClose());
-    socket.on('drain', () => {
-      const s = this.streams[0];
-      const cb = s?.drainCallback;
-      if (cb) {
-        s.drainCallback = undefined;
-        cb();
-      }
-    });
+    socket.on('drain', () => this.onDrain());
     if (options.idleTimeoutMs > 0) (this.idleTimer = setTimeout(() => this.onIdleTimeout(), options.idleTimeoutMs)).unref();
+  }
+
+  private onDrain(): void {
+    const s = this.streams[0];
+    const cb = s?.drainCallback;
+    if (cb) {
+      s.drainCallback = undefined;
+      cb();
+    }
+  }
+
+  /**
+   * Writes response bytes (a string as latin1): straight to the consumed handle when nothing is queued in front
+   * (direct-write.ts), else through the socket. False when the caller should wait for its drain callback.
+   */
+  send(data: Buffer | string): boolean {
+    const handle = this.handle;
+    const socket = this.socket;
+    if (handle && DIRECT_WRITE_SUPPORTED && this.directPending === 0 && canWriteDirect(socket)) {
+      const r = writeDirect(handle, data, this.onDirectComplete);
+      if (r === 0) return true;
+      if (r === 1) {
+        this.directPending++;
+        return false;
+      }
+      socket.destroy();
+      return true;
+    }
+    return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
   }
 
   /** Parses bytes a listener filter already read, then reads the socket. */

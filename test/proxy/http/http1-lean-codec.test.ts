@@ -30,11 +30,16 @@ async function start(onStream: (s: ServerStream) => void, options: Partial<Downs
   });
   const server: Server = createServer((socket) => {
     const entry = { socket, writes: 0 };
-    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
-    socket.write = ((...args: unknown[]) => {
-      entry.writes++;
-      return write(...args);
-    }) as Socket['write'];
+    // Writes are counted at the libuv handle (each call is one write syscall or one queued uv_write): the codec writes
+    // there directly when nothing is queued (direct-write.ts), and socket.write ends there too.
+    const handle = (socket as Socket & { _handle: Record<string, (...args: unknown[]) => unknown> })._handle;
+    for (const method of ['writeBuffer', 'writev', 'writeLatin1String', 'writeUtf8String', 'writeAsciiString', 'writeUcs2String']) {
+      const original = handle[method]!.bind(handle);
+      handle[method] = (...args: unknown[]) => {
+        entry.writes++;
+        return original(...args);
+      };
+    }
     served.push(entry);
     codec.serve(socket, { remoteAddress: '127.0.0.1', remotePort: socket.remotePort ?? 0, localAddress: '127.0.0.1', localPort: 0 });
   });

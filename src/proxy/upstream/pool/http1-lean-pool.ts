@@ -12,6 +12,7 @@ import type { HttpHeaders } from '../../http/headers.js';
 import type { HostImpl } from '../host.js';
 import type { UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from '../types.js';
 import { connectUpstream, kConnectFailure, kUpstreamTlsIdentity, type UpstreamSocket } from './connect.js';
+import { canWriteDirect, DIRECT_WRITE_SUPPORTED, writeDirect, type WritableStreamHandle } from '../../http/direct-write.js';
 import {
   admitRequest,
   countRequestEnd,
@@ -24,7 +25,7 @@ import {
 } from './connection-pool.js';
 
 /** The libuv stream handle behind a net.Socket (node internals node:http's server uses too). */
-interface StreamHandle {
+interface StreamHandle extends WritableStreamHandle {
   readonly isStreamBase?: boolean;
   _consumed?: boolean;
   reading: boolean;
@@ -206,7 +207,7 @@ class LeanStream implements UpstreamRequest {
 
   private writeBody(chunk: Buffer): boolean {
     const socket = this.conn!.socket;
-    if (!this.chunked) return socket.write(chunk);
+    if (!this.chunked) return this.conn!.send(chunk);
     socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
     socket.write(chunk);
     return socket.write(CRLF, 'latin1');
@@ -223,7 +224,7 @@ class LeanStream implements UpstreamRequest {
     const socket = this.conn!.socket;
     if (!this.headSent) {
       this.headSent = true;
-      socket.write(this.serializeHead(true), 'latin1');
+      this.conn!.send(this.serializeHead(true));
     } else if (this.chunked) {
       let tail = '';
       const t = this.trailers;
@@ -275,6 +276,15 @@ class LeanConnection {
   private handle: StreamHandle | undefined;
   /** A response began while no request was waiting for one. */
   private unsolicited = false;
+  /** Date.now() when the last response ended: direct writes and consumed reads do not refresh the socket's timer. */
+  lastUsed = 0;
+  /** Direct writes (direct-write.ts) libuv has not finished yet: back-pressure until they complete. */
+  private directPending = 0;
+  private readonly onDirectComplete = (status: number): void => {
+    this.directPending--;
+    if (status < 0) this.socket.destroy();
+    else if (this.directPending === 0) this.onDrain();
+  };
 
   constructor(
     readonly pool: Http1LeanPool,
@@ -313,20 +323,43 @@ class LeanConnection {
     }
     socket.on('end', () => this.onEnd());
     socket.on('close', () => this.onClose());
-    socket.on('drain', () => {
-      const cb = this.stream?.drainCallback;
-      if (cb) {
-        this.stream!.drainCallback = undefined;
-        cb();
-      }
-    });
+    socket.on('drain', () => this.onDrain());
     socket.on('timeout', () => {
-      // Inactivity on an idle connection: common_http_protocol_options.idle_timeout. Consumed reads do not refresh
-      // the socket's timer, so a busy connection re-arms it.
-      if (!this.stream) socket.destroy();
-      else socket.setTimeout(pool.settings.idleTimeoutMs);
+      // Inactivity on an idle connection: common_http_protocol_options.idle_timeout. Consumed reads and direct writes
+      // do not refresh the socket's timer, so a busy connection, or one used since, re-arms it for what is left.
+      const left = pool.settings.idleTimeoutMs - (Date.now() - this.lastUsed);
+      if (!this.stream && left < 1) socket.destroy();
+      else socket.setTimeout(this.stream ? pool.settings.idleTimeoutMs : left);
     });
     if (pool.settings.idleTimeoutMs > 0) socket.setTimeout(pool.settings.idleTimeoutMs);
+  }
+
+  private onDrain(): void {
+    const cb = this.stream?.drainCallback;
+    if (cb) {
+      this.stream!.drainCallback = undefined;
+      cb();
+    }
+  }
+
+  /**
+   * Writes request bytes (a string as latin1): straight to the consumed handle when nothing is queued in front
+   * (direct-write.ts), else through the socket. False when the caller should wait for its drain callback.
+   */
+  send(data: Buffer | string): boolean {
+    const handle = this.handle;
+    const socket = this.socket;
+    if (handle && DIRECT_WRITE_SUPPORTED && this.directPending === 0 && canWriteDirect(socket)) {
+      const r = writeDirect(handle, data, this.onDirectComplete);
+      if (r === 0) return true;
+      if (r === 1) {
+        this.directPending++;
+        return false;
+      }
+      socket.destroy();
+      return true;
+    }
+    return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
   }
 
   pauseReads(): void {
@@ -575,6 +608,7 @@ export class Http1LeanPool implements ConnectionPool {
   /** The response ended: count it and keep the connection for the next request, or close it. */
   complete(stream: LeanStream, conn: LeanConnection, reusable: boolean): void {
     conn.stream = undefined;
+    conn.lastUsed = Date.now();
     countRequestEnd(this.settings, this.host.stats, stream, true);
     this.activeRequests--;
     if (reusable && !this.destroyed && !this.drainWaiters) this.release(conn);
