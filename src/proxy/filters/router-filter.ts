@@ -41,6 +41,7 @@ const RESET_REASON: Record<UpstreamFailure, string> = {
   connect_failure: 'connection failure',
   connect_timeout: 'connection timeout',
   remote_reset: 'connection termination',
+  refused_stream: 'remote refused stream reset',
   protocol_error: 'protocol error',
   local_reset: 'local reset',
 };
@@ -49,6 +50,7 @@ const FAILURE_FLAG: Record<UpstreamFailure, ResponseFlag> = {
   connect_failure: 'UF',
   connect_timeout: 'UF',
   remote_reset: 'UC',
+  refused_stream: 'UR',
   protocol_error: 'UPE',
   local_reset: 'LR',
 };
@@ -139,6 +141,8 @@ function retriableStatus(retry: EffectiveRetry, status: number, headers: HttpHea
   if (status >= 500 && on.has('5xx')) return true;
   if ((status === 502 || status === 503 || status === 504) && on.has('gateway-error')) return true;
   if (status === 409 && on.has('retriable-4xx')) return true;
+  // envoy-ratelimited: the upstream (another Envoy's rate limit filter) says so in x-envoy-ratelimited, whatever the status.
+  if (on.has('envoy-ratelimited') && headers['x-envoy-ratelimited'] !== undefined) return true;
   if (on.has('retriable-status-codes') && retry.retriableStatusCodes.has(status)) return true;
   if (retry.grpcRetryOn.size > 0) {
     const grpc = headerValue(headers, 'grpc-status');
@@ -147,12 +151,19 @@ function retriableStatus(retry: EffectiveRetry, status: number, headers: HttpHea
   return false;
 }
 
+/**
+ * Envoy's wouldRetryFromReset: `reset`, `5xx` and `gateway-error` retry every reset but an overflow; `refused-stream`
+ * an HTTP/2 REFUSED_STREAM; `connect-failure` a failed connection; `reset-before-request` a reset before the request
+ * reached the upstream (here: the connection never came up).
+ */
 function retriableFailure(retry: EffectiveRetry, failure: UpstreamFailure | 'per_try_timeout'): boolean {
   const on = retry.retryOn;
   switch (failure) {
     case 'connect_failure':
     case 'connect_timeout':
-      return on.has('connect-failure') || on.has('5xx') || on.has('gateway-error') || on.has('reset');
+      return on.has('connect-failure') || on.has('reset-before-request') || on.has('5xx') || on.has('gateway-error') || on.has('reset');
+    case 'refused_stream':
+      return on.has('refused-stream') || on.has('reset') || on.has('5xx') || on.has('gateway-error');
     case 'remote_reset':
       return on.has('reset') || on.has('5xx') || on.has('gateway-error');
     case 'protocol_error':

@@ -96,6 +96,7 @@ export type UpstreamFailure =
   | 'connect_failure' // UF
   | 'connect_timeout' // UF
   | 'remote_reset' // UR / UC: the upstream closed or reset the stream
+  | 'refused_stream' // UR: HTTP/2 RST_STREAM REFUSED_STREAM, the upstream did not process the request (retry_on refused-stream)
   | 'protocol_error' // UPE: malformed upstream response
   | 'local_reset'; // LR: the proxy aborted it (timeout, downstream went away)
 

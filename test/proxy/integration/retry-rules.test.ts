@@ -1,12 +1,13 @@
 // Envoy's rules on when a retry may happen, through the real data plane: the cluster's retry budget (and max_retries)
 // held by a retry until its attempt's outcome, overflow flagged UO and counted; the request body past the buffer limit
 // (retry_or_shadow_abandoned, 507 between attempts); retry_priority previous_priorities moving retries to the next
-// priority.
+// priority; the refused-stream, reset-before-request and envoy-ratelimited conditions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { constants as h2constants } from 'node:http2';
 import type { ServerResponse } from 'node:http';
-import { accessLogEntries, eventually, get, startDataPlane, startUpstream, staticCluster, vhost, type Json } from './support.js';
+import { accessLogEntries, eventually, get, H2_UPSTREAM, startDataPlane, startH2Upstream, startUpstream, staticCluster, vhost, type Json } from './support.js';
 
 const FAST_BACKOFF = { base_interval: '0.001s', max_interval: '0.002s' };
 
@@ -198,4 +199,68 @@ test('retry_priority previous_priorities: retries leave the priorities tried (ev
   assert.equal(every2.headers['x-envoy-attempt-count'], '3');
   assert.equal(bad.seen.length, 3 + 1 + 2);
   assert.equal(good.seen.length, 2);
+});
+
+test('retry_on refused-stream (HTTP/2 REFUSED_STREAM), reset-before-request (a connection never made) and envoy-ratelimited', async (t) => {
+  const seen = new Map<string, number>();
+  const h2 = await startH2Upstream('h2', (stream, headers) => {
+    const id = String(headers['x-id']);
+    const n = (seen.get(id) ?? 0) + 1;
+    seen.set(id, n);
+    // The first stream of each id is refused, as a server past its concurrency limit does.
+    stream.on('error', () => undefined); // the server side sees its own reset as an error
+    if (n === 1) stream.close(h2constants.NGHTTP2_REFUSED_STREAM);
+    else stream.respond({ ':status': 200 }, { endStream: true });
+  });
+  const limited = await plannedUpstream('limited');
+  limited.server.removeAllListeners('request');
+  const limitedCalls = new Map<string, number>();
+  limited.server.on('request', (req, res) => {
+    const id = String(req.headers['x-id']);
+    const n = (limitedCalls.get(id) ?? 0) + 1;
+    limitedCalls.set(id, n);
+    req.resume();
+    if (n === 1) res.writeHead(429, { 'x-envoy-ratelimited': 'true' }).end();
+    else res.writeHead(200).end('ok');
+  });
+  // A port nothing listens on: a connection that is never made.
+  const closed = await startUpstream('closed');
+  const deadPort = closed.port;
+  await closed.close();
+  const live = await startUpstream('live');
+  const PREVIOUS_HOSTS = [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' } }];
+  const dp = await startDataPlane({
+    clusters: [staticCluster('h2', [h2.port], H2_UPSTREAM), staticCluster('limited', [limited.port]), staticCluster('mixed', [deadPort, live.port])],
+    virtualHosts: [
+      vhost([
+        { match: { prefix: '/refused' }, route: { cluster: 'h2', retry_policy: { retry_on: 'refused-stream', num_retries: 1, retry_back_off: FAST_BACKOFF } } },
+        { match: { prefix: '/not-refused' }, route: { cluster: 'h2', retry_policy: { retry_on: 'connect-failure', num_retries: 1, retry_back_off: FAST_BACKOFF } } },
+        { match: { prefix: '/limited' }, route: { cluster: 'limited', retry_policy: { retry_on: 'envoy-ratelimited', num_retries: 1, retry_back_off: FAST_BACKOFF } } },
+        { match: { prefix: '/before' }, route: { cluster: 'mixed', retry_policy: { retry_on: 'reset-before-request', num_retries: 1, retry_back_off: FAST_BACKOFF, retry_host_predicate: PREVIOUS_HOSTS, host_selection_retry_max_attempts: 5 } } },
+      ]),
+    ],
+  });
+  t.after(async () => {
+    await dp.close();
+    await h2.close();
+    await limited.close();
+    await live.close();
+  });
+  const refused = await get(dp.address, '/refused', { headers: { 'x-id': 'r1' } });
+  assert.equal(refused.status, 200);
+  assert.equal(seen.get('r1'), 2);
+  // Not a retry condition of this route: Envoy's local reply for the reset, flag UR.
+  const notRetried = await get(dp.address, '/not-refused', { headers: { 'x-id': 'r2' } });
+  assert.equal(notRetried.status, 503);
+  assert.match(notRetried.body, /reset reason: remote refused stream reset/);
+  assert.equal(seen.get('r2'), 1);
+  const ratelimited = await get(dp.address, '/limited', { headers: { 'x-id': 'l1' } });
+  assert.equal(ratelimited.status, 200);
+  assert.equal(limitedCalls.get('l1'), 2);
+  // Round robin sends some first attempts to the dead port; each is retried on the live one.
+  const before = await Promise.all([...Array(6)].map(() => get(dp.address, '/before')));
+  assert.deepEqual(before.map((r) => r.status), [200, 200, 200, 200, 200, 200]);
+  assert.ok((await dp.stat('cluster.mixed.upstream_rq_retry')) >= 1);
+  const log = await accessLogEntries(dp, 9);
+  assert.ok(log.some((e) => e['path'] === '/not-refused' && e['flags'] === 'UR'), JSON.stringify(log));
 });

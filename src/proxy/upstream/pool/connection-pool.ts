@@ -124,7 +124,7 @@ export function countRequestEnd(s: PoolSettings, hostStats: HostStats, stream: A
   s.resources.requests--;
   s.stats.upstream_rq_active--;
   hostStats.rqActive--;
-  if (failure === 'remote_reset') s.stats.upstream_rq_rx_reset++;
+  if (failure === 'remote_reset' || failure === 'refused_stream') s.stats.upstream_rq_rx_reset++;
   else if (failure === 'local_reset') s.stats.upstream_rq_tx_reset++;
   if (ok) hostStats.rqSuccess++;
   else hostStats.rqError++;

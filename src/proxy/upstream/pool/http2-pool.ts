@@ -94,7 +94,7 @@ class Http2Stream implements UpstreamRequest {
       }
       const code = stream.rstCode;
       if (code === constants.NGHTTP2_PROTOCOL_ERROR) this.fail('protocol_error', 'upstream HTTP/2 protocol error');
-      else if (code === constants.NGHTTP2_REFUSED_STREAM) this.fail('remote_reset', 'upstream refused the stream');
+      else if (code === constants.NGHTTP2_REFUSED_STREAM) this.fail('refused_stream', 'upstream refused the stream');
       else if (!conn.connected) this.fail(conn.socket[kConnectFailure] ?? 'connect_failure', `connection to ${this.pool.host.addressText} failed`);
       else this.fail('remote_reset', `upstream reset the stream (code ${code ?? 'none'})`);
     });
