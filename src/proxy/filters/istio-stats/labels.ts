@@ -42,9 +42,18 @@ function bounded(v: string): string {
   return v.length > MAX_LABEL_VALUE_LENGTH ? v.slice(0, MAX_LABEL_VALUE_LENGTH) : v;
 }
 
+/** Labels already derived per metadata object (the peer-metadata cache hands out the same object per peer). */
+const derived = new WeakMap<object, WorkloadLabels>();
+
 /** Istio's workload labels from (exchanged or own) node metadata: WORKLOAD_NAME, NAMESPACE, LABELS, CLUSTER_ID. */
 export function workloadLabels(metadata: Readonly<Record<string, unknown>> | undefined): WorkloadLabels {
   if (!metadata) return UNKNOWN_WORKLOAD;
+  let labels = derived.get(metadata);
+  if (!labels) derived.set(metadata, (labels = deriveWorkloadLabels(metadata)));
+  return labels;
+}
+
+function deriveWorkloadLabels(metadata: Readonly<Record<string, unknown>>): WorkloadLabels {
   const labels = (metadata['LABELS'] !== null && typeof metadata['LABELS'] === 'object' ? metadata['LABELS'] : {}) as Record<string, unknown>;
   const workload = str(metadata['WORKLOAD_NAME']) ?? str(metadata['NAME']);
   const app = str(labels['app']) ?? str(labels['app.kubernetes.io/name']);

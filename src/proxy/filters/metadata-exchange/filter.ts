@@ -9,7 +9,7 @@ import {
   PEER_METADATA_HEADER,
   PEER_METADATA_ID_HEADER,
   UPSTREAM_PEER,
-  decodePeerMetadata,
+  decodePeerMetadataCached,
   encodePeerMetadata,
   exchangedMetadata,
   type PeerMetadata,
@@ -80,7 +80,7 @@ function takePeer(headers: HttpHeaders): PeerMetadata | undefined {
   if (value === undefined && id === undefined) return undefined;
   delete headers[PEER_METADATA_HEADER];
   delete headers[PEER_METADATA_ID_HEADER];
-  const fields = value !== undefined ? decodePeerMetadata(value) : undefined;
+  const fields = value !== undefined ? decodePeerMetadataCached(value) : undefined;
   if (!fields) return undefined;
   return { ...(id !== undefined ? { id } : {}), fields };
 }
