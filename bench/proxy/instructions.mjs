@@ -2,14 +2,15 @@
 //
 // Wall-clock CPU figures move ±20-30% with other processes on this 2-core VM; instruction counts do not. For each target
 // (a Trellis dist/ directory, or `nginx` for the baseline) this starts the upstream nginx natively, then:
-//   callgrind (default): the proxy under `valgrind --tool=callgrind --instr-atstart=no`, a warm-up of WARM seconds
-//     (uninstrumented, so V8's JIT tiers up at its normal invocation counts), then instrumentation on for N requests
-//     (wrk -c CONN with a Lua script that stops after N), off, and the proxy stopped: its totals are the user-space
-//     instructions of the measured requests only. Prints instructions per request.
-//   MODE=syscalls: the proxy natively, `perf stat -e raw_syscalls:sys_enter,task-clock` over MEASURE_S of wrk after the
-//     warm-up. Prints system calls and CPU ms per request (kernel work is not in callgrind's count).
-// Usage: npx tsc -p . && node bench/proxy/instructions.mjs DIST|nginx [...]   Env: MEASURE_S (20), WARM (20), CONN (8),
-//   MODE (callgrind|syscalls), KEEP=1 keeps the callgrind output files (for callgrind_annotate).
+//   callgrind (default): the proxy under `valgrind --tool=callgrind --instr-atstart=no`, a warm-up of WARM requests
+//     (uninstrumented, so V8's JIT tiers up at its normal invocation counts), instrumentation on for at least MEASURE
+//     requests (wrk -c CONN), off, and the proxy stopped: its totals are the user-space instructions of the measured
+//     requests only, divided by the requests wrk completed. Use NODE_FLAGS=--single-threaded for Trellis: valgrind
+//     serialises threads, and V8's concurrent compiler and GC threads otherwise make the count vary by ±50%.
+//   MODE=syscalls: the proxy natively, `perf stat -e raw_syscalls:sys_enter,task-clock` over MEASURE requests after
+//     the warm-up. Prints system calls and CPU µs per request (kernel work is not in callgrind's count).
+// Usage: npx tsc -p . && node bench/proxy/instructions.mjs DIST|nginx [...]   (DIST+KEY=VALUE,... adds environment)
+//   Env: WARM (10000), MEASURE (2000), CONN (8), MODE (callgrind|syscalls), NODE_FLAGS, KEEP=dir keeps callgrind's files.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync, mkdtempSync, rmSync, readdirSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,8 +18,8 @@ import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 
 const cfg = await import(new URL('../../dist/bench/proxy/configs.js', import.meta.url).href);
-const SECONDS = Number(process.env.MEASURE_S || 20);
-const WARM = Number(process.env.WARM || 20);
+const MEASURE = Number(process.env.MEASURE || 2000);
+const WARM = Number(process.env.WARM || 10000);
 const CONN = Number(process.env.CONN || 8);
 const MODE = process.env.MODE || 'callgrind';
 const targets = process.argv.slice(2);
@@ -63,8 +64,10 @@ async function waitPort(port, proc) {
   throw new Error('target did not listen');
 }
 
-const base = 20000 + Math.floor(Math.random() * 20000);
-const UP = base;
+// Ports the kernel reports free (a random block could be another test's: the harness would then measure that).
+const { createServer } = await import('node:net');
+const freePort = () => new Promise((res) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); }); });
+const UP = await freePort();
 const upd = join(dir, 'up');
 mkdirSync(join(upd, 'tmp'), { recursive: true });
 writeFileSync(join(upd, 'n.conf'), cfg.upstreamNginxConf(upd, UP));
@@ -75,7 +78,7 @@ for (const [i, spec] of targets.entries()) {
   const [target, envs] = spec.split('+');
   const env = {};
   for (const kv of (envs || '').split(',').filter(Boolean)) { const [k, v] = kv.split('='); env[k] = v; }
-  const port = base + 1 + i;
+  const port = await freePort();
   let cmd;
   let args;
   if (target === 'nginx') {
@@ -94,12 +97,17 @@ for (const [i, spec] of targets.entries()) {
     ? start('1', 'valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, cmd, ...args], env)
     : start('1', cmd, args, env);
   await waitPort(port, p);
-  if (process.env.DEBUG) console.log("listening", spec);
-  const warmed = wrk(port, WARM);
-  if (process.env.DEBUG) console.log("warm-up requests", warmed);
+  if (process.env.DEBUG) console.log('listening', spec);
+  // Warm-up and measurement by request count, in 5 s wrk runs: under valgrind on a loaded machine a fixed time can
+  // leave the JIT cold (a few hundred requests) and the measured window full of compilation.
+  let warmed = 0;
+  while (warmed < WARM) warmed += wrk(port, 5);
+  if (p.exitCode !== null) throw new Error(`target exited: ${p.out}`);
+  if (process.env.DEBUG) console.log('warm-up requests', warmed);
   if (MODE === 'callgrind') {
     spawnSync('callgrind_control', ['-i', 'on', String(p.pid)]);
-    const n = wrk(port, SECONDS);
+    let n = 0;
+    while (n < MEASURE) n += wrk(port, 5);
     spawnSync('callgrind_control', ['-i', 'off', String(p.pid)]);
     await new Promise((res) => { p.once('exit', res); process.kill(p.pid, 'SIGTERM'); });
     const files = readdirSync(dir).filter((f) => f.startsWith(`cg${i}.out`));
@@ -115,7 +123,8 @@ for (const [i, spec] of targets.entries()) {
     let perfOut = '';
     perf.stderr.on('data', (d) => (perfOut += d));
     await sleep(300);
-    const n = wrk(port, SECONDS);
+    let n = 0;
+    while (n < MEASURE) n += wrk(port, 5);
     await new Promise((res) => { perf.once('exit', res); perf.kill('SIGINT'); });
     process.kill(p.pid, 'SIGTERM');
     const sys = Number(/^([\d.]+),,raw_syscalls:sys_enter/m.exec(perfOut)?.[1]);
