@@ -122,12 +122,13 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
     this.node = { ...options.node, user_agent_name: USER_AGENT_NAME, user_agent_version: TRELLIS_VERSION };
     this.protocol = (this.mode === 'delta' ? deltaProtocol : sotwProtocol) as AdsProtocol;
     this.backoff = new ExponentialBackoff(options.backoff);
-    // gRPC's channel has a reconnect backoff of its own (1 s growing 1.6x to 120 s): after a long outage it would hold
-    // the channel in TRANSIENT_FAILURE, failing our retries at once, long after our own delay allowed a new stream.
-    // Capping it at our ceiling keeps the stream's backoff the one that decides when a proxy is back.
+    // gRPC's channel has a reconnect backoff of its own (1 s growing 1.6x to 120 s). While it waits, the channel is in
+    // TRANSIENT_FAILURE and fails our new stream at once: after a long outage a retry that our own (jittered) delay
+    // allowed would fail again and wait another full delay. Holding the channel's wait at our base (0.5 s) keeps the
+    // stream's backoff the one that decides when a proxy is back; only a cheap connection attempt repeats that often.
     const channelOptions: grpc.ChannelOptions = {
       'grpc.initial_reconnect_backoff_ms': this.backoff.baseMs,
-      'grpc.max_reconnect_backoff_ms': this.backoff.maxMs,
+      'grpc.max_reconnect_backoff_ms': this.backoff.baseMs,
       ...options.channelOptions,
     };
     this.grpcClient = new grpc.Client(options.server, options.credentials ?? grpc.credentials.createInsecure(), channelOptions);

@@ -401,7 +401,8 @@ export function summarize(result: LoadResult, windowMs = 1_000): LoadReport {
 export function formatReport(r: LoadReport): string {
   const kinds = Object.entries(r.failedByKind).map(([k, n]) => `${k}=${n}`).join(' ');
   const backends = Object.entries(r.byBackend).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, n]) => `${k}=${n}`).join(' ');
-  return `${r.total} requests, ${r.failed} failed (${(r.total > 0 ? (100 * r.failed) / r.total : 0).toFixed(3)}%)${kinds ? ` [${kinds}]` : ''}, ${r.skipped} skipped, answered by ${backends || 'nobody'}, p99 ${r.p99Ms} ms`;
+  const when = r.failed > 0 ? ` started ${r.firstFailureMs}-${r.lastFailureMs} ms` : '';
+  return `${r.total} requests, ${r.failed} failed (${(r.total > 0 ? (100 * r.failed) / r.total : 0).toFixed(3)}%)${kinds ? ` [${kinds}${when}]` : ''}, ${r.skipped} skipped, answered by ${backends || 'nobody'}, p99 ${r.p99Ms} ms`;
 }
 
 function httpRequest(method: string, port: number, path: string, timeoutMs = 3_000): Promise<{ status: number; text: string }> {
