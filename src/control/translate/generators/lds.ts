@@ -12,6 +12,9 @@ import { matchesOnSource, type L4RouteSource } from '../listener/outbound-l4-rou
 import { autoAllocateAddresses, DNS_AUTO_ALLOCATE_METADATA, DNS_CAPTURE_METADATA } from '../../model/auto-allocated-addresses.js';
 import { memoize, proxyInputs } from './proxy-inputs.js';
 import { identity, sharedBuild } from './shared-build.js';
+import { accessLogOption } from '../telemetry/access-log.js';
+import { tracingOption } from '../telemetry/tracing.js';
+import type { OutboundHttpTelemetry } from '../listener/listener-context.js';
 
 const listenerMemo = new WeakMap<PushContext, WeakMap<Proxy, readonly Listener[]>>();
 
@@ -44,11 +47,20 @@ function sidecarOutboundListeners(push: PushContext, scope: SidecarScope, proxy:
   const sourceKey = source ? `|${source.namespace}|${JSON.stringify(Object.entries(source.labels).sort())}` : '';
   // Istio's GetAddressForProxy: auto-allocated VIPs only for proxies that resolve through the DNS proxy with allocation on.
   const autoAllocate = proxy.metadata[DNS_CAPTURE_METADATA] === 'true' && proxy.metadata[DNS_AUTO_ALLOCATE_METADATA] === 'true';
-  return sharedBuild(push, `lds-outbound|${identity(scope)}${sourceKey}${autoAllocate ? '|auto-vip' : ''}`, () => {
-    const context: ListenerBuildContext = { mesh: push.mesh, outboundTrafficPolicy: scope.outboundTrafficPolicy };
+  // The proxy's Telemetry (workload-selected or by namespace) decides its HCMs' access logs and tracing: computed here
+  // per proxy and keyed by value, so proxies whose Telemetry outcome is the same still share one build.
+  const telemetry: OutboundHttpTelemetry = { ...accessLogOption({ mesh: push.mesh, proxy, push }, 'CLIENT'), ...tracingOption({ mesh: push.mesh, proxy, push }, 'CLIENT') };
+  const telemetryKey = JSON.stringify(telemetry, bytesAsBase64);
+  return sharedBuild(push, `lds-outbound|${identity(scope)}${sourceKey}${autoAllocate ? '|auto-vip' : ''}|${telemetryKey}`, () => {
+    const context: ListenerBuildContext = { mesh: push.mesh, outboundTrafficPolicy: scope.outboundTrafficPolicy, outboundHttpTelemetry: telemetry };
     const l4Routes: L4RouteSource = { virtualServiceFor: (h) => scope.virtualServiceFor(h), destinationRule: (h) => scope.destinationRule(h), ...(source ? { source } : {}) };
     return [buildVirtualOutboundListener(context), ...buildOutboundListeners(scope.services, context, l4Routes, autoAllocate ? autoAllocateAddresses(push.services()) : undefined)];
   });
+}
+
+/** JSON.stringify replacer: packed Any bytes as base64 (a Uint8Array would serialise as one property per byte). */
+function bytesAsBase64(_key: string, value: unknown): unknown {
+  return value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value;
 }
 
 export const ldsGenerator: XdsGenerator<PushContext> = {

@@ -22,6 +22,17 @@ export interface ListenerBuildContext {
   push?: PushContext;
   /** Where the security filters come from; the AuthorizationPolicy/RequestAuthentication translation unless a test swaps it. */
   securityFilters?: SecurityFilterProvider;
+  /**
+   * The CLIENT access logs and tracing filter of the proxy the outbound HCMs are for, computed from its Telemetry before
+   * a build shared by a Sidecar scope (which is given no proxy): the shared build's key then names exactly this value.
+   */
+  outboundHttpTelemetry?: OutboundHttpTelemetry;
+}
+
+/** What a Telemetry (or the MeshConfig) adds to an outbound HCM: accessLogOption and tracingOption for direction CLIENT. */
+export interface OutboundHttpTelemetry {
+  accessLog?: NonNullable<envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager['access_log']>;
+  tracingHttpFilter?: envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
 }
 
 /** `0.0.0.0_9080`, `10.0.0.5_3306`: Istio's listener names. */

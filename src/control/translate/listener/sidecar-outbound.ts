@@ -145,8 +145,7 @@ export function buildOutboundListeners(
             rdsRouteName: String(port.number),
             useRemoteAddress: false,
             ...pathNormalizationOption(context.mesh),
-            ...accessLogOption(context, 'CLIENT'),
-            ...tracingOption(context, 'CLIENT'),
+            ...(context.outboundHttpTelemetry ?? { ...accessLogOption(context, 'CLIENT'), ...tracingOption(context, 'CLIENT') }),
           }),
         ],
       });
