@@ -2,6 +2,7 @@
 import type { DestinationRule, Subset } from '../../api/index.js';
 import { hostMatches, isWildcardHost, resolveHostname } from './hostname.js';
 import type { Service } from './service.js';
+import type { PushStatusReporter } from './push-status.js';
 import { compareConfigs, isVisibleTo, selectorMatches } from './visibility.js';
 
 /** The rule that applies (several rules of one namespace for one host merged, as Istio's mergeDestinationRule does) and the rules it came from. */
@@ -27,7 +28,8 @@ export class DestinationRuleIndex {
   private readonly byNamespace = new Map<string, NamespaceRules>();
   private readonly cache = new Map<string, ConsolidatedDestinationRule | null>();
 
-  constructor(rules: readonly DestinationRule[], private readonly rootNamespace: string, domainSuffix: string) {
+  /** `report`: told of subsets that merging a namespace's rules for one host drops (Istio's pilot_destrule_subsets). */
+  constructor(rules: readonly DestinationRule[], private readonly rootNamespace: string, domainSuffix: string, report?: PushStatusReporter) {
     for (const dr of [...rules].sort(compareConfigs)) {
       const ns = dr.metadata.namespace;
       const host = resolveHostname(dr.spec.host ?? '', ns, domainSuffix);
@@ -42,6 +44,23 @@ export class DestinationRuleIndex {
       (dr.spec.workloadSelector?.matchLabels && Object.keys(dr.spec.workloadSelector.matchLabels).length > 0 ? hostRules.selected : hostRules.plain).push(dr);
     }
     for (const ns of this.byNamespace.values()) ns.wildcards.sort(([a], [b]) => b.length - a.length);
+    if (report) this.reportDuplicateSubsets(report);
+  }
+
+  /** Istio reports these when it merges, at push context init: done here for every merge consolidate() will do. */
+  private reportDuplicateSubsets(report: PushStatusReporter): void {
+    for (const ns of this.byNamespace.values()) {
+      for (const [host, rules] of [...ns.exact, ...ns.wildcards]) {
+        if (rules.plain.length < 2) continue;
+        const names = new Set<string>();
+        for (const dr of rules.plain) {
+          for (const s of dr.spec.subsets ?? []) {
+            if (names.has(s.name)) report('pilot_destrule_subsets', host, `Duplicate subset ${s.name} found while merging destination rules for ${host} (${dr.metadata.namespace}/${dr.metadata.name} loses it)`);
+            names.add(s.name);
+          }
+        }
+      }
+    }
   }
 
   /**

@@ -10,6 +10,8 @@ import { PeerAuthenticationIndex, type EffectivePeerAuthentication, type MutualT
 import type { Proxy } from './proxy.js';
 import { pushTypesFor } from './proxy-dependencies.js';
 import type { PushRequest } from './push-request.js';
+import { PushStatus } from './push-status.js';
+import { clusterName } from './cluster-name.js';
 import type { Service, ServiceInstance } from './service.js';
 import { SidecarScope } from './sidecar-scope.js';
 import { VirtualServiceIndex, virtualServiceForHost } from './virtual-service-index.js';
@@ -35,6 +37,8 @@ export class PushContext {
   readonly mesh: MeshConfig;
   /** When the snapshot was built (ms since epoch). */
   readonly createdAt = Date.now();
+  /** Conflicts and duplicates this snapshot's build and its proxies' generation resolved (istiod's pilot_conflict_* and co). */
+  readonly status = new PushStatus();
 
   private readonly allServices: readonly Service[];
   private readonly servicesByHost = new Map<string, Service[]>();
@@ -77,7 +81,7 @@ export class PushContext {
       this.instancesByService.set(s, byPort);
     }
     this.virtualServiceIndex = new VirtualServiceIndex(store.list('VirtualService'), mesh.domainSuffix);
-    this.destinationRuleIndex = new DestinationRuleIndex(store.list('DestinationRule'), mesh.rootNamespace, mesh.domainSuffix);
+    this.destinationRuleIndex = new DestinationRuleIndex(store.list('DestinationRule'), mesh.rootNamespace, mesh.domainSuffix, this.status.reporter(''));
     const sorted = <K extends Kind>(kind: K) => [...store.list(kind)].sort(compareConfigs) as TypedResource<K>[];
     this.sidecars = sorted('Sidecar');
     this.gateways = sorted('Gateway');
@@ -109,9 +113,23 @@ export class PushContext {
       const visible = list.filter((s) => this.isServiceVisible(s, namespace));
       const pick = visible.find((s) => s.namespace === namespace) ?? visible[0];
       if (pick) out.push(pick);
+      if (pick && visible.length > 1) this.reportDuplicateClusters(pick, visible);
     }
     this.visibleServices.set(namespace, out);
     return out;
+  }
+
+  /** The ports of services left out for `pick` that `pick` has too: Istio's duplicate clusters (same name, one kept). */
+  private reportDuplicateClusters(pick: Service, visible: readonly Service[]): void {
+    const ports = new Set(pick.ports.map((p) => p.number));
+    for (const other of visible) {
+      if (other === pick) continue;
+      for (const port of other.ports) {
+        if (!ports.has(port.number)) continue;
+        const name = clusterName('outbound', port.number, '', pick.hostname);
+        this.status.add('pilot_duplicate_envoy_clusters', name, '', `Duplicate cluster ${name} found: ${pick.hostname} is defined in namespaces ${pick.namespace} (kept) and ${other.namespace}`);
+      }
+    }
   }
 
   /** The service named `hostname` as seen from `namespace` (visible ones only, its own first), or from anywhere without a namespace. */

@@ -9,6 +9,7 @@ import type { RegistryChange } from '../model/service.js';
 import type { XdsGenerator } from '../model/generator.js';
 import { proxyFromNode, type Proxy } from '../model/proxy.js';
 import type { ConfigKey, PushRequest } from '../model/push-request.js';
+import { PUSH_STATUS_METRICS, type PushStatus, type PushStatusMetric } from '../model/push-status.js';
 import { systemClock, type Clock } from './clock.js';
 import { Debouncer, type DebounceOptions } from './debounce.js';
 import { createPilotMetrics, type PilotMetrics } from './pilot-metrics.js';
@@ -27,6 +28,8 @@ export interface PushContextView {
   affects?(proxy: Proxy, request: PushRequest, previous?: this): boolean;
   /** The xDS types `request` makes stale for `proxy`; absent: every type for a full request, EDS for an endpoint-only one. */
   pushTypes?(proxy: Proxy, request: PushRequest, previous?: this): Iterable<string>;
+  /** The conflicts and duplicates found building this snapshot and generating from it (istiod's push status gauges). */
+  readonly status?: Pick<PushStatus, 'count' | 'onChange'>;
 }
 
 export interface ControlLogger {
@@ -84,6 +87,7 @@ export class DiscoveryServer<P extends PushContextView> {
   private readonly arrivingNodes = new Map<string, Node>();
   private readonly unsubscribe: Array<() => void> = [];
   private current: P | undefined;
+  private stopFollowingStatus: (() => void) | undefined;
   private generation = 0;
   private lastPushAt: Date | undefined;
   private closed = false;
@@ -173,6 +177,7 @@ export class DiscoveryServer<P extends PushContextView> {
     if (this.closed) return;
     this.closed = true;
     for (const off of this.unsubscribe.splice(0)) off();
+    this.stopFollowingStatus?.();
     this.debouncer.close();
     this.queue.close();
     await this.ads.close();
@@ -361,7 +366,25 @@ export class DiscoveryServer<P extends PushContextView> {
     this.logger.info(`proxy ${event.nodeKey} disconnected (${event.reason})`);
   }
 
+  /**
+   * Istio's UpdateMetrics: each push status gauge is the number of distinct cases of the current snapshot, 0 when none
+   * (a new snapshot starts from nothing). Generation adds cases after the snapshot is current, so the gauges follow it
+   * until the next one replaces it.
+   */
+  private followPushStatus(push: P): void {
+    this.stopFollowingStatus?.();
+    this.stopFollowingStatus = undefined;
+    const status = push.status;
+    if (!status) return;
+    const record = (): void => {
+      for (const metric of Object.keys(PUSH_STATUS_METRICS) as PushStatusMetric[]) this.metrics.pushStatus[metric].set(status.count(metric));
+    };
+    record();
+    this.stopFollowingStatus = status.onChange(record);
+  }
+
   private updateGauges(): void {
+    if (this.current) this.followPushStatus(this.current);
     this.metrics.services.set(this.options.registry.services().length);
     this.metrics.virtualServices.set(this.options.store.list('VirtualService').length);
     this.metrics.configProblems.set(this.options.store.problems().length);

@@ -1,5 +1,6 @@
 // The control plane's own metrics, under istiod's names so existing dashboards read them.
 import { MetricsRegistry, type Counter, type Gauge, type Histogram } from './metrics.js';
+import { PUSH_STATUS_METRICS, type PushStatusMetric } from '../model/push-status.js';
 
 /** Istio's convergence buckets (seconds). */
 const CONVERGENCE_BUCKETS = [0.1, 0.5, 1, 3, 5, 10, 20, 30];
@@ -50,6 +51,8 @@ export interface PilotMetrics {
   readonly edsNoInstances: Gauge;
   /** `type`: requests answering a nonce that is no longer the latest sent. */
   readonly expiredNonce: Counter;
+  /** istiod's per-push status gauges (pilot_conflict_*, pilot_duplicate_envoy_clusters…): distinct cases in the current push. */
+  readonly pushStatus: Readonly<Record<PushStatusMetric, Gauge>>;
 }
 
 export function createPilotMetrics(registry = new MetricsRegistry()): PilotMetrics {
@@ -77,5 +80,6 @@ export function createPilotMetrics(registry = new MetricsRegistry()): PilotMetri
     configSize: registry.histogram('pilot_xds_config_size_bytes', 'Distribution of configuration sizes pushed to clients', CONFIG_SIZE_BUCKETS),
     edsNoInstances: registry.gauge('pilot_eds_no_instances', 'Number of clusters without instances.'),
     expiredNonce: registry.counter('pilot_xds_expired_nonce', 'Total number of XDS requests with an expired nonce.'),
+    pushStatus: Object.fromEntries(Object.entries(PUSH_STATUS_METRICS).map(([name, help]) => [name, registry.gauge(name, help)])) as Record<PushStatusMetric, Gauge>,
   };
 }

@@ -52,7 +52,8 @@ function sidecarOutboundListeners(push: PushContext, scope: SidecarScope, proxy:
   const telemetry: OutboundHttpTelemetry = { ...accessLogOption({ mesh: push.mesh, proxy, push }, 'CLIENT'), ...tracingOption({ mesh: push.mesh, proxy, push }, 'CLIENT') };
   const telemetryKey = JSON.stringify(telemetry, bytesAsBase64);
   return sharedBuild(push, `lds-outbound|${identity(scope)}${sourceKey}${autoAllocate ? '|auto-vip' : ''}|${telemetryKey}`, () => {
-    const context: ListenerBuildContext = { mesh: push.mesh, outboundTrafficPolicy: scope.outboundTrafficPolicy, outboundHttpTelemetry: telemetry };
+    // Conflicts are keyed by listener name, so reporting them once per scope (under the first proxy) counts them as Istio does.
+    const context: ListenerBuildContext = { mesh: push.mesh, outboundTrafficPolicy: scope.outboundTrafficPolicy, outboundHttpTelemetry: telemetry, report: push.status.reporter(proxy.id) };
     const l4Routes: L4RouteSource = { virtualServiceFor: (h) => scope.virtualServiceFor(h), destinationRule: (h) => scope.destinationRule(h), ...(source ? { source } : {}) };
     return [buildVirtualOutboundListener(context), ...buildOutboundListeners(scope.services, context, l4Routes, autoAllocate ? autoAllocateAddresses(push.services()) : undefined)];
   });

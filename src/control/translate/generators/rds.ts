@@ -58,6 +58,8 @@ function sidecarRoutes(proxy: Proxy, push: PushContext): RouteConfiguration[] {
     mesh: push.mesh,
     services: (host) => push.service(host, proxy.namespace),
     outboundTrafficPolicy: inputs.scope.outboundTrafficPolicy,
+    // Keyed by virtual host name: reporting once per shared build (under the first proxy) counts them as Istio does.
+    report: push.status.reporter(proxy.id),
   };
   const entry = (service: Service) => {
     const virtualService = inputs.scope.virtualServiceFor(service.hostname);

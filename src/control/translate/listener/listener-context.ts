@@ -3,6 +3,7 @@ import type { envoy } from '../../../xds/generated/types.js';
 import type { MeshConfig } from '../../model/mesh-config.js';
 import type { Proxy } from '../../model/proxy.js';
 import type { PushContext } from '../../model/push-context.js';
+import type { PushStatusReporter } from '../../model/push-status.js';
 import type { SecurityFilterProvider } from '../common/security-filter-provider.js';
 
 export type Listener = envoy.config.listener.v3.Listener;
@@ -27,6 +28,8 @@ export interface ListenerBuildContext {
    * a build shared by a Sidecar scope (which is given no proxy): the shared build's key then names exactly this value.
    */
   outboundHttpTelemetry?: OutboundHttpTelemetry;
+  /** Told of the conflicts the builders resolve (the push's status: istiod's pilot_conflict_* gauges); none in tests that do not ask. */
+  report?: PushStatusReporter;
 }
 
 /** What a Telemetry (or the MeshConfig) adds to an outbound HCM: accessLogOption and tracingOption for direction CLIENT. */

@@ -37,6 +37,7 @@ export function inboundMtlsMode(port: number, instances: readonly ServiceInstanc
 export function inboundChains(port: number, instances: ServiceInstance[], context: ListenerBuildContext, bound = false): FilterChain[] {
   const name = inboundRouteName(port);
   const first = instances[0]!;
+  reportInboundConflict(port, instances, context);
   const http = isHttpProtocol(first.servicePort.protocol);
   const mode = inboundMtlsMode(port, instances, context);
   let filters: Filter[];
@@ -65,6 +66,19 @@ export function inboundChains(port: number, instances: ServiceInstance[], contex
     filters,
     ...(option.terminatesTls ? { transport_socket: inboundTlsTransportSocket(context.mesh) } : {}),
   }));
+}
+
+/**
+ * Istio's reportInboundConflict: services of different hosts selecting one workload port with different protocols are
+ * a real conflict (one protocol serves the port); one host on several IPs, or equal protocols, are not. Keyed by proxy.
+ */
+function reportInboundConflict(port: number, instances: readonly ServiceInstance[], context: ListenerBuildContext): void {
+  const report = context.report ?? (context.push && context.proxy ? context.push.status.reporter(context.proxy.id) : undefined);
+  if (!report) return;
+  const first = instances[0]!;
+  const other = instances.find((i) => i.hostname !== first.hostname && i.servicePort.protocol.toUpperCase() !== first.servicePort.protocol.toUpperCase());
+  if (!other) return;
+  report('pilot_conflict_inbound_listener', context.proxy?.id ?? '', `Conflicting inbound listener:${port}. existing: ${first.hostname} (${first.servicePort.protocol}), incoming: ${other.hostname} (${other.servicePort.protocol})`);
 }
 
 /** The proxy's instances grouped by endpoint port (the port the workload is reached on), in input order. */

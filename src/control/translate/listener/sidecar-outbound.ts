@@ -4,6 +4,8 @@ import { tracingOption } from '../telemetry/tracing.js';
 import { BLACKHOLE_CLUSTER, OUTBOUND_CAPTURE_PORT, PASSTHROUGH_CLUSTER, VIRTUAL_OUTBOUND_LISTENER } from '../../model/cluster-name.js';
 import type { MeshConfig } from '../../model/mesh-config.js';
 import type { Service } from '../../model/service.js';
+import type { PushStatusReporter } from '../../model/push-status.js';
+import { HTTP_CONNECTION_MANAGER } from '../common/envoy-filter-names.js';
 import { httpConnectionManagerFilter, pathNormalizationOption, socketAddress, tcpIstioStatsFilter, tcpProxyFilter, tlsInspector } from '../common/network-filters.js';
 import { isTlsProtocol, tcpChainOptions, tlsChainOptions, type L4ChainOption, type L4RouteSource } from './outbound-l4-routes.js';
 import { isHttpProtocol } from '../common/port-protocol.js';
@@ -76,14 +78,24 @@ function chainMatchKey(match: FilterChain['filter_chain_match']): string {
  * Adds a TCP/TLS chain unless the listener already has one with the same match (Envoy refuses duplicates; the first
  * service or route keeps it, as in Istio's conflict resolution). SNI chains need the TLS inspector on the listener.
  */
-function addL4Chain(listener: Listener, option: L4ChainOption): void {
+function addL4Chain(listener: Listener, option: L4ChainOption, report?: PushStatusReporter): void {
   const match: NonNullable<FilterChain['filter_chain_match']> = {};
   const ranges = option.cidrs.map(cidrRange).filter((r): r is CidrRange => r !== undefined);
   if (ranges.length > 0) match.prefix_ranges = ranges;
   if (option.serverNames.length > 0) match.server_names = [...option.serverNames];
   const chains = listener.filter_chains!;
   const key = chainMatchKey(Object.keys(match).length > 0 ? match : undefined);
-  if (chains.some((c) => chainMatchKey(c.filter_chain_match) === key)) return;
+  const current = chains.find((c) => chainMatchKey(c.filter_chain_match) === key);
+  if (current) {
+    // Istio's outboundListenerConflict: the first chain keeps the match, the newcomer is reported by what holds it.
+    const http = (current.filters ?? []).some((f) => f.name === HTTP_CONNECTION_MANAGER);
+    report?.(
+      http ? 'pilot_conflict_outbound_listener_tcp_over_current_http' : 'pilot_conflict_outbound_listener_tcp_over_current_tcp',
+      listener.name!,
+      `Listener=${listener.name} Accepted${http ? 'HTTP' : 'TCP'}=${current.name} RejectedTCP=${option.name}`,
+    );
+    return;
+  }
   let name = option.name;
   for (let n = 1; chains.some((c) => c.name === name); n++) name = `${option.name}-${n}`;
   // Istio's TCP metrics: istio.stats (source reporter) before the chain's tcp_proxy (Istio's buildOutboundNetworkFilters).
@@ -171,7 +183,7 @@ export function buildOutboundListeners(
       const options = isTlsProtocol(port.protocol)
         ? tlsChainOptions(service, port, cidrs, vip !== undefined, l4Routes)
         : tcpChainOptions(service, port, cidrs, l4Routes);
-      for (const option of options) addL4Chain(listener, option);
+      for (const option of options) addL4Chain(listener, option, context.report);
       if (vip === undefined) wildcardFor(port.number).hasCatchAllChain ||= listener.filter_chains!.some((c) => c.filter_chain_match === undefined);
     }
   }

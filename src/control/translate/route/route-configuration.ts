@@ -3,6 +3,7 @@ import type { VirtualService } from '../../../api/index.js';
 import type { envoy } from '../../../xds/generated/types.js';
 import { clusterName, PASSTHROUGH_CLUSTER } from '../../model/cluster-name.js';
 import type { MeshConfig } from '../../model/mesh-config.js';
+import type { PushStatusReporter } from '../../model/push-status.js';
 import type { Proxy } from '../../model/proxy.js';
 import type { Service, ServiceInstance } from '../../model/service.js';
 import { isHttpProtocol } from '../common/port-protocol.js';
@@ -23,6 +24,8 @@ export interface RouteBuildContext {
   services?: ServiceLookup;
   /** A Sidecar resource's outboundTrafficPolicy, overriding the MeshConfig's. */
   outboundTrafficPolicy?: MeshConfig['outboundTrafficPolicy'];
+  /** Told of virtual hosts dropped or trimmed as duplicates (the push's status: istiod's pilot_vservice_dup_domain). */
+  report?: PushStatusReporter;
 }
 
 export interface RouteEntry {
@@ -75,9 +78,19 @@ export class VirtualHostSet {
   private readonly names = new Set<string>();
   private readonly domains = new Set<string>();
 
+  /** `report`: told of each virtual host dropped or trimmed, by name (Istio's sidecar DuplicatedDomains cases). */
+  constructor(private readonly report?: PushStatusReporter) {}
+
   add(host: VirtualHost): void {
-    if (this.names.has(host.name!)) return;
+    if (this.names.has(host.name!)) {
+      this.report?.('pilot_vservice_dup_domain', host.name!, `duplicate virtual host name: ${host.name}`);
+      return;
+    }
     const domains = (host.domains ?? []).filter((d) => !this.domains.has(d.toLowerCase()));
+    if (domains.length < (host.domains ?? []).length) {
+      const dropped = (host.domains ?? []).filter((d) => !domains.includes(d));
+      this.report?.('pilot_vservice_dup_domain', host.name!, `duplicate domain from ${host.name}: ${dropped.join(', ')}`);
+    }
     if (domains.length === 0) return;
     for (const d of domains) this.domains.add(d.toLowerCase());
     this.names.add(host.name!);
@@ -143,7 +156,7 @@ export function buildOutboundRouteConfiguration(
   context: RouteBuildContext,
 ): RouteConfiguration {
   const builder = routesBuilder(entries, context);
-  const hosts = new VirtualHostSet();
+  const hosts = new VirtualHostSet(context.report);
   for (const entry of entries) hosts.add(serviceVirtualHost(entry, port, builder, context));
   hosts.add(buildCatchAllVirtualHost(context.outboundTrafficPolicy ?? context.mesh.outboundTrafficPolicy));
   return routeConfiguration(routeName, hosts.hosts);
@@ -156,7 +169,7 @@ export function buildOutboundRouteConfiguration(
  */
 export function buildExplicitRouteConfiguration(entries: ReadonlyArray<RouteEntry>, context: RouteBuildContext): RouteConfiguration {
   const builder = routesBuilder(entries, context);
-  const hosts = new VirtualHostSet();
+  const hosts = new VirtualHostSet(context.report);
   for (const entry of entries) {
     for (const port of entry.service.ports) {
       if (!isHttpProtocol(port.protocol)) continue;
