@@ -14,7 +14,7 @@ import { loadManifest, type MeshManifest } from './manifest.js';
 import { describeTakenPort, findTakenPorts, planPorts, type PortPlan } from './port-blocks.js';
 import { writeState, isAlive, readState, removeState, stateDir, type MeshState } from './state-file.js';
 import { Supervisor, type SupervisorOptions } from './supervisor.js';
-import { createPodNetwork, isolatedUnavailable, podHttpStatus, type Pod, type PodNetwork } from './pod-network.js';
+import { createPodNetwork, isolatedUnavailable, POD_DNS_PORT, podCanConnect, podHttpStatus, type Pod, type PodNetwork } from './pod-network.js';
 
 /** The `trellis` entry point the proxies are started with (this build's). */
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -25,6 +25,11 @@ const PROXY_DRAIN_S = 1;
  * left (EXIT_ON_ZERO_ACTIVE_CONNECTIONS), so stopping a whole mesh does not wait it out for every proxy.
  */
 const SIDECAR_TERMINATION_ARGS = ['--termination-drain-duration', '5s', '--exit-on-zero-active-connections'];
+/**
+ * A pod's sidecar runs the agent's DNS proxy (Istio's ISTIO_META_DNS_CAPTURE) where the init step's rules send port 53,
+ * with VIPs for the generated ServiceEntries, which have no addresses (ISTIO_META_DNS_AUTO_ALLOCATE).
+ */
+const POD_DNS_ARGS = ['--dns-port', String(POD_DNS_PORT), '--dns-auto-allocate'];
 /** How long a scale-down or scale-up waits for the other proxies to drop or learn an endpoint before going on. */
 const ENDPOINT_PROPAGATION_MS = 10_000;
 
@@ -164,19 +169,8 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     const unavailable = isolatedUnavailable();
     if (unavailable) throw new Error(unavailable);
     const podWorkloads = manifest.workloads.filter((w) => w.sidecar && !blocked.has(w.name));
-    network = createPodNetwork(
-      podWorkloads.map((w) => w.name),
-      (pods) => {
-        // A service name resolves to one of its pods: the sidecar routes by Host to every endpoint anyway.
-        const byHost = new Map<string, string>();
-        for (const w of podWorkloads) if (w.service && !byHost.has(`${w.namespace}/${w.service.host}`)) byHost.set(`${w.namespace}/${w.service.host}`, pods.get(w.name)!.ip);
-        return [...byHost].map(([key, address]) => {
-          const [namespace, host] = key.split('/') as [string, string];
-          return [address, [host, `${host}.${namespace}`, `${host}.${namespace}.svc.cluster.local`]] as const;
-        });
-      },
-      CLI,
-    );
+    // Service names resolve through each sidecar's DNS proxy (auto-allocated VIPs for the generated ServiceEntries).
+    network = createPodNetwork(podWorkloads.map((w) => w.name), CLI);
     note(`--isolated: ${network.pods.size} pods on ${network.gatewayIp}/24 (bridge trellis0): ${[...network.pods.values()].map((p) => `${p.name} ${p.ip}`).join(', ')}`);
   }
   const controlHost = network?.gatewayIp ?? '127.0.0.1';
@@ -290,7 +284,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       const scrape = prometheusAnnotationsEnv(w, ports.app);
       supervisor.start({
         name: `${w.name}/sidecar`,
-        ...inPod(node, [CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S), ...SIDECAR_TERMINATION_ARGS, ...agent, '--status-port', String(ports.status)], true),
+        ...inPod(node, [CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S), ...SIDECAR_TERMINATION_ARGS, ...agent, '--status-port', String(ports.status), ...(pod ? POD_DNS_ARGS : [])], true),
         cwd: meshDir,
         ...(scrape ? { env: { [PROMETHEUS_ANNOTATIONS_ENV]: scrape } } : {}),
       });
@@ -341,7 +335,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       if (podHttpStatus(m.pod, m.adminPort!, '/ready') !== 200) return false;
       const types = sync.get(m.nodeId ?? '');
       if (!types || !Object.values(types).every((t) => t.state === 'SYNCED' || t.state === 'IGNORED')) return false;
-      return m.appPort === undefined || podHttpStatus(m.pod, m.appPort, '/') > 0;
+      return m.appPort === undefined || podCanConnect(m.pod, m.appPort);
     }
     if (m.adminPort !== undefined) {
       const ready = await httpGet(m.adminPort, '/ready').catch(() => undefined);

@@ -1,17 +1,30 @@
-// `trellis up --isolated`: each workload a pod — its own network namespace with its own IP on a bridge, names resolved
-// by a per-pod hosts file, Istio's capture rules installed by the init step (`trellis iptables`). Root only.
+// `trellis up --isolated`: each workload a pod — its own network namespace with its own IP on a bridge, a resolv.conf
+// whose name server the init step's rules (`trellis iptables --redirect-dns`) send to the sidecar's DNS proxy, and
+// Istio's capture rules for TCP. Root only.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The bridge in the host namespace; pods' veths hang off it and it holds the gateway address (the control plane's). */
 export const POD_BRIDGE = 'trellis0';
-/** Namespaces are `trellis-<workload>`; `ip netns exec` bind-mounts /etc/netns/<ns>/hosts over the pod's /etc/hosts. */
+/** Namespaces are `trellis-<workload>`; `ip netns exec` bind-mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf. */
 export const POD_NS_PREFIX = 'trellis-';
 export const DEFAULT_POD_SUBNET = '10.223.0';
 /** The proxy's group: Istio's rules leave its traffic alone (`-m owner --gid-owner 1337`). */
 export const PROXY_GID = '1337';
+/** Istio's agent DNS port: where `--redirect-dns` sends the pod's port-53 traffic. */
+export const POD_DNS_PORT = 15053;
+/** A pod's search list, as the kubelet writes it for namespace `default`: `reviews` expands to the mesh name. */
+export const POD_DNS_SEARCH = ['default.svc.cluster.local', 'svc.cluster.local', 'cluster.local'];
 
+/**
+ * A pod's resolv.conf. The name server is the bridge address, where nothing answers port 53: the init step's rules
+ * send queries to it to the sidecar's DNS proxy (Istio's --redirect-dns without --capture-all-dns captures exactly the
+ * resolv.conf name servers), so a query that escapes capture fails instead of leaking to the host's resolver.
+ */
+export function podResolvConf(nameserver: string): string {
+  return `# Written by trellis up --isolated: queries to this name server are redirected to the sidecar's DNS proxy (${POD_DNS_PORT})\nnameserver ${nameserver}\nsearch ${POD_DNS_SEARCH.join(' ')}\noptions ndots:5 timeout:2 attempts:2\n`;
+}
 export interface Pod {
   readonly name: string;
   readonly ns: string;
@@ -24,7 +37,7 @@ export interface PodNetwork {
   readonly pods: ReadonlyMap<string, Pod>;
   /** `command args` run inside the pod (`ip netns exec`); `asProxy`: with the proxy's group, so it is not captured. */
   wrap(pod: Pod, command: string, args: readonly string[], asProxy?: boolean): { command: string; args: string[] };
-  /** Removes the namespaces, their hosts files and the bridge. */
+  /** Removes the namespaces, their resolv.conf dirs and the bridge. */
   close(): void;
 }
 
@@ -52,7 +65,7 @@ export function podNamespace(name: string): string {
   return `${POD_NS_PREFIX}${name.replace(/[^A-Za-z0-9_.-]/g, '-')}`;
 }
 
-/** Removes what an earlier run left (a crash, a SIGKILL): the bridge and every `trellis-` namespace and hosts dir. */
+/** Removes what an earlier run left (a crash, a SIGKILL): the bridge and every `trellis-` namespace and /etc/netns dir. */
 export function removePodNetwork(): void {
   spawnSync('ip', ['link', 'del', POD_BRIDGE]);
   const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
@@ -65,11 +78,11 @@ export function removePodNetwork(): void {
 }
 
 /**
- * Creates the bridge and one pod per name, each with the hosts file mapping `hosts` (service names to an address) and
- * the capture rules from `trellis iptables` (`cli`: this build's entry point). Anything left by an earlier run is
- * removed first; on failure, what was made is removed again.
+ * Creates the bridge and one pod per name, each with its resolv.conf and the capture rules from
+ * `trellis iptables --redirect-dns` (`cli`: this build's entry point). Anything left by an earlier run is removed
+ * first; on failure, what was made is removed again.
  */
-export function createPodNetwork(names: readonly string[], hosts: (pods: ReadonlyMap<string, Pod>) => ReadonlyArray<readonly [string, readonly string[]]>, cli: string, subnet = DEFAULT_POD_SUBNET): PodNetwork {
+export function createPodNetwork(names: readonly string[], cli: string, subnet = DEFAULT_POD_SUBNET): PodNetwork {
   if (names.length > 250) throw new RangeError(`--isolated: at most 250 pods on ${subnet}.0/24, got ${names.length}`);
   removePodNetwork();
   const gatewayIp = `${subnet}.1`;
@@ -100,14 +113,13 @@ export function createPodNetwork(names: readonly string[], hosts: (pods: Readonl
       ip('netns', 'exec', ns, 'ip', 'route', 'add', 'default', 'via', gatewayIp);
       pods.set(name, { name, ns, ip: podIp });
     });
-    const entries = hosts(pods);
     for (const pod of pods.values()) {
       const dir = join('/etc/netns', pod.ns);
       mkdirSync(dir, { recursive: true });
-      const lines = ['127.0.0.1 localhost', `${pod.ip} ${pod.name}`, ...entries.map(([address, names]) => `${address} ${names.join(' ')}`)];
-      writeFileSync(join(dir, 'hosts'), `# Written by trellis up --isolated\n${lines.join('\n')}\n`);
-      // The init step, as Istio's init container: capture everything but the proxy's own traffic.
-      const init = spawnSync('ip', ['netns', 'exec', pod.ns, process.execPath, cli, 'iptables'], { encoding: 'utf8' });
+      // Written before the init step: `trellis iptables --redirect-dns` reads the name servers it captures from it.
+      writeFileSync(join(dir, 'resolv.conf'), podResolvConf(gatewayIp));
+      // The init step, as Istio's init container: capture everything (DNS included) but the proxy's own traffic.
+      const init = spawnSync('ip', ['netns', 'exec', pod.ns, process.execPath, cli, 'iptables', '--redirect-dns'], { encoding: 'utf8' });
       if (init.status !== 0) throw new Error(`${pod.name}: trellis iptables failed: ${init.stderr.trim()}`);
     }
   } catch (err) {
@@ -121,4 +133,13 @@ export function createPodNetwork(names: readonly string[], hosts: (pods: Readonl
 export function podHttpStatus(pod: Pod, port: number, path: string): number {
   const r = spawnSync('ip', ['netns', 'exec', pod.ns, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '2', `http://127.0.0.1:${port}${path}`], { encoding: 'utf8', timeout: 5_000 });
   return Number(r.stdout) || 0;
+}
+
+/**
+ * Whether the application in a pod accepts TCP connections on its loopback port: readiness that holds for any
+ * protocol (an HTTP probe reads 0 from a TCP echo server, which answers a request with the request).
+ */
+export function podCanConnect(pod: Pod, port: number): boolean {
+  const probe = `require('node:net').connect(${port}, '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))`;
+  return spawnSync('ip', ['netns', 'exec', pod.ns, process.execPath, '-e', probe], { timeout: 5_000 }).status === 0;
 }

@@ -1,11 +1,16 @@
 // `trellis up --isolated` (root): Bookinfo's workloads as pods, each in its own network namespace on the trellis0 bridge
 // with Istio's capture rules and no HTTP_PROXY. The page through the gateway shows details and rated reviews (two
 // captured hops, mTLS between pods), plaintext to a pod IP is refused (STRICT), the sidecar's stats show the captured
-// connection, and stopping leaves no namespace, bridge or hosts file.
+// connection, and stopping leaves no namespace, bridge or resolv.conf. Inside the productpage pod, plain clients resolve
+// a service name and a ServiceEntry host through the sidecar's DNS proxy (auto-allocated VIPs), send opaque TCP to a
+// TCP echo workload through both sidecars, and reach an "external" TLS server (in the host namespace, outside the mesh)
+// by SNI passthrough, seeing its own certificate.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { isolatedUnavailable, POD_BRIDGE } from '../../src/local/pod-network.js';
@@ -13,6 +18,17 @@ import { copyBookinfo, freePortBase, startTrellisUp, stopTrellisUp } from './tre
 
 const unavailable = isolatedUnavailable();
 const KEEP = new Set(['productpage-v1', 'details-v1', 'reviews-v2', 'ratings-v1']);
+const TLS_HOST = 'secure.external.example';
+const ECHO_PORT = 9000;
+// The TCP echo workload: what it reads it writes back; PORT is its service port in the pod.
+const ECHO_SERVER = "require('node:net').createServer((s) => s.pipe(s)).listen(Number(process.env.PORT))";
+// A plain TCP client: the name through getaddrinfo (the pod's resolv.conf), bytes out, the echo printed.
+const ECHO_CLIENT = `const s = require('node:net').connect(${ECHO_PORT}, 'tcp-echo');
+let got = '';
+s.on('data', (d) => { got += d; if (got.includes('\\n')) { process.stdout.write(got); s.end(); } });
+s.on('error', (e) => { console.error(e.message); process.exit(1); });
+s.write('opaque bytes through capture\\n');
+setTimeout(() => { console.error('no echo in 8 s: ' + JSON.stringify(got)); process.exit(1); }, 8000).unref();`;
 
 function podNamespaces(): string[] {
   return (spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '').split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith('trellis-'));
@@ -22,8 +38,33 @@ test('trellis up --isolated: pods with capture rules serve Bookinfo through the 
   const copy = await copyBookinfo('trellis-isolated-');
   // Four workloads are enough for two captured hops (productpage -> reviews-v2 -> ratings) and keep the test short.
   const manifestPath = join(copy.dir, 'mesh.yaml');
-  const manifest = parse(readFileSync(manifestPath, 'utf8')) as { workloads: { name: string }[] };
+  const manifest = parse(readFileSync(manifestPath, 'utf8')) as { workloads: { name: string }[]; config: string[] };
   manifest.workloads = manifest.workloads.filter((w) => KEEP.has(w.name));
+  manifest.workloads.push({ name: 'tcp-echo-v1', labels: { app: 'tcp-echo', version: 'v1' }, serviceAccount: 'tcp-echo', command: process.execPath, args: ['-e', ECHO_SERVER], service: { host: 'tcp-echo', port: ECHO_PORT, protocol: 'TCP' } } as { name: string });
+  writeFileSync(manifestPath, stringify(manifest));
+  // The external TLS server: in the host namespace (outside the mesh), reached from pods at the bridge address.
+  const certPath = join(copy.dir, 'external.crt');
+  const keyPath = join(copy.dir, 'external.key');
+  const openssl = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '1', '-subj', `/CN=${TLS_HOST}`, '-addext', `subjectAltName=DNS:${TLS_HOST}`], { encoding: 'utf8' });
+  assert.equal(openssl.status, 0, openssl.stderr);
+  const external = createHttpsServer({ key: readFileSync(keyPath), cert: readFileSync(certPath) }, (_req, res) => res.end('external tls server\n'));
+  await new Promise<void>((resolve) => external.listen(0, '0.0.0.0', resolve));
+  t.after(() => external.close());
+  const tlsPort = (external.address() as AddressInfo).port;
+  writeFileSync(
+    join(copy.dir, 'external-tls.yaml'),
+    `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: secure-external, namespace: default }
+spec:
+  hosts: [${TLS_HOST}]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{ number: ${tlsPort}, name: tls, protocol: TLS }]
+  endpoints: [{ address: 10.223.0.1 }]
+`,
+  );
+  manifest.config.push('external-tls.yaml');
   writeFileSync(manifestPath, stringify(manifest));
   const base = await freePortBase(copy.dir);
   let output = '';
@@ -32,10 +73,10 @@ test('trellis up --isolated: pods with capture rules serve Bookinfo through the 
     await stopTrellisUp(up, copy.dir);
     assert.deepEqual(podNamespaces(), [], 'no pod namespace left');
     assert.notEqual(spawnSync('ip', ['link', 'show', POD_BRIDGE]).status, 0, 'the bridge is gone');
-    assert.equal(existsSync('/etc/netns/trellis-productpage-v1'), false, 'the hosts file is gone');
+    assert.equal(existsSync('/etc/netns/trellis-productpage-v1'), false, 'the resolv.conf dir is gone');
   });
   up = await startTrellisUp(copy.dir, base, (c) => (output += c), ['--isolated']);
-  assert.match(output, /--isolated: 4 pods on 10\.223\.0\.1\/24/);
+  assert.match(output, /--isolated: 5 pods on 10\.223\.0\.1\/24/);
 
   const page = spawnSync('curl', ['-sS', '--max-time', '15', `http://127.0.0.1:${copy.gatewayPort}/productpage?u=normal`], { encoding: 'utf8' });
   assert.equal(page.status, 0, page.stderr);
@@ -53,4 +94,31 @@ test('trellis up --isolated: pods with capture rules serve Bookinfo through the 
   const stats = spawnSync('ip', ['netns', 'exec', 'trellis-productpage-v1', 'curl', '-sS', '--max-time', '5', `http://127.0.0.1:${admin}/stats`], { encoding: 'utf8' }).stdout;
   assert.ok(Number(/^listener\.0\.0\.0\.0_9080\.downstream_cx_total: (\d+)$/m.exec(stats)?.[1] ?? 0) >= 1, stats);
   assert.ok(Number(/^listener\.0\.0\.0\.0_15006\.ssl\.handshake: (\d+)$/m.exec(stats)?.[1] ?? 0) >= 1, 'the gateway came in over mTLS');
+
+  // DNS: glibc in the pod asks the resolv.conf name server; the rules hand it to the sidecar's DNS proxy, which answers
+  // the generated ServiceEntry's host and the external one with auto-allocated VIPs.
+  const inPod = (command: string, args: string[]): ReturnType<typeof spawnSync> => spawnSync('ip', ['netns', 'exec', 'trellis-productpage-v1', command, ...args], { encoding: 'utf8', timeout: 15_000 });
+  const reviews = inPod('getent', ['ahostsv4', 'reviews']);
+  assert.equal(reviews.status, 0, String(reviews.stderr));
+  assert.match(String(reviews.stdout), /^240\.240\.\d+\.\d+\s/m, `reviews resolves to a VIP: ${reviews.stdout}`);
+  const tlsHost = inPod('getent', ['ahostsv4', TLS_HOST]);
+  assert.match(String(tlsHost.stdout), /^240\.240\.\d+\.\d+\s/m, `${TLS_HOST} resolves to a VIP: ${tlsHost.stdout}${tlsHost.stderr}`);
+  const status = base + 10 + 5;
+  const agentMetrics = String(inPod('curl', ['-sS', '--max-time', '5', `http://127.0.0.1:${status}/stats/prometheus`]).stdout);
+  assert.ok(Number(/^istio_agent_dns_requests_total (\d+)$/m.exec(agentMetrics)?.[1] ?? 0) >= 2, 'the DNS proxy counted the queries');
+
+  // Opaque TCP: a plain client, bytes echoed back through the productpage and tcp-echo sidecars.
+  const echo = inPod(process.execPath, ['-e', ECHO_CLIENT]);
+  assert.equal(echo.status, 0, String(echo.stderr));
+  assert.equal(String(echo.stdout), 'opaque bytes through capture\n');
+
+  // TLS passthrough by SNI: curl verifies the external server's own certificate (no mesh certificate in between).
+  const tls = inPod('curl', ['-sS', '--max-time', '10', '--cacert', certPath, `https://${TLS_HOST}:${tlsPort}/`]);
+  assert.equal(tls.status, 0, String(tls.stderr));
+  assert.equal(String(tls.stdout), 'external tls server\n');
+
+  const after = String(inPod('curl', ['-sS', '--max-time', '5', `http://127.0.0.1:${admin}/stats`]).stdout);
+  const counter = (name: string): number => Number(new RegExp(`^${name.replace(/[.|]/g, '\\$&')}: (\\d+)$`, 'm').exec(after)?.[1] ?? 0);
+  assert.ok(counter(`cluster.outbound|${ECHO_PORT}||tcp-echo.default.svc.cluster.local.upstream_cx_total`) >= 1, after.split('\n').filter((l) => l.includes('tcp-echo')).join('\n'));
+  assert.ok(counter(`cluster.outbound|${tlsPort}||${TLS_HOST}.upstream_cx_total`) >= 1, after.split('\n').filter((l) => l.includes(TLS_HOST)).join('\n'));
 });
