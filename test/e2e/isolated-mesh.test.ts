@@ -7,10 +7,8 @@
 // by SNI passthrough, seeing its own certificate.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { isolatedUnavailable, POD_BRIDGE } from '../../src/local/pod-network.js';
@@ -20,6 +18,10 @@ const unavailable = isolatedUnavailable();
 const KEEP = new Set(['productpage-v1', 'details-v1', 'reviews-v2', 'ratings-v1']);
 const TLS_HOST = 'secure.external.example';
 const ECHO_PORT = 9000;
+// The external TLS server (argv: key, cert): any port, announced on stdout.
+const TLS_SERVER = `const fs = require('node:fs');
+const server = require('node:https').createServer({ key: fs.readFileSync(process.argv[1]), cert: fs.readFileSync(process.argv[2]) }, (_q, r) => r.end('external tls server\\n'));
+server.listen(0, '0.0.0.0', () => console.log('listening ' + server.address().port));`;
 // The TCP echo workload: what it reads it writes back; PORT is its service port in the pod.
 const ECHO_SERVER = "require('node:net').createServer((s) => s.pipe(s)).listen(Number(process.env.PORT))";
 // A plain TCP client: the name through getaddrinfo (the pod's resolv.conf), bytes out, the echo printed.
@@ -34,7 +36,7 @@ function podNamespaces(): string[] {
   return (spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '').split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith('trellis-'));
 }
 
-test('trellis up --isolated: pods with capture rules serve Bookinfo through the gateway, mTLS STRICT on pod IPs', { skip: unavailable ?? false, timeout: 180_000 }, async (t) => {
+test('trellis up --isolated: pods with capture rules serve Bookinfo through the gateway, mTLS STRICT on pod IPs, DNS proxy, TCP echo, TLS passthrough', { skip: unavailable ?? false, timeout: 180_000 }, async (t) => {
   const copy = await copyBookinfo('trellis-isolated-');
   // Four workloads are enough for two captured hops (productpage -> reviews-v2 -> ratings) and keep the test short.
   const manifestPath = join(copy.dir, 'mesh.yaml');
@@ -47,10 +49,18 @@ test('trellis up --isolated: pods with capture rules serve Bookinfo through the 
   const keyPath = join(copy.dir, 'external.key');
   const openssl = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '1', '-subj', `/CN=${TLS_HOST}`, '-addext', `subjectAltName=DNS:${TLS_HOST}`], { encoding: 'utf8' });
   assert.equal(openssl.status, 0, openssl.stderr);
-  const external = createHttpsServer({ key: readFileSync(keyPath), cert: readFileSync(certPath) }, (_req, res) => res.end('external tls server\n'));
-  await new Promise<void>((resolve) => external.listen(0, '0.0.0.0', resolve));
-  t.after(() => external.close());
-  const tlsPort = (external.address() as AddressInfo).port;
+  // A child process, not this one: the test's spawnSync calls block its event loop while curl waits for the answer.
+  const external = spawn(process.execPath, ['-e', TLS_SERVER, keyPath, certPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => external.kill('SIGKILL'));
+  const tlsPort = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    external.stdout!.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+      const m = /listening (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    external.once('exit', (code) => reject(new Error(`the external TLS server exited with ${code}`)));
+  });
   writeFileSync(
     join(copy.dir, 'external-tls.yaml'),
     `apiVersion: networking.istio.io/v1
@@ -113,8 +123,8 @@ spec:
   assert.equal(String(echo.stdout), 'opaque bytes through capture\n');
 
   // TLS passthrough by SNI: curl verifies the external server's own certificate (no mesh certificate in between).
-  const tls = inPod('curl', ['-sS', '--max-time', '10', '--cacert', certPath, `https://${TLS_HOST}:${tlsPort}/`]);
-  assert.equal(tls.status, 0, String(tls.stderr));
+  const tls = inPod('curl', ['-sSv', '--max-time', '10', '--cacert', certPath, `https://${TLS_HOST}:${tlsPort}/`]);
+  assert.equal(tls.status, 0, `${tls.stderr}\n${String(inPod('curl', ['-sS', '--max-time', '5', `http://127.0.0.1:${admin}/stats`]).stdout).split('\n').filter((l) => l.includes(String(tlsPort))).join('\n')}\n${inPod('curl', ['-sS', '--max-time', '5', `http://127.0.0.1:${admin}/listeners`]).stdout}`);
   assert.equal(String(tls.stdout), 'external tls server\n');
 
   const after = String(inPod('curl', ['-sS', '--max-time', '5', `http://127.0.0.1:${admin}/stats`]).stdout);
