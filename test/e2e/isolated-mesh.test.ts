@@ -18,14 +18,15 @@ const unavailable = isolatedUnavailable();
 const KEEP = new Set(['productpage-v1', 'details-v1', 'reviews-v2', 'ratings-v1']);
 const TLS_HOST = 'secure.external.example';
 const ECHO_PORT = 9000;
-// The external TLS server (argv: key, cert): any port, announced on stdout.
-const TLS_SERVER = `const fs = require('node:fs');
+// Outside the mesh (argv: key, cert): an HTTPS server and a TCP echo on a port nothing declares, ports on stdout.
+const EXTERNAL_SERVERS = `const fs = require('node:fs');
 const server = require('node:https').createServer({ key: fs.readFileSync(process.argv[1]), cert: fs.readFileSync(process.argv[2]) }, (_q, r) => r.end('external tls server\\n'));
-server.listen(0, '0.0.0.0', () => console.log('listening ' + server.address().port));`;
+const echo = require('node:net').createServer((s) => s.pipe(s));
+server.listen(0, '0.0.0.0', () => echo.listen(0, '0.0.0.0', () => console.log('listening ' + server.address().port + ' ' + echo.address().port)));`;
 // The TCP echo workload: what it reads it writes back; PORT is its service port in the pod.
 const ECHO_SERVER = "require('node:net').createServer((s) => s.pipe(s)).listen(Number(process.env.PORT))";
-// A plain TCP client: the name through getaddrinfo (the pod's resolv.conf), bytes out, the echo printed.
-const ECHO_CLIENT = `const s = require('node:net').connect(${ECHO_PORT}, 'tcp-echo');
+// A plain TCP client (argv: host, port): the name through getaddrinfo (the pod's resolv.conf), bytes out, the echo printed.
+const ECHO_CLIENT = `const s = require('node:net').connect(Number(process.argv[2]), process.argv[1]);
 let got = '';
 s.on('data', (d) => { got += d; if (got.includes('\\n')) { process.stdout.write(got); s.end(); } });
 s.on('error', (e) => { console.error(e.message); process.exit(1); });
@@ -50,14 +51,14 @@ test('trellis up --isolated: pods with capture rules serve Bookinfo through the 
   const openssl = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '1', '-subj', `/CN=${TLS_HOST}`, '-addext', `subjectAltName=DNS:${TLS_HOST}`], { encoding: 'utf8' });
   assert.equal(openssl.status, 0, openssl.stderr);
   // A child process, not this one: the test's spawnSync calls block its event loop while curl waits for the answer.
-  const external = spawn(process.execPath, ['-e', TLS_SERVER, keyPath, certPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const external = spawn(process.execPath, ['-e', EXTERNAL_SERVERS, keyPath, certPath], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.after(() => external.kill('SIGKILL'));
-  const tlsPort = await new Promise<number>((resolve, reject) => {
+  const [tlsPort, undeclaredPort] = await new Promise<[number, number]>((resolve, reject) => {
     let out = '';
     external.stdout!.setEncoding('utf8').on('data', (c: string) => {
       out += c;
-      const m = /listening (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
+      const m = /listening (\d+) (\d+)/.exec(out);
+      if (m) resolve([Number(m[1]), Number(m[2])]);
     });
     external.once('exit', (code) => reject(new Error(`the external TLS server exited with ${code}`)));
   });
@@ -118,9 +119,14 @@ spec:
   assert.ok(Number(/^istio_agent_dns_requests_total (\d+)$/m.exec(agentMetrics)?.[1] ?? 0) >= 2, 'the DNS proxy counted the queries');
 
   // Opaque TCP: a plain client, bytes echoed back through the productpage and tcp-echo sidecars.
-  const echo = inPod(process.execPath, ['-e', ECHO_CLIENT]);
+  const echo = inPod(process.execPath, ['-e', ECHO_CLIENT, 'tcp-echo', String(ECHO_PORT)]);
   assert.equal(echo.status, 0, String(echo.stderr));
   assert.equal(String(echo.stdout), 'opaque bytes through capture\n');
+  // Opaque TCP on a port no Service or ServiceEntry names: virtualOutbound's PassthroughCluster (ALLOW_ANY) to the
+  // original destination, outside the mesh. (Into another pod STRICT would refuse it, as in Istio: passthrough is plaintext.)
+  const undeclared = inPod(process.execPath, ['-e', ECHO_CLIENT, '10.223.0.1', String(undeclaredPort)]);
+  assert.equal(undeclared.status, 0, String(undeclared.stderr));
+  assert.equal(String(undeclared.stdout), 'opaque bytes through capture\n');
 
   // TLS passthrough by SNI: curl verifies the external server's own certificate (no mesh certificate in between).
   const tls = inPod('curl', ['-sSv', '--max-time', '10', '--cacert', certPath, `https://${TLS_HOST}:${tlsPort}/`]);
@@ -130,5 +136,6 @@ spec:
   const after = String(inPod('curl', ['-sS', '--max-time', '5', `http://127.0.0.1:${admin}/stats`]).stdout);
   const counter = (name: string): number => Number(new RegExp(`^${name.replace(/[.|]/g, '\\$&')}: (\\d+)$`, 'm').exec(after)?.[1] ?? 0);
   assert.ok(counter(`cluster.outbound|${ECHO_PORT}||tcp-echo.default.svc.cluster.local.upstream_cx_total`) >= 1, after.split('\n').filter((l) => l.includes('tcp-echo')).join('\n'));
+  assert.ok(counter('cluster.PassthroughCluster.upstream_cx_total') >= 1, after.split('\n').filter((l) => l.includes('PassthroughCluster')).join('\n'));
   assert.ok(counter(`cluster.outbound|${tlsPort}||${TLS_HOST}.upstream_cx_total`) >= 1, after.split('\n').filter((l) => l.includes(TLS_HOST)).join('\n'));
 });
