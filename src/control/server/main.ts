@@ -130,6 +130,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       syncz: () => discovery.ads.streams().map((s) => proxySyncStatus(s, TRELLIS_VERSION, controlPlaneName)).sort((a, b) => (a.proxy < b.proxy ? -1 : a.proxy > b.proxy ? 1 : 0)),
       configDump: (proxyId) => (discovery.proxy(proxyId) ? configDump(discovery.cache, proxyId) ?? { configs: [] } : undefined),
       configz: () => configz(store, discovery),
+      // istiod's PushContext JSON shows ProxyStatus; which listener or host conflicts is what the gauges do not say.
+      pushStatus: () => ({ version: discovery.pushContext?.version, status: discovery.pushContext?.status.toJSON() ?? {} }),
     });
     cleanups.push(() => {
       serving = false;

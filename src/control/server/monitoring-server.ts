@@ -1,4 +1,4 @@
-// The control plane's monitoring port (istiod 15014): Prometheus /metrics, /ready, and the debug API the CLI reads (syncz, config_dump, configz).
+// The control plane's monitoring port (istiod 15014): Prometheus /metrics, /ready, and the debug API the CLI reads (syncz, config_dump, configz, push_status).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describeError } from '../../common/errors.js';
@@ -13,6 +13,8 @@ export interface MonitoringSources {
   /** undefined: no such proxy. */
   configDump(proxyId: string): ConfigDump | undefined;
   configz(): unknown;
+  /** The current snapshot's push status (istiod's /debug/push_status): its version and conflicts by metric and key. */
+  pushStatus(): unknown;
   /** Whether the first config was loaded and the xDS port is serving. */
   ready(): boolean;
 }
@@ -23,7 +25,7 @@ export interface MonitoringListener {
   close(): Promise<void>;
 }
 
-const ENDPOINTS = ['/metrics', '/ready', '/debug/syncz', '/debug/config_dump?proxyID=', '/debug/configz'];
+const ENDPOINTS = ['/metrics', '/ready', '/debug/syncz', '/debug/config_dump?proxyID=', '/debug/configz', '/debug/push_status'];
 
 /** Splits `host:port` (IPv6 in brackets); throws on anything else. */
 export function parseAddress(address: string, what = 'address'): { host: string; port: number } {
@@ -72,6 +74,8 @@ export function handleMonitoringRequest(sources: MonitoringSources, req: Incomin
       }
       case '/debug/configz':
         return json(res, 200, sources.configz());
+      case '/debug/push_status':
+        return json(res, 200, sources.pushStatus());
       case '/debug':
       case '/':
         return json(res, 200, { endpoints: ENDPOINTS });

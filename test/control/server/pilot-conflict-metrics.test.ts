@@ -135,6 +135,18 @@ test('push status gauges: one case of each conflict counted per push, all 0 once
     last = await scrape();
     return JSON.stringify(last) === JSON.stringify(expected);
   }, () => last);
+  // Which listener, cluster, host or proxy: istiod's /debug/push_status.
+  const pushStatus = (await (await fetch(`http://127.0.0.1:${plane.monitoringPort}/debug/push_status`)).json()) as { status: Record<string, Record<string, { proxy: string; message: string }>> };
+  const keys = Object.fromEntries(Object.entries(pushStatus.status).map(([metric, entries]) => [metric, Object.keys(entries)]));
+  assert.deepEqual(keys, {
+    pilot_conflict_inbound_listener: ['sidecar~127.0.0.1~client.default~default.svc.cluster.local'],
+    pilot_conflict_outbound_listener_tcp_over_current_tcp: ['0.0.0.0_9000'],
+    pilot_conflict_outbound_listener_tcp_over_current_http: ['0.0.0.0_8000'],
+    pilot_duplicate_envoy_clusters: ['outbound|80||dup.example.com'],
+    pilot_vservice_dup_domain: ['web2.example.com:8000'],
+    pilot_destrule_subsets: ['web.example.com'],
+  }, JSON.stringify(pushStatus, null, 1));
+  assert.match(pushStatus.status['pilot_conflict_inbound_listener']!['sidecar~127.0.0.1~client.default~default.svc.cluster.local']!.message, /Conflicting inbound listener:17000/);
 
   // The fixed config: a new push context starts from nothing and generation finds nothing.
   writeFileSync(join(dir, 'config.yaml'), CLEAN);
