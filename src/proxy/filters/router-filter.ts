@@ -550,7 +550,8 @@ class UpstreamRouting {
       status,
       `upstream connect error or disconnect/reset before headers. reset reason: ${reason}`,
       FAILURE_FLAG[failure],
-      `upstream_reset_before_response_started{${reason}}`,
+      // Envoy's response code details never hold spaces (StringUtil::replaceAllEmptySpace): {connection_failure}.
+      `upstream_reset_before_response_started{${reason.replaceAll(' ', '_')}}`,
     );
   }
 
@@ -823,7 +824,7 @@ class RouterFilter implements HttpFilter {
       if (!connected) {
         ctx.sendLocalReply(503, 'upstream connect error or disconnect/reset before headers. reset reason: connection failure', {
           flag: 'UF',
-          details: 'upstream_reset_before_response_started{connection failure}',
+          details: 'upstream_reset_before_response_started{connection_failure}',
         });
       } else up.socket.destroy();
     });

@@ -105,6 +105,9 @@ test('failures: circuit breaker UO, connect failure UF, no healthy upstream UH, 
   const uf = await get(dp.address, '/dead');
   assert.equal(uf.status, 503);
   assert.equal(uf.body, 'upstream connect error or disconnect/reset before headers. reset reason: connection failure');
+  // Envoy's response code details hold no spaces: the reset reason's words are joined by '_'.
+  await eventually('the /dead access log entry', async () => dp.accessLog().some((e) => e.path === '/dead'));
+  assert.equal(dp.accessLog().find((e) => e.path === '/dead')?.details, 'upstream_reset_before_response_started{connection_failure}');
   const uh = await h2get(dp.address, '/empty');
   assert.equal(uh.status, 503);
   assert.equal(uh.body, 'no healthy upstream');
