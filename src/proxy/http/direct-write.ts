@@ -9,7 +9,10 @@
 //
 // Ordering stays right when direct and Writable writes mix: libuv queues writes on the stream in call order, and a
 // uv_try_write behind a pending write does not jump the queue. The caller decides when a direct write is allowed
-// (`canWriteDirect`) and tracks completion of the rare write that libuv could not finish at once (`onComplete`).
+// (`canWriteDirect`) and tracks completion of the rare write that libuv could not finish at once (`onComplete`);
+// `ConnectionWriter` is that caller for one connection (the downstream codec's and the upstream pool's).
+
+import type { Duplex } from 'node:stream';
 
 interface WriteWrapLike {
   handle: object;
@@ -84,4 +87,41 @@ export function writeDirect(handle: WritableStreamHandle, data: Buffer | string,
     return 1;
   }
   return 0;
+}
+
+/**
+ * One connection's writes: straight to its consumed handle when nothing is queued in front and no direct write is still
+ * pending in libuv, else through the socket (a string goes as latin1). `send` returns false when the caller should wait
+ * for `onDrain`; a failed direct write destroys the socket.
+ */
+export class ConnectionWriter {
+  /** Direct writes libuv has not finished yet: back-pressure until they complete. */
+  private pending = 0;
+  private readonly onComplete: (status: number) => void;
+
+  constructor(
+    private readonly socket: Duplex & { readonly connecting?: boolean },
+    onDrain: () => void,
+  ) {
+    this.onComplete = (status: number): void => {
+      this.pending--;
+      if (status < 0) socket.destroy();
+      else if (this.pending === 0) onDrain();
+    };
+  }
+
+  send(handle: WritableStreamHandle | undefined, data: Buffer | string): boolean {
+    const socket = this.socket;
+    if (handle && DIRECT_WRITE_SUPPORTED && this.pending === 0 && canWriteDirect(socket)) {
+      const r = writeDirect(handle, data, this.onComplete);
+      if (r === 0) return true;
+      if (r === 1) {
+        this.pending++;
+        return false;
+      }
+      socket.destroy();
+      return true;
+    }
+    return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
+  }
 }

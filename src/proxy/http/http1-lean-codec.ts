@@ -15,7 +15,7 @@ import type { DownstreamCodecOptions, DownstreamProtocolError } from './codec-op
 import type { HttpProtocol } from './stream-info.js';
 import { HTTPParser, LLHTTP_METHODS, type LlhttpError, type LlhttpParser } from './llhttp.js';
 import { UpgradeStream, classifyParseError, httpDate, LOCAL_ERROR_STATUS, protocolErrorResponse } from './http1-common.js';
-import { canWriteDirect, DIRECT_WRITE_SUPPORTED, writeDirect, type WritableStreamHandle } from './direct-write.js';
+import { ConnectionWriter, type WritableStreamHandle } from './direct-write.js';
 
 /** The libuv stream handle behind a net.Socket (node internals node:http's server uses too). */
 interface StreamHandle extends WritableStreamHandle {
@@ -302,19 +302,15 @@ class LeanServerConnection {
   /** The socket's handle when llhttp consumes it directly (plain TCP). */
   private handle: StreamHandle | undefined;
   private parseFailed = false;
-  /** Direct writes (direct-write.ts) libuv has not finished yet: back-pressure until they complete. */
-  private directPending = 0;
-  private readonly onDirectComplete = (status: number): void => {
-    this.directPending--;
-    if (status < 0) this.socket.destroy();
-    else if (this.directPending === 0) this.onDrain();
-  };
+  /** Writes on the consumed handle past the Writable layer when nothing is queued (direct-write.ts). */
+  private readonly writer: ConnectionWriter;
 
   constructor(
     private readonly codec: Http1LeanCodec,
     readonly socket: Duplex,
     readonly info: DownstreamConnectionInfo,
   ) {
+    this.writer = new ConnectionWriter(socket, () => this.onDrain());
     const options = codec.options;
     this.scheme = info.tls ? 'https' : 'http';
     this.closeAfterResponse = codec.draining;
@@ -359,19 +355,7 @@ class LeanServerConnection {
    * (direct-write.ts), else through the socket. False when the caller should wait for its drain callback.
    */
   send(data: Buffer | string): boolean {
-    const handle = this.handle;
-    const socket = this.socket;
-    if (handle && DIRECT_WRITE_SUPPORTED && this.directPending === 0 && canWriteDirect(socket)) {
-      const r = writeDirect(handle, data, this.onDirectComplete);
-      if (r === 0) return true;
-      if (r === 1) {
-        this.directPending++;
-        return false;
-      }
-      socket.destroy();
-      return true;
-    }
-    return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
+    return this.writer.send(this.handle, data);
   }
 
   /** Parses bytes a listener filter already read, then reads the socket. */

@@ -12,7 +12,7 @@ import type { HttpHeaders } from '../../http/headers.js';
 import type { HostImpl } from '../host.js';
 import type { UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from '../types.js';
 import { connectUpstream, kConnectFailure, kUpstreamTlsIdentity, type UpstreamSocket } from './connect.js';
-import { canWriteDirect, DIRECT_WRITE_SUPPORTED, writeDirect, type WritableStreamHandle } from '../../http/direct-write.js';
+import { ConnectionWriter, type WritableStreamHandle } from '../../http/direct-write.js';
 import {
   admitRequest,
   countRequestEnd,
@@ -278,18 +278,14 @@ class LeanConnection {
   private unsolicited = false;
   /** Date.now() when the last response ended: direct writes and consumed reads do not refresh the socket's timer. */
   lastUsed = 0;
-  /** Direct writes (direct-write.ts) libuv has not finished yet: back-pressure until they complete. */
-  private directPending = 0;
-  private readonly onDirectComplete = (status: number): void => {
-    this.directPending--;
-    if (status < 0) this.socket.destroy();
-    else if (this.directPending === 0) this.onDrain();
-  };
+  /** Writes on the consumed handle past the Writable layer when nothing is queued (direct-write.ts). */
+  private readonly writer: ConnectionWriter;
 
   constructor(
     readonly pool: Http1LeanPool,
     readonly socket: UpstreamSocket,
   ) {
+    this.writer = new ConnectionWriter(socket, () => this.onDrain());
     const parser = new HTTPParser();
     parser.initialize(HTTPParser.RESPONSE, {}, 0, HTTPParser.kLenientNone);
     parser[HTTPParser.kOnHeaders] = (headers: string[]) => {
@@ -347,19 +343,7 @@ class LeanConnection {
    * (direct-write.ts), else through the socket. False when the caller should wait for its drain callback.
    */
   send(data: Buffer | string): boolean {
-    const handle = this.handle;
-    const socket = this.socket;
-    if (handle && DIRECT_WRITE_SUPPORTED && this.directPending === 0 && canWriteDirect(socket)) {
-      const r = writeDirect(handle, data, this.onDirectComplete);
-      if (r === 0) return true;
-      if (r === 1) {
-        this.directPending++;
-        return false;
-      }
-      socket.destroy();
-      return true;
-    }
-    return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
+    return this.writer.send(this.handle, data);
   }
 
   pauseReads(): void {
