@@ -50,15 +50,20 @@ export class HttpProbe implements HealthProbe {
     return this.config.http2 ? this.checkH2() : this.checkH1();
   }
 
+  /** Settles a check once (the first of response end, error or reset wins) and drops the connection when asked. */
+  private finisher(resolve: (outcome: ProbeOutcome) => void): (outcome: ProbeOutcome, close: boolean) => void {
+    let settled = false;
+    return (outcome, close) => {
+      if (settled) return;
+      settled = true;
+      if (close || !this.reuseConnection) this.reset();
+      resolve(outcome);
+    };
+  }
+
   private checkH1(): Promise<ProbeOutcome> {
     return new Promise((resolve) => {
-      let settled = false;
-      const finish = (outcome: ProbeOutcome, close: boolean): void => {
-        if (settled) return;
-        settled = true;
-        if (close || !this.reuseConnection) this.reset();
-        resolve(outcome);
-      };
+      const finish = this.finisher(resolve);
       const agent = (this.agent ??= new ProbeAgent(this.connect));
       const req = request({ agent, method: this.config.method, path: this.config.path, headers: { host: this.config.host, ...this.headers() } }, (res: IncomingMessage) => {
         const outcome = httpCheckOutcome(this.config, res.statusCode ?? 0, res.headers['x-envoy-degraded'] !== undefined);
@@ -74,13 +79,7 @@ export class HttpProbe implements HealthProbe {
 
   private checkH2(): Promise<ProbeOutcome> {
     return new Promise((resolve) => {
-      let settled = false;
-      const finish = (outcome: ProbeOutcome, close: boolean): void => {
-        if (settled) return;
-        settled = true;
-        if (close || !this.reuseConnection) this.reset();
-        resolve(outcome);
-      };
+      const finish = this.finisher(resolve);
       let session = this.session;
       if (!session || session.closed || session.destroyed) {
         session = h2connect(`http://${this.config.host}`, { createConnection: () => this.connect(['h2']) });
