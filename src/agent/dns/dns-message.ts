@@ -118,15 +118,22 @@ function readRecordHeader(buf: Buffer, offset: number, id: number): { name: stri
   return { name, type, class: klass, ttlOffset: afterName + 4, rdataOffset, end: rdataOffset + rdLength };
 }
 
+/** The fixed 12-byte header: id, flags and the four section counts (RFC 1035 §4.1.1). */
+function readHeader(buf: Buffer, kind: string): { id: number; flags: number; qd: number; an: number; ns: number; ar: number } {
+  if (buf.length < HEADER_LENGTH) throw new DnsFormatError(`${kind} of ${buf.length} bytes is shorter than a DNS header`);
+  return {
+    id: buf.readUInt16BE(0),
+    flags: buf.readUInt16BE(2),
+    qd: buf.readUInt16BE(4),
+    an: buf.readUInt16BE(6),
+    ns: buf.readUInt16BE(8),
+    ar: buf.readUInt16BE(10),
+  };
+}
+
 /** Reads a query: header, its question (one expected) and the EDNS OPT record of the additional section. */
 export function parseQuery(buf: Buffer): DnsQuery {
-  if (buf.length < HEADER_LENGTH) throw new DnsFormatError(`message of ${buf.length} bytes is shorter than a DNS header`);
-  const id = buf.readUInt16BE(0);
-  const flags = buf.readUInt16BE(2);
-  const qd = buf.readUInt16BE(4);
-  const an = buf.readUInt16BE(6);
-  const ns = buf.readUInt16BE(8);
-  const ar = buf.readUInt16BE(10);
+  const { id, flags, qd, an, ns, ar } = readHeader(buf, 'message');
   let pos = HEADER_LENGTH;
   let question: DnsQuestion | undefined;
   for (let i = 0; i < qd; i++) {
@@ -254,13 +261,7 @@ export interface ResponseSummary {
 
 /** Reads an upstream response far enough to cache and relay it. */
 export function summarizeResponse(buf: Buffer): ResponseSummary {
-  if (buf.length < HEADER_LENGTH) throw new DnsFormatError(`response of ${buf.length} bytes is shorter than a DNS header`);
-  const id = buf.readUInt16BE(0);
-  const flags = buf.readUInt16BE(2);
-  const qd = buf.readUInt16BE(4);
-  const an = buf.readUInt16BE(6);
-  const ns = buf.readUInt16BE(8);
-  const ar = buf.readUInt16BE(10);
+  const { id, flags, qd, an, ns, ar } = readHeader(buf, 'response');
   let pos = HEADER_LENGTH;
   for (let i = 0; i < qd; i++) {
     const { end } = readName(buf, pos, id);
