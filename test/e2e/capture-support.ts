@@ -1,8 +1,9 @@
 // Shared by the traffic capture e2e tests: the CLI path, the tool check, a plain server for pods, stats and bounded waits.
 import { spawnSync } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { netnsUnavailable } from '../support/netns.js';
+import { netnsUnavailable, type NetnsLab, type NetnsPod } from '../support/netns.js';
 
 export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 export const PROXY_UID = '1337';
@@ -124,3 +125,32 @@ export function proxyIdentity(): { args: string[]; label: string } {
     : { args: ['--regid', PROXY_UID, '--clear-groups'], label: 'uid 0, gid 1337 (this checkout is not readable by uid 1337)' };
 }
 
+/**
+ * The control plane in the loop inside one pod: Istio config in `dir/config`, `trellis control` on the pod's loopback
+ * (the proxy's connection to it leaves as the proxy user, never captured), `trellis iptables` with `iptablesArgs`, and
+ * `trellis proxy` from the agent's sidecar bootstrap as the proxy user with `proxyArgs`.
+ */
+export async function startControlledSidecar(
+  lab: NetnsLab,
+  pod: NetnsPod,
+  dir: string,
+  meshYaml: string,
+  options: { iptablesArgs?: readonly string[]; proxyArgs?: readonly string[] } = {},
+): Promise<{ control: ReturnType<NetnsLab['start']>; proxy: ReturnType<NetnsLab['start']>; identity: ReturnType<typeof proxyIdentity> }> {
+  const { proxyBootstrapYaml } = await import('../../src/agent/bootstrap.js');
+  chmodSync(dir, 0o755);
+  const configDir = join(dir, 'config');
+  mkdirSync(configDir);
+  writeFileSync(join(configDir, 'mesh.yaml'), meshYaml);
+  const bootstrapPath = join(dir, 'bootstrap.yaml');
+  writeFileSync(
+    bootstrapPath,
+    proxyBootstrapYaml({ type: 'sidecar', name: 'app-v1', namespace: 'default', labels: { app: 'app' }, serviceAccount: 'app', ip: pod.ip, adminPort: 15000, xdsPort: 15010 }),
+    { mode: 0o644 },
+  );
+  const control = lab.start(pod, process.execPath, [CLI, 'control', '--config-dir', configDir, '--xds-address', '127.0.0.1:15010', '--monitoring-address', '127.0.0.1:15014', '--secure-xds-address', 'off']);
+  lab.exec(pod, process.execPath, [CLI, 'iptables', ...(options.iptablesArgs ?? [])]);
+  const identity = proxyIdentity();
+  const proxy = lab.start(pod, 'setpriv', [...identity.args, process.execPath, CLI, 'proxy', '-c', bootstrapPath, '--log-level', 'warning', ...(options.proxyArgs ?? [])]);
+  return { control, proxy, identity };
+}

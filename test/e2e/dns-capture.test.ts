@@ -4,11 +4,11 @@
 // glibc, and curl reaches the ServiceEntry's endpoint through that VIP, captured like any other outbound connection.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetnsLab } from '../support/netns.js';
-import { CLI, proxyIdentity, SERVER, statOf, unavailable, waitFor } from './capture-support.js';
+import { SERVER, startControlledSidecar, statOf, unavailable, waitFor } from './capture-support.js';
 
 function meshConfig(upstreamIp: string): string {
   return `apiVersion: networking.istio.io/v1
@@ -50,7 +50,6 @@ spec: { mtls: { mode: DISABLE } }
 }
 
 test('DNS capture: the pod resolves mesh names through the agent DNS proxy and reaches an auto-allocated VIP through capture', { skip: unavailable ?? false, timeout: 120_000 }, async (t) => {
-  const { proxyBootstrapYaml } = await import('../../src/agent/bootstrap.js');
   const lab = new NetnsLab('10.252.0');
   const dir = mkdtempSync(join(tmpdir(), 'trellis-dns-capture-'));
   const app = lab.addPod('dnsapp');
@@ -67,23 +66,10 @@ test('DNS capture: the pod resolves mesh names through the agent DNS proxy and r
   writeFileSync(join(netnsEtc, 'resolv.conf'), 'nameserver 10.252.0.53\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 timeout:2 attempts:1\n');
   // A default route, as a pod has: without one a VIP outside the pod subnet is unreachable before iptables sees it.
   lab.exec(app, 'ip', ['route', 'add', 'default', 'dev', 'eth0']);
-  chmodSync(dir, 0o755);
-  const configDir = join(dir, 'config');
-  mkdirSync(configDir);
-  writeFileSync(join(configDir, 'mesh.yaml'), meshConfig(upstream.ip));
-  const bootstrapPath = join(dir, 'bootstrap.yaml');
-  writeFileSync(
-    bootstrapPath,
-    proxyBootstrapYaml({ type: 'sidecar', name: 'app-v1', namespace: 'default', labels: { app: 'app' }, serviceAccount: 'app', ip: app.ip, adminPort: 15000, xdsPort: 15010 }),
-    { mode: 0o644 },
-  );
   const upstreamServer = lab.start(upstream, process.execPath, ['-e', SERVER, 'upstream', '8080', '7000']);
-  const control = lab.start(app, process.execPath, [CLI, 'control', '--config-dir', configDir, '--xds-address', '127.0.0.1:15010', '--monitoring-address', '127.0.0.1:15014', '--secure-xds-address', 'off']);
-  lab.exec(app, process.execPath, [CLI, 'iptables', '--redirect-dns']);
+  const { control, proxy } = await startControlledSidecar(lab, app, dir, meshConfig(upstream.ip), { iptablesArgs: ['--redirect-dns'], proxyArgs: ['--dns-port', '15053', '--dns-auto-allocate'] });
   const rules = lab.exec(app, 'iptables-save', ['-t', 'nat']);
   assert.match(rules, /--dport 53 .*--to-ports 15053/, rules);
-  const identity = proxyIdentity();
-  const proxy = lab.start(app, 'setpriv', [...identity.args, process.execPath, CLI, 'proxy', '-c', bootstrapPath, '--log-level', 'warning', '--dns-port', '15053', '--dns-auto-allocate']);
   await waitFor('the proxy and its DNS name table', () => {
     if (!/listening/.test(upstreamServer.output()) || !/DNS name table: 3 host/.test(proxy.output())) return false;
     const r = lab.run(app, 'curl', ['-s', '--max-time', '2', 'http://127.0.0.1:15000/listeners'], 5_000);

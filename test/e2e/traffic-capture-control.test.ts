@@ -3,11 +3,11 @@
 // `trellis proxy` started from the agent's bootstrap; a plain curl to a ServiceEntry host is routed by VirtualService.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetnsLab } from '../support/netns.js';
-import { CLI, proxyIdentity, SERVER, statOf, unavailable, waitFor } from './capture-support.js';
+import { SERVER, startControlledSidecar, statOf, unavailable, waitFor } from './capture-support.js';
 
 /** Istio config for the generated-config test: one HTTP service outside the app pod, a VirtualService on it, no mTLS. */
 function meshConfig(upstreamIp: string): string {
@@ -41,7 +41,6 @@ spec: { mtls: { mode: DISABLE } }
 }
 
 test('with the control plane in the loop: generated captured-mode listeners route an unaware client by VirtualService', { skip: unavailable ?? false, timeout: 120_000 }, async (t) => {
-  const { proxyBootstrapYaml } = await import('../../src/agent/bootstrap.js');
   const lab = new NetnsLab('10.251.0');
   const dir = mkdtempSync(join(tmpdir(), 'trellis-capture-cp-'));
   t.after(async () => {
@@ -51,22 +50,8 @@ test('with the control plane in the loop: generated captured-mode listeners rout
   });
   const app = lab.addPod('cpapp');
   const upstream = lab.addPod('cpup');
-  chmodSync(dir, 0o755);
-  const configDir = join(dir, 'config');
-  mkdirSync(configDir);
-  writeFileSync(join(configDir, 'mesh.yaml'), meshConfig(upstream.ip));
-  const bootstrapPath = join(dir, 'bootstrap.yaml');
-  writeFileSync(
-    bootstrapPath,
-    proxyBootstrapYaml({ type: 'sidecar', name: 'app-v1', namespace: 'default', labels: { app: 'app' }, serviceAccount: 'app', ip: app.ip, adminPort: 15000, xdsPort: 15010 }),
-    { mode: 0o644 },
-  );
   const upstreamServer = lab.start(upstream, process.execPath, ['-e', SERVER, 'upstream', '8080']);
-  // istiod's role inside the pod namespace, on loopback: the proxy's connection to it leaves as the proxy user, never captured.
-  const control = lab.start(app, process.execPath, [CLI, 'control', '--config-dir', configDir, '--xds-address', '127.0.0.1:15010', '--monitoring-address', '127.0.0.1:15014', '--secure-xds-address', 'off']);
-  lab.exec(app, process.execPath, [CLI, 'iptables']);
-  const identity = proxyIdentity();
-  const proxy = lab.start(app, 'setpriv', [...identity.args, process.execPath, CLI, 'proxy', '-c', bootstrapPath, '--log-level', 'warning']);
+  const { control, proxy } = await startControlledSidecar(lab, app, dir, meshConfig(upstream.ip));
   await waitFor('the proxy to receive its listeners', () => {
     if (!/listening/.test(upstreamServer.output())) return false;
     const r = lab.run(app, 'curl', ['-s', '--max-time', '2', 'http://127.0.0.1:15000/listeners'], 5_000);
