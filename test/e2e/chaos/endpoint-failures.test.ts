@@ -129,7 +129,11 @@ test('one of three endpoints killed mid-load with retries and outlier detection:
   });
   // backend-b's ejection from the first scenario has run out (3 s) by the time this load reaches the kill.
   const before = await ejections(m);
-  const load = m.startLoad({ from: 'client', authority: 'backend:8080', durationMs: 8_000 });
+  // 200 req/s for 8 s: the 0.1 % budget is one request in 1,000, so fewer than 1,000 requests could not tell 0.1 % from
+  // 0. A request whose response was already on its way when the endpoint died cannot be retried (Envoy resets the
+  // downstream too once the response has started), which is what the budget is for; every request after the ejection
+  // must succeed.
+  const load = m.startLoad({ from: 'client', authority: 'backend:8080', rate: 200, durationMs: 8_000 });
   await load.started;
   const loadStart = Date.now();
   await new Promise((r) => setTimeout(r, 2_000));
@@ -146,5 +150,6 @@ test('one of three endpoints killed mid-load with retries and outlier detection:
   if (report.failed > 0) assert.ok(report.lastFailureMs <= ejectedMs + 50, `a request failed ${report.lastFailureMs} ms into the run, after the ejection at ${ejectedMs} ms`);
   const last = report.windows.slice(-3);
   for (const w of last) assert.equal(w.byBackend['backend-c'] ?? 0, 0, 'the killed endpoint answered');
+  assert.ok(report.total >= 1_000, `too few requests to measure 0.1 %: ${formatReport(report)}`);
   assert.ok((report.byBackend['backend-a'] ?? 0) > 100 && (report.byBackend['backend-b'] ?? 0) > 100, formatReport(report));
 });
