@@ -2,20 +2,18 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { meshTargets } from '../../src/cli/commands/dashboard.js';
 import { MeshSource } from '../../src/dashboard/mesh-source.js';
 import { startDashboardServer, type DashboardServer } from '../../src/dashboard/dashboard-server.js';
 import { copyBookinfo, freePortBase, startTrellisUp, stopTrellisUp } from '../e2e/trellis-up.js';
+import { artifacts, chromiumSkip, openChromiumPage } from './chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const EXAMPLE = join(REPO, 'examples/bookinfo');
-const artifacts = process.env['TRELLIS_TEST_ARTIFACTS'] ?? join(REPO, 'dist', 'test-artifacts');
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium) to run the dashboard browser test`;
+const skip = chromiumSkip;
 
 let dir = '';
 let up: ChildProcess | undefined;
@@ -43,7 +41,6 @@ after(async () => {
 });
 
 test('Bookinfo in the dashboard: productpage→reviews→ratings with non-zero rates after traffic, reviews shows its VirtualService, screenshot', { skip }, async (t) => {
-  const { chromium } = await import('playwright-core');
   // Traffic through the ingress gateway while the dashboard scrapes.
   let ok = 0;
   for (let i = 0; i < 40; i++) {
@@ -53,20 +50,7 @@ test('Bookinfo in the dashboard: productpage→reviews→ratings with non-zero r
   }
   assert.ok(ok >= 30, `${ok} of 40 product pages answered 200`);
 
-  const profile = mkdtempSync(join(tmpdir(), 'trellis-dashboard-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-    viewport: { width: 1400, height: 900 },
-    timeout: 30_000,
-  });
-  // Chromium writes its profile until it exits: close it, then remove the profile.
-  t.after(async () => {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
+  const page = await openChromiumPage(t);
   await page.goto(`${dashboard!.url}/`);
   for (const edge of ['productpage->reviews', 'reviews->ratings']) {
     try {

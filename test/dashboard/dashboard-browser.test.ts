@@ -1,41 +1,22 @@
 // End to end in headless Chromium (Debian's `chromium` package, driven by playwright-core): the graph, a click on a service, the sync table, a screenshot.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { MeshSource } from '../../src/dashboard/mesh-source.js';
 import { startDashboardServer } from '../../src/dashboard/dashboard-server.js';
 import { startFakeMesh } from './fake-mesh.js';
+import { artifacts, chromiumSkip, openChromiumPage } from './chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-/** Where the screenshot goes: $TRELLIS_TEST_ARTIFACTS, else dist/test-artifacts/ (gitignored). */
-const artifacts = process.env['TRELLIS_TEST_ARTIFACTS'] ?? join(repo, 'dist', 'test-artifacts');
 
-test('the dashboard in Chromium: productpage→reviews→ratings with rates, a click shows reviews\' VirtualService, sync status, screenshot', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium) to run the dashboard browser test` }, async (t) => {
-  const { chromium } = await import('playwright-core');
+test('the dashboard in Chromium: productpage→reviews→ratings with rates, a click shows reviews\' VirtualService, sync status, screenshot', { skip: chromiumSkip }, async (t) => {
   const mesh = await startFakeMesh();
   t.after(() => mesh.close());
   const source = new MeshSource({ monitoringUrl: mesh.monitoringUrl, proxyAdminUrls: [mesh.adminUrl], windowSeconds: 30 });
   const dashboard = await startDashboardServer(source, { refreshMs: 250 });
   t.after(() => dashboard.close());
 
-  const profile = mkdtempSync(join(tmpdir(), 'trellis-dashboard-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-    viewport: { width: 1400, height: 900 },
-    timeout: 30_000,
-  });
-  // Chromium writes its profile until it exits: close it, then remove the profile.
-  t.after(async () => {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
+  const page = await openChromiumPage(t);
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(err.message));
   await page.goto(`${dashboard.url}/`);

@@ -1,6 +1,7 @@
 // The settings of `trellis iptables` (istio-iptables' flags) parsed and validated into one immutable CaptureConfig.
 import { isIPv4, isIPv6 } from 'node:net';
 import { ConfigValidationError } from '../../common/errors.js';
+import { parseResolvConf } from '../dns/resolv-conf.js';
 
 /** An IPv4 CIDR as iptables prints it: the network address (host bits cleared) and the prefix length. */
 export interface Ipv4Cidr {
@@ -142,12 +143,7 @@ function parseOwners(value: string, flag: string, problems: string[]): string[] 
 
 /** `nameserver` lines of resolv.conf, IPv4 only (the rules are IPv4). */
 export function resolvConfServersV4(text: string): string[] {
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^\s*nameserver\s+(\S+)/.exec(line);
-    if (m && isIPv4(m[1]!)) out.push(m[1]!);
-  }
-  return out;
+  return parseResolvConf(text).servers.map((s) => s.host).filter((host) => isIPv4(host));
 }
 
 /** Validates every flag and returns the config, or throws ConfigValidationError listing every problem with its flag. */

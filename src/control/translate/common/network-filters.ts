@@ -90,7 +90,7 @@ export function tcpMetadataExchangeFilter(): Filter {
 
 /** istio.stats as a network filter before tcp_proxy: Istio's TCP metrics, destination on inbound, source on outbound. */
 export function tcpIstioStatsFilter(direction: TrafficDirection): Filter {
-  return { name: ISTIO_STATS_FILTER, typed_config: packAny(STRUCT_MESSAGE, toStruct({ direction })) };
+  return istioStatsFilter(direction);
 }
 
 /** The direction of an HCM from Istio's stat prefixes (`inbound_…`, `InboundPassthroughCluster…` vs `outbound_…`, gateways). */

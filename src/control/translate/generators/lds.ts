@@ -11,7 +11,7 @@ import { gatewayConfig } from './gateway-inputs.js';
 import { matchesOnSource, type L4RouteSource } from '../listener/outbound-l4-routes.js';
 import { autoAllocateAddresses, DNS_AUTO_ALLOCATE_METADATA, DNS_CAPTURE_METADATA } from '../../model/auto-allocated-addresses.js';
 import { memoize, proxyInputs } from './proxy-inputs.js';
-import { identity, sharedBuild } from './shared-build.js';
+import { identity, labelsKey, sharedBuild } from './shared-build.js';
 import { accessLogOption } from '../telemetry/access-log.js';
 import { tracingOption } from '../telemetry/tracing.js';
 import type { OutboundHttpTelemetry } from '../listener/listener-context.js';
@@ -44,7 +44,7 @@ function sidecarOutboundListeners(push: PushContext, scope: SidecarScope, proxy:
   // tcp/tls routes matching on sourceLabels or sourceNamespace are decided per proxy (as Istio does): then the proxy's
   // namespace and labels are part of what the listeners are shared by.
   const source = matchesOnSource(scope.virtualServices) ? { labels: proxy.labels, namespace: proxy.namespace } : undefined;
-  const sourceKey = source ? `|${source.namespace}|${JSON.stringify(Object.entries(source.labels).sort())}` : '';
+  const sourceKey = source ? `|${source.namespace}|${labelsKey(source.labels)}` : '';
   // Istio's GetAddressForProxy: auto-allocated VIPs only for proxies that resolve through the DNS proxy with allocation on.
   const autoAllocate = proxy.metadata[DNS_CAPTURE_METADATA] === 'true' && proxy.metadata[DNS_AUTO_ALLOCATE_METADATA] === 'true';
   // The proxy's Telemetry (workload-selected or by namespace) decides its HCMs' access logs and tracing: computed here

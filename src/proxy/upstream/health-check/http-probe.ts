@@ -34,15 +34,20 @@ export class HttpProbe implements HealthProbe {
     private readonly config: HttpProbeConfig,
     private readonly connect: ProbeConnect,
     private readonly reuseConnection: boolean,
-  ) {}
+  ) {
+    this.requestHeaders = HttpProbe.requestHeaders(config);
+  }
 
-  private headers(): Record<string, string | string[]> {
+  /** user-agent, request_headers_to_add and request_headers_to_remove: fixed by the config, built once. */
+  private readonly requestHeaders: Record<string, string | string[]>;
+
+  private static requestHeaders(config: HttpProbeConfig): Record<string, string | string[]> {
     const out: Record<string, string | string[]> = { 'user-agent': 'Envoy/HC' };
-    for (const h of this.config.headersToAdd) {
+    for (const h of config.headersToAdd) {
       const prev = out[h.name];
       out[h.name] = h.append && prev !== undefined ? [...(Array.isArray(prev) ? prev : [prev]), h.value] : h.value;
     }
-    for (const name of this.config.headersToRemove) delete out[name];
+    for (const name of config.headersToRemove) delete out[name];
     return out;
   }
 
@@ -65,7 +70,7 @@ export class HttpProbe implements HealthProbe {
     return new Promise((resolve) => {
       const finish = this.finisher(resolve);
       const agent = (this.agent ??= new ProbeAgent(this.connect));
-      const req = request({ agent, method: this.config.method, path: this.config.path, headers: { host: this.config.host, ...this.headers() } }, (res: IncomingMessage) => {
+      const req = request({ agent, method: this.config.method, path: this.config.path, headers: { host: this.config.host, ...this.requestHeaders } }, (res: IncomingMessage) => {
         const outcome = httpCheckOutcome(this.config, res.statusCode ?? 0, res.headers['x-envoy-degraded'] !== undefined);
         // The body is read and dropped so the connection can carry the next check.
         res.resume();
@@ -89,7 +94,7 @@ export class HttpProbe implements HealthProbe {
       const failed = (err: Error): void => finish({ healthy: false, type: 'NETWORK', retriable: true, detail: err.message }, true);
       let stream;
       try {
-        stream = session.request({ ':method': this.config.method, ':path': this.config.path, ':authority': this.config.host, ...this.headers() }, { endStream: true });
+        stream = session.request({ ':method': this.config.method, ':path': this.config.path, ':authority': this.config.host, ...this.requestHeaders }, { endStream: true });
       } catch (err) {
         failed(err as Error);
         return;
