@@ -5,6 +5,7 @@ import { TLSSocket } from 'node:tls';
 import { XdsValidationError } from '../../common/errors.js';
 import type { envoy } from '../../xds/generated/types.js';
 import type { ClusterManager, UpstreamHost } from '../upstream/types.js';
+import { kUpstreamTlsIdentity, type UpstreamSocket } from '../upstream/pool/connect.js';
 import { istioTcpLabels, type TcpConnectionFacts } from './istio-stats/labels.js';
 import { TCP_STATS, type TcpStatsContext } from './istio-stats/tcp-filter.js';
 import type { TcpConnectionRecorder } from './istio-stats/tcp-metrics.js';
@@ -71,11 +72,6 @@ function readExchangePrefix(stream: Duplex, initial: Buffer | undefined, done: (
   }
   stream.on('data', onData);
   stream.resume();
-}
-
-/** URI SANs of a certificate as Node reports them (`URI:spiffe://…, DNS:…`). */
-function uriSans(cert: { subjectaltname?: string } | null | undefined): string[] {
-  return (cert?.subjectaltname ?? '').split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
 }
 
 export class TcpProxy {
@@ -280,16 +276,17 @@ export class TcpProxy {
     });
     upstream.once(upstream instanceof TLSSocket ? 'secureConnect' : 'connect', () => {
       up = true;
-      const tls = upstream instanceof TLSSocket ? upstream : undefined;
-      if (telemetry && tls) {
-        telemetry.facts.upstreamPeerUriSans = uriSans(tls.getPeerCertificate());
-        telemetry.facts.upstreamLocalUriSans = uriSans(tls.getCertificate() as { subjectaltname?: string } | null);
+      // connectUpstream recorded the session's URI SANs on its own (earlier) secureConnect listener.
+      const identity = (upstream as UpstreamSocket)[kUpstreamTlsIdentity];
+      if (telemetry && identity) {
+        telemetry.facts.upstreamPeerUriSans = identity.peerUriSans;
+        telemetry.facts.upstreamLocalUriSans = identity.localUriSans;
       }
       const start = (): void => {
         if (telemetry?.context.reporter === 'source') telemetry.recorder.setLabels(this.labelsOf(telemetry));
         this.splice(downstream, upstream, initialBytes, () => undefined, telemetry?.recorder);
       };
-      if (exchange && tls?.alpnProtocol === PEER_EXCHANGE_ALPN) {
+      if (exchange && upstream instanceof TLSSocket && upstream.alpnProtocol === PEER_EXCHANGE_ALPN) {
         upstream.write(this.ownPrefix());
         readExchangePrefix(upstream, undefined, (r) => {
           if (r.kind === 'invalid') {
