@@ -32,7 +32,8 @@ dists.forEach((spec, i) => {
   targets.push({ name: `T${i}:${spec}`, port, pids: () => [c.pid], c });
 });
 function children(pid) { try { return readFileSync(`/proc/${pid}/task/${pid}/children`,'utf8').trim().split(/\s+/).filter(Boolean).map(Number); } catch { return []; } }
-function cpu(pids) { let t=0; for (const p of pids) { try { const s = readFileSync(`/proc/${p}/stat`,'utf8'); const f = s.slice(s.lastIndexOf(')')+2).split(' '); t += Number(f[11])+Number(f[12]); } catch {} } return t*10000; } // us
+// CPU time in µs (utime + stime, all threads); sys() the kernel's part alone.
+function cpu(pids, field) { let t=0; for (const p of pids) { try { const s = readFileSync(`/proc/${p}/stat`,'utf8'); const f = s.slice(s.lastIndexOf(')')+2).split(' '); t += field === 'sys' ? Number(f[12]) : Number(f[11])+Number(f[12]); } catch {} } return t*10000; }
 writeFileSync(join(dir,'plain.lua'), cfg.WRK_PLAIN_LUA); writeFileSync(join(dir,'paced.lua'), cfg.wrkPacedLua(Number(process.env.RATE||4000)));
 function wrk(port, c, d, lua) {
   const r = spawnSync('taskset', ['-c','0','wrk','-t1',`-c${c}`,`-d${d}s`,'--timeout','5s','-s',join(dir,lua),`http://127.0.0.1:${port}/`], { encoding: 'utf8' });
@@ -44,21 +45,21 @@ const { connect } = await import('node:net');
 const listening = (port) => new Promise((res) => { const s = connect(port, '127.0.0.1'); s.once('connect', () => { s.destroy(); res(true); }); s.once('error', () => res(false)); });
 for (const t of [{ port: UP }, ...targets]) for (let i = 0; i < 200 && !(await listening(t.port)); i++) await sleep(300);
 for (const t of targets) { const r = wrk(t.port, 32, 2, 'plain.lua'); if (r.err) console.log(t.name, 'warmup fail', r.err, t.c?.out); }
-const res = {}; for (const t of targets) res[t.name] = { rps: [], cpu: [], p99: [], p50: [], p99c1: [] };
+const res = {}; for (const t of targets) res[t.name] = { rps: [], cpu: [], sys: [], p99: [], p50: [], p99c1: [] };
 const D = Number(process.env.D || 3);
 for (let r = 0; r < rounds; r++) {
   const order = targets.slice(r % targets.length).concat(targets.slice(0, r % targets.length));
   for (const t of order) {
     const a = wrk(t.port, 32, D, 'plain.lua'); res[t.name].rps.push(a.requests / a.duration_us * 1e6);
-    const c0 = cpu(t.pids()); const b = wrk(t.port, 32, D, 'paced.lua'); const c1 = cpu(t.pids());
-    res[t.name].cpu.push((c1 - c0) / b.requests); res[t.name].p99.push(b.p99_us); res[t.name].p50.push(b.p50_us);
+    const c0 = cpu(t.pids()), s0 = cpu(t.pids(), 'sys'); const b = wrk(t.port, 32, D, 'paced.lua'); const c1 = cpu(t.pids()), s1 = cpu(t.pids(), 'sys');
+    res[t.name].cpu.push((c1 - c0) / b.requests); res[t.name].sys.push((s1 - s0) / b.requests); res[t.name].p99.push(b.p99_us); res[t.name].p50.push(b.p50_us);
     const e = wrk(t.port, 1, 2, 'plain.lua'); res[t.name].p99c1.push(e.p99_us);
     if (a.status || b.status || a.read || b.timeout) console.log(t.name, 'errors', JSON.stringify(a), JSON.stringify(b));
   }
 }
 const med = (a) => { const s = [...a].sort((x,y)=>x-y); return s[Math.floor(s.length/2)]; };
 const n = res.nginx; const nm = { rps: med(n.rps), cpu: med(n.cpu), p99: med(n.p99), p99c1: med(n.p99c1) };
-for (const t of targets) { const x = res[t.name]; const m = { rps: med(x.rps), cpu: med(x.cpu), p50: med(x.p50), p99: med(x.p99), p99c1: med(x.p99c1) };
-  console.log(`${t.name.padEnd(28)} rps ${m.rps.toFixed(0).padStart(6)} (${(m.rps/nm.rps).toFixed(2)}x)  cpu/rq ${m.cpu.toFixed(1).padStart(6)}us (${(m.cpu/nm.cpu).toFixed(2)}x)  paced p50 ${m.p50} p99 ${m.p99}us (${(m.p99/nm.p99).toFixed(2)}x)  c1 p99 ${m.p99c1}us (${(m.p99c1/nm.p99c1).toFixed(2)}x)  cpu rounds ${x.cpu.map(v=>v.toFixed(0)).join(',')}`); }
+for (const t of targets) { const x = res[t.name]; const m = { rps: med(x.rps), cpu: med(x.cpu), sys: med(x.sys), p50: med(x.p50), p99: med(x.p99), p99c1: med(x.p99c1) };
+  console.log(`${t.name.padEnd(28)} rps ${m.rps.toFixed(0).padStart(6)} (${(m.rps/nm.rps).toFixed(2)}x)  cpu/rq ${m.cpu.toFixed(1).padStart(6)}us (${(m.cpu/nm.cpu).toFixed(2)}x; sys ${m.sys.toFixed(1)})  paced p50 ${m.p50} p99 ${m.p99}us (${(m.p99/nm.p99).toFixed(2)}x)  c1 p99 ${m.p99c1}us (${(m.p99c1/nm.p99c1).toFixed(2)}x)  cpu rounds ${x.cpu.map(v=>v.toFixed(0)).join(',')}`); }
 for (const c of procs) { for (const p of children(c.pid)) try { process.kill(p, 'SIGKILL'); } catch {} try { process.kill(c.pid, 'SIGKILL'); } catch {} }
 rmSync(dir, { recursive: true, force: true });
