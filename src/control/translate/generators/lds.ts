@@ -12,9 +12,7 @@ import { matchesOnSource, type L4RouteSource } from '../listener/outbound-l4-rou
 import { autoAllocateAddresses, DNS_AUTO_ALLOCATE_METADATA, DNS_CAPTURE_METADATA } from '../../model/auto-allocated-addresses.js';
 import { memoize, proxyInputs } from './proxy-inputs.js';
 import { identity, labelsKey, sharedBuild } from './shared-build.js';
-import { accessLogOption } from '../telemetry/access-log.js';
-import { tracingOption } from '../telemetry/tracing.js';
-import type { OutboundHttpTelemetry } from '../listener/listener-context.js';
+import { keyedHttpTelemetry } from '../telemetry/http-telemetry.js';
 
 const listenerMemo = new WeakMap<PushContext, WeakMap<Proxy, readonly Listener[]>>();
 
@@ -47,21 +45,15 @@ function sidecarOutboundListeners(push: PushContext, scope: SidecarScope, proxy:
   const sourceKey = source ? `|${source.namespace}|${labelsKey(source.labels)}` : '';
   // Istio's GetAddressForProxy: auto-allocated VIPs only for proxies that resolve through the DNS proxy with allocation on.
   const autoAllocate = proxy.metadata[DNS_CAPTURE_METADATA] === 'true' && proxy.metadata[DNS_AUTO_ALLOCATE_METADATA] === 'true';
-  // The proxy's Telemetry (workload-selected or by namespace) decides its HCMs' access logs and tracing: computed here
-  // per proxy and keyed by value, so proxies whose Telemetry outcome is the same still share one build.
-  const telemetry: OutboundHttpTelemetry = { ...accessLogOption({ mesh: push.mesh, proxy, push }, 'CLIENT'), ...tracingOption({ mesh: push.mesh, proxy, push }, 'CLIENT') };
-  const telemetryKey = JSON.stringify(telemetry, bytesAsBase64);
-  return sharedBuild(push, `lds-outbound|${identity(scope)}${sourceKey}${autoAllocate ? '|auto-vip' : ''}|${telemetryKey}`, () => {
+  // The proxy's Telemetry (workload-selected or by namespace) decides its HCMs' access logs and tracing: keyed by the
+  // Telemetry resources that apply (and by the workload only where tracing is on), so proxies that agree share one build.
+  const telemetry = keyedHttpTelemetry(proxy, push, 'CLIENT');
+  return sharedBuild(push, `lds-outbound|${identity(scope)}${sourceKey}${autoAllocate ? '|auto-vip' : ''}|${telemetry.key}`, () => {
     // Conflicts are keyed by listener name, so reporting them once per scope (under the first proxy) counts them as Istio does.
-    const context: ListenerBuildContext = { mesh: push.mesh, outboundTrafficPolicy: scope.outboundTrafficPolicy, outboundHttpTelemetry: telemetry, report: push.status.reporter(proxy.id) };
+    const context: ListenerBuildContext = { mesh: push.mesh, outboundTrafficPolicy: scope.outboundTrafficPolicy, outboundHttpTelemetry: telemetry.build(), report: push.status.reporter(proxy.id) };
     const l4Routes: L4RouteSource = { virtualServiceFor: (h) => scope.virtualServiceFor(h), destinationRule: (h) => scope.destinationRule(h), ...(source ? { source } : {}) };
     return [buildVirtualOutboundListener(context), ...buildOutboundListeners(scope.services, context, l4Routes, autoAllocate ? autoAllocateAddresses(push.services()) : undefined)];
   });
-}
-
-/** JSON.stringify replacer: packed Any bytes as base64 (a Uint8Array would serialise as one property per byte). */
-function bytesAsBase64(_key: string, value: unknown): unknown {
-  return value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value;
 }
 
 export const ldsGenerator: XdsGenerator<PushContext> = {

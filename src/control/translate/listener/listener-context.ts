@@ -5,6 +5,7 @@ import type { Proxy } from '../../model/proxy.js';
 import type { PushContext } from '../../model/push-context.js';
 import type { PushStatusReporter } from '../../model/push-status.js';
 import type { SecurityFilterProvider } from '../common/security-filter-provider.js';
+import type { HttpTelemetry } from '../telemetry/http-telemetry.js';
 
 export type Listener = envoy.config.listener.v3.Listener;
 export type FilterChain = envoy.config.listener.v3.FilterChain;
@@ -25,17 +26,11 @@ export interface ListenerBuildContext {
   securityFilters?: SecurityFilterProvider;
   /**
    * The CLIENT access logs and tracing filter of the proxy the outbound HCMs are for, computed from its Telemetry before
-   * a build shared by a Sidecar scope (which is given no proxy): the shared build's key then names exactly this value.
+   * a build shared by a Sidecar scope (which is given no proxy): the shared build is keyed by what it is built from (keyedHttpTelemetry).
    */
-  outboundHttpTelemetry?: OutboundHttpTelemetry;
+  outboundHttpTelemetry?: HttpTelemetry;
   /** Told of the conflicts the builders resolve (the push's status: istiod's pilot_conflict_* gauges); none in tests that do not ask. */
   report?: PushStatusReporter;
-}
-
-/** What a Telemetry (or the MeshConfig) adds to an outbound HCM: accessLogOption and tracingOption for direction CLIENT. */
-export interface OutboundHttpTelemetry {
-  accessLog?: NonNullable<envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager['access_log']>;
-  tracingHttpFilter?: envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
 }
 
 /** `0.0.0.0_9080`, `10.0.0.5_3306`: Istio's listener names. */

@@ -1,20 +1,19 @@
 // The HCM `access_log` entries of one proxy and direction, from the Telemetry resources that select it (Istio's accessLogging) or else MeshConfig accessLogFile.
 //
-// Istio's selection: the root namespace's selector-less Telemetry applies mesh-wide, then the workload namespace's
-// selector-less one, then one selecting the workload by labels; each more specific level overrides the providers it
-// names (an entry without providers names the providers in effect, or MeshConfig defaultProviders.accessLogging).
-// Entries apply to a direction by `match.mode`: outbound and gateway listeners are CLIENT, inbound ones SERVER.
+// Levels and directions are chosen as for tracing (telemetry-selection.ts); each more specific level overrides the
+// providers it names (an entry without providers names the providers in effect, or MeshConfig
+// defaultProviders.accessLogging).
 import { packAny } from '../../../xds/codec.js';
 import type { envoy } from '../../../xds/generated/types.js';
-import type { AccessLogging, WorkloadMode } from '../../../api/telemetry/telemetry.js';
+import type { AccessLogging } from '../../../api/telemetry/telemetry.js';
 import type { Telemetry } from '../../../api/kinds.js';
 import type { MeshConfig } from '../../model/mesh-config.js';
 import type { Proxy } from '../../model/proxy.js';
 import type { PushContext } from '../../model/push-context.js';
 import { toStruct } from '../common/protobuf-values.js';
+import { extensionProvider, modeApplies, telemetryLevels, type TelemetryDirection, type TelemetryProxy } from './telemetry-selection.js';
 
 export type AccessLog = envoy.config.accesslog.v3.AccessLog;
-export type TrafficDirection = 'CLIENT' | 'SERVER';
 
 export const FILE_ACCESS_LOG_NAME = 'envoy.access_loggers.file';
 export const FILE_ACCESS_LOG_MESSAGE = 'envoy.extensions.access_loggers.file.v3.FileAccessLog';
@@ -61,35 +60,13 @@ export const ISTIO_JSON_LOG_FORMAT: Readonly<Record<string, string>> = {
   upstream_transport_failure_reason: '%UPSTREAM_TRANSPORT_FAILURE_REASON%',
 };
 
-/** What the builder needs of a proxy. */
-export interface AccessLogProxy {
-  readonly namespace: string;
-  readonly labels: Readonly<Record<string, string>>;
-}
-
 interface ProviderState {
   disabled: boolean;
   filter?: string;
 }
 
-function modeApplies(mode: WorkloadMode | undefined, direction: TrafficDirection): boolean {
-  return mode === undefined || mode === 'CLIENT_AND_SERVER' || mode === direction;
-}
-
-/**
- * The Telemetry resources in Istio's order (root namespace, workload namespace, workload selector), at most one per
- * level (the first of `telemetries`, which the push context sorts oldest first), those without accessLogging skipped.
- */
-export function accessLogLevels(telemetries: readonly Telemetry[], proxy: AccessLogProxy, rootNamespace: string): Telemetry[] {
-  const hasSelector = (t: Telemetry) => Object.keys(t.spec.selector?.matchLabels ?? {}).length > 0;
-  const root = telemetries.find((t) => t.metadata.namespace === rootNamespace && !hasSelector(t));
-  const namespace = proxy.namespace === rootNamespace ? undefined : telemetries.find((t) => t.metadata.namespace === proxy.namespace && !hasSelector(t));
-  const workload = telemetries.find((t) => t.metadata.namespace === proxy.namespace && hasSelector(t));
-  return [root, namespace, workload].filter((t): t is Telemetry => t !== undefined);
-}
-
 /** The providers (by name) that log, each with its CEL filter, after merging the levels; undefined when no Telemetry configures access logging. */
-export function mergeAccessLogging(levels: readonly Telemetry[], direction: TrafficDirection, mesh: MeshConfig): Map<string, ProviderState> | undefined {
+export function mergeAccessLogging(levels: readonly Telemetry[], direction: TelemetryDirection, mesh: MeshConfig): Map<string, ProviderState> | undefined {
   let state: Map<string, ProviderState> | undefined;
   for (const telemetry of levels) {
     const entries = (telemetry.spec.accessLogging ?? []).filter((e: AccessLogging) => modeApplies(e.match?.mode, direction));
@@ -153,13 +130,18 @@ export function meshAccessLogs(mesh: MeshConfig): AccessLog[] {
  * (providers other than file access logs are skipped: Trellis's proxy has no gRPC or OpenTelemetry access logger),
  * otherwise MeshConfig accessLogFile.
  */
-export function buildAccessLogs(telemetries: readonly Telemetry[], proxy: AccessLogProxy, direction: TrafficDirection, mesh: MeshConfig): AccessLog[] {
-  const merged = mergeAccessLogging(accessLogLevels(telemetries, proxy, mesh.rootNamespace), direction, mesh);
+export function buildAccessLogs(telemetries: readonly Telemetry[], proxy: TelemetryProxy, direction: TelemetryDirection, mesh: MeshConfig): AccessLog[] {
+  return accessLogsOfLevels(telemetryLevels(telemetries, proxy, mesh.rootNamespace), direction, mesh);
+}
+
+/** buildAccessLogs from the proxy's Telemetry levels (telemetryLevels): nothing else of the proxy is read. */
+export function accessLogsOfLevels(levels: readonly Telemetry[], direction: TelemetryDirection, mesh: MeshConfig): AccessLog[] {
+  const merged = mergeAccessLogging(levels, direction, mesh);
   if (merged === undefined) return meshAccessLogs(mesh);
   const logs: AccessLog[] = [];
   for (const [name, state] of merged) {
     if (state.disabled) continue;
-    const provider = mesh.extensionProviders?.find((p) => p.name === name);
+    const provider = extensionProvider(mesh, name);
     const file = provider?.envoyFileAccessLog ?? (name === BUILTIN_ENVOY_PROVIDER && !provider ? {} : undefined);
     if (!file) continue;
     const format = file.logFormat?.labels !== undefined ? jsonFormat(file.logFormat.labels) : textFormat(file.logFormat?.text);
@@ -169,7 +151,7 @@ export function buildAccessLogs(telemetries: readonly Telemetry[], proxy: Access
 }
 
 /** `{ accessLog }` for HttpConnectionManagerOptions: the proxy's access logs in `direction` (none without a proxy). */
-export function accessLogOption(context: { mesh: MeshConfig; proxy?: Proxy; push?: PushContext }, direction: TrafficDirection): { accessLog?: AccessLog[] } {
+export function accessLogOption(context: { mesh: MeshConfig; proxy?: Proxy; push?: PushContext }, direction: TelemetryDirection): { accessLog?: AccessLog[] } {
   const telemetries = context.proxy && context.push ? context.push.telemetry(context.proxy) : [];
   const logs = context.proxy ? buildAccessLogs(telemetries, context.proxy, direction, context.mesh) : meshAccessLogs(context.mesh);
   return logs.length > 0 ? { accessLog: logs } : {};

@@ -1,23 +1,22 @@
 // The tracing HTTP filter (trellis.filters.http.tracing, config = Envoy's HCM Tracing) of one proxy and direction, from Telemetry `tracing` and MeshConfig, as Istio's configureTracing builds the HCM's `tracing`.
 //
-// Istio's selection, as for access logs: the root namespace's selector-less Telemetry, then the workload namespace's,
-// then one selecting the workload; each level's matching entries override providers, randomSamplingPercentage and
-// disableSpanReporting and add customTags. Without any Telemetry tracing, MeshConfig defaultProviders.tracing applies,
+// Levels and directions are chosen as for access logs (telemetry-selection.ts); each level's matching entries override
+// providers, randomSamplingPercentage and disableSpanReporting and add customTags. Without any Telemetry tracing, MeshConfig defaultProviders.tracing applies,
 // else the legacy `enableTracing` + `defaultConfig.tracing.zipkin.address`. Sampling: Telemetry's percentage, else
-// `defaultConfig.tracing.sampling`, else Istio's default 1%. Outbound and gateway HCMs are CLIENT, inbound SERVER.
+// `defaultConfig.tracing.sampling`, else Istio's default 1%.
 import { packAny } from '../../../xds/codec.js';
 import type { envoy } from '../../../xds/generated/types.js';
-import type { Tracing as TelemetryTracing, WorkloadMode } from '../../../api/telemetry/telemetry.js';
+import type { Tracing as TelemetryTracing } from '../../../api/telemetry/telemetry.js';
 import type { Telemetry } from '../../../api/kinds.js';
 import type { MeshConfig } from '../../model/mesh-config.js';
 import type { Proxy } from '../../model/proxy.js';
 import type { PushContext } from '../../model/push-context.js';
 import { toStruct } from '../common/protobuf-values.js';
+import { extensionProvider, modeApplies, telemetryLevels, type TelemetryDirection, type TelemetryProxy } from './telemetry-selection.js';
 
 type HcmTracing = envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing;
 type CustomTag = envoy.type.tracing.v3.CustomTag;
 export type HttpFilter = envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
-export type TracingDirection = 'CLIENT' | 'SERVER';
 
 export const TRACING_FILTER_NAME = 'trellis.filters.http.tracing';
 export const TRACING_MESSAGE = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing';
@@ -51,36 +50,17 @@ export interface TracingMeshConfig extends MeshConfig {
   readonly defaultConfig?: { readonly tracing?: { readonly sampling?: number; readonly zipkin?: { readonly address?: string } } };
 }
 
-/** What the builder needs of a proxy. */
-export interface TracingProxy {
-  readonly namespace: string;
-  readonly labels: Readonly<Record<string, string>>;
-}
+export type TracingProvider = { readonly kind: 'zipkin'; readonly config: ZipkinTracingProvider } | { readonly kind: 'opentelemetry'; readonly config: OpenTelemetryTracingProvider };
 
-type Provider = { readonly kind: 'zipkin'; readonly config: ZipkinTracingProvider } | { readonly kind: 'opentelemetry'; readonly config: OpenTelemetryTracingProvider };
-
-interface MergedTracing {
+export interface MergedTracing {
   provider?: string;
   sampling?: number;
   disabled: boolean;
   customTags: Map<string, NonNullable<TelemetryTracing['customTags']>[string]>;
 }
 
-function modeApplies(mode: WorkloadMode | undefined, direction: TracingDirection): boolean {
-  return mode === undefined || mode === 'CLIENT_AND_SERVER' || mode === direction;
-}
-
-/** Root namespace, workload namespace, workload selector: at most one Telemetry per level (the first, oldest). */
-export function tracingLevels(telemetries: readonly Telemetry[], proxy: TracingProxy, rootNamespace: string): Telemetry[] {
-  const hasSelector = (t: Telemetry) => Object.keys(t.spec.selector?.matchLabels ?? {}).length > 0;
-  const root = telemetries.find((t) => t.metadata.namespace === rootNamespace && !hasSelector(t));
-  const namespace = proxy.namespace === rootNamespace ? undefined : telemetries.find((t) => t.metadata.namespace === proxy.namespace && !hasSelector(t));
-  const workload = telemetries.find((t) => t.metadata.namespace === proxy.namespace && hasSelector(t));
-  return [root, namespace, workload].filter((t): t is Telemetry => t !== undefined);
-}
-
 /** The merged Telemetry tracing for a direction, or undefined when no Telemetry has a matching tracing entry. */
-export function mergeTracing(levels: readonly Telemetry[], direction: TracingDirection): MergedTracing | undefined {
+export function mergeTracing(levels: readonly Telemetry[], direction: TelemetryDirection): MergedTracing | undefined {
   let merged: MergedTracing | undefined;
   for (const t of levels) {
     for (const entry of t.spec.tracing ?? []) {
@@ -97,24 +77,24 @@ export function mergeTracing(levels: readonly Telemetry[], direction: TracingDir
   return merged;
 }
 
-function providerByName(mesh: MeshConfig, name: string): Provider | undefined {
-  const p = mesh.extensionProviders?.find((e) => e.name === name) as (Record<string, unknown> & { name: string }) | undefined;
-  if (!p) return undefined;
-  if (p['zipkin']) return { kind: 'zipkin', config: p['zipkin'] as ZipkinTracingProvider };
-  if (p['opentelemetry']) return { kind: 'opentelemetry', config: p['opentelemetry'] as OpenTelemetryTracingProvider };
+function meshTracingProvider(mesh: MeshConfig, name: string): TracingProvider | undefined {
+  const p = extensionProvider(mesh, name);
+  // The mesh config parser checked service and port of these two kinds (extension-providers.ts).
+  if (p?.zipkin) return { kind: 'zipkin', config: p.zipkin as unknown as ZipkinTracingProvider };
+  if (p?.opentelemetry) return { kind: 'opentelemetry', config: p.opentelemetry as unknown as OpenTelemetryTracingProvider };
   return undefined;
 }
 
-function canonicalService(proxy: TracingProxy): string {
+function canonicalService(proxy: TelemetryProxy): string {
   return proxy.labels['service.istio.io/canonical-name'] ?? proxy.labels['app.kubernetes.io/name'] ?? proxy.labels['app'] ?? 'unknown';
 }
 
-function canonicalRevision(proxy: TracingProxy): string {
+function canonicalRevision(proxy: TelemetryProxy): string {
   return proxy.labels['service.istio.io/canonical-revision'] ?? proxy.labels['app.kubernetes.io/version'] ?? proxy.labels['version'] ?? 'latest';
 }
 
 /** Envoy's tracer provider config, as the fields Trellis's proxy reads from a google.protobuf.Struct (docs/observability.md). */
-function providerConfig(provider: Provider, serviceName: string): HcmTracing['provider'] {
+function providerConfig(provider: TracingProvider, serviceName: string): HcmTracing['provider'] {
   if (provider.kind === 'zipkin') {
     const z = provider.config;
     return {
@@ -141,7 +121,7 @@ function providerConfig(provider: Provider, serviceName: string): HcmTracing['pr
   };
 }
 
-function customTags(proxy: TracingProxy, mesh: MeshConfig, telemetryTags: MergedTracing['customTags'] | undefined): CustomTag[] {
+function customTags(proxy: TelemetryProxy, mesh: MeshConfig, telemetryTags: MergedTracing['customTags'] | undefined): CustomTag[] {
   // Istio's standard tags on every span (buildServiceTags / optionalPolicyTags).
   const tags: CustomTag[] = [
     { tag: 'istio.canonical_revision', literal: { value: canonicalRevision(proxy) } },
@@ -157,16 +137,24 @@ function customTags(proxy: TracingProxy, mesh: MeshConfig, telemetryTags: Merged
   return tags;
 }
 
+/** The tracer and sampling one HCM's tracing filter gets, once Telemetry, MeshConfig and defaults are resolved. */
+export interface ResolvedTracing {
+  readonly provider: TracingProvider;
+  readonly sampling: number;
+  readonly customTags: MergedTracing['customTags'] | undefined;
+}
+
 /**
- * The tracing filter for one HCM of `proxy` in `direction`, or undefined when tracing is off for it (no provider, span
- * reporting disabled, or a provider Trellis cannot export to: only zipkin and opentelemetry over HTTP).
+ * Tracing for the proxy whose Telemetry levels (telemetryLevels) are `levels`, in `direction`, or undefined when it is
+ * off (no provider, span reporting disabled, or a provider Trellis cannot export to: only zipkin and opentelemetry
+ * over HTTP). Nothing of the proxy is read beyond its levels, so this is what its HCMs share with others.
  */
-export function buildTracingFilter(telemetries: readonly Telemetry[], proxy: TracingProxy, direction: TracingDirection, mesh: TracingMeshConfig): HttpFilter | undefined {
-  const merged = mergeTracing(tracingLevels(telemetries, proxy, mesh.rootNamespace), direction);
+export function resolveTracing(levels: readonly Telemetry[], direction: TelemetryDirection, mesh: TracingMeshConfig): ResolvedTracing | undefined {
+  const merged = mergeTracing(levels, direction);
   if (merged?.disabled) return undefined;
   const providerName = merged?.provider ?? mesh.defaultProviders?.tracing?.[0];
-  let provider: Provider | undefined;
-  if (providerName !== undefined) provider = providerByName(mesh, providerName);
+  let provider: TracingProvider | undefined;
+  if (providerName !== undefined) provider = meshTracingProvider(mesh, providerName);
   else if (mesh.enableTracing !== false && mesh.defaultConfig?.tracing?.zipkin?.address) {
     const address = mesh.defaultConfig.tracing.zipkin.address;
     const colon = address.lastIndexOf(':');
@@ -176,19 +164,36 @@ export function buildTracingFilter(telemetries: readonly Telemetry[], proxy: Tra
   // Istio's OpenTelemetry provider exports over gRPC unless `http` is set; Trellis's proxy speaks OTLP/HTTP only.
   if (!provider || (provider.kind === 'opentelemetry' && !provider.config.http)) return undefined;
   const sampling = merged?.sampling ?? mesh.defaultConfig?.tracing?.sampling ?? DEFAULT_SAMPLING_PERCENT;
+  return { provider, sampling, customTags: merged?.customTags };
+}
+
+/** What tracingFilter reads of the proxy (its namespace, canonical service and revision), as a cache key part. */
+export function tracingProxyKey(proxy: TelemetryProxy): string {
+  return `${proxy.namespace}|${canonicalService(proxy)}|${canonicalRevision(proxy)}`;
+}
+
+/** The tracing HTTP filter for `proxy` from its resolved tracing: the proxy gives the span tags and the service name. */
+export function tracingFilter(resolved: ResolvedTracing, proxy: TelemetryProxy, mesh: MeshConfig): HttpFilter {
+  const { provider, sampling } = resolved;
   const tracing: HcmTracing = {
     client_sampling: { value: 100 },
     random_sampling: { value: Math.min(100, Math.max(0, sampling)) },
     overall_sampling: { value: 100 },
     max_path_tag_length: { value: provider.config.maxTagLength || 256 },
-    custom_tags: customTags(proxy, mesh, merged?.customTags),
+    custom_tags: customTags(proxy, mesh, resolved.customTags),
     provider: providerConfig(provider, `${canonicalService(proxy)}.${proxy.namespace}`),
   };
   return { name: TRACING_FILTER_NAME, typed_config: packAny(TRACING_MESSAGE, tracing) };
 }
 
+/** The tracing filter for one HCM of `proxy` in `direction`, or undefined when tracing is off for it (resolveTracing). */
+export function buildTracingFilter(telemetries: readonly Telemetry[], proxy: TelemetryProxy, direction: TelemetryDirection, mesh: TracingMeshConfig): HttpFilter | undefined {
+  const resolved = resolveTracing(telemetryLevels(telemetries, proxy, mesh.rootNamespace), direction, mesh);
+  return resolved && tracingFilter(resolved, proxy, mesh);
+}
+
 /** `{ tracingHttpFilter }` for HttpConnectionManagerOptions (the HCM builder puts it first): none without a proxy. */
-export function tracingOption(context: { mesh: MeshConfig; proxy?: Proxy; push?: PushContext }, direction: TracingDirection): { tracingHttpFilter?: HttpFilter } {
+export function tracingOption(context: { mesh: MeshConfig; proxy?: Proxy; push?: PushContext }, direction: TelemetryDirection): { tracingHttpFilter?: HttpFilter } {
   if (!context.proxy) return {};
   const telemetries = context.push ? context.push.telemetry(context.proxy) : [];
   const filter = buildTracingFilter(telemetries, context.proxy, direction, context.mesh as TracingMeshConfig);

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { FileConfigStore } from '../../../../src/control/config/index.js';
 import { ServiceEntryRegistry } from '../../../../src/control/registry/index.js';
 import { buildPushContext, type PushContext } from '../../../../src/control/model/push-context.js';
-import { DEFAULT_MESH_CONFIG } from '../../../../src/control/model/mesh-config.js';
+import { DEFAULT_MESH_CONFIG, type MeshConfig } from '../../../../src/control/model/mesh-config.js';
 import { parseExtensionProviders } from '../../../../src/control/model/extension-providers.js';
 import { proxyFromNode, type Proxy } from '../../../../src/control/model/proxy.js';
 import type { PushRequest } from '../../../../src/control/model/push-request.js';
@@ -25,11 +25,11 @@ type Hcm = envoy.extensions.filters.network.http_connection_manager.v3.HttpConne
 const BOOKINFO = fileURLToPath(new URL('../../../../../test/fixtures/bookinfo/', import.meta.url));
 const REQUEST: PushRequest = { full: true, configsUpdated: [], reasons: ['test'], start: 0 };
 
-function node(workload: string, app: string): Proxy {
+function node(workload: string, app: string, version = 'v1'): Proxy {
   const fields = {
     NAMESPACE: { string_value: 'default' },
     WORKLOAD_NAME: { string_value: workload },
-    LABELS: { struct_value: { fields: { app: { string_value: app }, version: { string_value: 'v1' } } } },
+    LABELS: { struct_value: { fields: { app: { string_value: app }, version: { string_value: version } } } },
   };
   return proxyFromNode({ id: `sidecar~127.0.0.1~${workload}-abc.default~default.svc.cluster.local`, metadata: { fields } });
 }
@@ -48,7 +48,7 @@ function outbound9080(proxy: Proxy, push: PushContext): { logs: string[]; filter
   };
 }
 
-async function bookinfoPush(t: { after(fn: () => void): void }): Promise<() => PushContext> {
+async function bookinfoPush(t: { after(fn: () => void): void }, mesh: Partial<MeshConfig> = {}): Promise<() => PushContext> {
   const dir = mkdtempSync(join(tmpdir(), 'trellis-captured-telemetry-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   cpSync(BOOKINFO, dir, { recursive: true });
@@ -75,7 +75,7 @@ spec:
     { name: 'errors', envoyFileAccessLog: { path: '/tmp/errors.log' } },
     { name: 'zipkin', zipkin: { service: 'zipkin.istio-system.svc.cluster.local', port: 9411 } },
   ]).providers;
-  return () => buildPushContext({ store, registry, mesh: { ...DEFAULT_MESH_CONFIG, extensionProviders: providers } });
+  return () => buildPushContext({ store, registry, mesh: { ...DEFAULT_MESH_CONFIG, extensionProviders: providers, ...mesh } });
 }
 
 const hasTracing = (filters: readonly string[]): boolean => filters.some((f) => f.includes('tracing'));
@@ -106,4 +106,35 @@ test('captured mode: two workloads with the same Telemetry outcome share one out
   const b = lds.generate(node('details-v1', 'details'), push, REQUEST).find((r) => r.name === '0.0.0.0_9080');
   assert.ok(a && b);
   assert.equal(a.resource, b.resource);
+});
+
+/** The zipkin service name on the tracing filter of `proxy`'s 0.0.0.0_9080 HCM, and the listener object itself. */
+function tracedService(proxy: Proxy, push: PushContext): { serviceName: string | undefined; listener: unknown } {
+  const resource = createGenerators().get(LISTENER)!.generate(proxy, push, REQUEST).find((r) => r.name === '0.0.0.0_9080');
+  assert.ok(resource);
+  const hcmFilter = (resource.resource as Listener).filter_chains!.flatMap((c) => c.filters ?? []).find((f) => f.typed_config?.type_url?.endsWith('HttpConnectionManager'));
+  const hcm = unpackAny<Hcm>(hcmFilter!.typed_config!);
+  const tracing = hcm.http_filters?.find((f) => f.name === 'trellis.filters.http.tracing');
+  if (!tracing) return { serviceName: undefined, listener: resource.resource };
+  const config = unpackAny<envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing>(tracing.typed_config!);
+  const struct = unpackAny<{ fields?: Record<string, { string_value?: string }> }>(config.provider!.typed_config!);
+  return { serviceName: struct.fields?.['service_name']?.string_value, listener: resource.resource };
+}
+
+test('captured mode: with tracing on, the shared outbound listener is keyed by the workload the tracer names (canonical service), not only by the Telemetry', async (t) => {
+  // Mesh-wide tracing (defaultProviders) with no Telemetry for ratings or details: the same (empty) Telemetry levels,
+  // but each span names its own service, so the two must not share one build.
+  const push = (await bookinfoPush(t, { defaultProviders: { tracing: ['zipkin'] } }))();
+  const ratings = tracedService(node('ratings-v1', 'ratings'), push);
+  const details = tracedService(node('details-v1', 'details'), push);
+  assert.equal(ratings.serviceName, 'ratings.default');
+  assert.equal(details.serviceName, 'details.default');
+  assert.notEqual(ratings.listener, details.listener);
+  // Two workloads of one canonical service and revision (and one Telemetry, reviews-client) still share it.
+  const v1 = tracedService(node('reviews-v1', 'reviews', 'v1'), push);
+  const other = tracedService(node('reviews-v1-b', 'reviews', 'v1'), push);
+  assert.equal(v1.serviceName, 'reviews.default');
+  assert.equal(v1.listener, other.listener);
+  // Another revision is another span tag (istio.canonical_revision): its own build.
+  assert.notEqual(tracedService(node('reviews-v2', 'reviews', 'v2'), push).listener, v1.listener);
 });
