@@ -9,9 +9,9 @@ import { kUpstreamTlsIdentity, type UpstreamSocket } from '../upstream/pool/conn
 import { istioTcpLabels, type TcpConnectionFacts } from './istio-stats/labels.js';
 import { TCP_STATS, type TcpStatsContext } from './istio-stats/tcp-filter.js';
 import type { TcpConnectionRecorder } from './istio-stats/tcp-metrics.js';
-import { exchangedMetadata, type PeerMetadata } from './metadata-exchange/peer-metadata.js';
+import type { PeerMetadata } from './metadata-exchange/peer-metadata.js';
 import { DOWNSTREAM_EXCHANGE, type TcpExchange } from './metadata-exchange/tcp-filter.js';
-import { encodeExchangePrefix, ExchangePrefixReader, PEER_EXCHANGE_ALPN, type ExchangeResult } from './metadata-exchange/tcp-exchange.js';
+import { ExchangePrefixReader, nodeExchangePrefix, PEER_EXCHANGE_ALPN, type ExchangeResult } from './metadata-exchange/tcp-exchange.js';
 import type { DownstreamConnection, NetworkFilterDeps } from './network-filter.js';
 
 type TcpProxyConfig = envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
@@ -96,8 +96,6 @@ export class TcpProxy {
     private readonly deps: NetworkFilterDeps = {},
   ) {}
 
-  private prefix: Buffer | undefined;
-
   get activeConnections(): number {
     return this.active.size;
   }
@@ -156,11 +154,6 @@ export class TcpProxy {
 
   private labelsOf(t: ConnectionTelemetry): ReturnType<typeof istioTcpLabels> {
     return istioTcpLabels(t.context.reporter, t.context.self, t.context.reporter === 'destination' ? t.downstreamPeer : t.upstreamPeer, t.facts);
-  }
-
-  /** This proxy's own exchange prefix for upstream connections (built once). */
-  private ownPrefix(): Buffer {
-    return (this.prefix ??= encodeExchangePrefix(exchangedMetadata(this.deps.node?.metadata), this.deps.node?.id ?? ''));
   }
 
   private route(downstream: Duplex, initialBytes: Buffer | undefined, local: { readonly address: string; readonly port: number } | undefined, clusterName: string, telemetry: ConnectionTelemetry | undefined): void {
@@ -278,16 +271,13 @@ export class TcpProxy {
       up = true;
       // connectUpstream recorded the session's URI SANs on its own (earlier) secureConnect listener.
       const identity = (upstream as UpstreamSocket)[kUpstreamTlsIdentity];
-      if (telemetry && identity) {
-        telemetry.facts.upstreamPeerUriSans = identity.peerUriSans;
-        telemetry.facts.upstreamLocalUriSans = identity.localUriSans;
-      }
+      if (telemetry && identity) telemetry.facts.upstreamTls = identity;
       const start = (): void => {
         if (telemetry?.context.reporter === 'source') telemetry.recorder.setLabels(this.labelsOf(telemetry));
         this.splice(downstream, upstream, initialBytes, () => undefined, telemetry?.recorder);
       };
       if (exchange && upstream instanceof TLSSocket && upstream.alpnProtocol === PEER_EXCHANGE_ALPN) {
-        upstream.write(this.ownPrefix());
+        upstream.write(nodeExchangePrefix(this.deps.node));
         readExchangePrefix(upstream, undefined, (r) => {
           if (r.kind === 'invalid') {
             upstream.destroy();

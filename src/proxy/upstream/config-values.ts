@@ -1,4 +1,4 @@
-// Reading decoded protobuf values (Durations, wrappers, Structs) the way Envoy defaults them, for the upstream config compilers.
+// Reading decoded protobuf values (Durations, wrappers, set fields) the way Envoy defaults them, for the upstream config compilers.
 import type { google } from '../../xds/generated/types.js';
 
 /** Milliseconds of a google.protobuf.Duration, or `fallback` when unset. */
@@ -10,22 +10,6 @@ export function durationMs(d: google.protobuf.Duration | undefined, fallback: nu
 /** The value of a wrapper (UInt32Value, BoolValue…), or `fallback` when the wrapper or its value is unset. */
 export function wrapped<T>(w: { value?: T } | undefined, fallback: T): T {
   return w === undefined || w.value === undefined ? fallback : w.value;
-}
-
-/** google.protobuf.Struct → plain JSON. */
-export function structToJson(s: google.protobuf.Struct | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(s?.fields ?? {})) out[k] = valueToJson(v);
-  return out;
-}
-
-function valueToJson(v: google.protobuf.Value): unknown {
-  if (v.struct_value !== undefined) return structToJson(v.struct_value);
-  if (v.list_value !== undefined) return (v.list_value.values ?? []).map(valueToJson);
-  if (v.string_value !== undefined) return v.string_value;
-  if (v.number_value !== undefined) return v.number_value;
-  if (v.bool_value !== undefined) return v.bool_value;
-  return null;
 }
 
 /** Field names of `obj` that are set (not undefined, not an empty array/map, not false/0/'' defaults). */

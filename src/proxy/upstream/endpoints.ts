@@ -1,6 +1,7 @@
 // ClusterLoadAssignment → hosts (address, weight, priority, locality, health, metadata), validated with field paths.
 import type { envoy } from '../../xds/generated/types.js';
-import { rejectUnsupported, structToJson, wrapped } from './config-values.js';
+import { structToJson } from '../../xds/struct.js';
+import { rejectUnsupported, wrapped } from './config-values.js';
 import { DEFAULT_OVERPROVISIONING_FACTOR, localityWeightKey } from './priority-set.js';
 import type { HostHealth, HostLocality } from './types.js';
 import { isIP } from 'node:net';

@@ -1,5 +1,6 @@
 // What the server knows about one ADS stream, per type URL: subscription, versions and nonces sent, ACKs and NACKs.
 import type { Node } from '../ads-service.js';
+import { structToJson } from '../struct.js';
 
 export type StreamMode = 'sotw' | 'delta';
 
@@ -91,22 +92,5 @@ export function typeStatus(subscribed: TypeStatus['subscribed'], a: TypeAccounti
 
 /** The node fields a status shows; metadata as plain JSON-like values (google.protobuf.Struct decoded). */
 export function describeNode(node: Node): StreamNodeInfo {
-  return { id: node.id ?? '', cluster: node.cluster ?? '', metadata: structToPlain(node.metadata) };
-}
-
-function structToPlain(struct: Node['metadata']): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(struct?.fields ?? {})) out[key] = valueToPlain(value);
-  return out;
-}
-
-type StructValue = NonNullable<NonNullable<Node['metadata']>['fields']>[string];
-
-function valueToPlain(value: StructValue): unknown {
-  if (value.string_value !== undefined) return value.string_value;
-  if (value.number_value !== undefined) return value.number_value;
-  if (value.bool_value !== undefined) return value.bool_value;
-  if (value.struct_value !== undefined) return structToPlain(value.struct_value);
-  if (value.list_value !== undefined) return (value.list_value.values ?? []).map(valueToPlain);
-  return null;
+  return { id: node.id ?? '', cluster: node.cluster ?? '', metadata: structToJson(node.metadata) };
 }

@@ -8,7 +8,9 @@ import type { DownstreamTlsInfo, StreamInfo } from '../../../src/proxy/http/stre
 import type { ResponseFlag } from '../../../src/proxy/http/response-flags.js';
 import { istioStatsFilterFactory, compileIstioStatsConfig } from '../../../src/proxy/filters/istio-stats/filter.js';
 import { IstioMetrics, DURATION_BUCKETS_MS, BYTES_BUCKETS, ISTIO_LABELS, type IstioLabels } from '../../../src/proxy/filters/istio-stats/metrics.js';
-import { destinationService, workloadLabels } from '../../../src/proxy/filters/istio-stats/labels.js';
+import { destinationService, istioLabels, istioTcpLabels, workloadLabels } from '../../../src/proxy/filters/istio-stats/labels.js';
+import { IstioTcpMetrics } from '../../../src/proxy/filters/istio-stats/tcp-metrics.js';
+import { structToJson } from '../../../src/xds/struct.js';
 import { metadataExchangeFilterFactory } from '../../../src/proxy/filters/metadata-exchange/filter.js';
 import { decodePeerMetadata, encodePeerMetadata, PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from '../../../src/proxy/filters/metadata-exchange/peer-metadata.js';
 import { StatsBuilder, formatPrometheus, formatStatsText } from '../../../src/proxy/admin/stats.js';
@@ -220,4 +222,47 @@ test('cardinality: label sets beyond the cap are dropped and counted, known ones
   const b = new StatsBuilder();
   b.families(metrics.samples());
   assert.match(formatPrometheus(b.build()), /^istio_stats_series_dropped_total 7$/m);
+});
+
+test('TCP labels are the request labels for the same peer and TLS sessions, with tcp, the flags and no response code', () => {
+  const self = workloadLabels(structToJson(PRODUCTPAGE));
+  const peer = { fields: { WORKLOAD_NAME: 'reviews-v2', NAMESPACE: 'default', LABELS: { app: 'reviews', version: 'v2' } } };
+  const upstreamTls = { peerUriSans: ['spiffe://cluster.local/ns/default/sa/bookinfo-reviews'], localUriSans: ['spiffe://cluster.local/ns/default/sa/bookinfo-productpage'] };
+  const cluster = 'outbound|9080||reviews.default.svc.cluster.local';
+  const info = ctx({ ':authority': 'reviews:9080' }, { cluster, statPrefix: 'outbound_0.0.0.0_9080' }).info;
+  info.upstreamTls = upstreamTls;
+  const http = istioLabels('source', self, peer, info);
+  const tcp = istioTcpLabels('source', self, peer, { upstreamCluster: cluster, upstreamTls, responseFlags: 'UF' });
+  const { response_code: _code, grpc_response_status: _grpc, request_protocol: _p, response_flags: _f, ...shared } = http;
+  assert.deepEqual(tcp, { ...shared, request_protocol: 'tcp', response_flags: 'UF' });
+  assert.equal(tcp.source_principal, 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage');
+  assert.equal(tcp.destination_principal, 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews');
+
+  // Destination side: principals and mutual_tls from the downstream session; the service from the mTLS SNI.
+  const downstreamTls = { sni: 'outbound_.9080_._.reviews.default.svc.cluster.local', peerUriSans: ['spiffe://a'], localUriSans: ['spiffe://b'] };
+  const inbound = istioTcpLabels('destination', self, peer, { downstreamTls, responseFlags: '-' });
+  assert.equal(inbound.connection_security_policy, 'mutual_tls');
+  assert.equal(inbound.source_principal, 'spiffe://a');
+  assert.equal(inbound.destination_principal, 'spiffe://b');
+  assert.equal(inbound.destination_service_name, 'reviews');
+  assert.equal(inbound.source_workload, 'reviews-v2', 'the peer is the source on the destination side');
+
+  // Short hosts: a request's is qualified in the destination namespace, a connection's keeps its first label.
+  const short = 'outbound|9080||reviews';
+  const shortInfo = ctx({ ':authority': 'reviews:9080' }, { cluster: short }).info;
+  assert.equal(istioLabels('source', self, peer, shortInfo).destination_service, 'reviews.default.svc.cluster.local');
+  assert.equal(istioTcpLabels('source', self, peer, { upstreamCluster: 'outbound|9080||reviews.other', responseFlags: '-' }).destination_service_name, 'reviews');
+  assert.equal(istioLabels('source', self, peer, ctx({}, { cluster: 'outbound|9080||reviews.other' }).info).destination_service_name, 'reviews.other');
+});
+
+test('TCP series are named on /stats as the HTTP ones: istiocustom.<metric> then label.value pairs', () => {
+  const self = workloadLabels(structToJson(PRODUCTPAGE));
+  const tcp = new IstioTcpMetrics();
+  const recorder = tcp.connection();
+  recorder.setLabels(istioTcpLabels('source', self, undefined, { upstreamCluster: 'outbound|9080||reviews.default.svc.cluster.local', responseFlags: '-' }));
+  recorder.sent(5);
+  const sent = tcp.samples().find((s) => s.metric === 'istio_tcp_sent_bytes_total')!;
+  assert.equal(sent.value, 5);
+  assert.ok(sent.name.startsWith('istiocustom.istio_tcp_sent_bytes_total.reporter.source.source_workload.productpage-v1.'), sent.name);
+  assert.ok(sent.name.endsWith('.request_protocol.tcp.response_flags.-.connection_security_policy.unknown'), sent.name);
 });

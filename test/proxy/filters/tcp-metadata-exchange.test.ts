@@ -1,12 +1,17 @@
 // Istio's TCP metadata exchange prefix: Istio's byte layout, reading it in pieces, a stream without one, bad prefixes;
-// the network filter's and the cluster filter's config checks.
+// the network filter's and the cluster filter's config checks; the prefix built once per node; the Struct-config reader.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeMessage } from '../../../src/xds/codec.js';
 import type { google } from '../../../src/xds/generated/types.js';
-import { encodeExchangePrefix, EXCHANGE_MAGIC, ExchangePrefixReader, MAX_EXCHANGE_BYTES } from '../../../src/proxy/filters/metadata-exchange/tcp-exchange.js';
-import { compileTcpExchange } from '../../../src/proxy/filters/metadata-exchange/tcp-filter.js';
-import { structToJson } from '../../../src/proxy/upstream/config-values.js';
+import { encodeExchangePrefix, EXCHANGE_MAGIC, ExchangePrefixReader, MAX_EXCHANGE_BYTES, nodeExchangePrefix } from '../../../src/proxy/filters/metadata-exchange/tcp-exchange.js';
+import { compileTcpExchange, DOWNSTREAM_EXCHANGE, tcpMetadataExchangeFilterFactory, type TcpExchange } from '../../../src/proxy/filters/metadata-exchange/tcp-filter.js';
+import { compileMetadataExchangeConfig } from '../../../src/proxy/filters/metadata-exchange/filter.js';
+import { compileIstioStatsConfig } from '../../../src/proxy/filters/istio-stats/filter.js';
+import { istioTcpStatsFilterFactory, TCP_STATS, type TcpStatsContext } from '../../../src/proxy/filters/istio-stats/tcp-filter.js';
+import { IstioTcpMetrics } from '../../../src/proxy/filters/istio-stats/tcp-metrics.js';
+import { readStructConfig } from '../../../src/proxy/filters/struct-config.js';
+import { structToJson, toStruct } from '../../../src/xds/struct.js';
 
 const FIELDS = { NAMESPACE: 'default', WORKLOAD_NAME: 'productpage-v1', LABELS: { app: 'productpage', version: 'v1' } };
 
@@ -74,4 +79,41 @@ test("cluster filters: istio.metadata_exchange (Struct, protocol istio-peer-exch
   assert.throws(() => compileCluster({ ...base, filters: [{ name: 'envoy.filters.network.upstream.something' }] }), /filters\[0\]: unsupported upstream network filter envoy\.filters\.network\.upstream\.something/);
   assert.throws(() => compileCluster({ ...base, filters: [{ name: 'istio.metadata_exchange', typed_config: struct({ protocol: { string_value: 'h2' } }) }] }), /filters\[0\]\.typed_config\.protocol: expected "istio-peer-exchange", got "h2"/);
   assert.throws(() => compileCluster({ ...base, filters: [{ name: 'istio.metadata_exchange', typed_config: { type_url: 'type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange', value: new Uint8Array() } }] }), /no codec for type\.googleapis\.com\/envoy\.tcp\.metadataexchange/);
+});
+
+test('one prefix per node: the downstream filter and tcp_proxy send the same bytes, encoded once', () => {
+  const node = { id: 'sidecar~1.2.3.4~productpage-v1.default~default.svc.cluster.local', metadata: toStruct({ ...FIELDS, TRELLIS_PRIVATE: 'x' }) };
+  const prefix = nodeExchangePrefix(node);
+  assert.equal(compileTcpExchange({ protocol: 'istio-peer-exchange' }, node).prefix, prefix, 'the filter reuses the node prefix');
+  assert.equal(nodeExchangePrefix(node), prefix);
+  assert.deepEqual(prefix, encodeExchangePrefix(FIELDS, node.id), 'only the exchanged keys are sent');
+  assert.deepEqual(nodeExchangePrefix(undefined), encodeExchangePrefix({}, ''));
+});
+
+test('the TCP filters publish their config in the connection filter state; only metadata exchange has counters', () => {
+  const connection = { remoteAddress: '127.0.0.1', remotePort: 1, localAddress: '127.0.0.1', localPort: 2, requestedServerName: '', filterState: new Map<string, unknown>() };
+  const node = { id: 'n', metadata: toStruct(FIELDS) };
+  const mx = tcpMetadataExchangeFilterFactory.create(toStruct({ protocol: 'istio-peer-exchange' }), 'f', { node });
+  const stats = istioTcpStatsFilterFactory.create(toStruct({ direction: 'INBOUND' }), 'f', { node, tcpMetrics: new IstioTcpMetrics() });
+  assert.equal(mx.onNewConnection(connection), 'continue');
+  assert.equal(stats.onNewConnection(connection), 'continue');
+  const exchange = connection.filterState.get(DOWNSTREAM_EXCHANGE) as TcpExchange;
+  assert.equal(exchange.protocol, 'istio-peer-exchange');
+  assert.equal((connection.filterState.get(TCP_STATS) as TcpStatsContext).reporter, 'destination');
+  assert.equal((connection.filterState.get(TCP_STATS) as TcpStatsContext).self.workload, 'productpage-v1');
+  exchange.stats['alpn_protocol_found']!++;
+  assert.equal(mx.stats['metadata_exchange.alpn_protocol_found'], 1, 'counters tcp_proxy moves show under Envoy names');
+  assert.deepEqual(Object.keys(mx.stats).sort(), ['metadata_exchange.alpn_protocol_found', 'metadata_exchange.alpn_protocol_not_found', 'metadata_exchange.header_not_found', 'metadata_exchange.initial_header_not_found', 'metadata_exchange.metadata_added']);
+  assert.deepEqual(stats.stats, {});
+});
+
+test('Struct and plain JSON configs read alike; every unknown field is reported, for each Struct-config filter', () => {
+  const problems: string[] = [];
+  assert.deepEqual(readStructConfig(toStruct({ a: 1, b: { c: ['x', true] } }), ['a'], problems), { a: 1, b: { c: ['x', true] } });
+  assert.deepEqual(problems, ['b: unknown field (expected one of a)']);
+  assert.deepEqual(readStructConfig({ a: 1 }, ['a'], []), { a: 1 });
+  assert.deepEqual(readStructConfig(undefined, ['a'], []), {});
+  assert.throws(() => compileTcpExchange(toStruct({ protocol: 'istio-peer-exchange', x: 1, y: 2 }), undefined), (err: Error) => /x: unknown field/.test(err.message) && /y: unknown field/.test(err.message));
+  assert.throws(() => compileIstioStatsConfig(toStruct({ reporter: 'SERVER_GATEWAY', bogus: 1 }), ''), /bogus: unknown field \(expected one of reporter, direction, disable_host_header_fallback\)/);
+  assert.throws(() => compileMetadataExchangeConfig(toStruct({ bogus: [] })), /bogus: unknown field/);
 });

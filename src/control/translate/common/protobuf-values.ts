@@ -40,19 +40,5 @@ export function uint32(value: number): google.protobuf.UInt32Value {
   return { value };
 }
 
-/** A protobuf Value from plain JSON-like data (strings, numbers, booleans, arrays, objects). */
-export function toValue(value: unknown): Value {
-  if (value === null || value === undefined) return { null_value: 'NULL_VALUE' };
-  if (typeof value === 'string') return { string_value: value };
-  if (typeof value === 'number') return { number_value: value };
-  if (typeof value === 'boolean') return { bool_value: value };
-  if (Array.isArray(value)) return { list_value: { values: value.map(toValue) } };
-  return { struct_value: toStruct(value as Record<string, unknown>) };
-}
-
-/** A protobuf Struct from a plain object; keys are sorted so equal inputs encode to equal bytes. */
-export function toStruct(fields: Readonly<Record<string, unknown>>): Struct {
-  const out: Record<string, Value> = {};
-  for (const key of Object.keys(fields).sort()) out[key] = toValue(fields[key]);
-  return { fields: out };
-}
+// Structs are built by the helper both planes share (the proxy reads what this writes).
+export { toStruct } from '../../../xds/struct.js';

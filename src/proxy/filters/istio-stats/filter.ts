@@ -2,7 +2,8 @@
 import { XdsValidationError } from '../../../common/errors.js';
 import type { google } from '../../../xds/generated/types.js';
 import type { FilterFactoryContext, HttpFilter, HttpFilterContext, HttpFilterFactory } from '../../http/filter.js';
-import { structToJson } from '../../upstream/config-values.js';
+import { structToJson } from '../../../xds/struct.js';
+import { readStructConfig } from '../struct-config.js';
 import { DOWNSTREAM_PEER, UPSTREAM_PEER, type PeerMetadata } from '../metadata-exchange/peer-metadata.js';
 import { istioLabels, workloadLabels, type Reporter, type WorkloadLabels } from './labels.js';
 import type { IstioMetrics } from './metrics.js';
@@ -23,9 +24,8 @@ const FIELDS = ['reporter', 'direction', 'disable_host_header_fallback'];
  * does not see. UNSPECIFIED infers the reporter from the direction, else from an `inbound` stat prefix.
  */
 export function compileIstioStatsConfig(config: unknown, statPrefix: string): IstioStatsConfig {
-  const json = isStruct(config) ? structToJson(config) : ((config ?? {}) as Record<string, unknown>);
   const problems: string[] = [];
-  for (const key of Object.keys(json)) if (!FIELDS.includes(key)) problems.push(`${key}: unknown field (expected one of ${FIELDS.join(', ')})`);
+  const json = readStructConfig(config, FIELDS, problems);
   const reporter = json['reporter'] ?? 'UNSPECIFIED';
   if (reporter !== 'UNSPECIFIED' && reporter !== 'SERVER_GATEWAY') problems.push(`reporter: expected UNSPECIFIED or SERVER_GATEWAY, got ${JSON.stringify(reporter)}`);
   const direction = json['direction'];
@@ -34,10 +34,6 @@ export function compileIstioStatsConfig(config: unknown, statPrefix: string): Is
   if (reporter === 'SERVER_GATEWAY') return { reporter: 'destination' };
   const inbound = direction === undefined ? statPrefix.startsWith('inbound') : direction === 'INBOUND';
   return { reporter: inbound ? 'destination' : 'source' };
-}
-
-function isStruct(v: unknown): v is google.protobuf.Struct {
-  return v !== null && typeof v === 'object' && 'fields' in v && Object.keys(v).length === 1;
 }
 
 class IstioStatsFilter implements HttpFilter {

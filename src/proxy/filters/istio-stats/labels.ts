@@ -99,26 +99,50 @@ export interface DestinationService {
  * the destination workload's namespace.
  */
 export function destinationService(info: StreamInfo, destinationNamespace: string): DestinationService {
-  const host = serviceHostOfCluster(info.upstreamCluster) ?? hostOfAuthority(headerValue(info.requestHeaders, ':authority') ?? headerValue(info.requestHeaders, 'host') ?? '');
-  if (!host) return { service: UNKNOWN, name: UNKNOWN, namespace: destinationNamespace };
-  const parts = host.split('.');
-  if (parts.length >= 3 && parts[2] === 'svc') return { service: bounded(host), name: bounded(parts[0]!), namespace: bounded(parts[1]!) };
-  if (parts.length === 1 && destinationNamespace !== UNKNOWN) return { service: bounded(`${host}.${destinationNamespace}.svc.cluster.local`), name: bounded(host), namespace: destinationNamespace };
-  return { service: bounded(host), name: bounded(host), namespace: destinationNamespace };
+  return serviceOfHost(requestServiceHost(info), destinationNamespace, 'request');
+}
+
+function requestServiceHost(info: StreamInfo): string {
+  return serviceHostOfCluster(info.upstreamCluster) ?? hostOfAuthority(headerValue(info.requestHeaders, ':authority') ?? headerValue(info.requestHeaders, 'host') ?? '');
 }
 
 function isGrpc(info: StreamInfo): boolean {
   return (headerValue(info.requestHeaders, 'content-type') ?? '').startsWith('application/grpc');
 }
 
-/** All of Istio's labels for a finished request seen by `reporter`; `self` is this proxy's own workload. */
-export function istioLabels(reporter: Reporter, self: WorkloadLabels, peer: PeerMetadata | undefined, info: StreamInfo): IstioLabels {
+/** The labels HTTP and TCP metrics share: both workloads, the destination service, both principals and the security policy. */
+type ConnectionLabels = Omit<IstioLabels, 'request_protocol' | 'response_flags' | 'response_code' | 'grpc_response_status'>;
+
+/** The TLS sessions a side's principals come from (a StreamInfo and a TcpConnectionFacts both are one). */
+interface TlsSides {
+  /** The downstream session: the destination reporter's mTLS and both principals. */
+  readonly downstreamTls?: { readonly peerUriSans: readonly string[]; readonly localUriSans?: readonly string[] } | undefined;
+  /** The upstream session's URI SANs: the source reporter's principals, the server's (peer) and this proxy's (local). */
+  readonly upstreamTls?: { readonly peerUriSans: readonly string[]; readonly localUriSans: readonly string[] } | undefined;
+}
+
+function principal(sans: readonly string[] | undefined): string {
+  return sans?.[0] ? bounded(sans[0]) : UNKNOWN;
+}
+
+/**
+ * The shared labels and the protocol's own (`tail`, in one object so a request allocates one label set);
+ * `host` becomes destination_service* as a request's or a connection's (they name short hosts differently).
+ */
+function connectionLabels<Tail extends object>(
+  reporter: Reporter,
+  self: WorkloadLabels,
+  peer: PeerMetadata | undefined,
+  sides: TlsSides,
+  host: string | undefined,
+  seenBy: 'request' | 'connection',
+  tail: Tail,
+): ConnectionLabels & Tail {
   const other = workloadLabels(peer?.fields);
   const source = reporter === 'source' ? self : other;
   const destination = reporter === 'source' ? other : self;
-  const tls = info.downstreamTls;
-  const grpc = isGrpc(info);
-  const service = destinationService(info, destination.namespace);
+  const service = serviceOfHost(host, destination.namespace, seenBy);
+  const tls = sides.downstreamTls;
   const mtls = tls !== undefined && tls.peerUriSans.length > 0;
   return {
     reporter,
@@ -126,14 +150,14 @@ export function istioLabels(reporter: Reporter, self: WorkloadLabels, peer: Peer
     source_canonical_service: source.canonicalService,
     source_canonical_revision: source.canonicalRevision,
     source_workload_namespace: source.namespace,
-    // The destination side knows both principals from the downstream mTLS handshake, the source side from the upstream one.
-    source_principal: reporter === 'destination' ? (mtls ? bounded(tls.peerUriSans[0]!) : UNKNOWN) : info.upstreamTls?.localUriSans[0] ? bounded(info.upstreamTls.localUriSans[0]) : UNKNOWN,
+    // Each side knows both principals from its own TLS session: the destination from the downstream one, the source from the upstream one.
+    source_principal: reporter === 'destination' ? (mtls ? principal(tls.peerUriSans) : UNKNOWN) : principal(sides.upstreamTls?.localUriSans),
     source_app: source.app,
     source_version: source.version,
     source_cluster: source.cluster,
     destination_workload: destination.workload,
     destination_workload_namespace: destination.namespace,
-    destination_principal: reporter === 'destination' ? (mtls && tls.localUriSans?.[0] ? bounded(tls.localUriSans[0]) : UNKNOWN) : info.upstreamTls?.peerUriSans[0] ? bounded(info.upstreamTls.peerUriSans[0]) : UNKNOWN,
+    destination_principal: reporter === 'destination' ? (mtls ? principal(tls.localUriSans) : UNKNOWN) : principal(sides.upstreamTls?.peerUriSans),
     destination_app: destination.app,
     destination_version: destination.version,
     destination_service: service.service,
@@ -142,12 +166,20 @@ export function istioLabels(reporter: Reporter, self: WorkloadLabels, peer: Peer
     destination_service_name: service.name,
     destination_service_namespace: service.namespace,
     destination_cluster: destination.cluster,
+    connection_security_policy: reporter === 'source' ? UNKNOWN : mtls ? 'mutual_tls' : 'none',
+    ...tail,
+  };
+}
+
+/** All of Istio's labels for a finished request seen by `reporter`; `self` is this proxy's own workload. */
+export function istioLabels(reporter: Reporter, self: WorkloadLabels, peer: PeerMetadata | undefined, info: StreamInfo): IstioLabels {
+  const grpc = isGrpc(info);
+  return connectionLabels(reporter, self, peer, info, requestServiceHost(info), 'request', {
     request_protocol: grpc ? 'grpc' : 'http',
     response_flags: formatResponseFlags(info.responseFlags),
-    connection_security_policy: reporter === 'source' ? UNKNOWN : mtls ? 'mutual_tls' : 'none',
     response_code: String(info.responseCode ?? 0),
     grpc_response_status: grpc ? (headerValue(info.responseHeaders ?? {}, 'grpc-status') ?? '') : '',
-  };
+  });
 }
 
 /** What the TCP labels are built from: the connection's TLS sides, its cluster and Envoy's response flags. */
@@ -155,8 +187,7 @@ export interface TcpConnectionFacts {
   /** The downstream TLS session (destination reporter: the source's principal and mTLS). */
   readonly downstreamTls?: { readonly sni?: string; readonly peerUriSans: readonly string[]; readonly localUriSans?: readonly string[] };
   /** The upstream TLS session's URI SANs (source reporter): the server's (peer) and this proxy's (local). */
-  readonly upstreamPeerUriSans?: readonly string[];
-  readonly upstreamLocalUriSans?: readonly string[];
+  readonly upstreamTls?: { readonly peerUriSans: readonly string[]; readonly localUriSans: readonly string[] };
   readonly upstreamCluster?: string;
   /** Envoy's short flags (`UF`, `UH`), `-` for none. */
   readonly responseFlags: string;
@@ -171,46 +202,19 @@ export function serviceHostOfSni(sni: string | undefined): string | undefined {
 
 /** Istio's TCP metric labels for one connection seen by `reporter`. */
 export function istioTcpLabels(reporter: Reporter, self: WorkloadLabels, peer: PeerMetadata | undefined, facts: TcpConnectionFacts): TcpLabels {
-  const other = workloadLabels(peer?.fields);
-  const source = reporter === 'source' ? self : other;
-  const destination = reporter === 'source' ? other : self;
   const host = reporter === 'source' ? serviceHostOfCluster(facts.upstreamCluster) : serviceHostOfSni(facts.downstreamTls?.sni);
-  const service = serviceOfHost(host, destination.namespace);
-  const tls = facts.downstreamTls;
-  const mtls = tls !== undefined && tls.peerUriSans.length > 0;
-  const principal = (sans: readonly string[] | undefined): string => (sans?.[0] ? bounded(sans[0]) : UNKNOWN);
-  return {
-    reporter,
-    source_workload: source.workload,
-    source_canonical_service: source.canonicalService,
-    source_canonical_revision: source.canonicalRevision,
-    source_workload_namespace: source.namespace,
-    // Each side knows both principals from its own TLS session: the destination from the downstream one, the source from the upstream one.
-    source_principal: reporter === 'destination' ? (mtls ? principal(tls.peerUriSans) : UNKNOWN) : principal(facts.upstreamLocalUriSans),
-    source_app: source.app,
-    source_version: source.version,
-    source_cluster: source.cluster,
-    destination_workload: destination.workload,
-    destination_workload_namespace: destination.namespace,
-    destination_principal: reporter === 'destination' ? (mtls ? principal(tls.localUriSans) : UNKNOWN) : principal(facts.upstreamPeerUriSans),
-    destination_app: destination.app,
-    destination_version: destination.version,
-    destination_service: service.service,
-    destination_canonical_service: destination.canonicalService,
-    destination_canonical_revision: destination.canonicalRevision,
-    destination_service_name: service.name,
-    destination_service_namespace: service.namespace,
-    destination_cluster: destination.cluster,
-    request_protocol: 'tcp',
-    response_flags: facts.responseFlags,
-    connection_security_policy: reporter === 'source' ? UNKNOWN : mtls ? 'mutual_tls' : 'none',
-  };
+  return connectionLabels(reporter, self, peer, facts, host, 'connection', { request_protocol: 'tcp', response_flags: facts.responseFlags });
 }
 
-/** destination_service* of a host (`name.ns.svc.<domain>` → name, ns; a short name takes the destination's namespace). */
-function serviceOfHost(host: string | undefined, destinationNamespace: string): DestinationService {
+/**
+ * destination_service* of a host: `name.ns.svc.<domain>` gives name and namespace. Another host takes the destination's
+ * namespace; a request's one-label host (from the Host header) is qualified in it, a connection's is named by its first label.
+ */
+function serviceOfHost(host: string | undefined, destinationNamespace: string, seenBy: 'request' | 'connection'): DestinationService {
   if (!host) return { service: UNKNOWN, name: UNKNOWN, namespace: destinationNamespace };
   const parts = host.split('.');
   if (parts.length >= 3 && parts[2] === 'svc') return { service: bounded(host), name: bounded(parts[0]!), namespace: bounded(parts[1]!) };
-  return { service: bounded(host), name: bounded(parts[0]!), namespace: destinationNamespace };
+  if (seenBy === 'connection') return { service: bounded(host), name: bounded(parts[0]!), namespace: destinationNamespace };
+  if (parts.length === 1 && destinationNamespace !== UNKNOWN) return { service: bounded(`${host}.${destinationNamespace}.svc.cluster.local`), name: bounded(host), namespace: destinationNamespace };
+  return { service: bounded(host), name: bounded(host), namespace: destinationNamespace };
 }

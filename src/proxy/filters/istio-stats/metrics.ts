@@ -136,7 +136,7 @@ export class IstioMetrics {
 }
 
 /** Envoy's /stats name of an Istio metric: the metric then `label.value` pairs, dot-separated (as istiocustom.* stats). */
-function statName(metric: string, labels: readonly (readonly [string, string])[]): string {
+export function statName(metric: string, labels: readonly (readonly [string, string])[]): string {
   let name = `istiocustom.${metric}`;
   for (const [k, v] of labels) name += `.${k}.${v}`;
   return name;

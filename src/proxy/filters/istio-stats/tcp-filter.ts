@@ -1,7 +1,8 @@
 // istio.stats as a network filter on TCP chains: Istio's TCP metrics for the connections tcp_proxy carries, reported as
 // destination (inbound) or source (outbound).
-import type { DownstreamConnection, NetworkFilterDeps, NetworkReadFilter, NetworkReadFilterFactory } from '../network-filter.js';
-import { structToJson } from '../../upstream/config-values.js';
+import { FilterStateFilter } from '../filter-state-filter.js';
+import type { NetworkFilterDeps, NetworkReadFilter, NetworkReadFilterFactory } from '../network-filter.js';
+import { structToJson } from '../../../xds/struct.js';
 import { compileIstioStatsConfig, ISTIO_STATS_FILTER, ISTIO_STATS_TYPE_URL } from './filter.js';
 import { workloadLabels, type Reporter, type WorkloadLabels } from './labels.js';
 import { IstioTcpMetrics } from './tcp-metrics.js';
@@ -15,23 +16,13 @@ export interface TcpStatsContext {
   readonly metrics: IstioTcpMetrics;
 }
 
-class IstioTcpStatsFilter implements NetworkReadFilter {
-  readonly name = ISTIO_STATS_FILTER;
-  readonly stats: Readonly<Record<string, number>> = {};
-  constructor(private readonly context: TcpStatsContext) {}
-
-  onNewConnection(connection: DownstreamConnection): 'continue' {
-    connection.filterState.set(TCP_STATS, this.context);
-    return 'continue';
-  }
-}
-
 export const istioTcpStatsFilterFactory: NetworkReadFilterFactory = {
   name: ISTIO_STATS_FILTER,
   typeUrl: ISTIO_STATS_TYPE_URL,
   create(config: unknown, path: string, deps: NetworkFilterDeps): NetworkReadFilter {
     // The listener's stat prefix is not known here: without `direction` or SERVER_GATEWAY the reporter is source.
     const { reporter } = compileIstioStatsConfig(config, '');
-    return new IstioTcpStatsFilter({ reporter, self: workloadLabels(structToJson(deps.node?.metadata)), metrics: deps.tcpMetrics ?? new IstioTcpMetrics() });
+    const context: TcpStatsContext = { reporter, self: workloadLabels(structToJson(deps.node?.metadata)), metrics: deps.tcpMetrics ?? new IstioTcpMetrics() };
+    return new FilterStateFilter(ISTIO_STATS_FILTER, TCP_STATS, context);
   },
 };

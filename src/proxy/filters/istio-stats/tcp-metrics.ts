@@ -1,7 +1,7 @@
 // Istio's standard TCP metrics (istio_tcp_sent_bytes_total, _received_bytes_total, _connections_opened_total,
 // _connections_closed_total) per label set, with a cap on series, and the per-connection recorder tcp_proxy feeds.
 import type { StatSample } from '../../admin/stats.js';
-import { DEFAULT_MAX_SERIES_PER_METRIC, ISTIO_LABELS, type IstioLabelName } from './metrics.js';
+import { DEFAULT_MAX_SERIES_PER_METRIC, ISTIO_LABELS, statName, type IstioLabelName } from './metrics.js';
 
 /** Istio's TCP metric labels: the request labels without response_code and grpc_response_status. */
 export const TCP_LABELS = ISTIO_LABELS.filter((l) => l !== 'response_code' && l !== 'grpc_response_status');
@@ -59,12 +59,6 @@ export class IstioTcpMetrics {
     out.push({ name: 'istio_stats.tcp_series_dropped', value: this.dropped, kind: 'counter', family: 'istio_tcp_stats_series_dropped_total', metric: 'istio_tcp_stats_series_dropped_total', labels: [] });
     return out;
   }
-}
-
-function statName(metric: string, labels: readonly (readonly [string, string])[]): string {
-  let name = `istiocustom.${metric}`;
-  for (const [k, v] of labels) name += `.${k}.${v}`;
-  return name;
 }
 
 /**

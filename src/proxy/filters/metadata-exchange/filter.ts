@@ -3,7 +3,7 @@ import { XdsValidationError } from '../../../common/errors.js';
 import type { google } from '../../../xds/generated/types.js';
 import type { FilterStatus, HttpFilter, HttpFilterContext, HttpFilterFactory } from '../../http/filter.js';
 import { headerValue, type HttpHeaders } from '../../http/headers.js';
-import { structToJson } from '../../upstream/config-values.js';
+import { readStructConfig } from '../struct-config.js';
 import {
   DOWNSTREAM_PEER,
   PEER_METADATA_HEADER,
@@ -43,10 +43,9 @@ const FIELDS = ['downstream_discovery', 'downstream_propagation', 'upstream_disc
 
 /** Compiles the Struct form of peer_metadata.Config: each field a list of `{ istio_headers: {} }` (the only method Trellis has). */
 export function compileMetadataExchangeConfig(config: unknown): MetadataExchangeConfig {
-  const json = isStruct(config) ? structToJson(config) : ((config ?? {}) as Record<string, unknown>);
   const problems: string[] = [];
+  const json = readStructConfig(config, FIELDS, problems);
   const enabled: Record<string, boolean> = {};
-  for (const key of Object.keys(json)) if (!(FIELDS as readonly string[]).includes(key)) problems.push(`${key}: unknown field (expected one of ${FIELDS.join(', ')})`);
   for (const field of FIELDS) {
     const list = json[field];
     if (list === undefined) continue;
@@ -67,10 +66,6 @@ export function compileMetadataExchangeConfig(config: unknown): MetadataExchange
     upstreamDiscovery: enabled['upstream_discovery'] === true,
     upstreamPropagation: enabled['upstream_propagation'] === true,
   };
-}
-
-function isStruct(v: unknown): v is google.protobuf.Struct {
-  return v !== null && typeof v === 'object' && 'fields' in v && Object.keys(v).length === 1;
 }
 
 /** Reads and removes a peer's headers; the peer is kept only when the metadata header decodes. */

@@ -1,7 +1,7 @@
 // Istio's peer metadata as it crosses the wire: x-envoy-peer-metadata is base64 of a serialized google.protobuf.Struct of node metadata.
 import { decodeMessage, encodeMessage } from '../../../xds/codec.js';
 import type { google } from '../../../xds/generated/types.js';
-import { structToJson } from '../../upstream/config-values.js';
+import { structToJson, toStruct } from '../../../xds/struct.js';
 
 export const PEER_METADATA_HEADER = 'x-envoy-peer-metadata';
 export const PEER_METADATA_ID_HEADER = 'x-envoy-peer-metadata-id';
@@ -58,19 +58,4 @@ export function decodePeerMetadata(value: string): Record<string, unknown> | und
   } catch {
     return undefined;
   }
-}
-
-export function toStruct(fields: Readonly<Record<string, unknown>>): google.protobuf.Struct {
-  const out: Record<string, google.protobuf.Value> = {};
-  for (const key of Object.keys(fields).sort()) out[key] = toValue(fields[key]);
-  return { fields: out };
-}
-
-function toValue(v: unknown): google.protobuf.Value {
-  if (typeof v === 'string') return { string_value: v };
-  if (typeof v === 'number') return { number_value: v };
-  if (typeof v === 'boolean') return { bool_value: v };
-  if (Array.isArray(v)) return { list_value: { values: v.map(toValue) } };
-  if (v !== null && typeof v === 'object') return { struct_value: toStruct(v as Record<string, unknown>) };
-  return { null_value: 'NULL_VALUE' };
 }

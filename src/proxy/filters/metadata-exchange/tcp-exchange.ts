@@ -3,8 +3,9 @@
 // metadata under `x-envoy-peer-metadata` and its id under `x-envoy-peer-metadata-id`; the reader strips the peer's.
 import { decodeMessage, encodeMessage } from '../../../xds/codec.js';
 import type { google } from '../../../xds/generated/types.js';
-import { structToJson } from '../../upstream/config-values.js';
-import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, toStruct, type PeerMetadata } from './peer-metadata.js';
+import { structToJson, toStruct } from '../../../xds/struct.js';
+import type { LocalNode } from './filter.js';
+import { exchangedMetadata, PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, type PeerMetadata } from './peer-metadata.js';
 
 /** The ALPN both sides negotiate for the exchange (Istio's MetadataExchange `protocol`). */
 export const PEER_EXCHANGE_ALPN = 'istio-peer-exchange';
@@ -22,6 +23,18 @@ export function encodeExchangePrefix(fields: Readonly<Record<string, unknown>>, 
   header.writeUInt32BE(EXCHANGE_MAGIC, 0);
   header.writeUInt32BE(any.length, 4);
   return Buffer.concat([header, any]);
+}
+
+/** Prefixes already built per node: the downstream filters and tcp_proxy's upstream side send the same bytes. */
+const nodePrefixes = new WeakMap<LocalNode, Buffer>();
+const NO_NODE: LocalNode = { id: '' };
+
+/** This node's prefix: its exchanged metadata and id, encoded once per node. */
+export function nodeExchangePrefix(node: LocalNode | undefined): Buffer {
+  const key = node ?? NO_NODE;
+  let prefix = nodePrefixes.get(key);
+  if (!prefix) nodePrefixes.set(key, (prefix = encodeExchangePrefix(exchangedMetadata(key.metadata), key.id)));
+  return prefix;
 }
 
 /** The reader's outcome: the peer (absent when the prefix had no metadata), or why there was no exchange. */

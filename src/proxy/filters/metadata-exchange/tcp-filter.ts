@@ -2,11 +2,10 @@
 // listener's TCP chain (downstream) or a cluster's `filters` (upstream): compiles the config and this node's prefix;
 // tcp_proxy does the exchange on connections that negotiated ALPN istio-peer-exchange.
 import { XdsValidationError } from '../../../common/errors.js';
-import type { google } from '../../../xds/generated/types.js';
-import { structToJson } from '../../upstream/config-values.js';
-import type { DownstreamConnection, NetworkFilterDeps, NetworkReadFilter, NetworkReadFilterFactory } from '../network-filter.js';
-import { exchangedMetadata } from './peer-metadata.js';
-import { encodeExchangePrefix, PEER_EXCHANGE_ALPN } from './tcp-exchange.js';
+import { readStructConfig } from '../struct-config.js';
+import { FilterStateFilter } from '../filter-state-filter.js';
+import type { NetworkFilterDeps, NetworkReadFilter, NetworkReadFilterFactory } from '../network-filter.js';
+import { nodeExchangePrefix, PEER_EXCHANGE_ALPN } from './tcp-exchange.js';
 
 export const TCP_METADATA_EXCHANGE_FILTER = 'istio.metadata_exchange';
 /** Istio's config type; Trellis has no codec for it: the config comes as a google.protobuf.Struct, found by name. */
@@ -26,9 +25,8 @@ const FIELDS = ['protocol', 'enable_discovery', 'additional_labels'];
 
 /** Compiles MetadataExchange (Struct form); `protocol` must be Istio's istio-peer-exchange, the only ALPN Trellis offers. */
 export function compileTcpExchange(config: unknown, node: NetworkFilterDeps['node']): TcpExchange {
-  const json = isStruct(config) ? structToJson(config) : ((config ?? {}) as Record<string, unknown>);
   const problems: string[] = [];
-  for (const key of Object.keys(json)) if (!FIELDS.includes(key)) problems.push(`${key}: unknown field (expected one of ${FIELDS.join(', ')})`);
+  const json = readStructConfig(config, FIELDS, problems);
   const protocol = json['protocol'];
   if (protocol !== PEER_EXCHANGE_ALPN) problems.push(`protocol: expected ${JSON.stringify(PEER_EXCHANGE_ALPN)}, got ${JSON.stringify(protocol)}`);
   // Discovery through the workload metadata xDS (ambient) is not in Trellis: the exchange itself is the only source.
@@ -37,35 +35,16 @@ export function compileTcpExchange(config: unknown, node: NetworkFilterDeps['nod
   if (problems.length > 0) throw new XdsValidationError(problems);
   return {
     protocol: PEER_EXCHANGE_ALPN,
-    prefix: encodeExchangePrefix(exchangedMetadata(node?.metadata), node?.id ?? ''),
+    prefix: nodeExchangePrefix(node),
     stats: { alpn_protocol_found: 0, alpn_protocol_not_found: 0, initial_header_not_found: 0, header_not_found: 0, metadata_added: 0 },
   };
-}
-
-function isStruct(v: unknown): v is google.protobuf.Struct {
-  return v !== null && typeof v === 'object' && 'fields' in v && Object.keys(v).length === 1;
-}
-
-class TcpMetadataExchangeFilter implements NetworkReadFilter {
-  readonly name = TCP_METADATA_EXCHANGE_FILTER;
-  constructor(private readonly exchange: TcpExchange) {}
-
-  get stats(): Readonly<Record<string, number>> {
-    const out: Record<string, number> = {};
-    for (const [k, v] of Object.entries(this.exchange.stats)) out[`metadata_exchange.${k}`] = v;
-    return out;
-  }
-
-  onNewConnection(connection: DownstreamConnection): 'continue' {
-    connection.filterState.set(DOWNSTREAM_EXCHANGE, this.exchange);
-    return 'continue';
-  }
 }
 
 export const tcpMetadataExchangeFilterFactory: NetworkReadFilterFactory = {
   name: TCP_METADATA_EXCHANGE_FILTER,
   typeUrl: TCP_METADATA_EXCHANGE_TYPE_URL,
   create(config: unknown, _path: string, deps: NetworkFilterDeps): NetworkReadFilter {
-    return new TcpMetadataExchangeFilter(compileTcpExchange(config, deps.node));
+    const exchange = compileTcpExchange(config, deps.node);
+    return new FilterStateFilter(TCP_METADATA_EXCHANGE_FILTER, DOWNSTREAM_EXCHANGE, exchange, { statPrefix: 'metadata_exchange.', values: exchange.stats });
   },
 };

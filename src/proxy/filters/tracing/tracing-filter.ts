@@ -6,7 +6,7 @@ import type { envoy, google } from '../../../xds/generated/types.js';
 import type { FilterStatus, HttpFilter, HttpFilterContext, HttpFilterFactory } from '../../http/filter.js';
 import { headerValue } from '../../http/headers.js';
 import { formatResponseFlags } from '../../http/response-flags.js';
-import { structToJson } from '../../upstream/config-values.js';
+import { structToJson } from '../../../xds/struct.js';
 import type { FinishedSpan, SpanKind } from './span.js';
 import { SpanExporter, type ExportFormat } from './span-exporter.js';
 import { extractContext, injectContext, randomId, type SpanContext } from './trace-context.js';

@@ -8,7 +8,7 @@ import type { TelemetrySpec } from '../../../../src/api/telemetry/telemetry.js';
 import { DEFAULT_MESH_CONFIG } from '../../../../src/control/model/mesh-config.js';
 import { parseExtensionProviders } from '../../../../src/control/model/extension-providers.js';
 import { buildTracingFilter, TRACING_FILTER_NAME, type TracingMeshConfig, type HttpFilter } from '../../../../src/control/translate/telemetry/tracing.js';
-import { structToJson } from '../../../../src/proxy/upstream/config-values.js';
+import { structToJson } from '../../../../src/xds/struct.js';
 import { SpanExporterPool, tracingFilterFactory, TRACING_TYPE_URL } from '../../../../src/proxy/filters/tracing/tracing-filter.js';
 
 type HcmTracing = envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing;
