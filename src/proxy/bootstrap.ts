@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { parseAllDocuments } from 'yaml';
+import { durationMs } from '../common/duration.js';
 import { ConfigError, ConfigValidationError, describeError, XdsValidationError } from '../common/errors.js';
 import { packAny } from '../xds/codec.js';
 import type { envoy, google } from '../xds/generated/types.js';
@@ -248,7 +249,7 @@ function adsBackoff(policy: envoy.config.core.v3.RetryPolicy | undefined, path: 
   refuseOthers(policy, ['retry_back_off'], path, add);
   const strategy = policy.retry_back_off;
   if (!strategy) return undefined;
-  const ms = (d: google.protobuf.Duration | undefined): number | undefined => (d ? (d.seconds ?? 0) * 1000 + Math.floor((d.nanos ?? 0) / 1e6) : undefined);
+  const ms = (d: google.protobuf.Duration | undefined): number | undefined => (d ? durationMs(d, 0) : undefined);
   const baseMs = ms(strategy.base_interval);
   if (baseMs === undefined || baseMs <= 0) {
     add(`${path}.retry_back_off.base_interval`, `must be a duration of at least 1ms, got ${baseMs === undefined ? 'nothing' : `${baseMs}ms`}`);

@@ -1,4 +1,5 @@
 // The SDS secrets a listener or cluster references (DownstreamTlsContext / UpstreamTlsContext), and the config source each comes from: static, ADS, or an SDS server behind a static cluster.
+import { durationMs } from '../common/duration.js';
 import { unpackAny, type Any } from '../xds/codec.js';
 import type { envoy } from '../xds/generated/types.js';
 
@@ -66,7 +67,7 @@ function addReference(config: SdsSecretConfig, path: string, refs: SecretReferen
   const source = configSource(config.sds_config, `${path}.sds_config`, problems);
   if (!source) return;
   const timeout = config.sds_config?.initial_fetch_timeout;
-  const initialFetchTimeoutMs = timeout ? Number(timeout.seconds ?? 0) * 1000 + Math.floor((timeout.nanos ?? 0) / 1e6) : undefined;
+  const initialFetchTimeoutMs = timeout ? durationMs(timeout, 0) : undefined;
   refs.push({ name: config.name, source, ...(initialFetchTimeoutMs !== undefined ? { initialFetchTimeoutMs } : {}) });
 }
 

@@ -21,7 +21,7 @@ import type { TlsConnectionInfo } from '../transport/peer-certificate.js';
 import { compileDownstreamTls, DOWNSTREAM_TLS_CONTEXT_TYPE_URL, RAW_BUFFER_TYPE_URL, type CompiledDownstreamTls } from '../transport/downstream-tls.js';
 import { NO_SECRETS } from '../transport/secret-provider.js';
 import { detectHttp2Preface, peekSocket } from '../transport/tls-inspector.js';
-import { compileInspectors, inspectConnection, type InspectorConfig } from './protocol-detection.js';
+import { compileInspectors, HTTP_INSPECTOR_NAMES, inspectConnection, TLS_INSPECTOR_NAMES, type InspectorConfig } from './protocol-detection.js';
 import { loadOriginalDestinationSupport, type OriginalDestination, type OriginalDestinationSupport } from '../transport/original-destination.js';
 import { compileChainMatch, matchKey, needsInspection, selectFilterChain, type CompiledChainMatch } from './filter-chain-match.js';
 import type { CompiledListener, DrainListenersOptions, ListenerContext, ListenerManager, ListenerStatus } from './types.js';
@@ -35,11 +35,7 @@ const SUPPORTED_LISTENER_FIELDS = new Set([
   'bind_to_port', 'access_log', 'reuse_port', 'enable_reuse_port', 'tcp_backlog_size', 'ignore_global_conn_limit', 'bypass_overload_manager',
 ]);
 /** Listener filters accepted besides original_dst: the inspectors (listeners/protocol-detection.ts), honouring filter_disabled. */
-const KNOWN_LISTENER_FILTERS = new Set([
-  'envoy.filters.listener.tls_inspector', 'envoy.filters.listener.http_inspector',
-  'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
-  'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
-]);
+const KNOWN_LISTENER_FILTERS: ReadonlySet<string> = new Set([...TLS_INSPECTOR_NAMES, ...HTTP_INSPECTOR_NAMES]);
 /**
  * Traffic capture needs the redirected connection's original destination (SO_ORIGINAL_DST), which only the native addon
  * reads: without it such listeners are refused rather than accepted and silently routed by the capture port.
@@ -85,11 +81,6 @@ class CompiledListenerImpl implements CompiledListener {
 function bindsToPort(listener: Listener): boolean {
   const w = listener.bind_to_port;
   return w === undefined || w === null || w.value === true;
-}
-
-function durationMs(d: { seconds?: number; nanos?: number } | undefined, fallback: number): number {
-  if (!d) return fallback;
-  return (d.seconds ?? 0) * 1000 + Math.floor((d.nanos ?? 0) / 1e6);
 }
 
 function versionOf(listener: Listener): string {
@@ -369,7 +360,9 @@ class ActiveListener {
       return;
     }
     if (initial && initial.length > 0) socket.unshift(initial);
-    this.tlsAcceptorFor(chain, tls).accept(socket);
+    // A ClientHello the tls_inspector parsed gives the acceptor its ALPN list, so it is not peeked and parsed again;
+    // without one (no inspector, disabled for this port, or a hello cut off by the timeout) the acceptor reads it.
+    this.tlsAcceptorFor(chain, tls).accept(socket, transport === 'tls' ? alpn : undefined);
   }
 
   private readonly tlsAcceptors = new Map<ChainRuntime, DownstreamTlsAcceptor>();

@@ -1,5 +1,6 @@
 // Envoy's inspecting listener filters (tls_inspector, http_inspector): per-connection enablement (filter_disabled), what they read, and their timeout.
 import type { Socket } from 'node:net';
+import { durationMs } from '../../common/duration.js';
 import type { envoy } from '../../xds/generated/types.js';
 import { detectHttp2Preface, MAX_CLIENT_HELLO, parseClientHello, peekSocket } from '../transport/tls-inspector.js';
 
@@ -58,8 +59,10 @@ export interface InspectorConfig {
   readonly continueOnTimeout: boolean;
 }
 
-const TLS_INSPECTOR_NAMES = new Set(['envoy.filters.listener.tls_inspector', 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector']);
-const HTTP_INSPECTOR_NAMES = new Set(['envoy.filters.listener.http_inspector', 'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector']);
+/** tls_inspector by its filter name or its typed_config type URL. */
+export const TLS_INSPECTOR_NAMES: ReadonlySet<string> = new Set(['envoy.filters.listener.tls_inspector', 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector']);
+/** http_inspector by its filter name or its typed_config type URL. */
+export const HTTP_INSPECTOR_NAMES: ReadonlySet<string> = new Set(['envoy.filters.listener.http_inspector', 'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector']);
 
 /**
  * The inspectors of a listener: the tls_inspector and http_inspector it lists, each with its filter_disabled. Where
@@ -84,8 +87,7 @@ export function compileInspectors(
   if (!tls && chainsNeed.tls) tls = NEVER;
   if (!http && chainsNeed.http) http = NEVER;
   if (!tls && !http) return undefined;
-  const t = listener.listener_filters_timeout;
-  const timeoutMs = t ? (t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : defaultTimeoutMs;
+  const timeoutMs = durationMs(listener.listener_filters_timeout, defaultTimeoutMs);
   return { ...(tls ? { tls } : {}), ...(http ? { http } : {}), timeoutMs, continueOnTimeout: listener.continue_on_listener_filters_timeout === true };
 }
 

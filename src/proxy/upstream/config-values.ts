@@ -1,11 +1,4 @@
-// Reading decoded protobuf values (Durations, wrappers, set fields) the way Envoy defaults them, for the upstream config compilers.
-import type { google } from '../../xds/generated/types.js';
-
-/** Milliseconds of a google.protobuf.Duration, or `fallback` when unset. */
-export function durationMs(d: google.protobuf.Duration | undefined, fallback: number): number {
-  if (!d) return fallback;
-  return (d.seconds ?? 0) * 1000 + Math.floor((d.nanos ?? 0) / 1e6);
-}
+// Reading decoded protobuf values (wrappers, set fields) the way Envoy defaults them, for the upstream config compilers.
 
 /** The value of a wrapper (UInt32Value, BoolValue…), or `fallback` when the wrapper or its value is unset. */
 export function wrapped<T>(w: { value?: T } | undefined, fallback: T): T {

@@ -2,7 +2,8 @@
 // and local-origin failures ejected inline, success rate and failure percentage ejected at each interval, ejection time
 // growing with the ejection count and un-ejection on the interval timer.
 import type { envoy } from '../../xds/generated/types.js';
-import { durationMs, rejectUnsupported, wrapped } from './config-values.js';
+import { durationMs } from '../../common/duration.js';
+import { rejectUnsupported, wrapped } from './config-values.js';
 import type { HostImpl } from './host.js';
 import type { UpstreamFailure } from './types.js';
 

@@ -2,7 +2,8 @@
 import { CodecError } from '../../common/errors.js';
 import { unpackAny } from '../../xds/codec.js';
 import type { envoy } from '../../xds/generated/types.js';
-import { durationMs, rejectUnsupported, wrapped } from './config-values.js';
+import { durationMs } from '../../common/duration.js';
+import { rejectUnsupported, wrapped } from './config-values.js';
 
 type Cluster = envoy.config.cluster.v3.Cluster;
 type HttpProtocolOptions = envoy.extensions.upstreams.http.v3.HttpProtocolOptions;

@@ -15,6 +15,7 @@ import type { envoy } from '../../../src/xds/generated/types.js';
 import { FakeCluster, FakeClusterManager, fakeHost, fakeRouteTable } from '../http/fakes.js';
 import { get, HCM_MSG, hcmListener, routerFilter, startProxy, startUpstream, type Upstream } from '../http/harness.js';
 import type { RouteTable } from '../../../src/proxy/router/route-table.js';
+import { DownstreamTlsAcceptor } from '../../../src/proxy/transport/downstream-tls-acceptor.js';
 
 let dir: string;
 let up: Upstream;
@@ -134,6 +135,13 @@ test('TLS: filter chain chosen by SNI, certificate per chain, ALPN h2 and http/1
     filter_chains: [tlsChain(['a.example.com'], a, 'a', ['h2', 'http/1.1']), tlsChain(['*.example.com'], b, 'b', ['h2', 'http/1.1'])],
   };
   const proxy = await startProxy([listener], routesFor('web'), clusters);
+  // The ALPN list each connection's acceptor is handed: the tls_inspector's, so the ClientHello is not read twice.
+  const handed: (readonly string[] | undefined)[] = [];
+  const accept = DownstreamTlsAcceptor.prototype.accept;
+  DownstreamTlsAcceptor.prototype.accept = function (this: DownstreamTlsAcceptor, socket, clientAlpn) {
+    handed.push(clientAlpn);
+    accept.call(this, socket, clientAlpn);
+  };
   try {
     const port = proxy.port('tls');
     const peerCN = (servername: string) =>
@@ -147,6 +155,7 @@ test('TLS: filter chain chosen by SNI, certificate per chain, ALPN h2 and http/1
       });
     assert.equal(await peerCN('a.example.com'), 'a.example.com');
     assert.equal(await peerCN('c.example.com'), 'b.example.com', 'wildcard chain');
+    assert.deepEqual(handed, [['http/1.1'], ['http/1.1']], 'the inspector\'s ALPN reaches the acceptor');
     const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = httpsRequest({ host: '127.0.0.1', port, servername: 'a.example.com', path: '/tls', ca: readFileSync(a.cert), headers: { host: 'a.example.com' }, agent: false }, (r) => {
         let body = '';
@@ -176,6 +185,7 @@ test('TLS: filter chain chosen by SNI, certificate per chain, ALPN h2 and http/1
     await assert.rejects(peerCN('other.test'));
     assert.ok(proxy.manager.status()[0]!.stats['no_filter_chain_match']! >= 1);
   } finally {
+    DownstreamTlsAcceptor.prototype.accept = accept;
     await proxy.close();
   }
 });

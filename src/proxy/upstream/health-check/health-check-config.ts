@@ -1,7 +1,8 @@
 // Cluster.health_checks (envoy.config.core.v3.HealthCheck) validated into the settings the health checker and its
 // HTTP, TCP and gRPC probes run with, with Envoy's defaults and every unsupported field refused with its path.
 import type { envoy } from '../../../xds/generated/types.js';
-import { durationMs, rejectUnsupported, wrapped } from '../config-values.js';
+import { durationMs } from '../../../common/duration.js';
+import { rejectUnsupported, wrapped } from '../config-values.js';
 
 type HealthCheck = envoy.config.core.v3.HealthCheck;
 type Payload = envoy.config.core.v3.HealthCheck.Payload;
