@@ -33,6 +33,11 @@ test('DestinationRule: localityLbSetting as Istio validates it (distribute xor f
   assert.deepEqual(lb('{distribute: [{from: r1/*, to: {r1/*: 100}}, {from: r1/z1, to: {r1/*: 100}}]}'), [
     { path: `${at}.distribute[1].from`, message: 'locality r1/z1 overlap with previous specified ones' },
   ]);
+  // Either order, an exact repeat, a region-wide `from` after a zone; sibling zones and other regions do not overlap.
+  assert.deepEqual(lb('{distribute: [{from: r1/z1, to: {r1/*: 100}}, {from: r1/*, to: {r1/*: 100}}, {from: r1/z1, to: {r1/*: 100}}, {from: r1, to: {r1/*: 100}}]}').map((p) => p.path), [
+    `${at}.distribute[1].from`, `${at}.distribute[2].from`, `${at}.distribute[3].from`,
+  ]);
+  assert.deepEqual(lb('{distribute: [{from: r1/z1/*, to: {r1/*: 100}}, {from: r1/z2, to: {r1/*: 100}}, {from: r2/z1/s1, to: {r1/*: 100}}, {from: r2/z1/s2, to: {r1/*: 100}}]}'), []);
   assert.deepEqual(lb('{failover: [{from: r1, to: r1}, {from: r2, to: "r*"}]}'), [
     { path: `${at}.failover[0]`, message: 'locality lb failover settings must specify different regions' },
     { path: `${at}.failover[1].to`, message: "locality lb failover region should not contain '*' wildcard" },

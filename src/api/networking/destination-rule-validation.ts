@@ -18,6 +18,7 @@ import {
 import { checkLabels } from '../validation/names.js';
 import { checkExportTo, checkHost, checkPortNumber, checkSubsetName, checkMatchLabelsSelector } from './common-validation.js';
 import { CLIENT_TLS_MODES, SIMPLE_LB } from './destination-rule.js';
+import { localityMatch, parseLocality, TOPOLOGY_LABELS } from './locality.js';
 
 const POLICY_FIELDS = ['loadBalancer', 'connectionPool', 'outlierDetection', 'tls'];
 
@@ -135,10 +136,11 @@ function checkLocalityLb(c: Checker, path: string, value: unknown): void {
   const froms: string[] = [];
   eachObject(c, fieldPath(path, 'distribute'), distribute, ['from', 'to'], (d, p) => {
     checkLocality(c, fieldPath(p, 'from'), d.from);
-    // Istio: a caller must match one rule at most, so no `from` may repeat or be covered by an earlier wildcard.
+    // Istio: a caller must match one rule at most, so no `from` may match an earlier one or be matched by it (each
+    // read as a locality the other's pattern is matched against, as callers are).
     if (typeof d.from === 'string') {
       const from = d.from;
-      if (froms.some((earlier) => localityCovers(earlier, from) || localityCovers(from, earlier))) c.report(fieldPath(p, 'from'), `locality ${from} overlap with previous specified ones`);
+      if (froms.some((earlier) => localityMatch(parseLocality(from), earlier) || localityMatch(parseLocality(earlier), from))) c.report(fieldPath(p, 'from'), `locality ${from} overlap with previous specified ones`);
       froms.push(from);
     }
     const to = asObject(c, fieldPath(p, 'to'), d.to);
@@ -162,21 +164,6 @@ function checkLocalityLb(c: Checker, path: string, value: unknown): void {
     const topology = priorities.find((p) => TOPOLOGY_LABELS.includes(p.split('=')[0]!));
     if (topology !== undefined) c.report(fieldPath(path, 'failoverPriority'), `can not simultaneously set 'failover' and topology label '${topology}' in 'failover_priority'`);
   }
-}
-
-const TOPOLOGY_LABELS = ['topology.kubernetes.io/region', 'topology.kubernetes.io/zone', 'topology.istio.io/subzone'];
-
-/** Whether locality pattern `a` (`region/zone/*`, a trailing `*` or missing parts match anything) matches all of `b`. */
-function localityCovers(a: string, b: string): boolean {
-  const pa = a.split('/');
-  const pb = b.split('/');
-  for (let i = 0; i < 3; i++) {
-    const x = pa[i] ?? '*';
-    const y = pb[i] ?? '*';
-    if (x === '*') return true;
-    if (x !== y) return false;
-  }
-  return true;
 }
 
 function checkLocality(c: Checker, path: string, value: unknown): void {

@@ -1,5 +1,6 @@
 // The registry's model of the mesh: services (host, ports, resolution) and their instances (address, port, locality, weight), and how they change.
 import type { Kind, ResourceOrigin } from '../../api/index.js';
+import type { Locality } from '../../api/networking/locality.js';
 
 export type Resolution = 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN' | 'NONE';
 export type ServiceLocation = 'MESH_INTERNAL' | 'MESH_EXTERNAL';
@@ -43,11 +44,8 @@ export interface Service {
   source: SourceRef;
 }
 
-export interface Locality {
-  region: string;
-  zone: string;
-  subzone: string;
-}
+// Istio's locality strings are API (DestinationRule rules match them), so the type and parser live there.
+export { parseLocality, type Locality } from '../../api/networking/locality.js';
 
 /** One endpoint of one service port: what EDS sends for `outbound|<port>||<hostname>`. */
 export interface ServiceInstance {
@@ -83,10 +81,4 @@ export interface RegistryChange {
 /** True when no service definition changed, so only endpoints (EDS) need to be pushed. */
 export function isEndpointOnlyChange(change: RegistryChange): boolean {
   return change.services.size === 0 && change.endpoints.size > 0;
-}
-
-/** `region/zone/subzone` (any of them may be missing) as a Locality. */
-export function parseLocality(value: string | undefined): Locality {
-  const [region = '', zone = '', subzone = ''] = (value ?? '').split('/');
-  return { region, zone, subzone };
 }

@@ -130,3 +130,23 @@ test('failover regions re-rank; enabled: false (rule or mesh) turns it off; dist
   const plain = generators.get(CLUSTER)!.generate(caller('in-a', { region: 'r1', zone: 'za' }), failover, REQUEST).map((r) => r.resource as Cluster);
   assert.equal(plain.find((c) => c.name === CLUSTER_NAME)?.common_lb_config?.locality_weighted_lb_config, undefined);
 });
+
+test('the EDS cache key names the locality setting: callers of one locality under rules that differ only in distribute weights do not share; under the same rule they do', async () => {
+  const selected = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: zonal-selected, namespace: default }
+spec:
+  host: zonal
+  workloadSelector: { matchLabels: { app: selected } }
+  trafficPolicy:
+    loadBalancer:
+      localityLbSetting:
+        distribute: [{ from: r1/za/*, to: { r1/za/*: 50, r2/*: 50 } }]
+`;
+  const context = await push({ 'registry.yaml': REGISTRY, 'dr.yaml': rule('loadBalancer:\n  localityLbSetting:\n    distribute: [{ from: r1/za/*, to: { r1/za/*: 70, r2/*: 30 } }]'), 'selected.yaml': selected });
+  const weights = (cla: ClusterLoadAssignment) => (cla.endpoints ?? []).map((l) => `${l.locality?.zone}:${l.load_balancing_weight?.value}`);
+  const plain = assignment(caller('plain', { region: 'r1', zone: 'za' }), context);
+  assert.deepEqual(weights(plain), ['za:70', 'zc:30']);
+  assert.deepEqual(weights(assignment(caller('selected', { region: 'r1', zone: 'za' }), context)), ['za:50', 'zc:50']);
+  assert.equal(assignment(caller('plain-too', { region: 'r1', zone: 'za' }), context), plain);
+});

@@ -5,7 +5,7 @@ import type { Locality, ServiceInstance } from '../../model/service.js';
 import type { envoy } from '../../../xds/generated/types.js';
 import { buildAddress } from '../common/address.js';
 import { MAX_UINT32, toStruct, uint32, type Struct } from '../common/protobuf-values.js';
-import { applyLocalityLoadBalancer, envoyLocality, type LocalityLbInput } from './locality-lb.js';
+import { applyLocalityLoadBalancer, localityLbEndpoints, type LocalityLbInput } from './locality-lb.js';
 
 export type ClusterLoadAssignment = envoy.config.endpoint.v3.ClusterLoadAssignment;
 export type LocalityLbEndpoints = envoy.config.endpoint.v3.LocalityLbEndpoints;
@@ -83,12 +83,7 @@ export function buildLocalityLbEndpoints(instances: readonly ServiceInstance[], 
     group.endpoints.sort((a, b) => compareInstances(a.instance, b.instance));
     return { locality: group.locality, endpoints: group.endpoints.map(({ instance, lb }) => ({ labels: instance.labels, lb, weight: endpointWeight(instance) })) };
   });
-  if (options.localityLb) return applyLocalityLoadBalancer(groups, options.localityLb);
-  return groups.map((group) => {
-    let weight = 0;
-    for (const e of group.endpoints) weight = Math.min(MAX_UINT32, weight + e.weight);
-    return { locality: envoyLocality(group.locality), lb_endpoints: group.endpoints.map((e) => e.lb), load_balancing_weight: uint32(weight) };
-  });
+  return options.localityLb ? applyLocalityLoadBalancer(groups, options.localityLb) : groups.map(localityLbEndpoints);
 }
 
 /** Istio's locality label `region/zone/subzone`. */

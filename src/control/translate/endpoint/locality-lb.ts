@@ -5,14 +5,10 @@ import type { LocalityLoadBalancerSetting } from '../../../api/index.js';
 import type { Locality } from '../../model/service.js';
 import type { envoy } from '../../../xds/generated/types.js';
 import { MAX_UINT32, uint32 } from '../common/protobuf-values.js';
+import { localityMatch, REGION_LABEL, SUBZONE_LABEL, ZONE_LABEL } from '../../../api/networking/locality.js';
 
 type LocalityLbEndpoints = envoy.config.endpoint.v3.LocalityLbEndpoints;
 type LbEndpoint = envoy.config.endpoint.v3.LbEndpoint;
-
-/** Kubernetes' and Istio's topology labels: failoverPriority may name them, and they are derived from localities. */
-export const REGION_LABEL = 'topology.kubernetes.io/region';
-export const ZONE_LABEL = 'topology.kubernetes.io/zone';
-export const SUBZONE_LABEL = 'topology.istio.io/subzone';
 
 /** What the calling proxy's EDS depends on when a locality load-balancer setting applies. */
 export interface LocalityLbInput {
@@ -49,13 +45,6 @@ export function lbPriority(proxy: Locality, endpoint: Locality): number {
   return proxy.subzone === endpoint.subzone ? 0 : 1;
 }
 
-/** Istio's LocalityMatch: `rule` is `region[/zone[/subzone]]` where `*` matches anything and a missing part matches all. */
-export function localityMatch(locality: Locality, rule: string): boolean {
-  const [region = '', zone = '', subzone = ''] = rule.split('/');
-  const part = (want: string, have: string, optional: boolean): boolean => want === '*' || (optional && want === '') || want === have;
-  return part(region, locality.region, false) && part(zone, locality.zone, true) && part(subzone, locality.subzone, true);
-}
-
 /**
  * The locality groups as LocalityLbEndpoints for this proxy: `distribute` sets each locality's weight (and drops the
  * localities it gives none); otherwise, when failover is enabled, each gets a priority by failoverPriority labels
@@ -79,6 +68,11 @@ export function applyLocalityLoadBalancer(groups: readonly LocalityGroup[], inpu
     .map((e, i) => ({ e, i }))
     .sort((a, b) => a.e.priority - b.e.priority || a.i - b.i)
     .map(({ e }) => toLocalityLbEndpoints(e));
+}
+
+/** One locality at priority 0, weighted by the sum of its endpoints' weights: the assignment when no locality setting applies. */
+export function localityLbEndpoints(group: LocalityGroup): LocalityLbEndpoints {
+  return toLocalityLbEndpoints(entry(group.locality, group.endpoints, 0));
 }
 
 interface Entry {

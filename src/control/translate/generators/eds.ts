@@ -10,6 +10,7 @@ import { proxyInputs } from './proxy-inputs.js';
 import { identity, labelsKey, sharedBuild } from './shared-build.js';
 import { effectiveLocalityLbSetting, type LocalityLbInput } from '../endpoint/locality-lb.js';
 import type { Proxy } from '../../model/proxy.js';
+import type { LocalityLoadBalancerSetting } from '../../../api/index.js';
 import type { ResolvedTrafficPolicy } from '../cluster/traffic-policy.js';
 
 export const edsGenerator: XdsGenerator<PushContext> = {
@@ -68,5 +69,17 @@ function localityLbKey(input: LocalityLbInput): string {
   const l = input.proxyLocality;
   // Labels matter only to failoverPriority (with failover enabled), so only then do they split the cache.
   const labels = input.enableFailover && input.setting.failoverPriority?.length ? labelsKey(input.proxyLabels) : '';
-  return JSON.stringify([l.region, l.zone, l.subzone, labels, input.enableFailover, input.setting]);
+  return `${JSON.stringify([l.region, l.zone, l.subzone, labels, input.enableFailover])}|${settingKey(input.setting)}`;
+}
+
+/**
+ * A localityLbSetting's JSON, made once per setting object: each is a DestinationRule's (or the mesh's) and never
+ * changes (an edit makes a new resource), while every proxy calling its clusters needs the key. By value, so rules
+ * that agree still share.
+ */
+const settingKeys = new WeakMap<LocalityLoadBalancerSetting, string>();
+function settingKey(setting: LocalityLoadBalancerSetting): string {
+  let key = settingKeys.get(setting);
+  if (key === undefined) settingKeys.set(setting, (key = JSON.stringify(setting)));
+  return key;
 }
