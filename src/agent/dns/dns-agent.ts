@@ -1,6 +1,7 @@
 // Starts the agent's DNS proxy beside a proxy: its name table over NDS from the bootstrap's control plane, upstreams from resolv.conf.
 import { ConfigError } from '../../common/errors.js';
-import { loadBootstrap } from '../../proxy/bootstrap.js';
+import { DEFAULT_NODE_DOMAIN, DEFAULT_NODE_NAMESPACE, parseNodeId } from '../../common/node-id.js';
+import { loadBootstrap, type ProxyNode } from '../../proxy/bootstrap.js';
 import { DnsProxy, type DnsProxyStats } from './dns-proxy.js';
 import { NameTableClient } from './name-table-client.js';
 import { readResolvConf } from './resolv-conf.js';
@@ -37,15 +38,24 @@ export function parseUpstream(value: string): UpstreamServer | undefined {
   return port >= 1 && port <= 65535 ? { host: m[1]!, port } : undefined;
 }
 
+/**
+ * The namespace and cluster domain the DNS proxy answers short names for, read from the node as the control plane reads
+ * it (its name table is built for them). An id that is not Istio's is not refused here (the control plane refuses it,
+ * and names outside the mesh still resolve upstream): Istio's defaults apply, and `problem` says why.
+ */
+export function dnsScope(node: Pick<ProxyNode, 'id' | 'metadata'>): { namespace: string; clusterDomain: string; problem?: string } {
+  const metadataNamespace = node.metadata?.fields?.['NAMESPACE']?.string_value;
+  const parsed = parseNodeId(node.id, metadataNamespace);
+  if ('problem' in parsed) return { namespace: metadataNamespace || DEFAULT_NODE_NAMESPACE, clusterDomain: DEFAULT_NODE_DOMAIN, problem: parsed.problem };
+  return { namespace: parsed.namespace, clusterDomain: parsed.domainSuffix };
+}
+
 export async function startDnsAgent(options: DnsAgentOptions): Promise<DnsAgent> {
   const bootstrap = loadBootstrap(options.bootstrapPath);
   if (!bootstrap.ads) throw new ConfigError('TRELLIS_CONFIG_INVALID', `${options.bootstrapPath}: the DNS proxy needs a control plane (dynamic_resources.ads_config) for its name table`);
   const node = bootstrap.node;
-  // Istio's node id: type~ip~pod.namespace~namespace.svc.<cluster domain>.
-  const dnsDomain = node.id.split('~')[3] ?? '';
-  const svc = dnsDomain.indexOf('.svc.');
-  const clusterDomain = svc >= 0 ? dnsDomain.slice(svc + 5) : 'cluster.local';
-  const namespace = node.metadata?.fields?.['NAMESPACE']?.string_value || (svc >= 0 ? dnsDomain.slice(0, svc) : 'default');
+  const { namespace, clusterDomain, problem } = dnsScope(node);
+  if (problem) options.log?.(`${options.bootstrapPath}: ${problem}; the control plane will refuse it, so mesh names get no table`);
   const resolvConf = readResolvConf(options.resolvConfPath);
   const upstreams = options.upstreams ?? resolvConf.servers;
   if (upstreams.length === 0) options.log?.(`no upstream nameserver in ${options.resolvConfPath ?? '/etc/resolv.conf'}: names outside the mesh get SERVFAIL`);

@@ -1,7 +1,8 @@
 // Host names as Istio reads them: short names resolve within a namespace (`reviews` in `default` → `reviews.default.svc.cluster.local`).
+import { DEFAULT_NODE_DOMAIN } from '../../common/node-id.js';
 
 /** Kubernetes' default cluster domain; Istio calls it the domain suffix. */
-export const DEFAULT_DOMAIN_SUFFIX = 'cluster.local';
+export const DEFAULT_DOMAIN_SUFFIX = DEFAULT_NODE_DOMAIN;
 
 /**
  * The fully qualified name of `host` as written in a resource of `namespace`, the way Istio's ResolveShortnameToFQDN does it:

@@ -1,7 +1,7 @@
 // A connected proxy as the control plane sees it: Istio's node id (`type~ip~pod.ns~ns.svc.domain`) plus node metadata.
 import type { envoy } from '../../xds/generated/types.js';
 import { parseLocality, type Locality } from './service.js';
-import { DEFAULT_DOMAIN_SUFFIX } from './hostname.js';
+import { parseNodeId } from '../../common/node-id.js';
 
 /** Istio's node types: a sidecar next to a workload, or a gateway ("router"). */
 export type ProxyType = 'sidecar' | 'router';
@@ -39,18 +39,11 @@ type Value = NonNullable<NonNullable<Struct>['fields']>[string];
  */
 export function proxyFromNode(node: envoy.config.core.v3.Node): Proxy {
   const id = node.id ?? '';
-  const parts = id.split('~');
-  if (parts.length !== 4) throw new ProxyIdError(`node id ${JSON.stringify(id)} is not Istio's type~ip~pod.namespace~namespace.svc.domain`);
-  const [type, ip, podAndNs, dnsDomain] = parts as [string, string, string, string];
-  if (type !== 'sidecar' && type !== 'router') throw new ProxyIdError(`node id ${JSON.stringify(id)}: type must be sidecar or router, got ${JSON.stringify(type)}`);
-  const dot = podAndNs.indexOf('.');
-  const podName = dot < 0 ? podAndNs : podAndNs.slice(0, dot);
-  const idNamespace = dot < 0 ? '' : podAndNs.slice(dot + 1);
   const metadata = flattenMetadata(node.metadata);
+  const parsed = parseNodeId(id, metadata['NAMESPACE']);
+  if ('problem' in parsed) throw new ProxyIdError(parsed.problem);
+  const { type, ip, podName, namespace, domainSuffix } = parsed;
   const labels = structToStrings(node.metadata?.fields?.['LABELS']);
-  const namespace = metadata['NAMESPACE'] || idNamespace || 'default';
-  const svcIndex = dnsDomain.indexOf('.svc.');
-  const domainSuffix = svcIndex >= 0 ? dnsDomain.slice(svcIndex + 5) : DEFAULT_DOMAIN_SUFFIX;
   const ips = (metadata['INSTANCE_IPS'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const locality = node.locality
     ? { region: node.locality.region ?? '', zone: node.locality.zone ?? '', subzone: node.locality.sub_zone ?? '' }
@@ -61,7 +54,7 @@ export function proxyFromNode(node: envoy.config.core.v3.Node): Proxy {
     ipAddresses: ips.length > 0 ? ips : [ip],
     podName,
     namespace,
-    domainSuffix: domainSuffix || DEFAULT_DOMAIN_SUFFIX,
+    domainSuffix,
     labels,
     serviceAccount: metadata['SERVICE_ACCOUNT'] || 'default',
     locality,
