@@ -13,7 +13,7 @@ import { compileLoadAssignment, type EndpointSpec, type LoadAssignment } from '.
 import { compileHealthChecks, type HealthCheckConfig } from './health-check/health-check-config.js';
 import { HealthChecker } from './health-check/health-checker.js';
 import { probeConnector } from './health-check/health-probe.js';
-import { HostImpl, coarseHealth } from './host.js';
+import { HostImpl } from './host.js';
 import { OutlierDetector, compileOutlierDetection, outlierResultOf, type OutlierDetectionConfig } from './outlier-detector.js';
 import { loadBalancerPolicy, loadBalancerPolicyNames } from './lb/index.js';
 import { policyConfigFields, type LbEnvironment, type LoadBalancerPolicy } from './lb/load-balancer-policy.js';
@@ -584,19 +584,12 @@ export class UpstreamClusterImpl implements UpstreamCluster {
       this.healthChecker?.setHosts(this.hostList);
       this.outlierDetector?.setHosts(this.hostList);
     }
-    const hosts = this.hostList;
-    this.stats.membership_total = hosts.length;
-    let healthy = 0;
-    let degraded = 0;
-    for (const h of hosts) {
-      const c = coarseHealth(h);
-      if (c === 'healthy') healthy++;
-      else if (c === 'degraded') degraded++;
-    }
-    this.stats.membership_healthy = healthy;
-    this.membershipDegraded = degraded;
+    // The priority set classifies each host's health once; the membership gauges read its counts.
+    const set = buildPrioritySet(this.hostList, this.assignment.localityWeights, this.assignment.overprovisioningFactor);
+    this.stats.membership_total = set.totalHosts;
+    this.stats.membership_healthy = set.healthyHosts;
+    this.membershipDegraded = set.degradedHosts;
     if (this.compiled.policy) {
-      const set = buildPrioritySet(hosts, this.assignment.localityWeights, this.assignment.overprovisioningFactor);
       this.lb = new PriorityLoadBalancer(set, this.compiled.policy, this.compiled.policyConfig, this.env, {
         panicThreshold: this.compiled.panicThreshold,
         localityWeighted: this.compiled.localityWeighted,

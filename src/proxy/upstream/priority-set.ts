@@ -26,7 +26,9 @@ export interface PrioritySet {
   /** ClusterLoadAssignment.policy.overprovisioning_factor (Envoy default 140, i.e. 1.4). */
   readonly overprovisioningFactor: number;
   readonly totalHosts: number;
+  /** Hosts whose coarse health is healthy, or degraded (membership_healthy, membership_degraded). */
   readonly healthyHosts: number;
+  readonly degradedHosts: number;
 }
 
 export const DEFAULT_OVERPROVISIONING_FACTOR = 140;
@@ -36,6 +38,10 @@ export function localityWeightKey(priority: number, locality: HostLocality): str
   return `${priority}|${localityKey(locality)}`;
 }
 
+/**
+ * Groups `hosts` by priority, then by locality, in one pass: each host's coarse health is computed once per rebuild and
+ * sorts it into the healthy or degraded lists of its priority and its locality (orders follow `hosts`).
+ */
 export function buildPrioritySet(
   hosts: readonly HostImpl[],
   localityWeights: ReadonlyMap<string, number>,
@@ -43,29 +49,34 @@ export function buildPrioritySet(
 ): PrioritySet {
   let maxPriority = 0;
   for (const h of hosts) maxPriority = Math.max(maxPriority, h.priority);
-  const hostSets: HostSet[] = [];
+  const sets: { hosts: HostImpl[]; healthy: HostImpl[]; degraded: HostImpl[]; groups: Map<string, { locality: HostLocality; hosts: HostImpl[]; healthy: HostImpl[]; degraded: HostImpl[] }> }[] = [];
+  for (let p = 0; p <= maxPriority; p++) sets.push({ hosts: [], healthy: [], degraded: [], groups: new Map() });
   let healthyHosts = 0;
-  for (let p = 0; p <= maxPriority; p++) {
-    const all = hosts.filter((h) => h.priority === p);
-    const healthy = all.filter((h) => coarseHealth(h) === 'healthy');
-    const degraded = all.filter((h) => coarseHealth(h) === 'degraded');
-    healthyHosts += healthy.length;
-    const groups = new Map<string, { locality: HostLocality; hosts: HostImpl[] }>();
-    for (const h of all) {
-      const key = localityKey(h.locality);
-      let g = groups.get(key);
-      if (!g) groups.set(key, (g = { locality: h.locality, hosts: [] }));
-      g.hosts.push(h);
+  let degradedHosts = 0;
+  for (const h of hosts) {
+    const set = sets[h.priority]!;
+    const key = localityKey(h.locality);
+    let g = set.groups.get(key);
+    if (!g) set.groups.set(key, (g = { locality: h.locality, hosts: [], healthy: [], degraded: [] }));
+    set.hosts.push(h);
+    g.hosts.push(h);
+    const health = coarseHealth(h);
+    if (health === 'healthy') {
+      healthyHosts++;
+      set.healthy.push(h);
+      g.healthy.push(h);
+    } else if (health === 'degraded') {
+      degradedHosts++;
+      set.degraded.push(h);
+      g.degraded.push(h);
     }
-    const localities: LocalityGroup[] = [...groups].map(([key, g]) => ({
-      key,
-      locality: g.locality,
-      weight: localityWeights.get(localityWeightKey(p, g.locality)) ?? 0,
-      hosts: g.hosts,
-      healthy: g.hosts.filter((h) => coarseHealth(h) === 'healthy'),
-      degraded: g.hosts.filter((h) => coarseHealth(h) === 'degraded'),
-    }));
-    hostSets.push({ priority: p, hosts: all, healthy, degraded, localities });
   }
-  return { hostSets, overprovisioningFactor, totalHosts: hosts.length, healthyHosts };
+  const hostSets: HostSet[] = sets.map((set, p) => ({
+    priority: p,
+    hosts: set.hosts,
+    healthy: set.healthy,
+    degraded: set.degraded,
+    localities: [...set.groups].map(([key, g]) => ({ key, locality: g.locality, weight: localityWeights.get(localityWeightKey(p, g.locality)) ?? 0, hosts: g.hosts, healthy: g.healthy, degraded: g.degraded })),
+  }));
+  return { hostSets, overprovisioningFactor, totalHosts: hosts.length, healthyHosts, degradedHosts };
 }

@@ -193,14 +193,13 @@ export class PriorityLoadBalancer {
     return anyLeft ? computePriorityLoad(set, this.options.panicThreshold, excluded) : { healthyLoad: this.healthyLoad, degradedLoad: this.degradedLoad };
   }
 
-  private chooseOnce(context: LoadBalancerContext, attempt: number): HostImpl | undefined {
+  /**
+   * One pick over the given priority loads. A retry's loads (excluded priorities) are computed once per chooseHost,
+   * not per re-pick: the host set does not change between them.
+   */
+  private chooseOnce(context: LoadBalancerContext, attempt: number, healthyLoad: readonly number[], degradedLoad: readonly number[]): HostImpl | undefined {
     const n = this.states.length;
     if (n === 0) return undefined;
-    const excluded = context.excludedPriorities;
-    // Locals rather than a destructured object: the common case (no exclusion) allocates nothing per pick.
-    let healthyLoad: readonly number[] = this.healthyLoad;
-    let degradedLoad: readonly number[] = this.degradedLoad;
-    if (excluded !== undefined && excluded.size > 0) ({ healthyLoad, degradedLoad } = this.retryLoad(excluded));
     // Hash policies choose the priority from the hash, so the same key keeps the same priority.
     let point = this.policy.kind === 'hash' && context.hashKey !== undefined ? Number(context.hashKey % 100n) : Math.floor(this.env.random() * 100);
     for (let p = 0; p < n; p++) {
@@ -222,12 +221,17 @@ export class PriorityLoadBalancer {
 
   /** Picks a host; when it is in avoidHosts, re-picks up to hostSelectionRetryMaxAttempts times (default 1), then keeps the last. */
   chooseHost(context: LoadBalancerContext): HostImpl | undefined {
+    const excluded = context.excludedPriorities;
+    // Locals rather than a destructured object: the common case (no exclusion) allocates nothing per pick.
+    let healthyLoad: readonly number[] = this.healthyLoad;
+    let degradedLoad: readonly number[] = this.degradedLoad;
+    if (excluded !== undefined && excluded.size > 0) ({ healthyLoad, degradedLoad } = this.retryLoad(excluded));
     const avoid = context.avoidHosts;
-    let host = this.chooseOnce(context, 0);
+    let host = this.chooseOnce(context, 0, healthyLoad, degradedLoad);
     if (!host || !avoid || avoid.size === 0 || !avoid.has(host)) return host;
     const max = context.hostSelectionRetryMaxAttempts ?? 1;
     for (let attempt = 1; attempt <= max; attempt++) {
-      host = this.chooseOnce(context, attempt);
+      host = this.chooseOnce(context, attempt, healthyLoad, degradedLoad);
       if (!host || !avoid.has(host)) return host;
     }
     return host;
