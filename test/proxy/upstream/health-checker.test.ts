@@ -10,6 +10,7 @@ import { XdsValidationError } from '../../../src/common/errors.js';
 import { compileCluster, type UpstreamClusterImpl } from '../../../src/proxy/upstream/cluster.js';
 import { compileHealthChecks } from '../../../src/proxy/upstream/health-check/health-check-config.js';
 import { decodeServingStatus, encodeHealthCheckRequest } from '../../../src/proxy/upstream/health-check/grpc-probe.js';
+import { probeFinisher, type ProbeOutcome } from '../../../src/proxy/upstream/health-check/health-probe.js';
 import { tcpPayloadsMatch } from '../../../src/proxy/upstream/health-check/tcp-probe.js';
 import type { envoy } from '../../../src/xds/generated/types.js';
 
@@ -359,4 +360,30 @@ test('EDS with health checks: warming waits for the first checks; a removed host
     strict.destroy();
     await Promise.all(servers.map(close));
   }
+});
+
+test('HealthCheckResponse decoding: unknown varint and length-delimited fields skipped, multi-byte varints, bad frames refused', () => {
+  const frame = (...body: number[]): Buffer => Buffer.from([0, 0, 0, 0, body.length, ...body]);
+  assert.equal(decodeServingStatus(frame(0x10, 0xff, 0x01, 0x08, 0x02)), 2, 'an unknown two-byte varint field is skipped');
+  assert.equal(decodeServingStatus(frame(0x1a, 0x03, 0x61, 0x62, 0x63, 0x08, 0x01)), 1, 'a length-delimited field is skipped');
+  assert.equal(decodeServingStatus(frame(0x08, 0x83, 0x01)), 131, 'a multi-byte status');
+  assert.equal(decodeServingStatus(frame(0x1a, 0x80)), undefined, 'a length cut inside its varint');
+  assert.equal(decodeServingStatus(frame(0x08, 0x01, 0x10, 0x80)), undefined, 'a value cut inside its varint');
+  assert.equal(decodeServingStatus(frame(0x0d, 1, 0, 0, 0)), undefined, 'fixed32 is no field of this message');
+  assert.equal(decodeServingStatus(Buffer.from([1, 0, 0, 0, 2, 0x08, 0x01])), undefined, 'a compressed frame');
+  assert.equal(decodeServingStatus(Buffer.from([0, 0, 0])), undefined, 'a short frame header');
+});
+
+test('a probe settles once; the connection is dropped when asked or when not reused', () => {
+  const run = (reuse: boolean, close: boolean): { outcomes: ProbeOutcome[]; resets: number } => {
+    const outcomes: ProbeOutcome[] = [];
+    let resets = 0;
+    const finish = probeFinisher((o) => outcomes.push(o), () => resets++, reuse);
+    finish({ healthy: true, degraded: false }, close);
+    finish({ healthy: false, type: 'NETWORK', retriable: true, detail: 'stream reset' }, true);
+    return { outcomes, resets };
+  };
+  assert.deepEqual(run(true, false), { outcomes: [{ healthy: true, degraded: false }], resets: 0 }, 'the later reset event is ignored');
+  assert.equal(run(true, true).resets, 1);
+  assert.equal(run(false, false).resets, 1);
 });

@@ -1,7 +1,7 @@
 // Envoy's gRPC health check: grpc.health.v1.Health/Check over HTTP/2; healthy only for HTTP 200, grpc-status 0 and SERVING.
-import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
 import type { GrpcProbeConfig } from './health-check-config.js';
-import type { HealthProbe, ProbeConnect, ProbeOutcome } from './health-probe.js';
+import { probeFinisher, probeH2Session, type HealthProbe, type ProbeConnect, type ProbeOutcome } from './health-probe.js';
 
 /**
  * The request and response are one-field messages (HealthCheckRequest.service = 1, HealthCheckResponse.status = 1),
@@ -40,32 +40,32 @@ export function decodeServingStatus(data: Buffer): number | undefined {
   while (i < body.length) {
     const key = body[i++]!;
     const wire = key & 7;
-    let value = 0;
-    let shift = 0;
+    if (wire !== 0 && wire !== 2) return undefined;
+    // Wire type 0 is the value itself; wire type 2 a length, whose bytes are skipped.
+    const read = readVarint(body, i);
+    if (!read) return undefined;
+    const [value, next] = read;
     if (wire === 0) {
-      for (;;) {
-        if (i >= body.length) return undefined;
-        const b = body[i++]!;
-        value |= (b & 0x7f) << shift;
-        shift += 7;
-        if ((b & 0x80) === 0) break;
-      }
       if (key >> 3 === 1) status = value;
-    } else if (wire === 2) {
-      let len = 0;
-      for (;;) {
-        if (i >= body.length) return undefined;
-        const b = body[i++]!;
-        len |= (b & 0x7f) << shift;
-        shift += 7;
-        if ((b & 0x80) === 0) break;
-      }
-      i += len;
+      i = next;
     } else {
-      return undefined;
+      i = next + value;
     }
   }
   return status;
+}
+
+/** A base-128 varint at `at`: [value, offset after it], or undefined when the body ends inside it. */
+function readVarint(body: Buffer, at: number): [number, number] | undefined {
+  let value = 0;
+  let shift = 0;
+  for (let i = at; i < body.length; i++) {
+    const b = body[i]!;
+    value |= (b & 0x7f) << shift;
+    shift += 7;
+    if ((b & 0x80) === 0) return [value, i + 1];
+  }
+  return undefined;
 }
 
 export class GrpcProbe implements HealthProbe {
@@ -79,20 +79,11 @@ export class GrpcProbe implements HealthProbe {
 
   check(): Promise<ProbeOutcome> {
     return new Promise((resolve) => {
-      let settled = false;
-      const finish = (outcome: ProbeOutcome): void => {
-        if (settled) return;
-        settled = true;
-        if (!outcome.healthy || !this.reuseConnection) this.reset();
-        resolve(outcome);
-      };
+      const settle = probeFinisher(resolve, () => this.reset(), this.reuseConnection);
+      // A failed check drops the session; a healthy one keeps it for the next when connections are reused.
+      const finish = (outcome: ProbeOutcome): void => settle(outcome, !outcome.healthy);
       const network = (detail: string): void => finish({ healthy: false, type: 'NETWORK', retriable: true, detail });
-      let session = this.session;
-      if (!session || session.closed || session.destroyed) {
-        session = h2connect(`http://${this.config.authority}`, { createConnection: () => this.connect(['h2']) });
-        session.on('error', () => undefined); // reported through the stream below
-        this.session = session;
-      }
+      const session = (this.session = probeH2Session(this.session, this.config.authority, this.connect));
       const headers: Record<string, string> = {
         ':method': 'POST',
         ':path': '/grpc.health.v1.Health/Check',

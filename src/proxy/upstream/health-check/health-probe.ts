@@ -1,4 +1,5 @@
 // What the health checker asks of one kind of check (HTTP, TCP, gRPC) on one host, and how it opens its connections.
+import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { UpstreamTls } from '../upstream-tls.js';
@@ -42,4 +43,26 @@ export function probeConnector(address: string, port: number, tls: UpstreamTls |
 /** The event a ProbeConnect socket emits once usable. */
 export function readyEvent(socket: Socket | TLSSocket): 'connect' | 'secureConnect' {
   return 'encrypted' in socket && (socket as TLSSocket).encrypted ? 'secureConnect' : 'connect';
+}
+
+/**
+ * Settles a check once (the first of response end, error or reset wins); `close`, or a probe that does not reuse its
+ * connection, drops the connection first.
+ */
+export function probeFinisher(resolve: (outcome: ProbeOutcome) => void, reset: () => void, reuseConnection: boolean): (outcome: ProbeOutcome, close: boolean) => void {
+  let settled = false;
+  return (outcome, close) => {
+    if (settled) return;
+    settled = true;
+    if (close || !reuseConnection) reset();
+    resolve(outcome);
+  };
+}
+
+/** The probe's HTTP/2 session: `current` while usable, else a new one over the probe's connector (TLS, alt_port). */
+export function probeH2Session(current: ClientHttp2Session | undefined, authority: string, connect: ProbeConnect): ClientHttp2Session {
+  if (current && !current.closed && !current.destroyed) return current;
+  const session = h2connect(`http://${authority}`, { createConnection: () => connect(['h2']) });
+  session.on('error', () => undefined); // each check reports it through its stream
+  return session;
 }

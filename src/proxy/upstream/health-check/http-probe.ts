@@ -1,10 +1,10 @@
 // Envoy's HTTP health check: a request (GET path by default, HTTP/1.1 or HTTP/2) whose status must be in the expected
 // ranges; x-envoy-degraded in the answer marks the host degraded; retriable statuses count towards the threshold.
 import { Agent, request, type ClientRequestArgs, type IncomingMessage } from 'node:http';
-import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { HttpProbeConfig, StatusRanges } from './health-check-config.js';
-import type { HealthProbe, ProbeConnect, ProbeOutcome } from './health-probe.js';
+import { probeFinisher, probeH2Session, type HealthProbe, type ProbeConnect, type ProbeOutcome } from './health-probe.js';
 
 function inRanges(status: number, ranges: StatusRanges): boolean {
   return ranges.some(([start, end]) => status >= start && status < end);
@@ -55,20 +55,9 @@ export class HttpProbe implements HealthProbe {
     return this.config.http2 ? this.checkH2() : this.checkH1();
   }
 
-  /** Settles a check once (the first of response end, error or reset wins) and drops the connection when asked. */
-  private finisher(resolve: (outcome: ProbeOutcome) => void): (outcome: ProbeOutcome, close: boolean) => void {
-    let settled = false;
-    return (outcome, close) => {
-      if (settled) return;
-      settled = true;
-      if (close || !this.reuseConnection) this.reset();
-      resolve(outcome);
-    };
-  }
-
   private checkH1(): Promise<ProbeOutcome> {
     return new Promise((resolve) => {
-      const finish = this.finisher(resolve);
+      const finish = probeFinisher(resolve, () => this.reset(), this.reuseConnection);
       const agent = (this.agent ??= new ProbeAgent(this.connect));
       const req = request({ agent, method: this.config.method, path: this.config.path, headers: { host: this.config.host, ...this.requestHeaders } }, (res: IncomingMessage) => {
         const outcome = httpCheckOutcome(this.config, res.statusCode ?? 0, res.headers['x-envoy-degraded'] !== undefined);
@@ -84,13 +73,8 @@ export class HttpProbe implements HealthProbe {
 
   private checkH2(): Promise<ProbeOutcome> {
     return new Promise((resolve) => {
-      const finish = this.finisher(resolve);
-      let session = this.session;
-      if (!session || session.closed || session.destroyed) {
-        session = h2connect(`http://${this.config.host}`, { createConnection: () => this.connect(['h2']) });
-        session.on('error', () => undefined); // reported through the stream below
-        this.session = session;
-      }
+      const finish = probeFinisher(resolve, () => this.reset(), this.reuseConnection);
+      const session = (this.session = probeH2Session(this.session, this.config.host, this.connect));
       const failed = (err: Error): void => finish({ healthy: false, type: 'NETWORK', retriable: true, detail: err.message }, true);
       let stream;
       try {
