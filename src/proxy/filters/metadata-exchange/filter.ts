@@ -89,32 +89,26 @@ class MetadataExchangeFilter implements HttpFilter {
   ) {}
 
   onRequestHeaders(ctx: HttpFilterContext): FilterStatus {
-    const headers = ctx.requestHeaders;
-    if (this.config.downstreamDiscovery) {
-      const peer = takePeer(headers);
-      if (peer) ctx.info.filterState.set(DOWNSTREAM_PEER, peer);
-    } else {
-      // Never let a client's claim through to the app or upstream as if it were ours.
-      delete headers[PEER_METADATA_HEADER];
-      delete headers[PEER_METADATA_ID_HEADER];
-    }
-    if (this.config.upstreamPropagation) {
-      headers[PEER_METADATA_ID_HEADER] = this.nodeId;
-      headers[PEER_METADATA_HEADER] = this.encoded;
-    }
+    this.exchange(ctx, ctx.requestHeaders, this.config.downstreamDiscovery, DOWNSTREAM_PEER, this.config.upstreamPropagation);
     return 'continue';
   }
 
   onResponseHeaders(ctx: HttpFilterContext, headers: HttpHeaders): void {
-    if (this.config.upstreamDiscovery) {
+    // A local reply (no upstream answered) carries no peer of ours to propagate on the source side; inbound always answers for itself.
+    this.exchange(ctx, headers, this.config.upstreamDiscovery, UPSTREAM_PEER, this.config.downstreamPropagation);
+  }
+
+  /** One direction: keep the peer's headers as `peerKey` when discovering, then send ours when propagating. */
+  private exchange(ctx: HttpFilterContext, headers: HttpHeaders, discover: boolean, peerKey: string, propagate: boolean): void {
+    if (discover) {
       const peer = takePeer(headers);
-      if (peer) ctx.info.filterState.set(UPSTREAM_PEER, peer);
+      if (peer) ctx.info.filterState.set(peerKey, peer);
     } else {
+      // Never let a peer's claim through to the app, upstream or client as if it were ours.
       delete headers[PEER_METADATA_HEADER];
       delete headers[PEER_METADATA_ID_HEADER];
     }
-    // A local reply (no upstream answered) carries no peer of ours to propagate on the source side; inbound always answers for itself.
-    if (this.config.downstreamPropagation) {
+    if (propagate) {
       headers[PEER_METADATA_ID_HEADER] = this.nodeId;
       headers[PEER_METADATA_HEADER] = this.encoded;
     }
