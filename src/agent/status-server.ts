@@ -82,8 +82,11 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
   };
 
   const server: Server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    const query = (req.url ?? '').includes('?') ? (req.url ?? '').slice((req.url ?? '').indexOf('?')) : '';
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    // The query goes on to the proxy's /stats/prometheus as given (filters such as usedonly).
+    const path = q < 0 ? url : url.slice(0, q);
+    const query = q < 0 ? '' : url.slice(q);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' }).end('method not allowed\n');
       return;

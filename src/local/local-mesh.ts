@@ -330,21 +330,16 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   };
 
   const memberReady = async (m: MeshMember, sync: Map<string, Record<string, { state: string }>>): Promise<boolean> => {
-    if (m.pod) {
-      // A pod's admin and application listen on its own loopback: asked from inside.
-      if (podHttpStatus(m.pod, m.adminPort!, '/ready') !== 200) return false;
-      const types = sync.get(m.nodeId ?? '');
-      if (!types || !Object.values(types).every((t) => t.state === 'SYNCED' || t.state === 'IGNORED')) return false;
-      return m.appPort === undefined || podCanConnect(m.pod, m.appPort);
-    }
+    // A pod's admin and application listen on its own loopback: asked from inside; everyone else's on ours.
+    const { pod } = m;
+    const readyStatus = (port: number): Promise<number | undefined> => (pod ? Promise.resolve(podHttpStatus(pod, port, '/ready')) : httpGet(port, '/ready').then((r) => r.status, () => undefined));
+    const accepts = (port: number): Promise<boolean> => (pod ? Promise.resolve(podCanConnect(pod, port)) : canConnect(port));
     if (m.adminPort !== undefined) {
-      const ready = await httpGet(m.adminPort, '/ready').catch(() => undefined);
-      if (ready?.status !== 200) return false;
+      if ((await readyStatus(m.adminPort)) !== 200) return false;
       const types = sync.get(m.nodeId ?? '');
       if (!types || !Object.values(types).every((t) => t.state === 'SYNCED' || t.state === 'IGNORED')) return false;
     }
-    if (m.appPort !== undefined && !(await canConnect(m.appPort))) return false;
-    return true;
+    return m.appPort === undefined || accepts(m.appPort);
   };
 
   // The dashboard (docs/observability.md): scrapes every proxy's admin /stats/prometheus and the control plane's

@@ -11,6 +11,8 @@ export interface IptablesCommands {
   readonly variant: IptablesVariant;
   readonly save: string;
   readonly restore: string;
+  /** What `save` printed when auto detection already ran it (the variant holding rules), so it is not run again. */
+  readonly saved?: string;
 }
 
 export class CaptureError extends TrellisError {
@@ -45,14 +47,15 @@ function ruleCount(save: string): number {
  */
 export function detectVariant(requested: IptablesVariant | 'auto', run: CommandRunner = runCommand): IptablesCommands {
   if (requested !== 'auto') return commandsOf(requested);
-  let best: { variant: IptablesVariant; rules: number } | undefined;
+  let best: { variant: IptablesVariant; rules: number; saved: string } | undefined;
   for (const variant of ['nft', 'legacy'] as const) {
     const r = run(commandsOf(variant).save, []);
     if (r.missing || r.status !== 0) continue;
     const rules = ruleCount(r.stdout);
-    if (rules > 0 && (!best || rules > best.rules)) best = { variant, rules };
+    if (rules > 0 && (!best || rules > best.rules)) best = { variant, rules, saved: r.stdout };
   }
-  return commandsOf(best?.variant ?? 'default');
+  // With no rules anywhere the system alternative is used, whose save output this did not read (it may be either).
+  return best ? { ...commandsOf(best.variant), saved: best.saved } : commandsOf('default');
 }
 
 /**
@@ -93,9 +96,9 @@ function check(r: ReturnType<CommandRunner>, command: string): string {
   return r.stdout;
 }
 
-/** The current rules of every table, as iptables-save prints them. */
+/** The current rules of every table, as iptables-save prints them (read by detection already, or now). */
 export function readCurrentRules(commands: IptablesCommands, run: CommandRunner = runCommand): string {
-  return check(run(commands.save, []), commands.save);
+  return commands.saved ?? check(run(commands.save, []), commands.save);
 }
 
 /** Removes Istio's chains (and the jumps to them); returns the input it restored ('' when there was nothing to remove). */

@@ -1,7 +1,7 @@
 // `trellis control`: runs the control plane (file config store, ServiceEntry registry, ADS, CA on the secure xDS port, monitoring) until SIGINT/SIGTERM.
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseDurationMs } from '../../api/index.js';
+import { parseDurationFlag } from './duration-flag.js';
 import { DEFAULT_MONITORING_ADDRESS, DEFAULT_SECURE_XDS_ADDRESS, DEFAULT_XDS_ADDRESS } from '../../control/server/ports.js';
 import { DEFAULT_MESH_CONFIG, PATH_NORMALIZATION_MODES, type PathNormalizationMode } from '../../control/model/mesh-config.js';
 import { DEFAULT_MAX_WORKLOAD_CERT_TTL_MS, DEFAULT_ROOT_ROTATION_OVERLAP_MS, DEFAULT_WORKLOAD_CERT_TTL_MS } from '../../ca/defaults.js';
@@ -11,9 +11,7 @@ import { DEFAULT_PUSH_THROTTLE } from '../../control/server/push-queue.js';
 
 /** `100ms`, `1.5s`, `2m` or a plain number of milliseconds. */
 export function parseDurationOption(value: string): number {
-  const ms = /^\d+(\.\d+)?$/.test(value) ? Number(value) : parseDurationMs(value);
-  if (ms === undefined || !Number.isFinite(ms) || ms < 0) throw new InvalidArgumentError(`expected a duration like 100ms or 10s, got ${JSON.stringify(value)}`);
-  return ms;
+  return parseDurationFlag(value, { plainUnitMs: 1, minMs: 0, expected: 'a duration like 100ms or 10s' });
 }
 
 /** A duration as parseDurationOption takes it, or whole days (`90d`, as Istio's docs write certificate lifetimes). */

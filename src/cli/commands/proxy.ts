@@ -8,7 +8,7 @@ import type { UpstreamServer } from '../../agent/dns/upstream-client.js';
 import { ConfigError, ConfigValidationError, TrellisError, describeError } from '../../common/errors.js';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../../proxy/admin/log-levels.js';
 import { loadBootstrap } from '../../proxy/bootstrap.js';
-import { parseDurationMs } from '../../api/duration.js';
+import { parseDurationFlag } from './duration-flag.js';
 import { PROMETHEUS_ANNOTATIONS_ENV, parsePrometheusAnnotations, type AppScrapeTarget } from '../../agent/prometheus-scrape-config.js';
 import type { StatusServer } from '../../agent/status-server.js';
 import { DEFAULT_TERMINATION_DRAIN_MS, terminationDrain } from '../../agent/termination-drain.js';
@@ -25,10 +25,8 @@ function parseDrainTime(value: string): number {
 }
 
 /** `5s`, `500ms`, `1m` or a number of seconds (Istio's TERMINATION_DRAIN_DURATION_SECONDS), in ms. */
-function parseTerminationDrain(value: string): number {
-  const ms = /^\d+(\.\d+)?$/.test(value) ? Number(value) * 1000 : parseDurationMs(value);
-  if (ms === undefined || !Number.isFinite(ms) || ms < 0) throw new InvalidArgumentError(`expected a duration like 5s or 500ms, or a number of seconds, got ${JSON.stringify(value)}`);
-  return ms;
+export function parseTerminationDrain(value: string): number {
+  return parseDurationFlag(value, { plainUnitMs: 1000, minMs: 0, expected: 'a duration like 5s or 500ms, or a number of seconds' });
 }
 
 /** pilot-agent's environment, read when no flag is given: a bad value is an error, not a silent default. */
@@ -42,10 +40,9 @@ function terminationDrainFromEnv(): number {
   }
 }
 
-function parseCertTtl(value: string): number {
-  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : parseDurationMs(value);
-  if (ms === undefined || !Number.isFinite(ms) || ms < 1000) throw new InvalidArgumentError(`expected a certificate lifetime like 24h or 90s (at least 1s), got ${JSON.stringify(value)}`);
-  return Math.round(ms / 1000);
+/** `24h`, `90s` or a number of seconds, in whole seconds (what the CSR asks for). */
+export function parseCertTtl(value: string): number {
+  return Math.round(parseDurationFlag(value, { plainUnitMs: 1000, minMs: 1000, expected: 'a certificate lifetime like 24h or 90s (at least 1s)' }) / 1000);
 }
 
 function parsePort(value: string): number {

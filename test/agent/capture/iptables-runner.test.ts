@@ -84,6 +84,21 @@ test('auto picks the variant that already holds rules, else the system iptables;
   assert.deepEqual(detectVariant('legacy'), { variant: 'legacy', save: 'iptables-legacy-save', restore: 'iptables-legacy-restore' });
 });
 
+test('auto mode runs each variant\'s save once: applying to the detected variant reuses what detection read', () => {
+  const nftRules = `*nat\n:OUTPUT ACCEPT [0:0]\n:ISTIO_OUTPUT - [0:0]\n-A OUTPUT -p tcp -j ISTIO_OUTPUT\nCOMMIT\n`;
+  const fake = fakeRunner({ 'iptables-nft-save': nftRules, 'iptables-legacy-save': '' });
+  const saves: string[] = [];
+  const counting: CommandRunner = (command, args, input) => {
+    if (command.endsWith('-save')) saves.push(command);
+    return fake.run(command, args, input);
+  };
+  applyCapture(detectVariant('auto', counting), '* nat\n-N ISTIO_OUTPUT\nCOMMIT\n', counting);
+  assert.deepEqual(saves, ['iptables-nft-save', 'iptables-legacy-save']);
+  // The earlier jump and chain, from the save detection read, are removed before the new rules go in.
+  assert.deepEqual(fake.restores.map((r) => r.command), ['iptables-nft-restore', 'iptables-nft-restore']);
+  assert.match(fake.restores[0]!.input, /^-D OUTPUT -p tcp -j ISTIO_OUTPUT$/m);
+});
+
 test('apply removes earlier Istio rules first, then restores the new ones with --noflush', () => {
   const fake = fakeRunner({ 'iptables-save': SAVE });
   applyCapture(detectVariant('default'), '* nat\n-N ISTIO_OUTPUT\nCOMMIT\n', fake.run);
