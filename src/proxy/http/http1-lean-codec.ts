@@ -298,6 +298,8 @@ class LeanServerConnection {
   private upgradeRequest: { headers: HttpHeaders; count: number } | undefined;
   private headersTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** Date.now() when the connection last became idle: the idle timer re-arms itself for what is left (see onIdleTimeout). */
+  private idleSince = 0;
   private readonly scheme: string;
   /** The socket's handle when llhttp consumes it directly (plain TCP). */
   private handle: StreamHandle | undefined;
@@ -338,7 +340,12 @@ class LeanServerConnection {
     socket.on('error', () => {}); // 'close' follows; the streams learn of it there
     socket.on('close', () => this.onClose());
     socket.on('drain', () => this.onDrain());
-    if (options.idleTimeoutMs > 0) (this.idleTimer = setTimeout(() => this.onIdleTimeout(), options.idleTimeoutMs)).unref();
+    if (options.idleTimeoutMs > 0) this.armIdleTimer(options.idleTimeoutMs);
+  }
+
+  private armIdleTimer(ms: number): void {
+    this.idleSince = Date.now();
+    (this.idleTimer = setTimeout(() => this.onIdleTimeout(), ms)).unref();
   }
 
   private onDrain(): void {
@@ -500,7 +507,8 @@ class LeanServerConnection {
     if (this.streams.length > 0) {
       if (!this.dispatching) queueMicrotask(() => this.dispatch());
     } else if (this.idleTimer) {
-      this.idleTimer.refresh();
+      // Only the time: a refresh() per response relinks Node's timer list (and reads libuv's clock through C++).
+      this.idleSince = Date.now();
     }
   }
 
@@ -600,10 +608,18 @@ class LeanServerConnection {
   }
 
   private onIdleTimeout(): void {
-    // common_http_protocol_options.idle_timeout: no request in flight for that long (re-armed whenever one ends).
+    // common_http_protocol_options.idle_timeout: no request in flight for that long, counted from the end of the last
+    // response (recorded in idleSince); busy, or idle for less than that, the timer re-arms for the rest.
+    this.idleTimer = undefined;
     if (this.closed) return;
+    const timeout = this.codec.options.idleTimeoutMs;
     if (this.streams.length > 0 || this.parsing) {
-      this.idleTimer?.refresh();
+      this.armIdleTimer(timeout);
+      return;
+    }
+    const left = this.idleSince + timeout - Date.now();
+    if (left >= 1) {
+      (this.idleTimer = setTimeout(() => this.onIdleTimeout(), left)).unref();
       return;
     }
     this.socket.destroy();

@@ -131,6 +131,8 @@ class LeanStream implements UpstreamRequest {
   chunked = false;
   bodyBytes = 0;
   responseBytes = false;
+  /** Given its connection inside the parse of the previous response (a queued request): that parse's bytes are not its. */
+  assignedMidParse = false;
   retried = false;
   head = false;
   readonly method: string;
@@ -278,6 +280,10 @@ class LeanConnection {
   private unsolicited = false;
   /** Date.now() when the last response ended: direct writes and consumed reads do not refresh the socket's timer. */
   lastUsed = 0;
+  /** Flags a response that begins while no request waits for one (set on the parser only while idle, see watchIdle). */
+  private readonly onIdleMessageBegin = (): void => {
+    this.unsolicited = true;
+  };
   /** Writes on the consumed handle past the Writable layer when nothing is queued (direct-write.ts). */
   private readonly writer: ConnectionWriter;
 
@@ -307,11 +313,6 @@ class LeanConnection {
       // 'data' event per read); each parse is reported through kOnExecute, EOF still reaches the socket.
       handle._consumed = true;
       this.handle = handle;
-      parser[HTTPParser.kOnMessageBegin] = () => {
-        const s = this.stream;
-        if (s) s.responseBytes = true;
-        else this.unsolicited = true;
-      };
       parser[HTTPParser.kOnExecute] = (ret: number | (Error & { code?: string })) => this.afterExecute(ret);
       parser.consume(handle);
     } else {
@@ -366,8 +367,23 @@ class LeanConnection {
     }
   }
 
+  /**
+   * While idle, a message begin means an unsolicited response. The callback is on the parser only then: node calls a
+   * parser callback only when it is set, and each call from C++ into JavaScript is a fixed cost per request otherwise.
+   */
+  watchIdle(idle: boolean): void {
+    if (this.handle) this.parser[HTTPParser.kOnMessageBegin] = idle ? this.onIdleMessageBegin : undefined;
+  }
+
   private afterExecute(ret: number | (Error & { code?: string })): void {
     if (this.closed) return;
+    const s = this.stream;
+    if (s) {
+      // Bytes were parsed for the current request (its response began), unless it got the connection inside this
+      // parse (queued behind the response that just ended): then its response is known to begin at its headers.
+      if (s.assignedMidParse) s.assignedMidParse = false;
+      else if (typeof ret === 'number' && ret > 0) s.responseBytes = true;
+    }
     if (this.unsolicited) {
       // A response nobody asked for: the connection cannot be trusted with a next request.
       this.socket.destroy();
@@ -421,6 +437,7 @@ class LeanConnection {
     }
     this.informational = false;
     this.status = status;
+    stream.responseBytes = true;
     if (!shouldKeepAlive) this.keepAlive = false;
     const out: HttpHeaders = {};
     for (let i = 0; i < raw.length; i += 2) addHeader(out, raw[i]!, raw[i + 1]!);
@@ -582,6 +599,7 @@ export class Http1LeanPool implements ConnectionPool {
 
   private assign(conn: LeanConnection, stream: LeanStream): void {
     conn.stream = stream;
+    conn.watchIdle(false);
     conn.uses++;
     const max = this.settings.maxRequestsPerConnection;
     conn.last = max > 0 && conn.uses >= max;
@@ -603,8 +621,13 @@ export class Http1LeanPool implements ConnectionPool {
   private release(conn: LeanConnection): void {
     conn.resumeReads();
     const next = this.queue.shift();
-    if (next) this.assign(conn, next);
-    else this.idle.push(conn);
+    if (next) {
+      next.assignedMidParse = true; // release() runs inside the parse of the response that just ended
+      this.assign(conn, next);
+    } else {
+      this.idle.push(conn);
+      conn.watchIdle(true);
+    }
   }
 
   /** Ends `stream` with a failure (reported to its handler) and closes its connection. */
