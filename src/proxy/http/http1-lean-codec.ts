@@ -306,6 +306,8 @@ class LeanServerConnection {
   private parseFailed = false;
   /** Writes on the consumed handle past the Writable layer when nothing is queued (direct-write.ts). */
   private readonly writer: ConnectionWriter;
+  /** llhttp's message-complete callback; unset on the parser for a request whose head says it has no body. */
+  private readonly messageComplete = (): void => this.onMessageComplete();
 
   constructor(
     private readonly codec: Http1LeanCodec,
@@ -327,7 +329,7 @@ class LeanServerConnection {
       _status: number, _message: string, upgrade: boolean, shouldKeepAlive: boolean,
     ): number => this.onHeadersComplete(minor, headers, method, url, upgrade, shouldKeepAlive);
     parser[HTTPParser.kOnBody] = (chunk: Buffer) => this.parsing?.onBody(chunk);
-    parser[HTTPParser.kOnMessageComplete] = () => this.onMessageComplete();
+    parser[HTTPParser.kOnMessageComplete] = this.messageComplete;
     if (options.requestHeadersTimeoutMs > 0) {
       // request_headers_timeout runs from a request's first byte to its last header byte (only when configured).
       parser[HTTPParser.kOnMessageBegin] = () => {
@@ -453,6 +455,17 @@ class LeanServerConnection {
     stream.expectContinue = expectContinue;
     this.parsing = stream;
     this.streams.push(stream);
+    // A request has a body only with Transfer-Encoding or a non-zero Content-Length (RFC 9112 §6.3; llhttp checked
+    // both). Without one the message is complete with its head: end it here and leave llhttp's message-complete
+    // callback unset for it, since node calls a parser callback only when one is set and each call from C++ into
+    // JavaScript is a fixed cost per request. A request with a body gets the callback back (its end, its trailers).
+    const length = headers['content-length'];
+    if (headers['transfer-encoding'] === undefined && (length === undefined || length === '0')) {
+      this.parser[HTTPParser.kOnMessageComplete] = undefined;
+      this.onMessageComplete();
+    } else {
+      this.parser[HTTPParser.kOnMessageComplete] = this.messageComplete;
+    }
     return 0;
   }
 

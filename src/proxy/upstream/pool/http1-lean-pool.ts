@@ -131,7 +131,10 @@ class LeanStream implements UpstreamRequest {
   chunked = false;
   bodyBytes = 0;
   responseBytes = false;
-  /** Given its connection inside the parse of the previous response (a queued request): that parse's bytes are not its. */
+  /**
+   * Given its connection inside the parse that ended the previous response (a queued request, or one the previous
+   * response's handler sent at once): the bytes of that parse are not its response's.
+   */
   assignedMidParse = false;
   retried = false;
   head = false;
@@ -274,6 +277,12 @@ class LeanConnection {
   closed = false;
   private partialHeaders: string[] = [];
   private status = 0;
+  /** A response ended inside the parse under way: a stream assigned now is assigned mid-parse (see afterExecute). */
+  completedInParse = false;
+  /** Body bytes still to come of a Content-Length response that ends at its last byte (see onHeadersComplete). */
+  private bodyLeft = 0;
+  /** llhttp's message-complete callback; unset on the parser for a response whose end onBody or the head tells. */
+  private readonly messageComplete = (): void => this.onMessageComplete();
   /** The socket's handle when llhttp consumes it directly (plain TCP). */
   private handle: StreamHandle | undefined;
   /** A response began while no request was waiting for one. */
@@ -303,9 +312,12 @@ class LeanConnection {
     ): number => this.onHeadersComplete(headers, status, upgrade, shouldKeepAlive);
     parser[HTTPParser.kOnBody] = (chunk: Buffer) => {
       const s = this.stream;
-      if (s && !s.done) s.handler.onData(chunk);
+      if (!s || s.done) return;
+      s.handler.onData(chunk);
+      // The last byte of a Content-Length body ends the response here (llhttp's own message-complete call is unset).
+      if (this.bodyLeft > 0 && (this.bodyLeft -= chunk.length) <= 0 && this.stream === s) this.onMessageComplete();
     };
-    parser[HTTPParser.kOnMessageComplete] = () => this.onMessageComplete();
+    parser[HTTPParser.kOnMessageComplete] = this.messageComplete;
     this.parser = parser;
     const handle = (socket as UpstreamSocket & { _handle?: StreamHandle | null })._handle;
     if (handle?.isStreamBase && !handle._consumed && !('encrypted' in socket && socket.encrypted)) {
@@ -380,10 +392,11 @@ class LeanConnection {
     const s = this.stream;
     if (s) {
       // Bytes were parsed for the current request (its response began), unless it got the connection inside this
-      // parse (queued behind the response that just ended): then its response is known to begin at its headers.
+      // parse, after the response before it ended: then the bytes were that response's.
       if (s.assignedMidParse) s.assignedMidParse = false;
       else if (typeof ret === 'number' && ret > 0) s.responseBytes = true;
     }
+    this.completedInParse = false;
     if (this.unsolicited) {
       // A response nobody asked for: the connection cannot be trusted with a next request.
       this.socket.destroy();
@@ -400,7 +413,9 @@ class LeanConnection {
       return;
     }
     stream.responseBytes = true;
-    this.parsed(this.parser.execute(data));
+    const ret = this.parser.execute(data);
+    this.completedInParse = false;
+    this.parsed(ret);
   }
 
   private parsed(ret: number | (Error & { code?: string })): void {
@@ -421,6 +436,9 @@ class LeanConnection {
       raw = this.partialHeaders.concat(raw);
       this.partialHeaders = [];
     }
+    // Until this head says otherwise, llhttp reports the message's end (1xx, unsolicited, upgrade, no length).
+    this.parser[HTTPParser.kOnMessageComplete] = this.messageComplete;
+    this.bodyLeft = 0;
     const stream = this.stream;
     if (!stream || stream.done) return 1;
     if (status < 200 && status !== 101) {
@@ -443,9 +461,23 @@ class LeanConnection {
     for (let i = 0; i < raw.length; i += 2) addHeader(out, raw[i]!, raw[i + 1]!);
     out[':status'] = String(status);
     countStatus(this.pool.settings.stats, status);
+    // A Content-Length response (not to HEAD, not 204/304, which have no body whatever they say) ends at its last body
+    // byte: onBody or, for length 0, this callback ends it, and llhttp's message-complete callback stays unset for it,
+    // since node calls a parser callback only when one is set and each call from C++ into JavaScript is a fixed cost
+    // per request. Chunked and close-delimited bodies keep the callback (their end, their trailers).
+    const length = out['content-length'];
+    let endsAt = -1;
+    if (!stream.head && status !== 204 && status !== 304 && out['transfer-encoding'] === undefined && typeof length === 'string' && /^\d{1,15}$/.test(length)) {
+      endsAt = Number(length);
+    }
+    if (endsAt >= 0) {
+      this.bodyLeft = endsAt;
+      this.parser[HTTPParser.kOnMessageComplete] = undefined;
+    }
     const identity = this.socket[kUpstreamTlsIdentity];
     if (identity) stream.handler.onUpstreamTls?.(identity);
     stream.handler.onHeaders(status, out);
+    if (endsAt === 0 && this.stream === stream) this.onMessageComplete();
     // A response to HEAD has no body whatever its headers say.
     return stream.head ? 1 : 0;
   }
@@ -466,6 +498,7 @@ class LeanConnection {
       for (let i = 0; i < trailerFields.length; i += 2) addHeader(trailers, trailerFields[i]!, trailerFields[i + 1]!);
       handler.onTrailers(trailers);
     }
+    this.completedInParse = true;
     // Reusable only if the request went out whole and neither side asked to close.
     const reusable = this.keepAlive && !this.last && stream.requestComplete && stream.ended;
     this.pool.complete(stream, this, reusable);
@@ -600,6 +633,7 @@ export class Http1LeanPool implements ConnectionPool {
   private assign(conn: LeanConnection, stream: LeanStream): void {
     conn.stream = stream;
     conn.watchIdle(false);
+    stream.assignedMidParse = conn.completedInParse;
     conn.uses++;
     const max = this.settings.maxRequestsPerConnection;
     conn.last = max > 0 && conn.uses >= max;
@@ -622,7 +656,6 @@ export class Http1LeanPool implements ConnectionPool {
     conn.resumeReads();
     const next = this.queue.shift();
     if (next) {
-      next.assignedMidParse = true; // release() runs inside the parse of the response that just ended
       this.assign(conn, next);
     } else {
       this.idle.push(conn);
