@@ -64,5 +64,12 @@ const med = (a) => { const s = [...a].sort((x,y)=>x-y); return s[Math.floor(s.le
 const n = res.nginx; const nm = { rps: med(n.rps), cpu: med(n.cpu), p99: med(n.p99), p99c1: med(n.p99c1) };
 for (const t of targets) { const x = res[t.name]; const m = { rps: med(x.rps), cpu: med(x.cpu), sys: med(x.sys), p50: med(x.p50), p99: med(x.p99), p99c1: med(x.p99c1) };
   console.log(`${t.name.padEnd(28)} rps ${m.rps.toFixed(0).padStart(6)} (${(m.rps/nm.rps).toFixed(2)}x)  cpu/rq ${m.cpu.toFixed(1).padStart(6)}us (${(m.cpu/nm.cpu).toFixed(2)}x; sys ${m.sys.toFixed(1)})  paced p50 ${m.p50} p99 ${m.p99}us (${(m.p99/nm.p99).toFixed(2)}x)  c1 p99 ${m.p99c1}us (${(m.p99c1/nm.p99c1).toFixed(2)}x)  cpu rounds ${x.cpu.map(v=>v.toFixed(0)).join(',')}`); }
+// Per-round ratios (each target against nginx in the same round, and against the first Trellis target): the machine's
+// state drifts between rounds, so the median of same-round ratios is steadier than the ratio of medians.
+const first = targets[1]?.name;
+for (const t of targets.slice(1)) {
+  const x = res[t.name]; const vsNginx = x.cpu.map((v, r) => v / n.cpu[r]); const vsFirst = x.cpu.map((v, r) => v / res[first].cpu[r]);
+  console.log(`${t.name.padEnd(28)} CPU/request per round vs nginx: median ${med(vsNginx).toFixed(2)}x (${vsNginx.map((v) => v.toFixed(2)).join(',')}); vs ${first}: median ${med(vsFirst).toFixed(3)}x`);
+}
 for (const c of procs) { for (const p of children(c.pid)) try { process.kill(p, 'SIGKILL'); } catch {} try { process.kill(c.pid, 'SIGKILL'); } catch {} }
 rmSync(dir, { recursive: true, force: true });

@@ -26,6 +26,7 @@ import type {
   UpstreamResponseHandler,
 } from '../upstream/types.js';
 import type { UpstreamTlsIdentity } from '../upstream/pool/connect.js';
+import { scheduleDeadline, type Deadline } from '../../common/deadline-list.js';
 
 type RouterConfig = envoy.extensions.filters.http.router.v3.Router;
 
@@ -233,7 +234,8 @@ class UpstreamRouting {
   private buffer: Buffer[] = NONE;
   private bufferedBytes = 0;
   private canRetryBody = true;
-  private globalTimer: NodeJS.Timeout | undefined;
+  /** The route timeout: one list per duration shared by all requests (src/common/deadline-list.ts), not a Node timer each. */
+  private globalTimer: Deadline | undefined;
   private perTryTimer: NodeJS.Timeout | undefined;
   private backoffTimer: NodeJS.Timeout | undefined;
   private responseStarted = false;
@@ -368,7 +370,7 @@ class UpstreamRouting {
     this.bodyEnded = true;
     this.requestTrailers = trailers;
     for (const m of this.mirrors) m.end(trailers);
-    if (this.timeoutMs > 0 && !this.done) this.globalTimer = setTimeout(() => this.onGlobalTimeout(), this.timeoutMs);
+    if (this.timeoutMs > 0 && !this.done) this.globalTimer = scheduleDeadline(this.timeoutMs, () => this.onGlobalTimeout());
     if (this.attempt) {
       this.attempt.end(trailers);
       this.armPerTry();
@@ -654,7 +656,7 @@ class UpstreamRouting {
   private finish(): void {
     if (this.done) return;
     this.done = true;
-    if (this.globalTimer) clearTimeout(this.globalTimer);
+    this.globalTimer?.cancel();
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     this.clearAttemptTimers();
     this.releaseRetry();

@@ -18,6 +18,7 @@ import { applyForwardedHeaders } from './forwarded-headers.js';
 import { applyClientCertDetails, compileClientCertDetails, type ClientCertDetailsConfig } from './client-cert-details.js';
 import { buildLocalReply, isGrpcRequest } from './local-reply.js';
 import { ActiveStreamInfo } from './active-stream-info.js';
+import { scheduleDeadline, scheduleTimer, type Deadline } from '../../common/deadline-list.js';
 import { compilePathNormalization, normalizePath, type PathNormalizationOptions } from './path-normalization.js';
 
 type Hcm = envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
@@ -380,7 +381,7 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream, RequestBody
   private readonly grpc: boolean;
   abortedFlag = false;
   /** stream_idle_timeout (or the route's idle_timeout): runs from the last request or response activity. */
-  private idleTimer: NodeJS.Timeout | undefined;
+  private idleTimer: Deadline | undefined;
   /** Date.now() of the last activity; the timer, when it fires, re-arms for what is left. */
   private lastActivity = 0;
   private idleTimeoutMs: number;
@@ -406,19 +407,16 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream, RequestBody
     // list each time); when the timer fires it re-arms for the rest if there was activity since.
     // Date.now(): ms resolution is all a timeout needs, and performance.now() allocates (process.hrtime) per call.
     this.lastActivity = Date.now();
-    if (!this.idleTimer) this.armIdleTimer(this.idleTimeoutMs);
-  }
-
-  private armIdleTimer(ms: number): void {
-    // The sockets keep the process alive, not this timer.
-    (this.idleTimer = setTimeout(() => this.onIdleTimer(), ms)).unref();
+    // The configured duration goes on the list all streams with it share (src/common/deadline-list.ts).
+    if (!this.idleTimer) this.idleTimer = scheduleDeadline(this.idleTimeoutMs, () => this.onIdleTimer());
   }
 
   private onIdleTimer(): void {
     this.idleTimer = undefined;
     if (this.completed) return;
     const left = this.lastActivity + this.idleTimeoutMs - Date.now();
-    if (left >= 1) this.armIdleTimer(left);
+    // Activity since it was armed: a one-off timer for what is left (rare: a stream that lives this long).
+    if (left >= 1) this.idleTimer = scheduleTimer(left, () => this.onIdleTimer());
     else this.onTimeout('idle');
   }
 
@@ -603,7 +601,7 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream, RequestBody
         // A route's idle_timeout replaces the HCM's stream_idle_timeout (0 disables it).
         if (action.kind === 'cluster' && action.idleTimeoutMs !== undefined && action.idleTimeoutMs !== this.idleTimeoutMs) {
           this.idleTimeoutMs = action.idleTimeoutMs;
-          if (this.idleTimer) clearTimeout(this.idleTimer);
+          this.idleTimer?.cancel();
           this.idleTimer = undefined;
           this.touch();
         }
@@ -745,7 +743,7 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream, RequestBody
   private complete(): void {
     if (this.completed) return;
     this.completed = true;
-    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer?.cancel();
     this.clearRequestTimer();
     const o = this.hcm.options;
     o.stats.downstream_rq_active--;
