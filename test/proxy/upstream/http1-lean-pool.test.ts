@@ -227,3 +227,31 @@ test('lean pool: malformed response → protocol_error; upstream reset mid-body 
   assert.equal(c.hosts[0]!.stats.rqError, 2);
   await done(c, up.server);
 });
+
+test('lean pool: response headers on one connection as names repeat, change and come back (the remembered header names)', async () => {
+  const replies = [
+    'HTTP/1.1 200 OK\r\nServer: a\r\nX-One: 1\r\nContent-Length: 0\r\n\r\n',
+    'HTTP/1.1 200 OK\r\nServer: b\r\nX-One: 2\r\nContent-Length: 0\r\n\r\n',
+    'HTTP/1.1 200 OK\r\nServer: c\r\nX-One: 3\r\nX-One: 4\r\nContent-Length: 0\r\n\r\n',
+    'HTTP/1.1 200 OK\r\nSet-Cookie: s=1\r\nContent-Length: 0\r\n\r\n',
+    'HTTP/1.1 200 OK\r\nSet-Cookie: s=2\r\nContent-Length: 0\r\n\r\n',
+    'HTTP/1.1 200 OK\r\nSERVER: d\r\nx-one: 5\r\nContent-Length: 0\r\n\r\n',
+    'HTTP/1.1 200 OK\r\nServer: e\r\nX-One: 6\r\nX-Two: 7\r\nContent-Length: 0\r\n\r\n',
+  ];
+  const up = await scripted((_req, s, i) => s.write(replies[i]!));
+  const c = cluster(up.port);
+  const got: HttpHeaders[] = [];
+  for (let i = 0; i < replies.length; i++) got.push((await send(c, {})).headers!);
+  const pick = (h: HttpHeaders) => ({ server: h['server'], one: h['x-one'], two: h['x-two'], cookie: h['set-cookie'] });
+  assert.deepEqual(got.map(pick), [
+    { server: 'a', one: '1', two: undefined, cookie: undefined },
+    { server: 'b', one: '2', two: undefined, cookie: undefined },
+    { server: 'c', one: '3, 4', two: undefined, cookie: undefined },
+    { server: undefined, one: undefined, two: undefined, cookie: ['s=1'] },
+    { server: undefined, one: undefined, two: undefined, cookie: ['s=2'] },
+    { server: 'd', one: '5', two: undefined, cookie: undefined },
+    { server: 'e', one: '6', two: '7', cookie: undefined },
+  ]);
+  assert.equal(new Set(up.seen.map((r) => r.connection)).size, 1, 'one kept-alive connection');
+  await done(c, up.server);
+});

@@ -107,16 +107,51 @@ function invalidChar(name: string): never {
 }
 
 /** Adds one raw header line to response headers with node:http's folding (set-cookie list, cookie '; ', others ', '). */
-function addHeader(out: HttpHeaders, rawName: string, value: string): void {
+function addHeader(out: HttpHeaders, rawName: string, value: string): boolean {
   const name = rawName.toLowerCase();
   const prev = out[name];
   if (prev === undefined) {
     out[name] = name === 'set-cookie' ? [value] : value;
-  } else if (name === 'set-cookie') {
-    (prev as string[]).push(value);
-  } else if (!FIRST_WINS.has(name)) {
-    out[name] = `${prev as string}${name === 'cookie' ? '; ' : ', '}${value}`;
+    return false;
   }
+  if (name === 'set-cookie') (prev as string[]).push(value);
+  else if (!FIRST_WINS.has(name)) out[name] = `${prev as string}${name === 'cookie' ? '; ' : ', '}${value}`;
+  return true;
+}
+
+/**
+ * The header names of the last response on a connection, when none repeated (and none is set-cookie, which is a list):
+ * an upstream sends the same names in the same order response after response, and for those the lower-case names are
+ * known and each value is a plain store. Building the object name by name with a look-up for repeats went through
+ * V8's megamorphic keyed load (a miss walks the prototype chain) per header: ~1.5% of the proxy's CPU
+ * (docs/performance.md, step 14).
+ */
+interface HeaderShape {
+  readonly raw: readonly string[];
+  readonly names: readonly string[];
+}
+
+function sameNames(shape: HeaderShape, raw: readonly string[]): boolean {
+  const prev = shape.raw;
+  if (prev.length !== raw.length) return false;
+  for (let i = 0; i < raw.length; i += 2) if (prev[i] !== raw[i]) return false;
+  return true;
+}
+
+/** Response headers from llhttp's flat [name, value, …] list, with node:http's folding of repeats. */
+function responseHeaders(raw: readonly string[], shape: HeaderShape | undefined): { headers: HttpHeaders; shape: HeaderShape | undefined } {
+  const out: HttpHeaders = {};
+  if (shape && sameNames(shape, raw)) {
+    const names = shape.names;
+    for (let i = 0, j = 0; i < raw.length; i += 2, j++) out[names[j]!] = raw[i + 1]!;
+    return { headers: out, shape };
+  }
+  let repeats = false;
+  for (let i = 0; i < raw.length; i += 2) if (addHeader(out, raw[i]!, raw[i + 1]!)) repeats = true;
+  if (repeats || out['set-cookie'] !== undefined) return { headers: out, shape: undefined };
+  const names: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) names.push(raw[i]!.toLowerCase());
+  return { headers: out, shape: { raw, names } };
 }
 
 class LeanStream implements UpstreamRequest {
@@ -277,6 +312,8 @@ class LeanConnection {
   closed = false;
   private partialHeaders: string[] = [];
   private status = 0;
+  /** The header names of the last response, for the next one (see responseHeaders). */
+  private headerShape: HeaderShape | undefined;
   /** A response ended inside the parse under way: a stream assigned now is assigned mid-parse (see afterExecute). */
   completedInParse = false;
   /** Body bytes still to come of a Content-Length response that ends at its last byte (see onHeadersComplete). */
@@ -457,8 +494,9 @@ class LeanConnection {
     this.status = status;
     stream.responseBytes = true;
     if (!shouldKeepAlive) this.keepAlive = false;
-    const out: HttpHeaders = {};
-    for (let i = 0; i < raw.length; i += 2) addHeader(out, raw[i]!, raw[i + 1]!);
+    const parsed = responseHeaders(raw, this.headerShape);
+    this.headerShape = parsed.shape;
+    const out = parsed.headers;
     out[':status'] = String(status);
     countStatus(this.pool.settings.stats, status);
     // A Content-Length response (not to HEAD, not 204/304, which have no body whatever they say) ends at its last body
