@@ -12,7 +12,6 @@
 // measured in the same rounds, and the ratios stats-on / stats-off (the cost of Istio's standard metrics).
 // `npm run bench -- proxy --profile`: Trellis alone under node --cpu-prof at the fixed rate; prints its top
 // self-time functions within the measured window.
-import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -110,8 +109,7 @@ async function startTrellis(cores: Cores, port: number, upstreamPort: number, no
   const name = istioStats ? 'trellis-stats' : 'trellis';
   const bootstrap = join(dir, `${name}-bootstrap.yaml`);
   writeFileSync(bootstrap, trellisBootstrap(port, upstreamPort, { istioStats }));
-  // As the trellis launcher starts it (src/cli/node-flags.ts).
-  return processes.start(name, cores.proxy, process.execPath, [...NODE_FLAGS, ...nodeFlags, trellisCli, 'proxy', '-c', bootstrap, '--log-level', 'warning', '--drain-time-s', '0']);
+  return processes.start(name, cores.proxy, process.execPath, [...nodeFlags, trellisCli, 'proxy', '-c', bootstrap, '--log-level', 'warning', '--drain-time-s', '0']);
 }
 
 async function ready(name: string, port: number, child: ChildProcess): Promise<string | undefined> {

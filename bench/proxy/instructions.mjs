@@ -13,8 +13,7 @@
 //   Env: WARM (10000), MEASURE (2000), CONN (8), MODE (callgrind|syscalls), NODE_FLAGS, KEEP=dir keeps callgrind's files.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync, mkdtempSync, rmSync, readdirSync, copyFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 
@@ -91,10 +90,7 @@ for (const [i, spec] of targets.entries()) {
   } else {
     const b = join(dir, `t${i}.yaml`);
     writeFileSync(b, cfg.trellisBootstrap(port, UP));
-    // The build's own launcher flags (src/cli/node-flags.ts; none for builds before it), then NODE_FLAGS.
-    let launch = [];
-    try { launch = (await import(pathToFileURL(resolve(target, 'src/cli/node-flags.js')).href)).NODE_FLAGS; } catch {}
-    [cmd, args] = ['node', [...launch, ...(process.env.NODE_FLAGS || '').split(' ').filter(Boolean), join(target, 'src/cli/main.js'), 'proxy', '-c', b, '--log-level', 'warning', '--drain-time-s', '0']];
+    [cmd, args] = ['node', [...(process.env.NODE_FLAGS || '').split(' ').filter(Boolean), join(target, 'src/cli/main.js'), 'proxy', '-c', b, '--log-level', 'warning', '--drain-time-s', '0']];
   }
   const out = join(dir, `cg${i}.out`);
   const p = MODE === 'callgrind'

@@ -6,8 +6,7 @@
 //   NODE_FLAGS (extra node flags, e.g. --max-semi-space-size=64), KEEP=dir keeps perf.data and the perf map.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, mkdtempSync, rmSync, copyFileSync, existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 
@@ -35,9 +34,7 @@ const upd = join(dir, 'up'); mkdirSync(join(upd, 'tmp'), { recursive: true });
 writeFileSync(join(upd, 'n.conf'), cfg.upstreamNginxConf(upd, UP));
 start('0', 'nginx', ['-c', join(upd, 'n.conf'), '-p', upd]);
 const boot = join(dir, 'b.yaml'); writeFileSync(boot, cfg.trellisBootstrap(PORT, UP));
-// The build's own launcher flags (src/cli/node-flags.ts; none for builds before it), then NODE_FLAGS.
-let launch = []; try { launch = (await import(pathToFileURL(resolve(dist, 'src/cli/node-flags.js')).href)).NODE_FLAGS; } catch {}
-const flags = [...launch, ...(process.env.NODE_FLAGS || '').split(' ').filter(Boolean)];
+const flags = (process.env.NODE_FLAGS || '').split(' ').filter(Boolean);
 const proxy = start('1', 'node', ['--perf-basic-prof', ...flags, join(dist, 'src/cli/main.js'), 'proxy', '-c', boot, '--log-level', 'warning', '--drain-time-s', '0']);
 for (const p of [UP, PORT]) for (let i = 0; i < 200 && !(await listening(p)); i++) await sleep(200);
 writeFileSync(join(dir, 'plain.lua'), cfg.WRK_PLAIN_LUA); writeFileSync(join(dir, 'paced.lua'), cfg.wrkPacedLua(RATE));

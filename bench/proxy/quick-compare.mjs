@@ -6,8 +6,7 @@
 // Env: RATE (4000), D (seconds per wrk run, 3).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 const cfg = await import(new URL('../../dist/bench/proxy/configs.js', import.meta.url).href);
 const rounds = Number(process.argv[2] || 3);
@@ -25,15 +24,13 @@ const ngd = join(dir,'ng'); mkdirSync(ngd); mkdirSync(join(ngd,'tmp'));
 writeFileSync(join(ngd,'n.conf'), cfg.proxyNginxConf(ngd, NG, UP));
 const ng = start('1','nginx',['-c', join(ngd,'n.conf'), '-p', ngd]);
 const targets = [{ name: 'nginx', port: NG, pids: () => [ng.pid, ...children(ng.pid)] }];
-// Each build runs with its own launcher's node flags (src/cli/node-flags.ts; none for builds before it).
-async function launchFlags(d) { try { return (await import(pathToFileURL(resolve(d, 'src/cli/node-flags.js')).href)).NODE_FLAGS; } catch { return []; } }
-for (const [i, spec] of dists.entries()) {
+dists.forEach((spec, i) => {
   const [d, envs] = spec.split('+'); const env = {}; for (const kv of (envs||'').split(',').filter(Boolean)) { const eq = kv.indexOf('='); env[kv.slice(0, eq)] = kv.slice(eq + 1); }
   const port = base + 2 + i;
   const b = join(dir, `t${i}.yaml`); writeFileSync(b, cfg.trellisBootstrap(port, UP));
-  const c = start('1', 'node', [...(await launchFlags(d)), join(d,'src/cli/main.js'), 'proxy', '-c', b, '--log-level', 'warning', '--drain-time-s', '0'], env);
+  const c = start('1', 'node', [join(d,'src/cli/main.js'), 'proxy', '-c', b, '--log-level', 'warning', '--drain-time-s', '0'], env);
   targets.push({ name: `T${i}:${spec}`, port, pids: () => [c.pid], c });
-}
+});
 function children(pid) { try { return readFileSync(`/proc/${pid}/task/${pid}/children`,'utf8').trim().split(/\s+/).filter(Boolean).map(Number); } catch { return []; } }
 // CPU time in µs (utime + stime, all threads); sys() the kernel's part alone.
 function cpu(pids, field) { let t=0; for (const p of pids) { try { const s = readFileSync(`/proc/${p}/stat`,'utf8'); const f = s.slice(s.lastIndexOf(')')+2).split(' '); t += field === 'sys' ? Number(f[12]) : Number(f[11])+Number(f[12]); } catch {} } return t*10000; }

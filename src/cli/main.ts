@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=64
+#!/usr/bin/env node
 // The `trellis` command: istioctl's role, plus the server subcommands (control, proxy).
 import { Command } from 'commander';
 import { TRELLIS_VERSION } from '../common/version.js';

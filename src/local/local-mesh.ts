@@ -1,5 +1,4 @@
 // Brings a whole mesh up on one machine: config dir, in-process control plane, each workload beside its sidecar, the gateways; status and a clean stop.
-import { NODE_FLAGS } from '../cli/node-flags.js';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { connect } from 'node:net';
@@ -285,7 +284,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       const scrape = prometheusAnnotationsEnv(w, ports.app);
       supervisor.start({
         name: `${w.name}/sidecar`,
-        ...inPod(node, [...NODE_FLAGS, CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S), ...SIDECAR_TERMINATION_ARGS, ...agent, '--status-port', String(ports.status), ...(pod ? POD_DNS_ARGS : [])], true),
+        ...inPod(node, [CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S), ...SIDECAR_TERMINATION_ARGS, ...agent, '--status-port', String(ports.status), ...(pod ? POD_DNS_ARGS : [])], true),
         cwd: meshDir,
         ...(scrape ? { env: { [PROMETHEUS_ANNOTATIONS_ENV]: scrape } } : {}),
       });
@@ -318,7 +317,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     const bootstrap = join(dotDir, 'bootstrap', `${g.name}.yaml`);
     writeFileSync(bootstrap, proxyBootstrapYaml(bootstrapOptions));
     const agent = agentArgs(g.name, g.namespace, g.serviceAccount, ports.sds);
-    supervisor.start({ name: g.name, command: node, args: [...NODE_FLAGS, CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S), ...agent, '--status-port', String(ports.status)], cwd: meshDir });
+    supervisor.start({ name: g.name, command: node, args: [CLI, 'proxy', '-c', bootstrap, '--drain-time-s', String(PROXY_DRAIN_S), ...agent, '--status-port', String(ports.status)], cwd: meshDir });
     members.push({ name: g.name, kind: 'gateway', namespace: g.namespace, nodeId: proxyNodeId(bootstrapOptions), adminPort: ports.admin, listenerPorts: ports.listeners, processes: [g.name] });
   }
 

@@ -12,7 +12,6 @@ import { parseDurationFlag } from './duration-flag.js';
 import { PROMETHEUS_ANNOTATIONS_ENV, parsePrometheusAnnotations, type AppScrapeTarget } from '../../agent/prometheus-scrape-config.js';
 import type { StatusServer } from '../../agent/status-server.js';
 import { DEFAULT_TERMINATION_DRAIN_MS, terminationDrain } from '../../agent/termination-drain.js';
-import { NODE_FLAGS, startedWithNodeFlags } from '../node-flags.js';
 
 function parseLogLevel(value: string): LogLevel {
   if (!isLogLevel(value)) throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}`);
@@ -141,9 +140,6 @@ export function proxyCommand(): Command {
         process.stderr.write(`trellis proxy: ${message}\n`);
         process.exitCode = 1;
       };
-      if (!startedWithNodeFlags() && LOG_LEVELS.indexOf(opts.logLevel) <= LOG_LEVELS.indexOf('info')) {
-        process.stderr.write(`trellis proxy: node was started without ${NODE_FLAGS.join(' ')} (the trellis launcher passes it; so can NODE_OPTIONS): expect about 6% more CPU per request (docs/performance.md)\n`);
-      }
       let terminationDrainMs: number;
       try {
         terminationDrainMs = opts.terminationDrainDuration ?? terminationDrainFromEnv();
