@@ -514,7 +514,7 @@ class ActiveStream implements HttpFilterContext, HttpTerminalStream, RequestBody
     }
 
     // Hop-by-hop headers: those named in Connection, then the standard set (te: trailers survives for gRPC).
-    const connection = h['connection'];
+    const connection = this.stream.connectionHeader ?? h['connection'];
     if (typeof connection === 'string') {
       for (const token of connection.split(',')) {
         const name = token.trim().toLowerCase();

@@ -54,6 +54,7 @@ export function httpDate(): string {
 
 /** An Upgrade request: local replies are written raw; the router tunnels `socket` when it accepts the upgrade. */
 export class UpgradeStream implements ServerStream {
+  connectionHeader: string | undefined;
   readonly protocol: HttpProtocol = 'HTTP/1.1';
   readonly headerBytes = 0;
   readonly upgrade: { readonly socket: Duplex; readonly head: Buffer };

@@ -9,7 +9,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { HOP_BY_HOP_HEADERS, type HttpHeaders } from './headers.js';
+import { HOP_BY_HOP_HEADERS, invalidHeaderValue, type HttpHeaders } from './headers.js';
 import type { DownstreamCodec, DownstreamConnectionInfo, RequestBodySink, ServerStream } from './server-stream.js';
 import type { DownstreamCodecOptions, DownstreamProtocolError } from './codec-options.js';
 import type { HttpProtocol } from './stream-info.js';
@@ -26,8 +26,6 @@ interface StreamHandle extends WritableStreamHandle {
   readStop(): number;
 }
 
-/** Header values that would split the response head (node:http's ERR_INVALID_CHAR check). */
-const INVALID_VALUE = /[\r\n\0]/;
 /** Request headers of which node:http keeps the first of duplicates (IncomingMessage._addHeaderLine). */
 const FIRST_WINS = new Set([
   'content-type', 'content-length', 'user-agent', 'referer', 'host', 'authorization', 'proxy-authorization',
@@ -54,6 +52,7 @@ class LeanServerStream implements ServerStream {
   readonly headers: HttpHeaders;
   readonly headerCount: number;
   readonly headerBytes = 0;
+  connectionHeader: string | undefined;
   headersSent = false;
   /** The request's message ended (llhttp's message complete). */
   requestComplete = false;
@@ -157,11 +156,11 @@ class LeanServerStream implements ServerStream {
       if (name === 'content-length') hasLength = true;
       else if (name === 'date') hasDate = true;
       if (typeof v === 'string') {
-        if (INVALID_VALUE.test(v)) return this.invalidHeader();
+        if (invalidHeaderValue(v)) return this.invalidHeader();
         head += `${name}: ${v}\r\n`;
       } else {
         for (const one of v) {
-          if (INVALID_VALUE.test(one)) return this.invalidHeader();
+          if (invalidHeaderValue(one)) return this.invalidHeader();
           head += `${name}: ${one}\r\n`;
         }
       }
@@ -246,7 +245,7 @@ class LeanServerStream implements ServerStream {
         for (const name in trailers) {
           const v = trailers[name];
           if (v === undefined || name.charCodeAt(0) === 58) continue;
-          for (const one of typeof v === 'string' ? [v] : v) if (!INVALID_VALUE.test(one)) fields += `${name}: ${one}\r\n`;
+          for (const one of typeof v === 'string' ? [v] : v) if (!invalidHeaderValue(one)) fields += `${name}: ${one}\r\n`;
         }
         if (fields) tail = `0\r\n${fields}\r\n`;
       }
@@ -295,7 +294,7 @@ class LeanServerConnection {
   closeAfterResponse: boolean;
   /** Why reads are paused: 1 a stream's queued body, 2 the router's back-pressure (bit flags). */
   private pausedBy = 0;
-  private upgradeRequest: { headers: HttpHeaders; count: number } | undefined;
+  private upgradeRequest: { headers: HttpHeaders; count: number; connection: string | undefined } | undefined;
   private headersTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   /** Date.now() when the connection last became idle: the idle timer re-arms itself for what is left (see onIdleTimeout). */
@@ -433,6 +432,8 @@ class LeanServerConnection {
     const methodName = LLHTTP_METHODS[method] ?? 'GET';
     const headers: HttpHeaders = { ':method': methodName, ':path': url, ':scheme': this.scheme };
     let expectContinue = false;
+    let connection: string | undefined;
+    let chunked = false;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!.toLowerCase();
       const value = raw[i + 1]!;
@@ -441,18 +442,25 @@ class LeanServerConnection {
       } else if (name === 'expect' && minor === 1 && value.toLowerCase() === '100-continue') {
         // The proxy answers 100-continue itself and does not forward the expectation (Envoy without proxy_100_continue).
         expectContinue = true;
-      } else addHeader(headers, name, value);
+      } else if (name === 'connection') {
+        // Hop-by-hop: kept aside for the connection manager (ServerStream.connectionHeader), not in the header object.
+        connection = connection === undefined ? value : `${connection}, ${value}`;
+      } else if (name === 'transfer-encoding') {
+        // Framing is llhttp's (which refused anything but a final chunked); never forwarded as it came.
+        chunked = true;
+      } else if (name !== 'keep-alive' && name !== 'proxy-connection') addHeader(headers, name, value);
     }
     if (headers[':authority'] === undefined) headers[':authority'] = '';
     const count = raw.length >> 1;
     if (upgrade) {
       // WebSocket (and CONNECT): the bytes after this head belong to the tunnel; llhttp stops here (return 2).
-      this.upgradeRequest = { headers, count };
+      this.upgradeRequest = { headers, count, connection };
       this.stopParsing = true;
       return 2;
     }
     const stream = new LeanServerStream(this, headers, count, minor === 0, keepAlive);
     stream.expectContinue = expectContinue;
+    stream.connectionHeader = connection;
     this.parsing = stream;
     this.streams.push(stream);
     // A request has a body only with Transfer-Encoding or a non-zero Content-Length (RFC 9112 §6.3; llhttp checked
@@ -460,7 +468,7 @@ class LeanServerConnection {
     // callback unset for it, since node calls a parser callback only when one is set and each call from C++ into
     // JavaScript is a fixed cost per request. A request with a body gets the callback back (its end, its trailers).
     const length = headers['content-length'];
-    if (headers['transfer-encoding'] === undefined && (length === undefined || length === '0')) {
+    if (!chunked && (length === undefined || length === '0')) {
       this.parser[HTTPParser.kOnMessageComplete] = undefined;
       this.onMessageComplete();
     } else {
@@ -588,7 +596,7 @@ class LeanServerConnection {
     }
   }
 
-  private startUpgrade(request: { headers: HttpHeaders; count: number }, head: Buffer): void {
+  private startUpgrade(request: { headers: HttpHeaders; count: number; connection: string | undefined }, head: Buffer): void {
     this.upgradeRequest = undefined;
     const socket = this.socket;
     if (this.streams.length > 0 || request.headers[':method'] === 'CONNECT') {
@@ -603,7 +611,9 @@ class LeanServerConnection {
     socket.removeAllListeners('drain');
     (socket as Socket & { readableFlowing: boolean | null }).readableFlowing = null;
     this.clearTimers();
-    this.codec.options.onStream(new UpgradeStream(request.headers, request.count, socket, head), this.info);
+    const stream = new UpgradeStream(request.headers, request.count, socket, head);
+    stream.connectionHeader = request.connection;
+    this.codec.options.onStream(stream, this.info);
   }
 
   private onEnd(): void {

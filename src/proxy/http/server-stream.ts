@@ -17,6 +17,13 @@ export interface ServerStream {
   readonly headerCount: number;
   /** Bytes of the header block as received (limit check: max_request_headers_kb). */
   readonly headerBytes: number;
+  /**
+   * HTTP/1.x: the request's Connection header, which the codec keeps out of `headers` (with the other hop-by-hop
+   * framing headers it consumes) so that removing it does not `delete` a property of the header object: V8 turns an
+   * object that loses a property into a slow dictionary, for every filter after. The connection manager reads the
+   * names listed in it.
+   */
+  readonly connectionHeader?: string;
   /** An HTTP/1.1 Upgrade (WebSocket): the raw socket and the bytes read past the headers. */
   readonly upgrade?: { readonly socket: Duplex; readonly head: Buffer };
   /** Starts the request body flowing into `sink` (pauses/resumes follow `pauseBody`/`resumeBody`). */

@@ -32,8 +32,10 @@ after(async () => {
   await up.close();
 });
 
+const info0 = (p: typeof proxy) => p.completed.at(-1)!;
+
 test('proxies a GET with x-request-id, x-forwarded-for/proto, server and route response headers', async () => {
-  const res = await get(port, '/hello?x=1', { 'x-custom': 'v', connection: 'keep-alive, x-hop', 'x-hop': 'drop me' });
+  const res = await get(port, '/hello?x=1', { 'x-custom': 'v', connection: 'keep-alive, x-hop', 'x-hop': 'drop me', 'keep-alive': 'timeout=5', 'proxy-connection': 'keep-alive' });
   assert.equal(res.status, 200);
   const echoed = JSON.parse(res.body) as { url: string; headers: Record<string, string> };
   assert.equal(echoed.url, '/hello?x=1');
@@ -43,6 +45,9 @@ test('proxies a GET with x-request-id, x-forwarded-for/proto, server and route r
   assert.equal(echoed.headers['x-envoy-internal'], 'true');
   assert.equal(echoed.headers['x-custom'], 'v');
   assert.equal(echoed.headers['x-hop'], undefined, 'headers named in Connection are hop-by-hop');
+  assert.equal(echoed.headers['keep-alive'], undefined);
+  assert.equal(echoed.headers['proxy-connection'], undefined);
+  assert.equal(info0(proxy).requestHeaders['connection'], undefined, 'never in the request header object');
   assert.equal(res.headers['server'], 'envoy');
   assert.equal(res.headers['x-route'], 'yes');
   assert.ok(Number(res.headers['x-envoy-upstream-service-time']) >= 0);

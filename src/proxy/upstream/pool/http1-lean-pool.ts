@@ -8,7 +8,7 @@
 // uses; one per connection, reused across requests) and every listener is attached once per connection. Measured with
 // /tmp-style quick loops and the full bench: see docs/performance.md, "What we tried".
 import { createRequire } from 'node:module';
-import type { HttpHeaders } from '../../http/headers.js';
+import { invalidHeaderValue, type HttpHeaders } from '../../http/headers.js';
 import type { HostImpl } from '../host.js';
 import type { UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from '../types.js';
 import { connectUpstream, kConnectFailure, kUpstreamTlsIdentity, type UpstreamSocket } from './connect.js';
@@ -60,8 +60,6 @@ const { HTTPParser } = createRequire(import.meta.url)('_http_common') as { HTTPP
 const NO_DEFAULT_BODY = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
 /** Safe to send again on a fresh connection when a reused one closed before any response byte (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-/** Header values that would split the request head (CR, LF, NUL) — node:http's ERR_INVALID_CHAR check. */
-const INVALID_VALUE = /[\r\n\0]/;
 /** Response headers of which node:http keeps the first of duplicates (IncomingMessage._addHeaderLine). */
 const FIRST_WINS = new Set([
   'content-type', 'content-length', 'user-agent', 'referer', 'host', 'authorization', 'proxy-authorization',
@@ -90,8 +88,8 @@ function headerLines(h: HttpHeaders): HeaderLines {
     const v = h[name];
     if (v === undefined) continue;
     if (typeof v === 'string') {
-      if (INVALID_VALUE.test(v)) invalidChar(name);
-    } else if (v.some((one) => INVALID_VALUE.test(one))) invalidChar(name);
+      if (invalidHeaderValue(v)) invalidChar(name);
+    } else if (v.some((one) => invalidHeaderValue(one))) invalidChar(name);
     if (name.charCodeAt(0) === 58 /* ':' */) continue;
     if (name === 'content-length') hasLength = true;
     else if (name === 'host') hasHost = true;
@@ -272,7 +270,7 @@ class LeanStream implements UpstreamRequest {
         for (const name in t) {
           const v = t[name];
           if (v === undefined || name.charCodeAt(0) === 58) continue;
-          for (const one of typeof v === 'string' ? [v] : v) if (!INVALID_VALUE.test(one)) tail += `${name}: ${one}\r\n`;
+          for (const one of typeof v === 'string' ? [v] : v) if (!invalidHeaderValue(one)) tail += `${name}: ${one}\r\n`;
         }
       }
       socket.write(tail ? `0\r\n${tail}\r\n` : LAST_CHUNK, 'latin1');
