@@ -79,13 +79,18 @@ export class DeadlineList {
   private fire(): void {
     this.timer = undefined;
     const now = performance.now();
-    let entry = this.head;
-    while (entry && entry.at <= now) {
-      this.unlink(entry);
-      entry.onExpire();
-      entry = this.head;
+    try {
+      let entry = this.head;
+      while (entry && entry.at <= now) {
+        this.unlink(entry);
+        entry.onExpire();
+        entry = this.head;
+      }
+    } finally {
+      // Re-armed even when a callback threw: with a timer each, the other owners' timeouts would still have fired.
+      const head = this.head;
+      if (head && !this.timer) this.arm(head.at - performance.now());
     }
-    if (entry && !this.timer) this.arm(entry.at - now);
   }
 }
 

@@ -68,3 +68,4 @@ test('scheduleDeadline shares a list per duration and falls back to plain timers
   await sleep(250);
   assert.deepEqual(fired, Array.from({ length: 50 }, (_, k) => 2 * k));
 });
+
