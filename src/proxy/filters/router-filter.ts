@@ -753,21 +753,20 @@ class RouterFilter implements HttpFilter {
       }
     }
 
-    // Upstream request headers: rewrites, mutations, router-consumed x-envoy headers removed — in place, as Envoy's
+    // The upstream request headers: rewrites, mutations, router-consumed x-envoy headers removed — in place, as Envoy's
     // router finalizes the downstream request header map itself (so access logs see the rewritten :path, hence the
     // default format's %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%, and the x-envoy-* headers it consumed are gone). No copy
     // per request: the copy was ~1% of the proxy's CPU (docs/performance.md, step 13). Mirrors copy for themselves.
-    const upstream: HttpHeaders = headers;
-    const originalPath = upstream[':path'];
-    action.rewritePath(upstream);
+    const originalPath = headers[':path'];
+    action.rewritePath(headers);
     // Envoy keeps the pre-rewrite path for the upstream (and access logs) unless suppress_envoy_headers.
-    if (upstream[':path'] !== originalPath && !this.config.suppressEnvoyHeaders && originalPath !== undefined) upstream['x-envoy-original-path'] = originalPath;
-    if (action.hostRewrite !== undefined) upstream[':authority'] = action.hostRewrite;
+    if (headers[':path'] !== originalPath && !this.config.suppressEnvoyHeaders && originalPath !== undefined) headers['x-envoy-original-path'] = originalPath;
+    if (action.hostRewrite !== undefined) headers[':authority'] = action.hostRewrite;
     if (action.hostRewriteHeader) {
       const v = headerValue(headers, action.hostRewriteHeader);
-      if (v) upstream[':authority'] = v;
+      if (v) headers[':authority'] = v;
     }
-    if (target.hostRewrite !== undefined) upstream[':authority'] = target.hostRewrite;
+    if (target.hostRewrite !== undefined) headers[':authority'] = target.hostRewrite;
     let timeoutMs = action.timeoutMs;
     const hdrTimeout = positiveInt(headerValue(headers, 'x-envoy-upstream-rq-timeout-ms'));
     if (hdrTimeout !== undefined) timeoutMs = hdrTimeout;
@@ -784,23 +783,23 @@ class RouterFilter implements HttpFilter {
       if (expected !== undefined) timeoutMs = expected;
     }
     const retry = effectiveRetry(action.retryPolicy ?? vh.retryPolicy, headers);
-    for (const name of CONSUMED_HEADERS) if (upstream[name] !== undefined) delete upstream[name];
+    for (const name of CONSUMED_HEADERS) if (headers[name] !== undefined) delete headers[name];
     // Most routes mutate nothing (NO_HEADER_MUTATION, decided at config apply): no formatter context then.
     const targetMutation = target.requestHeaders;
     if (route.requestHeaders !== NO_HEADER_MUTATION || (targetMutation !== undefined && targetMutation !== NO_HEADER_MUTATION)) {
       const fmt = formatterContext(info);
-      targetMutation?.apply(upstream, fmt);
-      route.requestHeaders.apply(upstream, fmt);
+      targetMutation?.apply(headers, fmt);
+      route.requestHeaders.apply(headers, fmt);
     }
     const perTry = retry?.perTryTimeoutMs ?? 0;
     const expected = perTry > 0 && (timeoutMs === 0 || perTry < timeoutMs) ? perTry : timeoutMs;
-    if (!this.config.suppressEnvoyHeaders && expected > 0) upstream['x-envoy-expected-rq-timeout-ms'] = String(expected);
+    if (!this.config.suppressEnvoyHeaders && expected > 0) headers['x-envoy-expected-rq-timeout-ms'] = String(expected);
 
     if (stream.upgrade) {
-      this.tunnelUpgrade(ctx, stream, cluster, upstream);
+      this.tunnelUpgrade(ctx, stream, cluster, headers);
       return;
     }
-    new UpstreamRouting(ctx, stream, route, action, target, cluster, this.clusters, upstream, timeoutMs, retry, this.config).start();
+    new UpstreamRouting(ctx, stream, route, action, target, cluster, this.clusters, headers, timeoutMs, retry, this.config).start();
   }
 
   /** WebSocket: open a raw connection to a host, replay the request head and splice both directions. */

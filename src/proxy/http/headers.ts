@@ -28,6 +28,28 @@ export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
   'upgrade',
 ]);
 
+/** Headers of which node:http keeps the first of duplicates (IncomingMessage._addHeaderLine). */
+const FIRST_WINS: ReadonlySet<string> = new Set([
+  'content-type', 'content-length', 'user-agent', 'referer', 'host', 'authorization', 'proxy-authorization',
+  'if-modified-since', 'if-unmodified-since', 'from', 'location', 'max-forwards', 'retry-after', 'etag',
+  'last-modified', 'server', 'age', 'expires',
+]);
+
+/**
+ * Adds one parsed header line (`name` lower-case) with node:http's folding of repeats: set-cookie a list, cookie joined
+ * with '; ', the FIRST_WINS names keep their first value, the rest joined with ', '. True when `name` was already set.
+ */
+export function addHeaderLine(out: HttpHeaders, name: string, value: string): boolean {
+  const prev = out[name];
+  if (prev === undefined) {
+    out[name] = name === 'set-cookie' ? [value] : value;
+    return false;
+  }
+  if (name === 'set-cookie') (prev as string[]).push(value);
+  else if (!FIRST_WINS.has(name)) out[name] = `${prev as string}${name === 'cookie' ? '; ' : ', '}${value}`;
+  return true;
+}
+
 /**
  * A header value that would split an HTTP/1.1 head (CR, LF or NUL: node:http's ERR_INVALID_CHAR check). Three
  * indexOf calls rather than /[\r\n\0]/.test: a third cheaper per value, and the serialisers check every value of

@@ -9,29 +9,15 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { HOP_BY_HOP_HEADERS, invalidHeaderValue, type HttpHeaders } from './headers.js';
+import { HOP_BY_HOP_HEADERS, addHeaderLine, invalidHeaderValue, type HttpHeaders } from './headers.js';
 import type { DownstreamCodec, DownstreamConnectionInfo, RequestBodySink, ServerStream } from './server-stream.js';
 import type { DownstreamCodecOptions, DownstreamProtocolError } from './codec-options.js';
 import type { HttpProtocol } from './stream-info.js';
-import { HTTPParser, LLHTTP_METHODS, type LlhttpError, type LlhttpParser } from './llhttp.js';
+import { HTTPParser, LLHTTP_METHODS, type LlhttpError, type LlhttpParser, type StreamHandle } from './llhttp.js';
 import { UpgradeStream, classifyParseError, httpDate, LOCAL_ERROR_STATUS, protocolErrorResponse } from './http1-common.js';
-import { ConnectionWriter, type WritableStreamHandle } from './direct-write.js';
+import { ConnectionWriter } from './direct-write.js';
 
-/** The libuv stream handle behind a net.Socket (node internals node:http's server uses too). */
-interface StreamHandle extends WritableStreamHandle {
-  readonly isStreamBase?: boolean;
-  _consumed?: boolean;
-  reading: boolean;
-  readStart(): number;
-  readStop(): number;
-}
 
-/** Request headers of which node:http keeps the first of duplicates (IncomingMessage._addHeaderLine). */
-const FIRST_WINS = new Set([
-  'content-type', 'content-length', 'user-agent', 'referer', 'host', 'authorization', 'proxy-authorization',
-  'if-modified-since', 'if-unmodified-since', 'from', 'location', 'max-forwards', 'retry-after', 'etag',
-  'last-modified', 'server', 'age', 'expires',
-]);
 /** Above this a body chunk goes in its own (corked) write instead of being copied behind the head. */
 const COPY_LIMIT = 16 * 1024;
 /** Body bytes held for a stream whose sink is not set yet (a filter paused, or a pipelined request) before reads stop. */
@@ -39,13 +25,6 @@ const QUEUE_LIMIT = 64 * 1024;
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
 
-/** One request line/header pair into HttpHeaders, folding repeats as node:http does (set-cookie list, cookie '; '). */
-function addHeader(out: HttpHeaders, name: string, value: string): void {
-  const prev = out[name];
-  if (prev === undefined) out[name] = name === 'set-cookie' ? [value] : value;
-  else if (name === 'set-cookie') (prev as string[]).push(value);
-  else if (!FIRST_WINS.has(name)) out[name] = `${prev as string}${name === 'cookie' ? '; ' : ', '}${value}`;
-}
 
 class LeanServerStream implements ServerStream {
   readonly protocol: HttpProtocol;
@@ -341,11 +320,11 @@ class LeanServerConnection {
     socket.on('error', () => {}); // 'close' follows; the streams learn of it there
     socket.on('close', () => this.onClose());
     socket.on('drain', () => this.onDrain());
+    this.idleSince = Date.now();
     if (options.idleTimeoutMs > 0) this.armIdleTimer(options.idleTimeoutMs);
   }
 
   private armIdleTimer(ms: number): void {
-    this.idleSince = Date.now();
     (this.idleTimer = setTimeout(() => this.onIdleTimeout(), ms)).unref();
   }
 
@@ -448,7 +427,7 @@ class LeanServerConnection {
       } else if (name === 'transfer-encoding') {
         // Framing is llhttp's (which refused anything but a final chunked); never forwarded as it came.
         chunked = true;
-      } else if (name !== 'keep-alive' && name !== 'proxy-connection') addHeader(headers, name, value);
+      } else if (name !== 'keep-alive' && name !== 'proxy-connection') addHeaderLine(headers, name, value);
     }
     if (headers[':authority'] === undefined) headers[':authority'] = '';
     const count = raw.length >> 1;
@@ -488,7 +467,7 @@ class LeanServerConnection {
     if (fields.length > 0) {
       this.partialHeaders = [];
       trailers = {};
-      for (let i = 0; i < fields.length; i += 2) addHeader(trailers, fields[i]!.toLowerCase(), fields[i + 1]!);
+      for (let i = 0; i < fields.length; i += 2) addHeaderLine(trailers, fields[i]!.toLowerCase(), fields[i + 1]!);
     }
     stream.onMessageComplete(trailers);
   }
@@ -642,7 +621,7 @@ class LeanServerConnection {
     }
     const left = this.idleSince + timeout - Date.now();
     if (left >= 1) {
-      (this.idleTimer = setTimeout(() => this.onIdleTimeout(), left)).unref();
+      this.armIdleTimer(left);
       return;
     }
     this.socket.destroy();

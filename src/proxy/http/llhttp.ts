@@ -1,5 +1,15 @@
 // Node's own llhttp binding (the parser node:http uses), typed for the lean HTTP/1.1 codecs that drive it directly.
 import { createRequire } from 'node:module';
+import type { WritableStreamHandle } from './direct-write.js';
+
+/** The libuv stream handle behind a net.Socket, as the lean codecs use it: consumed by llhttp, written by direct writes. */
+export interface StreamHandle extends WritableStreamHandle {
+  readonly isStreamBase?: boolean;
+  _consumed?: boolean;
+  reading: boolean;
+  readStart(): number;
+  readStop(): number;
+}
 
 /** An llhttp error as `execute`/`finish` return it: `code` is llhttp's stable HPE_* name. */
 export type LlhttpError = Error & { code?: string; bytesParsed?: number; reason?: string };

@@ -2,11 +2,10 @@
 // pilot_destrule_subsets) on the monitoring port: a config with one case of each, then the config fixed (all 0).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startControlPlane } from '../../../src/control/server/main.js';
-import { WILDCARD, XdsClient } from '../../../src/xds/client/index.js';
+import { WILDCARD } from '../../../src/xds/client/index.js';
+import { pollUntil, startPlaneWithClient } from '../../support/control-plane-harness.js';
 import { CLUSTER, LISTENER, ROUTE_CONFIGURATION } from '../../../src/xds/type-urls.js';
 
 const se = (name: string, namespace: string, host: string, port: string, extra = '', endpoints = '[{ address: 127.0.0.2 }]') => `apiVersion: networking.istio.io/v1
@@ -87,30 +86,10 @@ function values(metrics: string): Record<string, number | undefined> {
   return out;
 }
 
-async function eventually(what: string, condition: () => boolean | Promise<boolean>, last: () => unknown): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (await condition()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.fail(`timed out waiting for ${what}: ${JSON.stringify(last())}`);
-}
 
 test('push status gauges: one case of each conflict counted per push, all 0 once the config is fixed', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'trellis-pilot-conflicts-'));
-  writeFileSync(join(dir, 'config.yaml'), CONFLICTS);
-  const plane = await startControlPlane({ configDir: dir, xdsAddress: '127.0.0.1:0', monitoringAddress: '127.0.0.1:0', debounceAfterMs: 10, debounceMaxMs: 200, logger: { info: () => undefined, warn: () => undefined } });
-  const client = new XdsClient({
-    server: `127.0.0.1:${plane.xdsPort}`,
-    node: { id: 'sidecar~127.0.0.1~client.default~default.svc.cluster.local', cluster: 'client.default', metadata: { fields: { NAMESPACE: { string_value: 'default' } } } },
-    mode: 'sotw',
-    backoff: { baseMs: 20, maxMs: 200 },
-  });
-  t.after(async () => {
-    client.close();
-    await plane.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const scrape = async () => values(await (await fetch(`http://127.0.0.1:${plane.monitoringPort}/metrics`)).text());
+  const { plane, client, dir, scrape: text } = await startPlaneWithClient(t, CONFLICTS, 200);
+  const scrape = async () => values(await text());
   let last: Record<string, number | undefined> = {};
 
   // Before any proxy: the push context's own cases (duplicate subsets) and zeros for what generation finds.
@@ -131,10 +110,10 @@ test('push status gauges: one case of each conflict counted per push, all 0 once
     pilot_vservice_dup_domain: 1,
     pilot_destrule_subsets: 1,
   };
-  await eventually('every conflict counted', async () => {
+  await pollUntil('every conflict counted', async () => {
     last = await scrape();
     return JSON.stringify(last) === JSON.stringify(expected);
-  }, () => last);
+  }, { tries: 300, intervalMs: 20, last: () => last });
   // Which listener, cluster, host or proxy: istiod's /debug/push_status.
   const pushStatus = (await (await fetch(`http://127.0.0.1:${plane.monitoringPort}/debug/push_status`)).json()) as { status: Record<string, Record<string, { proxy: string; message: string }>> };
   const keys = Object.fromEntries(Object.entries(pushStatus.status).map(([metric, entries]) => [metric, Object.keys(entries)]));
@@ -151,8 +130,8 @@ test('push status gauges: one case of each conflict counted per push, all 0 once
   // The fixed config: a new push context starts from nothing and generation finds nothing.
   writeFileSync(join(dir, 'config.yaml'), CLEAN);
   const zeros = Object.fromEntries(GAUGES.map((g) => [g, 0]));
-  await eventually('every gauge back to 0', async () => {
+  await pollUntil('every gauge back to 0', async () => {
     last = await scrape();
     return JSON.stringify(last) === JSON.stringify(zeros) && client.resources(CLUSTER).has('outbound|8001||db-a.example.com');
-  }, () => last);
+  }, { tries: 300, intervalMs: 20, last: () => last });
 });

@@ -2,11 +2,10 @@
 // pilot_pushcontext_init_seconds, pilot_xds_config_size_bytes and pilot_eds_no_instances, read from a running control plane.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startControlPlane } from '../../../src/control/server/main.js';
-import { WILDCARD, XdsClient } from '../../../src/xds/client/index.js';
+import { WILDCARD } from '../../../src/xds/client/index.js';
+import { pollUntil, startPlaneWithClient } from '../../support/control-plane-harness.js';
 import { CLUSTER, LISTENER } from '../../../src/xds/type-urls.js';
 
 const SERVICES = `apiVersion: networking.istio.io/v1
@@ -43,33 +42,12 @@ function value(metrics: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
-async function eventually(what: string, condition: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (await condition()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 test('pilot metrics: inbound updates, debounce and push-context time, config sizes by type, clusters without instances', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'trellis-pilot-metrics-'));
-  writeFileSync(join(dir, 'services.yaml'), SERVICES);
-  const plane = await startControlPlane({ configDir: dir, xdsAddress: '127.0.0.1:0', monitoringAddress: '127.0.0.1:0', debounceAfterMs: 10, debounceMaxMs: 500, logger: { info: () => undefined, warn: () => undefined } });
-  const client = new XdsClient({
-    server: `127.0.0.1:${plane.xdsPort}`,
-    node: { id: 'sidecar~127.0.0.1~client.default~default.svc.cluster.local', cluster: 'client.default', metadata: { fields: { NAMESPACE: { string_value: 'default' } } } },
-    mode: 'sotw',
-    backoff: { baseMs: 20, maxMs: 200 },
-  });
-  t.after(async () => {
-    client.close();
-    await plane.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { plane, client, dir, scrape } = await startPlaneWithClient(t, SERVICES, 500);
   client.subscribe(CLUSTER, WILDCARD);
   client.subscribe(LISTENER, WILDCARD);
-  await eventually('clusters', () => client.resources(CLUSTER).has('outbound|9080||echo.default.svc.cluster.local'));
-  const scrape = async () => (await (await fetch(`http://127.0.0.1:${plane.monitoringPort}/metrics`)).text());
+  await pollUntil('clusters', () => client.resources(CLUSTER).has('outbound|9080||echo.default.svc.cluster.local'));
 
   let metrics = await scrape();
   assert.match(metrics, /^# TYPE pilot_xds_config_size_bytes histogram$/m);
@@ -84,7 +62,7 @@ test('pilot metrics: inbound updates, debounce and push-context time, config siz
 
   // Two VirtualService writes: two config updates in, one debounced push, one PushContext built.
   writeFileSync(join(dir, 'vs.yaml'), VS('echo.default.svc.cluster.local'));
-  await eventually('the config push', async () => value(await scrape(), 'pilot_pushcontext_init_seconds_count') === 1);
+  await pollUntil('the config push', async () => value(await scrape(), 'pilot_pushcontext_init_seconds_count') === 1);
   metrics = await scrape();
   assert.equal(value(metrics, 'pilot_inbound_updates{type="config"}'), 1);
   assert.equal(value(metrics, 'pilot_debounce_time_count'), 1);
@@ -93,7 +71,7 @@ test('pilot metrics: inbound updates, debounce and push-context time, config siz
 
   // A service without instances gains one: the gauge follows the next snapshot; the registry change counts as svc.
   writeFileSync(join(dir, 'workload.yaml'), 'apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: { name: nobody-1, namespace: default }\nspec: { address: 127.0.0.2, labels: { app: nobody } }\n');
-  await eventually('no cluster without instances', async () => value(await scrape(), 'pilot_eds_no_instances') === 0);
+  await pollUntil('no cluster without instances', async () => value(await scrape(), 'pilot_eds_no_instances') === 0);
   metrics = await scrape();
   assert.ok((value(metrics, 'pilot_inbound_updates{type="svc"}') ?? 0) + (value(metrics, 'pilot_inbound_updates{type="eds"}') ?? 0) >= 1, metrics);
 

@@ -7,12 +7,12 @@
 // empty), responses are parsed by Node's own llhttp binding (`HTTPParser` from node:_http_common, the parser node:http
 // uses; one per connection, reused across requests) and every listener is attached once per connection. Measured with
 // /tmp-style quick loops and the full bench: see docs/performance.md, "What we tried".
-import { createRequire } from 'node:module';
-import { invalidHeaderValue, type HttpHeaders } from '../../http/headers.js';
+import { addHeaderLine, invalidHeaderValue, type HttpHeaders } from '../../http/headers.js';
+import { HTTPParser, type LlhttpError, type LlhttpParser, type StreamHandle } from '../../http/llhttp.js';
 import type { HostImpl } from '../host.js';
 import type { UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from '../types.js';
 import { connectUpstream, kConnectFailure, kUpstreamTlsIdentity, type UpstreamSocket } from './connect.js';
-import { ConnectionWriter, type WritableStreamHandle } from '../../http/direct-write.js';
+import { ConnectionWriter } from '../../http/direct-write.js';
 import {
   admitRequest,
   countRequestEnd,
@@ -24,48 +24,10 @@ import {
   type PoolSettings,
 } from './connection-pool.js';
 
-/** The libuv stream handle behind a net.Socket (node internals node:http's server uses too). */
-interface StreamHandle extends WritableStreamHandle {
-  readonly isStreamBase?: boolean;
-  _consumed?: boolean;
-  reading: boolean;
-  readStart(): number;
-  readStop(): number;
-}
-
-/** Node's llhttp binding as node:http uses it (stable across Node 18-22; not in @types/node). */
-interface LlhttpParser {
-  consume(handle: object): void;
-  unconsume(): void;
-  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
-  execute(data: Buffer): number | (Error & { code?: string });
-  finish(): undefined | (Error & { code?: string });
-  close(): void;
-  [key: number]: unknown;
-}
-interface LlhttpParserClass {
-  new (): LlhttpParser;
-  readonly RESPONSE: number;
-  readonly kOnHeaders: number;
-  readonly kOnHeadersComplete: number;
-  readonly kOnBody: number;
-  readonly kOnMessageComplete: number;
-  readonly kOnMessageBegin: number;
-  readonly kOnExecute: number;
-  readonly kLenientNone: number;
-}
-const { HTTPParser } = createRequire(import.meta.url)('_http_common') as { HTTPParser: LlhttpParserClass };
-
 /** Methods that carry no body unless they say so (node:http's useChunkedEncodingByDefault = false). */
 const NO_DEFAULT_BODY = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
 /** Safe to send again on a fresh connection when a reused one closed before any response byte (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-/** Response headers of which node:http keeps the first of duplicates (IncomingMessage._addHeaderLine). */
-const FIRST_WINS = new Set([
-  'content-type', 'content-length', 'user-agent', 'referer', 'host', 'authorization', 'proxy-authorization',
-  'if-modified-since', 'if-unmodified-since', 'from', 'location', 'max-forwards', 'retry-after', 'etag',
-  'last-modified', 'server', 'age', 'expires',
-]);
 
 const CRLF = '\r\n';
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
@@ -104,19 +66,6 @@ function invalidChar(name: string): never {
   throw Object.assign(new TypeError(`Invalid character in header content ["${name}"]`), { code: 'ERR_INVALID_CHAR' });
 }
 
-/** Adds one raw header line to response headers with node:http's folding (set-cookie list, cookie '; ', others ', '). */
-function addHeader(out: HttpHeaders, rawName: string, value: string): boolean {
-  const name = rawName.toLowerCase();
-  const prev = out[name];
-  if (prev === undefined) {
-    out[name] = name === 'set-cookie' ? [value] : value;
-    return false;
-  }
-  if (name === 'set-cookie') (prev as string[]).push(value);
-  else if (!FIRST_WINS.has(name)) out[name] = `${prev as string}${name === 'cookie' ? '; ' : ', '}${value}`;
-  return true;
-}
-
 /**
  * The header names of the last response on a connection, when none repeated (and none is set-cookie, which is a list):
  * an upstream sends the same names in the same order response after response, and for those the lower-case names are
@@ -134,22 +83,6 @@ function sameNames(shape: HeaderShape, raw: readonly string[]): boolean {
   if (prev.length !== raw.length) return false;
   for (let i = 0; i < raw.length; i += 2) if (prev[i] !== raw[i]) return false;
   return true;
-}
-
-/** Response headers from llhttp's flat [name, value, …] list, with node:http's folding of repeats. */
-function responseHeaders(raw: readonly string[], shape: HeaderShape | undefined): { headers: HttpHeaders; shape: HeaderShape | undefined } {
-  const out: HttpHeaders = {};
-  if (shape && sameNames(shape, raw)) {
-    const names = shape.names;
-    for (let i = 0, j = 0; i < raw.length; i += 2, j++) out[names[j]!] = raw[i + 1]!;
-    return { headers: out, shape };
-  }
-  let repeats = false;
-  for (let i = 0; i < raw.length; i += 2) if (addHeader(out, raw[i]!, raw[i + 1]!)) repeats = true;
-  if (repeats || out['set-cookie'] !== undefined) return { headers: out, shape: undefined };
-  const names: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) names.push(raw[i]!.toLowerCase());
-  return { headers: out, shape: { raw, names } };
 }
 
 class LeanStream implements UpstreamRequest {
@@ -360,7 +293,7 @@ class LeanConnection {
       // 'data' event per read); each parse is reported through kOnExecute, EOF still reaches the socket.
       handle._consumed = true;
       this.handle = handle;
-      parser[HTTPParser.kOnExecute] = (ret: number | (Error & { code?: string })) => this.afterExecute(ret);
+      parser[HTTPParser.kOnExecute] = (ret: number | LlhttpError) => this.afterExecute(ret);
       parser.consume(handle);
     } else {
       socket.on('data', (data: Buffer) => this.onData(data));
@@ -422,7 +355,7 @@ class LeanConnection {
     if (this.handle) this.parser[HTTPParser.kOnMessageBegin] = idle ? this.onIdleMessageBegin : undefined;
   }
 
-  private afterExecute(ret: number | (Error & { code?: string })): void {
+  private afterExecute(ret: number | LlhttpError): void {
     if (this.closed) return;
     const s = this.stream;
     if (s) {
@@ -453,7 +386,7 @@ class LeanConnection {
     this.parsed(ret);
   }
 
-  private parsed(ret: number | (Error & { code?: string })): void {
+  private parsed(ret: number | LlhttpError): void {
     if (typeof ret !== 'number') {
       this.keepAlive = false;
       const s = this.stream;
@@ -492,19 +425,19 @@ class LeanConnection {
     this.status = status;
     stream.responseBytes = true;
     if (!shouldKeepAlive) this.keepAlive = false;
-    const parsed = responseHeaders(raw, this.headerShape);
-    this.headerShape = parsed.shape;
-    const out = parsed.headers;
+    const out = this.responseHeaders(raw);
     out[':status'] = String(status);
     countStatus(this.pool.settings.stats, status);
     // A Content-Length response (not to HEAD, not 204/304, which have no body whatever they say) ends at its last body
     // byte: onBody or, for length 0, this callback ends it, and llhttp's message-complete callback stays unset for it,
     // since node calls a parser callback only when one is set and each call from C++ into JavaScript is a fixed cost
     // per request. Chunked and close-delimited bodies keep the callback (their end, their trailers).
+    // llhttp has already refused a Content-Length that is not one decimal number (kLenientNone).
     const length = out['content-length'];
     let endsAt = -1;
-    if (!stream.head && status !== 204 && status !== 304 && out['transfer-encoding'] === undefined && typeof length === 'string' && /^\d{1,15}$/.test(length)) {
-      endsAt = Number(length);
+    if (!stream.head && status !== 204 && status !== 304 && out['transfer-encoding'] === undefined && typeof length === 'string') {
+      const n = Number(length);
+      if (Number.isSafeInteger(n) && n >= 0) endsAt = n;
     }
     if (endsAt >= 0) {
       this.bodyLeft = endsAt;
@@ -516,6 +449,26 @@ class LeanConnection {
     if (endsAt === 0 && this.stream === stream) this.onMessageComplete();
     // A response to HEAD has no body whatever its headers say.
     return stream.head ? 1 : 0;
+  }
+
+  /** Response headers from llhttp's flat [name, value, …] list, with node:http's folding of repeats (see HeaderShape). */
+  private responseHeaders(raw: readonly string[]): HttpHeaders {
+    const out: HttpHeaders = {};
+    const shape = this.headerShape;
+    if (shape && sameNames(shape, raw)) {
+      const names = shape.names;
+      for (let i = 0, j = 0; i < raw.length; i += 2, j++) out[names[j]!] = raw[i + 1]!;
+      return out;
+    }
+    const names: string[] = [];
+    let repeats = false;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      names.push(name);
+      if (addHeaderLine(out, name, raw[i + 1]!)) repeats = true;
+    }
+    this.headerShape = repeats || out['set-cookie'] !== undefined ? undefined : { raw, names };
+    return out;
   }
 
   private onMessageComplete(): void {
@@ -531,7 +484,7 @@ class LeanConnection {
     const handler = stream.handler;
     if (trailerFields.length > 0 && handler.onTrailers) {
       const trailers: HttpHeaders = {};
-      for (let i = 0; i < trailerFields.length; i += 2) addHeader(trailers, trailerFields[i]!, trailerFields[i + 1]!);
+      for (let i = 0; i < trailerFields.length; i += 2) addHeaderLine(trailers, trailerFields[i]!.toLowerCase(), trailerFields[i + 1]!);
       handler.onTrailers(trailers);
     }
     this.completedInParse = true;
